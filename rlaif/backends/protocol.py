@@ -1,0 +1,91 @@
+"""The one seam between rlaif and whatever generates text."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+__all__ = ["Backend", "ChatRequest", "ChatResult", "run_batch"]
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One chat completion request."""
+
+    messages: tuple[dict[str, str], ...]
+    max_tokens: int = 128
+    temperature: float = 0.7
+    top_p: float = 1.0
+    seed: int = 0
+    n: int = 1
+    top_logprobs: int = 0
+    """When > 0, return this many top log-probs for the first generated token."""
+    choices: tuple[str, ...] = ()
+    """When set, constrain the answer to one of these strings (structured outputs)."""
+
+
+@dataclass
+class ChatResult:
+    """What came back. `error` is set, and texts empty, when the request failed for good."""
+
+    texts: list[str] = field(default_factory=list)
+    finish_reasons: list[str | None] = field(default_factory=list)
+    first_token_logprobs: dict[str, float] = field(default_factory=dict)
+    """Top log-probs of the first generated token (token text → log-prob)."""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    error: str | None = None
+
+
+class Backend(Protocol):
+    """Anything that answers chat requests; implementations bound their own concurrency."""
+
+    model: str
+    """Name sent in requests."""
+    label: str
+    """Stable model name for record ids and provenance."""
+
+    async def chat(self, request: ChatRequest) -> ChatResult: ...
+
+    async def aclose(self) -> None: ...
+
+
+async def run_batch(
+    backend: Backend,
+    requests: Sequence[ChatRequest],
+    *,
+    description: str = "generating",
+    quiet: bool = False,
+    on_result: Callable[[int, ChatResult], None] | None = None,
+) -> list[ChatResult]:
+    """Send all requests at once (the backend bounds concurrency), with a progress bar.
+
+    `on_result(index, result)` is called as each answer arrives, so a stage can store it at once
+    and a crash loses only what was in flight. Results are returned in request order.
+    """
+    if not requests:
+        return []
+    results: list[ChatResult | None] = [None] * len(requests)
+
+    async def one(index: int, request: ChatRequest) -> int:
+        results[index] = result = await backend.chat(request)
+        if on_result is not None:
+            on_result(index, result)
+        return index
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, disable=quiet, transient=False) as progress:
+        task = progress.add_task(description, total=len(requests))
+        pending = [asyncio.ensure_future(one(i, r)) for i, r in enumerate(requests)]
+        try:
+            for done in asyncio.as_completed(pending):
+                await done
+                progress.advance(task)
+        finally:
+            for future in pending:
+                future.cancel()
+    return [r for r in results if r is not None]

@@ -1,0 +1,55 @@
+"""User-facing errors. Each says where the problem is and what to do about it.
+
+Model misbehaviour (a judge answer that does not parse, say) is never an error: it is recorded
+on the record with a status. These exceptions are for the user's files, options and servers.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendError",
+    "ConfigError",
+    "ConstitutionError",
+    "GateError",
+    "PromptSetError",
+    "RlaifError",
+    "RunDirError",
+    "ServerUnreachable",
+    "TemplateError",
+]
+
+
+class RlaifError(Exception):
+    """Base class: a problem the user can fix. The CLI prints it as one line, no traceback."""
+
+
+class ConstitutionError(RlaifError):
+    """A constitution file is missing, malformed or refers to something that does not exist."""
+
+
+class ConfigError(RlaifError):
+    """A run configuration or CLI option is invalid."""
+
+
+class PromptSetError(RlaifError):
+    """A prompt set is missing, empty or has an unreadable row."""
+
+
+class TemplateError(RlaifError):
+    """A prompt template is missing or fails to render."""
+
+
+class BackendError(RlaifError):
+    """The generation backend failed in a way retries did not fix."""
+
+
+class ServerUnreachable(BackendError):
+    """No configured server answered within the allowed time."""
+
+
+class RunDirError(RlaifError):
+    """The run directory is locked, from another format version, or inconsistent."""
+
+
+class GateError(RlaifError):
+    """A quality gate (for example human-review agreement) refused to let training start."""

@@ -1,0 +1,118 @@
+"""Export: TRL-ready conversational rows as JSONL and as a `datasets` dataset, with a card.
+
+Preference rows follow TRL's conversational format with an explicit prompt: `prompt` is a message
+list, `chosen` and `rejected` are one-message assistant lists. Score and provenance ride along as
+extra columns. SFT rows are `messages` lists ending with the final revision.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rlaif.records import Constitution, PreferencePair, PromptRecord, Revision
+from rlaif.store import write_atomic
+
+__all__ = ["export_pairs", "export_sft", "pair_row", "sft_row", "write_card"]
+
+
+def pair_row(pair: PreferencePair) -> dict[str, Any]:
+    """One TRL preference row (conversational, explicit prompt) with provenance columns."""
+    return {
+        "prompt": [m.model_dump() for m in pair.prompt],
+        "chosen": [{"role": "assistant", "content": pair.chosen}],
+        "rejected": [{"role": "assistant", "content": pair.rejected}],
+        "score": pair.score,
+        "source": pair.source,
+        "pair_id": pair.id,
+        "prompt_id": pair.prompt_id,
+        "source_id": pair.source_id,
+        "principle_ids": list(pair.principle_ids),
+        "consistent": pair.consistent,
+        "model": pair.provenance.model,
+        "template_hash": pair.provenance.template_hash,
+        "constitution_hash": pair.provenance.constitution_hash or "",
+    }
+
+
+def sft_row(revision: Revision, prompt: PromptRecord) -> dict[str, Any]:
+    """One SFT row: the conversation and the final revision as the assistant's turn."""
+    messages = [m.model_dump() for m in prompt.messages]
+    messages.append({"role": "assistant", "content": revision.final})
+    return {
+        "messages": messages,
+        "prompt_id": prompt.id,
+        "revision_id": revision.id,
+        "rounds": len(revision.rounds),
+    }
+
+
+def _write(rows: Sequence[dict[str, Any]], folder: Path, name: str) -> Path:
+    from datasets import Dataset
+
+    folder.mkdir(parents=True, exist_ok=True)
+    write_atomic(folder / f"{name}.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    if rows:
+        Dataset.from_list(list(rows)).save_to_disk(str(folder / name))
+    return folder / name
+
+
+def export_pairs(pairs: Sequence[PreferencePair], folder: Path) -> Path:
+    """Write `pairs.jsonl` and the `pairs/` dataset; returns the dataset folder."""
+    return _write([pair_row(p) for p in sorted(pairs, key=lambda p: p.id)], folder, "pairs")
+
+
+def export_sft(revisions: Sequence[Revision], prompts: dict[str, PromptRecord], folder: Path) -> Path:
+    """Write `sft.jsonl` and the `sft/` dataset; returns the dataset folder."""
+    rows = [sft_row(r, prompts[r.prompt_id]) for r in sorted(revisions, key=lambda r: r.id)]
+    return _write(rows, folder, "sft")
+
+
+def write_card(folder: Path, *, constitution: Constitution, summary: dict[str, Any]) -> Path:
+    """A dataset card (README.md) stating constitution, models, templates, counts and judge stats."""
+    judge = summary.get("judge", {})
+    lines = [
+        "---",
+        "tags: [rlaif, constitutional-ai, synthetic, preference]",
+        "---",
+        f"# Synthetic preference data: {constitution.name}",
+        "",
+        "Made by [rlaif](https://pypi.org/project/rlaif/) from a constitution, with an AI judge and",
+        "critique-and-revise loops. Rows follow TRL's conversational format with an explicit prompt.",
+        "",
+        "## Constitution",
+        f"- name: {constitution.name}, version {constitution.version}, hash `{constitution.hash}`",
+        f"- principles: {len(constitution.principles)} ({', '.join(p.id for p in constitution.principles)})",
+        "",
+        "## Models and templates",
+        f"- policy model: `{summary.get('model')}`",
+        f"- judge model: `{summary.get('judge_model')}`",
+        *[
+            f"- template `{name}`: `{digest}`"
+            for name, digest in sorted(summary.get("templates", {}).items())
+        ],
+        "",
+        "## Counts",
+        *[f"- {name}: {count}" for name, count in summary.get("counts", {}).items()],
+        *[f"- skipped ({reason}): {count}" for reason, count in summary.get("skipped", {}).items()],
+        "",
+        "## Judge",
+        f"- judgments: {judge.get('judged', 0)}, orders parsed: {judge.get('parsed_orders', 0)}, "
+        f"unparsed: {judge.get('unparsed_orders', 0)}",
+        f"- order consistency: {_percent(judge.get('consistency_rate'))}, "
+        f"same-position rate: {_percent(judge.get('same_position_rate'))}",
+        "",
+        "## Files",
+        "- `pairs.jsonl`, `pairs/` (datasets `load_from_disk`): preference pairs",
+        "- `sft.jsonl`, `sft/`: final revisions for supervised fine-tuning",
+        "",
+    ]
+    path = folder / "README.md"
+    write_atomic(path, "\n".join(lines))
+    return path
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"

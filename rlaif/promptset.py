@@ -1,0 +1,108 @@
+"""Prompt sets: JSONL files of conversations that end with a user turn.
+
+Accepted rows: `{"messages": [{"role", "content"}, ...]}` (OpenAI/HF chat), `{"prompt": "text"}`, or an
+hh-rlhf row `{"chosen": "\\n\\nHuman: ...\\n\\nAssistant: ..."}` whose conversation up to the last
+Assistant turn becomes the prompt (multi-turn conversations are kept whole).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from rlaif.errors import PromptSetError
+from rlaif.records import Message, PromptRecord, stable_id
+
+__all__ = ["load_prompts", "parse_transcript", "split_last_assistant"]
+
+_TURN = re.compile(r"\n\n(Human|Assistant):[ ]?")
+
+
+def parse_transcript(text: str) -> list[Message]:
+    """Turn an hh-rlhf transcript (`\\n\\nHuman: ...\\n\\nAssistant: ...`) into chat messages."""
+    parts = _TURN.split(text)
+    messages: list[Message] = []
+    # split() gives [before, speaker, text, speaker, text, ...]
+    for speaker, content in zip(parts[1::2], parts[2::2], strict=True):
+        role = "user" if speaker == "Human" else "assistant"
+        messages.append(Message(role=role, content=content.strip()))
+    return messages
+
+
+def split_last_assistant(transcript: str) -> tuple[str, str]:
+    """Split an hh-rlhf transcript at the last `\\n\\nAssistant:` into (prefix, final reply)."""
+    marker = "\n\nAssistant:"
+    cut = transcript.rfind(marker)
+    if cut < 0:
+        raise ValueError("no Assistant turn")
+    return transcript[: cut + len(marker)], transcript[cut + len(marker) :].strip()
+
+
+def _messages_from_row(row: Any) -> list[Message]:
+    if not isinstance(row, dict):
+        raise ValueError(f"expected a JSON object, got {type(row).__name__}")
+    if "messages" in row:
+        raw = row["messages"]
+        if not isinstance(raw, list) or not raw:
+            raise ValueError("`messages` must be a non-empty list of {role, content}")
+        messages = [Message.model_validate(m) for m in raw]
+    elif "prompt" in row:
+        prompt = row["prompt"]
+        if isinstance(prompt, list):
+            messages = [Message.model_validate(m) for m in prompt]
+        elif isinstance(prompt, str):
+            messages = [Message(role="user", content=prompt)]
+        else:
+            raise ValueError("`prompt` must be a string or a list of messages")
+    elif "chosen" in row and isinstance(row["chosen"], str):
+        prefix, _ = split_last_assistant(row["chosen"])
+        messages = parse_transcript(prefix[: -len("\n\nAssistant:")])
+    else:
+        raise ValueError("a row needs `messages`, `prompt`, or an hh-rlhf `chosen` transcript")
+    if not messages or messages[-1].role != "user":
+        raise ValueError("the conversation must end with a user turn")
+    if not messages[-1].content.strip():
+        raise ValueError("the last user turn is empty")
+    return messages
+
+
+def load_prompts(path: str | Path, *, limit: int | None = None) -> list[PromptRecord]:
+    """Read a prompt set; a bad row raises `PromptSetError` with its line number."""
+    path = Path(path)
+    if not path.exists():
+        raise PromptSetError(f"prompt file {path} not found; set prompts.path to a JSONL file")
+    opener = gzip.open if path.suffix == ".gz" else open
+    records: dict[str, PromptRecord] = {}
+    try:
+        with opener(path, "rt", encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise PromptSetError(
+                        f"{path}:{number}: not valid JSON ({exc.msg}, column {exc.colno})"
+                    ) from None
+                try:
+                    messages = _messages_from_row(row)
+                except (ValueError, ValidationError) as exc:
+                    detail = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+                    raise PromptSetError(f"{path}:{number}: {detail}") from None
+                record_id = stable_id("prompt", messages=[m.model_dump() for m in messages])
+                records.setdefault(
+                    record_id,
+                    PromptRecord(id=record_id, messages=tuple(messages), source=f"{path.name}:{number}"),
+                )
+                if limit is not None and len(records) >= limit:
+                    break
+    except UnicodeDecodeError as exc:
+        raise PromptSetError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if not records:
+        raise PromptSetError(f"{path}: no prompts found; add JSONL rows with `messages` or `prompt`")
+    return list(records.values())

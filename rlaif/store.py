@@ -1,0 +1,160 @@
+"""The run directory: a manifest plus one append-only JSONL file per stage.
+
+Resume is a property of the store: a stage asks which ids exist and only makes the rest. Writes
+are appended whole lines, flushed and fsynced; a torn last line (a crash mid-write) is cut off
+on the next open. State that must change atomically (the manifest) is written by rename.
+One process owns a run directory at a time (an OS file lock, released when the process dies).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from rlaif.errors import RunDirError
+
+__all__ = ["FORMAT_VERSION", "RunDir", "Stage", "write_atomic"]
+
+FORMAT_VERSION = 1
+R = TypeVar("R", bound=BaseModel)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a file so readers see the old or the new content, never a mix."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+class Stage(Generic[R]):
+    """One stage's records: `NAME.jsonl` in the run directory."""
+
+    def __init__(self, path: Path, record_type: type[R]):
+        self.path = path
+        self.record_type = record_type
+        self._records: dict[str, R] = {}
+        self.repaired_bytes = 0
+        self._load()
+
+    def _load(self) -> None:
+        if not self.path.exists():
+            return
+        data = self.path.read_bytes()
+        good_end = 0
+        offset = 0
+        for line in data.splitlines(keepends=True):
+            offset += len(line)
+            if not line.endswith(b"\n"):
+                break  # torn final write: no newline means the line never finished
+            try:
+                record = self.record_type.model_validate_json(line)
+            except ValidationError as exc:
+                if offset == len(data):
+                    break  # a complete but corrupt last line is also a torn write
+                raise RunDirError(
+                    f"{self.path}: unreadable record ending at byte {offset}: {exc.errors()[0]['msg']}; "
+                    "move the file away to regenerate this stage"
+                ) from None
+            self._records.setdefault(record.id, record)
+            good_end = offset
+        if good_end < len(data):
+            self.repaired_bytes = len(data) - good_end
+            with open(self.path, "r+b") as handle:
+                handle.truncate(good_end)
+
+    def __contains__(self, record_id: str) -> bool:
+        return record_id in self._records
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __iter__(self) -> Iterator[R]:
+        return iter(self._records.values())
+
+    def get(self, record_id: str) -> R | None:
+        return self._records.get(record_id)
+
+    def append(self, records: Iterable[R]) -> int:
+        """Append records not already stored; returns how many were new."""
+        new = [r for r in records if r.id not in self._records]
+        if not new:
+            return 0
+        payload = "".join(r.model_dump_json() + "\n" for r in new)
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        for record in new:
+            self._records[record.id] = record
+        return len(new)
+
+
+class RunDir:
+    """A run directory, locked for this process while open."""
+
+    def __init__(self, path: str | Path, *, lock: bool = True):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._lock_handle = None
+        if lock:
+            self._lock()
+        self.manifest: dict[str, Any] = self._read_manifest()
+
+    def _lock(self) -> None:
+        handle = open(self.path / ".lock", "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise RunDirError(
+                f"run directory {self.path} is in use by another rlaif process; "
+                "wait for it to finish or use another run_dir"
+            ) from None
+        self._lock_handle = handle
+
+    def close(self) -> None:
+        if self._lock_handle is not None:
+            self._lock_handle.close()
+            self._lock_handle = None
+
+    def __enter__(self) -> RunDir:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _read_manifest(self) -> dict[str, Any]:
+        path = self.path / "manifest.json"
+        if not path.exists():
+            return {"format_version": FORMAT_VERSION, "stages": {}, "status": "new"}
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise RunDirError(f"{path} is not valid JSON ({exc}); restore or delete it") from None
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise RunDirError(
+                f"{path} has format version {manifest.get('format_version')}, this rlaif writes "
+                f"{FORMAT_VERSION}; use a new run_dir"
+            )
+        return manifest
+
+    def save_manifest(self, **updates: Any) -> None:
+        self.manifest.update(updates)
+        write_atomic(self.path / "manifest.json", json.dumps(self.manifest, indent=2, sort_keys=True))
+
+    def stage(self, name: str, record_type: type[R]) -> Stage[R]:
+        return Stage(self.path / f"{name}.jsonl", record_type)
+
+    def subdir(self, name: str) -> Path:
+        path = self.path / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
