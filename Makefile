@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # pip on these machines prints a warning per package for local index folders it skips.
 QUIET := 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 
-.PHONY: quickstart test lint install clean
+.PHONY: quickstart test lint install browser clean
 
 install: $(STAMP)
 
@@ -27,7 +27,12 @@ $(STAMP): pyproject.toml
 quickstart: $(STAMP)
 	$(BIN)/rlaif run examples/quickstart.yaml
 
-test: $(STAMP)
+# Debian's Chromium and its driver for the web reviewer's browser test; never a downloaded browser.
+browser:
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; }
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

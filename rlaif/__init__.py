@@ -2,6 +2,7 @@
 
 __version__ = "0.1.0"
 
+from rlaif.agreement import agreement_report  # noqa: E402
 from rlaif.backends.fake import FakeBackend  # noqa: E402
 from rlaif.backends.openai_api import OpenAIBackend  # noqa: E402
 from rlaif.backends.protocol import Backend, ChatRequest, ChatResult, run_batch  # noqa: E402
@@ -15,11 +16,13 @@ from rlaif.errors import (  # noqa: E402
     ConstitutionError,
     GateError,
     PromptSetError,
+    ReviewError,
     RlaifError,
     RunDirError,
     ServerUnreachable,
     TemplateError,
 )
+from rlaif.gate import check_gate  # noqa: E402
 from rlaif.judge import judge  # noqa: E402
 from rlaif.promptset import load_prompts  # noqa: E402
 from rlaif.records import (  # noqa: E402
@@ -30,10 +33,15 @@ from rlaif.records import (  # noqa: E402
     Principle,
     PromptRecord,
     Response,
+    ReviewAnswer,
     ReviewDecision,
+    ReviewItem,
     Revision,
 )
 from rlaif.respond import respond  # noqa: E402
+from rlaif.review import ReviewSession  # noqa: E402
+from rlaif.review_hook import run_hook  # noqa: E402
+from rlaif.review_sample import sample_pairs  # noqa: E402
 from rlaif.revise import revise  # noqa: E402
 from rlaif.run import run_pipeline  # noqa: E402
 from rlaif.store import RunDir  # noqa: E402
@@ -56,7 +64,11 @@ __all__ = [
     "PromptRecord",
     "PromptSetError",
     "Response",
+    "ReviewAnswer",
     "ReviewDecision",
+    "ReviewError",
+    "ReviewItem",
+    "ReviewSession",
     "Revision",
     "RlaifError",
     "RunConfig",
@@ -66,6 +78,8 @@ __all__ = [
     "TemplateError",
     "VLLMServer",
     "__version__",
+    "agreement_report",
+    "check_gate",
     "ensure_model",
     "find_constitution",
     "judge",
@@ -75,6 +89,8 @@ __all__ = [
     "respond",
     "revise",
     "run_batch",
+    "run_hook",
     "run_pipeline",
+    "sample_pairs",
     "sample_principle",
 ]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rlaif.errors import ConfigError
 
@@ -18,10 +18,17 @@ __all__ = [
     "DPOSection",
     "GenerationConfig",
     "JudgeConfig",
+    "KTOSection",
     "ModelConfig",
+    "OnlineSection",
+    "GateConfig",
     "PromptsConfig",
+    "ReviewConfig",
+    "ReviewSampleConfig",
     "ReviseConfig",
+    "RewardSection",
     "RunConfig",
+    "SFTSection",
     "ServerConfig",
     "TrainConfig",
     "load_config",
@@ -45,6 +52,8 @@ class ServerConfig(Section):
     """Seconds to wait for the server to become healthy."""
     extra_args: list[str] = []
     """More `vllm serve` arguments."""
+    max_restarts: int = Field(default=3, ge=0)
+    """Restarts of a managed server that dies mid-run; the run goes on from its stored records."""
 
 
 class ModelConfig(Section):
@@ -66,6 +75,14 @@ class ModelConfig(Section):
     """Seconds of failure on every server before the run stops (a rerun resumes)."""
     server: ServerConfig = ServerConfig()
     """Managed server settings."""
+
+    @field_validator("base_urls")
+    @classmethod
+    def _http_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not url.startswith(("http://", "https://")) or len(url.split()) != 1:
+                raise ValueError(f"{url!r} is not an http(s) URL; write it like http://127.0.0.1:8000/v1")
+        return urls
 
 
 class PromptsConfig(Section):
@@ -104,16 +121,55 @@ class JudgeConfig(Section):
     """The AI judge."""
 
     enabled: bool = True
+    mode: Literal["logprob", "cot", "pointwise"] = "logprob"
+    """`logprob`: one-token A/B verdict, soft label from the option log-probs; `cot`: reasoning first,
+    then a verdict (see `cot_final`), soft label clamped to `cot_clamp`; `pointwise`: each response
+    scored 1-10 alone as structured JSON, the label from the score difference."""
     both_orders: bool = True
     """Judge A/B and B/A and average: removes position bias from the soft label."""
     principles_per_judgment: int = Field(default=1, ge=1)
     """Principles asked about in one verdict."""
-    inconsistent: Literal["keep", "drop"] = "keep"
-    """What to do with pairs whose two orders disagree."""
+    ensemble: int = Field(default=1, ge=1)
+    """Principle ensemble: judge under this many distinct principle draws and average the labels."""
+    few_shot: int = Field(default=0, ge=0)
+    """Constitution examples shown to the judge as solved comparisons (revision against original)."""
+    self_consistency: int = Field(default=1, ge=1)
+    """`cot` only: reasoning samples per order (at `cot_temperature`), their labels averaged."""
+    cot_max_tokens: int = Field(default=256, ge=8)
+    """`cot`: most reasoning tokens."""
+    cot_temperature: float = Field(default=0.7, ge=0)
+    """`cot`: sampling temperature when `self_consistency` > 1 (one sample is greedy)."""
+    cot_final: Literal["constrained", "parse"] = "constrained"
+    """`cot`: `constrained` asks once more after the reasoning for one letter (A/B, log-probs);
+    `parse` reads a strict "Verdict: A|B" line from the reasoning (none or both: unparsed)."""
+    cot_clamp: tuple[float, float] | None = (0.4, 0.6)
+    """`cot`: band each order's label is clamped to (Constitutional AI used 0.4-0.6); null: no clamp."""
+    defences: bool = True
+    """Candidates between per-run random delimiters with the question after them (`judge.jinja`);
+    false uses `judge_plain.jinja` (no delimiters, question first), for attack-suite comparisons."""
+    inconsistent: Literal["keep", "drop", "tie"] = "keep"
+    """Pairs whose two orders disagree: `keep` with the averaged (low-confidence) label, `drop` them,
+    or count them as a `tie` (label 0.5, so no pair is emitted)."""
     min_confidence: float = Field(default=0.5, ge=0.5, le=1.0)
     """Emit a pair only when P(chosen) is at least this."""
     model: ModelConfig | None = None
     """A different judge model or server; None uses the policy's."""
+
+    @model_validator(mode="after")
+    def _coherent(self) -> JudgeConfig:
+        if self.cot_clamp is not None:
+            low, high = self.cot_clamp
+            if not 0.0 <= low <= 0.5 <= high <= 1.0:
+                raise ValueError(
+                    f"cot_clamp {list(self.cot_clamp)} must be [low, high] with "
+                    "0 <= low <= 0.5 <= high <= 1, e.g. [0.4, 0.6]; null turns clamping off"
+                )
+        if self.self_consistency > 1 and self.mode != "cot":
+            raise ValueError(
+                f"self_consistency {self.self_consistency} needs mode: cot (mode is {self.mode}); "
+                "set mode: cot or self_consistency: 1"
+            )
+        return self
 
 
 class DPOSection(Section):
@@ -126,8 +182,121 @@ class DPOSection(Section):
     """TRL `DPOConfig` keyword arguments (max_steps, beta, loss_type, learning_rate, ...)."""
 
 
+class SFTSection(Section):
+    """Supervised fine-tuning on the final revisions (`rlaif train sft`); `args` go to TRL's SFTConfig."""
+
+    enabled: bool = False
+    """Also train it in `rlaif run` (after export)."""
+    args: dict[str, Any] = {}
+    """TRL `SFTConfig` keyword arguments (max_steps, learning_rate, max_length, ...)."""
+
+
+class RewardSection(Section):
+    """Reward model on the pairs (`rlaif train reward`); `args` go to TRL's RewardConfig."""
+
+    enabled: bool = False
+    """Also train it in `rlaif run` (after export)."""
+    sources: list[Literal["judge", "revision"]] = ["judge", "revision"]
+    """Which pairs to train on."""
+    use_margin: bool = False
+    """Ask for a reward gap of logit(score) per pair (the judge's soft label; capped at logit(0.95))."""
+    eval_fraction: float = Field(default=0.1, ge=0, lt=1)
+    """Share of prompts whose pairs are held out to measure pairwise accuracy; 0 holds none out."""
+    args: dict[str, Any] = {}
+    """TRL `RewardConfig` keyword arguments (max_steps, learning_rate, max_length, ...)."""
+
+
+class KTOSection(Section):
+    """KTO on the pairs taken apart into desirable and undesirable answers (`rlaif train kto`)."""
+
+    enabled: bool = False
+    """Also train it in `rlaif run` (after export)."""
+    sources: list[Literal["judge", "revision"]] = ["judge", "revision"]
+    """Which pairs to train on."""
+    args: dict[str, Any] = {}
+    """TRL `KTOConfig` keyword arguments (max_steps, beta, desirable_weight, ...)."""
+
+
+class OnlineSection(Section):
+    """Online RLAIF (`rlaif train online`): the policy samples, a reward model or the judge scores."""
+
+    enabled: bool = False
+    """Also train it in `rlaif run` (after the reward model)."""
+    algorithm: Literal["rloo", "grpo"] = "rloo"
+    """TRL's RLOOTrainer or GRPOTrainer."""
+    reward: Literal["model", "judge"] = "model"
+    """`model`: the trained reward model; `judge`: the judge's P(better than the reference answer)."""
+    reward_model: str | None = None
+    """Reward model folder for `reward: model`; None means RUN_DIR/models/reward."""
+    reference: Literal["chosen", "rejected"] = "chosen"
+    """`reward: judge`: which answer of the prompt's pair the completion is compared with."""
+    sources: list[Literal["judge", "revision"]] = ["judge", "revision"]
+    """Whose pairs' prompts to train on."""
+    args: dict[str, Any] = {}
+    """TRL `RLOOConfig` / `GRPOConfig` keyword arguments (max_steps, num_generations, beta, ...)."""
+
+
 class TrainConfig(Section):
     dpo: DPOSection = DPOSection()
+    sft: SFTSection = SFTSection()
+    reward: RewardSection = RewardSection()
+    kto: KTOSection = KTOSection()
+    online: OnlineSection = OnlineSection()
+
+
+class ReviewSampleConfig(Section):
+    """Which stored pairs people are asked to review."""
+
+    size: int | None = Field(default=50, ge=1)
+    """How many pairs (all of them when fewer are stored); ignored when `fraction` is set."""
+    fraction: float | None = Field(default=None, gt=0, le=1)
+    """Share of the stored pairs instead of a count (rounded up)."""
+    strategy: Literal["uniform", "stratified", "lowest_confidence", "inconsistent_first"] = "uniform"
+    """`uniform`; `stratified` by principle (every principle at least once); `lowest_confidence` first;
+    `inconsistent_first` (pairs whose two judge orders disagreed, then the rest at random)."""
+    sources: list[Literal["judge", "revision"]] = ["judge", "revision"]
+    """Which pairs may be sampled."""
+
+    @model_validator(mode="after")
+    def _count_or_fraction(self) -> ReviewSampleConfig:
+        if self.fraction is not None and "size" in self.model_fields_set and self.size is not None:
+            raise ValueError("give review.sample.size or review.sample.fraction, not both")
+        if self.fraction is not None:
+            self.size = None  # so a dumped config (the run manifest) validates again
+        return self
+
+
+class GateConfig(Section):
+    """Training refuses to start unless people agree with the AI often enough."""
+
+    min_agreement: float = Field(ge=-1, le=1)
+    """Least AI-human agreement (`metric`) that lets training start, e.g. 0.7."""
+    min_reviewed: int = Field(default=50, ge=1)
+    """Least number of reviewed pairs the agreement must rest on."""
+    metric: Literal["accuracy", "kappa"] = "accuracy"
+    """`accuracy`: share of decisive human verdicts that pick the AI's answer; `kappa`: Cohen's kappa."""
+
+
+class ReviewConfig(Section):
+    """Human spot-checks of the AI's pairs."""
+
+    reviewer: str | None = None
+    """Reviewer id for the terminal and web reviewers; None uses the login name."""
+    seed: int | None = None
+    """Seed of the sample, the answer order shown and the bootstrap; None uses the run's seed."""
+    sample: ReviewSampleConfig = ReviewSampleConfig()
+    show_ai_verdict: bool = False
+    """Show the AI's choice and probability to reviewers (hidden by default to avoid anchoring)."""
+    hook: str | None = Field(default=None, pattern=r"^[^:\s]+:[A-Za-z_][A-Za-z0-9_.]*$")
+    """A Python reviewer `module:function` (or `path/to/file.py:function`) for `rlaif review hook`."""
+    hook_batch_size: int = Field(default=16, ge=1)
+    """Pairs handed to the hook per call; decisions are stored after each call."""
+    bootstrap: int = Field(default=1000, ge=100)
+    """Bootstrap resamples for confidence intervals."""
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    """Confidence level of the intervals."""
+    gate: GateConfig | None = None
+    """Gate before training; None means no gate."""
 
 
 class RunConfig(Section):
@@ -145,6 +314,7 @@ class RunConfig(Section):
     revise: ReviseConfig = ReviseConfig()
     judge: JudgeConfig = JudgeConfig()
     train: TrainConfig = TrainConfig()
+    review: ReviewConfig = ReviewConfig()
     base_dir: str = Field(default=".", exclude=True)
     """Folder relative input paths are resolved against (the config file's folder)."""
 
@@ -172,7 +342,9 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ru
     def line(loc: tuple[Any, ...]) -> int | None:
         # An overridden value is not in the file: pointing at a line there would mislead.
         dotted = ".".join(str(part) for part in loc)
-        overridden = any(dotted == key or dotted.startswith(f"{key}.") for key in overrides)
+        overridden = any(
+            dotted == key or dotted.startswith(f"{key}.") or key.startswith(f"{dotted}.") for key in overrides
+        )
         return None if overridden else locate(loc)
 
     try:

@@ -70,6 +70,11 @@ def load_constitution(path: str | Path) -> Constitution:
                 raise _error(
                     path, f"invalid JSON: {exc.msg}", "fix the JSON syntax", line=exc.lineno
                 ) from None
+        except RecursionError:
+            fix = "a constitution needs only a few levels of nesting"
+            raise _error(path, "nested too deeply to read", fix) from None
+        except ValueError as exc:  # a number JSON cannot convert (thousands of digits)
+            raise _error(path, f"invalid JSON: {str(exc).split(';')[0]}", "fix the value") from None
         else:
             if isinstance(data, dict) and isinstance(data.get("constitutions"), list):
                 return _from_llm_swarm(path, data)
@@ -212,7 +217,13 @@ def _from_llm_swarm(path: Path, data: dict[str, Any]) -> Constitution:
         critique = _text(path, entry.get("critic"), f"{where}.critic", "add a non-empty critic")
         revision = _text(path, entry.get("revision"), f"{where}.revision", "add a non-empty revision")
         principles.append(_imported(f"principle-{index}", critique, revision))
-    examples = [example for chat in data.get("system_chat") or [] if (example := _few_shot(chat))]
+    chats = data.get("system_chat") or []
+    if not isinstance(chats, list):
+        raise _error(
+            path, "expected a list of conversations", "write system_chat as [[{role, content}, ...], ...]",
+            field="system_chat", value=chats,
+        )  # fmt: skip
+    examples = [example for chat in chats if (example := _few_shot(chat))]
     description = f"Imported from llm-swarm JSON ({path.name})."
     result = {"name": path.stem, "description": description, "principles": principles, "examples": examples}
     return _validate(path, result, lambda loc: None, {"principles[": "constitutions["})

@@ -12,6 +12,7 @@ __all__ = [
     "ConstitutionError",
     "GateError",
     "PromptSetError",
+    "ReviewError",
     "RlaifError",
     "RunDirError",
     "ServerUnreachable",
@@ -53,3 +54,7 @@ class RunDirError(RlaifError):
 
 class GateError(RlaifError):
     """A quality gate (for example human-review agreement) refused to let training start."""
+
+
+class ReviewError(RlaifError):
+    """A review file, reviewer answer or review hook is invalid."""

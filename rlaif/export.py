@@ -3,28 +3,38 @@
 Preference rows follow TRL's conversational format with an explicit prompt: `prompt` is a message
 list, `chosen` and `rejected` are one-message assistant lists. Score and provenance ride along as
 extra columns. SFT rows are `messages` lists ending with the final revision.
+
+Human review overrides the AI label: a pair people judged the other way round is exported swapped,
+a pair they called a tie or flagged is dropped, and `human_reviewed` / `human_verdict` say which
+rows a person checked (see `rlaif.review.consensus` for several reviewers).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rlaif.records import Constitution, PreferencePair, PromptRecord, Revision
+from rlaif.records import Constitution, PreferencePair, PromptRecord, ReviewDecision, Revision
 from rlaif.store import write_atomic
 
 __all__ = ["export_pairs", "export_sft", "pair_row", "sft_row", "write_card"]
 
 
-def pair_row(pair: PreferencePair) -> dict[str, Any]:
-    """One TRL preference row (conversational, explicit prompt) with provenance columns."""
+def pair_row(pair: PreferencePair, *, human_verdict: str | None = None, reviewers: int = 0) -> dict[str, Any]:
+    """One TRL preference row (conversational, explicit prompt) with provenance columns.
+
+    `human_verdict="rejected"` swaps chosen and rejected (and `score` becomes the AI's probability
+    for the new chosen answer); the caller drops ties and flags.
+    """
+    swap = human_verdict == "rejected"
+    chosen, rejected = (pair.rejected, pair.chosen) if swap else (pair.chosen, pair.rejected)
     return {
         "prompt": [m.model_dump() for m in pair.prompt],
-        "chosen": [{"role": "assistant", "content": pair.chosen}],
-        "rejected": [{"role": "assistant", "content": pair.rejected}],
-        "score": pair.score,
+        "chosen": [{"role": "assistant", "content": chosen}],
+        "rejected": [{"role": "assistant", "content": rejected}],
+        "score": 1.0 - pair.score if swap else pair.score,
         "source": pair.source,
         "pair_id": pair.id,
         "prompt_id": pair.prompt_id,
@@ -34,6 +44,9 @@ def pair_row(pair: PreferencePair) -> dict[str, Any]:
         "model": pair.provenance.model,
         "template_hash": pair.provenance.template_hash,
         "constitution_hash": pair.provenance.constitution_hash or "",
+        "human_reviewed": human_verdict is not None,
+        "human_verdict": human_verdict,
+        "human_reviewers": reviewers,
     }
 
 
@@ -59,9 +72,27 @@ def _write(rows: Sequence[dict[str, Any]], folder: Path, name: str) -> Path:
     return folder / name
 
 
-def export_pairs(pairs: Sequence[PreferencePair], folder: Path) -> Path:
-    """Write `pairs.jsonl` and the `pairs/` dataset; returns the dataset folder."""
-    return _write([pair_row(p) for p in sorted(pairs, key=lambda p: p.id)], folder, "pairs")
+def export_pairs(
+    pairs: Sequence[PreferencePair],
+    folder: Path,
+    *,
+    decisions: Mapping[str, Mapping[str, ReviewDecision]] | None = None,
+) -> Path:
+    """Write `pairs.jsonl` and the `pairs/` dataset; returns the dataset folder.
+
+    `decisions` (pair id → reviewer → standing decision, `rlaif.review.current_decisions`) override
+    the AI's labels: swapped when people preferred the rejected answer, dropped on tie or flag.
+    """
+    from rlaif.review import consensus
+
+    rows = []
+    for pair in sorted(pairs, key=lambda p: p.id):
+        by_reviewer = (decisions or {}).get(pair.id) or {}
+        verdict = consensus(by_reviewer.values()) if by_reviewer else None
+        if verdict in ("tie", "flag"):
+            continue
+        rows.append(pair_row(pair, human_verdict=verdict, reviewers=len(by_reviewer)))
+    return _write(rows, folder, "pairs")
 
 
 def export_sft(revisions: Sequence[Revision], prompts: dict[str, PromptRecord], folder: Path) -> Path:

@@ -1,114 +1,155 @@
-"""The AI judge: two responses, one or more principles, a one-token A/B verdict read from log-probs.
+"""The AI judge: two responses, one or more principles, a verdict with a soft label.
 
-The soft label is P(A) renormalised over the option tokens. Both presentation orders are judged and
-averaged, which cancels position bias in the label and shows it in the consistency rate. An answer
-that is not A or B is recorded as `unparsed` with its raw text: never turned into a label.
+Modes (`JudgeConfig.mode`): a one-token A/B verdict read from log-probs; chain of thought followed by
+a constrained letter (or a strictly parsed "Verdict:" line), clamped to a band; or a pointwise 1-10
+rubric score per response as structured JSON. Pairwise verdicts are judged in both presentation
+orders and averaged, which cancels position bias in the label and shows it in the consistency rate;
+a principle ensemble repeats that under several principle draws. An answer that does not parse is
+recorded as `unparsed` with its raw text: never turned into a label.
+
+`judge_items` is the engine, shared by the pipeline stage `judge` and by `rlaif evaluate`; how each
+mode asks is in `judge_modes`, the arithmetic in `judge_math`.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
 from rlaif import __version__
-from rlaif.backends.protocol import Backend, ChatRequest, ChatResult, run_batch
+from rlaif.backends.protocol import Backend
 from rlaif.config import JudgeConfig
-from rlaif.constitution import sample_principles
-from rlaif.records import (
-    Constitution,
-    Judgment,
-    Message,
-    OrderVerdict,
-    Principle,
-    PromptRecord,
-    Provenance,
-    Response,
-    derive_seed,
-    stable_id,
+from rlaif.injection import flag_injection
+from rlaif.judge_math import OPTIONS, combine_orders, option_probability, position_means, side
+from rlaif.judge_modes import (
+    SCORE_SCHEMA,
+    Asker,
+    Candidate,
+    JudgeItem,
+    draw_principles,
+    judge_nonce,
+    judge_prompt,
+    judge_template,
+    order_verdict,
+    solved_examples,
 )
+from rlaif.records import Constitution, Judgment, PromptRecord, Provenance, Response, stable_id
 from rlaif.respond import StageReport
 from rlaif.store import Stage
-from rlaif.templates import Rendered, render
+from rlaif.templates import template_hash
 
 __all__ = [
-    "JudgeStats",
     "OPTIONS",
+    "SCORE_SCHEMA",
+    "Candidate",
+    "JudgeItem",
+    "JudgeStats",
     "combine_orders",
+    "draw_principles",
     "judge",
+    "judge_items",
+    "judge_nonce",
     "judge_prompt",
     "judge_stats",
+    "judge_template",
+    "judgment_id",
     "option_probability",
     "order_verdict",
 ]
 
-OPTIONS = ("A", "B")
 
-
-def option_probability(logprobs: dict[str, float]) -> float | None:
-    """P(A) renormalised over A and B from first-token top log-probs; None if neither appears.
-
-    Tokenizers spell an option several ways ("A", " A", "(A"); their probabilities are summed.
-    """
-    mass = dict.fromkeys(OPTIONS, 0.0)
-    for token, logprob in logprobs.items():
-        key = token.strip().strip("()[]*").strip()
-        if key in mass and logprob > -math.inf:
-            mass[key] += math.exp(logprob)
-    total = sum(mass.values())
-    return mass["A"] / total if total > 0 else None
-
-
-def order_verdict(result: ChatResult, first_id: str) -> OrderVerdict:
-    """Read one order's answer; anything but a clean A or B is `unparsed` (or `error`)."""
-    if result.error:
-        return OrderVerdict(first_id=first_id, p_first=None, status="error", raw=result.error)
-    raw = result.texts[0] if result.texts else ""
-    p_first = option_probability(result.first_token_logprobs)
-    if raw.strip() not in OPTIONS or p_first is None:
-        return OrderVerdict(
-            first_id=first_id, p_first=None, status="unparsed", raw=raw, logprobs=result.first_token_logprobs
-        )
-    return OrderVerdict(
-        first_id=first_id, p_first=p_first, status="ok", raw=raw, logprobs=result.first_token_logprobs
-    )
-
-
-def _side(p: float) -> int:
-    return (p > 0.5) - (p < 0.5)
-
-
-def combine_orders(orders: Sequence[OrderVerdict], a_id: str) -> tuple[float | None, bool | None, str]:
-    """(P(a is better) averaged over parsed orders, whether two orders agree, status)."""
-    probs = [o.p_first if o.first_id == a_id else 1.0 - o.p_first for o in orders if o.p_first is not None]
-    p_a = sum(probs) / len(probs) if probs else None
-    consistent = _side(probs[0]) == _side(probs[1]) if len(probs) >= 2 else None
-    status = "ok" if len(probs) == len(orders) else ("partial" if probs else "unparsed")
-    return p_a, consistent, status
-
-
-def judge_prompt(
-    conversation: Sequence[Message], principles: Sequence[Principle], first: str, second: str, nonce: str
-) -> Rendered:
-    """The judge's user message for one order (shared part first, candidates, then the question)."""
-    return render(
-        "judge",
-        conversation=conversation,
-        principles=principles,
-        response_a=first,
-        response_b=second,
+def judgment_id(
+    item: JudgeItem, *, model: str, config: JudgeConfig, constitution: Constitution, nonce: str
+) -> str:
+    """The id of the judgment of `item`: changes with the model, template, principles and verdict settings."""
+    settings = config.model_dump(
+        mode="json",
+        include={"mode", "both_orders", "few_shot", "self_consistency", "cot_max_tokens", "cot_temperature",
+                 "cot_final", "cot_clamp", "defences"},
+    )  # fmt: skip
+    return stable_id(
+        "judgment",
+        prompt_id=item.prompt_id,
+        response_ids=[item.a.id, item.b.id],
+        principle_ids=[[p.id for p in member] for member in item.members],
+        model=model,
+        template_hash=template_hash(judge_template(config)),
+        constitution_hash=constitution.hash,
         nonce=nonce,
+        settings=settings,
     )
 
 
-@dataclass
-class _Pending:
-    a: Response
-    b: Response
-    principles: tuple[Principle, ...]
-    template_hash: str
-    expected: int
-    orders: dict[str, OrderVerdict]
+async def judge_items(
+    backend: Backend,
+    items: Sequence[JudgeItem],
+    *,
+    constitution: Constitution,
+    config: JudgeConfig,
+    seed: int,
+    done: Collection[str] = (),
+    on_judgment: Callable[[Judgment], None] | None = None,
+    concurrency: int = 32,
+    quiet: bool = False,
+    description: str = "judge",
+) -> list[Judgment]:
+    """Judge every item whose id is not in `done`; return the judgments in item order.
+
+    `on_judgment` is called as each judgment completes, so a stage can store it at once. At most
+    `concurrency` items are in progress, which keeps an item's second order close behind its first
+    (so the shared prefix is still cached) while the server's batch stays full.
+    """
+    nonce = judge_nonce(seed)
+    template = judge_template(config)
+    source_hash = template_hash(template)
+    run = Asker(backend, config, seed, nonce, template, solved_examples(constitution, config.few_shot))
+    ids = [
+        judgment_id(item, model=backend.label, config=config, constitution=constitution, nonce=nonce)
+        for item in items
+    ]
+    todo = [(i, jid) for i, jid in enumerate(ids) if jid not in done]
+    results: dict[int, Judgment] = {}
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(index: int, jid: str) -> None:
+        item = items[index]
+        async with gate:
+            groups = await asyncio.gather(
+                *(run.member(item, m, ps, jid) for m, ps in enumerate(item.members))
+            )
+        orders = tuple(v for group in groups for v in group)
+        p_a, consistent, status = combine_orders(orders, item.a.id)
+        flags = {c.id: f for c in (item.a, item.b) if (f := flag_injection(c.text))}
+        principle_ids = tuple(dict.fromkeys(p.id for member in item.members for p in member))
+        judgment = Judgment(
+            id=jid, prompt_id=item.prompt_id, response_a_id=item.a.id, response_b_id=item.b.id,
+            principle_ids=principle_ids, orders=orders, p_a=p_a, consistent=consistent,
+            status=status,  # type: ignore[arg-type]
+            mode=config.mode, flags=flags,
+            provenance=Provenance(
+                model=backend.label, template=template, template_hash=source_hash,
+                constitution_hash=constitution.hash, seed=seed, rlaif_version=__version__,
+            ),
+        )  # fmt: skip
+        results[index] = judgment
+        if on_judgment is not None:
+            on_judgment(judgment)
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, disable=quiet, transient=False) as progress:
+        task = progress.add_task(description, total=len(todo))
+        pending = [asyncio.ensure_future(one(i, jid)) for i, jid in todo]
+        try:
+            for finished in asyncio.as_completed(pending):
+                await finished
+                progress.advance(task)
+        finally:
+            for future in pending:
+                future.cancel()
+    return [results[i] for i in sorted(results)]
 
 
 @dataclass
@@ -119,7 +160,7 @@ class JudgeStats:
     parsed_orders: int
     unparsed_orders: int
     both_orders: int
-    """Judgments with two parsed orders."""
+    """Judgments with a parsed verdict in both presentation orders."""
     consistent: int
     same_position: int
     """Judgments whose two orders both preferred the first (or both the second) position."""
@@ -134,16 +175,19 @@ class JudgeStats:
 
 
 def judge_stats(judgments: Sequence[Judgment]) -> JudgeStats:
+    """Parse counts, order-consistency and same-position counts over judgments."""
     stats = JudgeStats(len(judgments), 0, 0, 0, 0, 0)
     for judgment in judgments:
-        parsed = [o for o in judgment.orders if o.p_first is not None]
-        stats.parsed_orders += len(parsed)
-        stats.unparsed_orders += len(judgment.orders) - len(parsed)
-        if len(parsed) >= 2:
-            stats.both_orders += 1
-            stats.consistent += bool(judgment.consistent)
-            sides = {_side(o.p_first) for o in parsed[:2] if o.p_first is not None}
-            stats.same_position += len(sides) == 1 and 0 not in sides
+        parsed = sum(o.status == "ok" for o in judgment.orders)
+        stats.parsed_orders += parsed
+        stats.unparsed_orders += len(judgment.orders) - parsed
+        first, second = position_means(judgment.orders, judgment.response_a_id)
+        if first is None or second is None:
+            continue
+        stats.both_orders += 1
+        stats.consistent += side(first) == side(second)
+        # Same position: a wins when shown first and loses when shown second, or the reverse.
+        stats.same_position += side(first) == -side(second) != 0
     return stats
 
 
@@ -159,80 +203,33 @@ async def judge(
     quiet: bool = False,
 ) -> StageReport:
     """Judge the first two responses of every prompt; store one Judgment per prompt."""
-    nonce = f"{derive_seed(seed, 'judge-nonce'):08x}"  # per-run delimiter that answers cannot predict
     report = StageReport()
-    pending: dict[str, _Pending] = {}
-    requests: list[ChatRequest] = []
-    keys: list[tuple[str, str]] = []  # (judgment id, first response id) per request
+    items = []
     for prompt in prompts:
         candidates = responses.get(prompt.id, [])
         if len(candidates) < 2:
             continue
         a, b = candidates[0], candidates[1]
-        principles = sample_principles(
-            constitution, config.principles_per_judgment, seed=seed, key=f"judge:{prompt.id}"
-        )
-        orders = [(a, b), (b, a)] if config.both_orders else [(a, b)]
-        rendered = [judge_prompt(prompt.messages, principles, x.text, y.text, nonce) for x, y in orders]
-        judgment_id = stable_id(
-            "judgment",
-            prompt_id=prompt.id,
-            response_ids=[a.id, b.id],
-            principle_ids=[p.id for p in principles],
-            model=backend.label,
-            template_hash=rendered[0].template_hash,
-            constitution_hash=constitution.hash,
-            nonce=nonce,
-            orders=len(orders),
-        )
-        if judgment_id in stage:
-            report.reused += 1
-            continue
-        pending[judgment_id] = _Pending(a, b, principles, rendered[0].template_hash, len(orders), {})
-        for (first, _), message in zip(orders, rendered, strict=True):
-            requests.append(
-                ChatRequest(
-                    messages=({"role": "user", "content": message.text},),
-                    max_tokens=1,
-                    temperature=0.0,
-                    seed=derive_seed(seed, f"judge:{judgment_id}:{first.id}"),
-                    top_logprobs=len(OPTIONS),
-                    choices=OPTIONS,
-                )
+        items.append(
+            JudgeItem(
+                prompt_id=prompt.id,
+                conversation=prompt.messages,
+                a=Candidate(a.id, a.text),
+                b=Candidate(b.id, b.text),
+                members=draw_principles(constitution, config, seed=seed, key=f"judge:{prompt.id}"),
             )
-            keys.append((judgment_id, first.id))
-
-    def store(index: int, result: ChatResult) -> None:
-        judgment_id, first_id = keys[index]
-        entry = pending[judgment_id]
-        entry.orders[first_id] = order_verdict(result, first_id)
-        if len(entry.orders) < entry.expected:
-            return
-        a, b = entry.a, entry.b
-        orders = tuple(entry.orders[r.id] for r in (a, b) if r.id in entry.orders)
-        p_a, consistent, status = combine_orders(orders, a.id)
-        if status != "ok":
-            report.fail(f"judgment {judgment_id}: {status} ({orders[0].raw[:60]!r})")
-        record = Judgment(
-            id=judgment_id,
-            prompt_id=a.prompt_id,
-            response_a_id=a.id,
-            response_b_id=b.id,
-            principle_ids=tuple(p.id for p in entry.principles),
-            orders=orders,
-            p_a=p_a,
-            consistent=consistent,
-            status=status,  # type: ignore[arg-type]
-            provenance=Provenance(
-                model=backend.label,
-                template="judge",
-                template_hash=entry.template_hash,
-                constitution_hash=constitution.hash,
-                seed=seed,
-                rlaif_version=__version__,
-            ),
         )
-        report.made += stage.append([record])
+    done = {j.id for j in stage}  # ids already stored: a rerun resumes
 
-    await run_batch(backend, requests, description="judge", quiet=quiet, on_result=store)
+    def store(judgment: Judgment) -> None:
+        if judgment.status != "ok":
+            first = judgment.orders[0].raw[:60] if judgment.orders else ""
+            report.fail(f"judgment {judgment.id}: {judgment.status} ({first!r})")
+        report.made += stage.append([judgment])
+
+    made = await judge_items(
+        backend, items, constitution=constitution, config=config, seed=seed, done=done,
+        on_judgment=store, quiet=quiet,
+    )  # fmt: skip
+    report.reused += len(items) - len(made)
     return report

@@ -54,6 +54,9 @@ def pairs_from_judgments(
         if judgment.consistent is False and config.inconsistent == "drop":
             skipped["judge orders disagree"] += 1
             continue
+        if judgment.consistent is False and config.inconsistent == "tie":
+            skipped["judge tie (orders disagree)"] += 1  # a tie states no preference: no pair
+            continue
         a, b = responses[judgment.response_a_id], responses[judgment.response_b_id]
         if a.text.strip() == b.text.strip():
             skipped["identical responses"] += 1

@@ -43,6 +43,20 @@ def split_last_assistant(transcript: str) -> tuple[str, str]:
     return transcript[: cut + len(marker)], transcript[cut + len(marker) :].strip()
 
 
+def _messages(raw: list[Any], field: str) -> list[Message]:
+    messages = []
+    for index, item in enumerate(raw):
+        try:
+            messages.append(Message.model_validate(item))
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = "".join(f".{part}" for part in error["loc"])
+            got = repr(error["input"])
+            got = got if len(got) <= 60 else got[:57] + "..."
+            raise ValueError(f"{field}[{index}]{where}: {error['msg']} (got {got})") from None
+    return messages
+
+
 def _messages_from_row(row: Any) -> list[Message]:
     if not isinstance(row, dict):
         raise ValueError(f"expected a JSON object, got {type(row).__name__}")
@@ -50,11 +64,11 @@ def _messages_from_row(row: Any) -> list[Message]:
         raw = row["messages"]
         if not isinstance(raw, list) or not raw:
             raise ValueError("`messages` must be a non-empty list of {role, content}")
-        messages = [Message.model_validate(m) for m in raw]
+        messages = _messages(raw, "messages")
     elif "prompt" in row:
         prompt = row["prompt"]
         if isinstance(prompt, list):
-            messages = [Message.model_validate(m) for m in prompt]
+            messages = _messages(prompt, "prompt")
         elif isinstance(prompt, str):
             messages = [Message(role="user", content=prompt)]
         else:
@@ -76,10 +90,12 @@ def load_prompts(path: str | Path, *, limit: int | None = None) -> list[PromptRe
     path = Path(path)
     if not path.exists():
         raise PromptSetError(f"prompt file {path} not found; set prompts.path to a JSONL file")
+    if path.is_dir():
+        raise PromptSetError(f"prompt file {path} is a folder; set prompts.path to a JSONL file")
     opener = gzip.open if path.suffix == ".gz" else open
     records: dict[str, PromptRecord] = {}
     try:
-        with opener(path, "rt", encoding="utf-8") as handle:
+        with opener(path, "rt", encoding="utf-8-sig") as handle:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
@@ -89,12 +105,21 @@ def load_prompts(path: str | Path, *, limit: int | None = None) -> list[PromptRe
                     raise PromptSetError(
                         f"{path}:{number}: not valid JSON ({exc.msg}, column {exc.colno})"
                     ) from None
+                except (ValueError, RecursionError) as exc:  # 5000-digit numbers, deep nesting
+                    problem = str(exc).split(";")[0] or "nested too deeply"
+                    raise PromptSetError(f"{path}:{number}: not a readable JSON row ({problem})") from None
                 try:
                     messages = _messages_from_row(row)
                 except (ValueError, ValidationError) as exc:
                     detail = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
                     raise PromptSetError(f"{path}:{number}: {detail}") from None
-                record_id = stable_id("prompt", messages=[m.model_dump() for m in messages])
+                try:
+                    record_id = stable_id("prompt", messages=[m.model_dump() for m in messages])
+                except UnicodeEncodeError:
+                    raise PromptSetError(
+                        f"{path}:{number}: the text holds an unpaired surrogate escape (such as \\ud800), "
+                        "which is not Unicode; fix or drop that escape"
+                    ) from None
                 records.setdefault(
                     record_id,
                     PromptRecord(id=record_id, messages=tuple(messages), source=f"{path.name}:{number}"),
@@ -103,6 +128,8 @@ def load_prompts(path: str | Path, *, limit: int | None = None) -> list[PromptRe
                     break
     except UnicodeDecodeError as exc:
         raise PromptSetError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except (OSError, EOFError) as exc:  # unreadable, or a .gz file that is not (whole) gzip
+        raise PromptSetError(f"{path}: cannot read the file ({exc}); check the path") from None
     if not records:
         raise PromptSetError(f"{path}: no prompts found; add JSONL rows with `messages` or `prompt`")
     return list(records.values())

@@ -24,7 +24,9 @@ __all__ = [
     "PromptRecord",
     "Provenance",
     "Response",
+    "ReviewAnswer",
     "ReviewDecision",
+    "ReviewItem",
     "Revision",
     "RevisionStep",
     "SamplingParams",
@@ -263,6 +265,14 @@ class OrderVerdict(Record):
     """The judge's raw text."""
     logprobs: dict[str, float] = {}
     """Log-probs of the option tokens as returned."""
+    principle_ids: tuple[str, ...] = ()
+    """Principles this verdict was asked under (one member of a principle ensemble)."""
+    samples: tuple[str, ...] = ()
+    """Chain of thought: each sampled reasoning text (several with self-consistency)."""
+    sample_p: tuple[float | None, ...] = ()
+    """Chain of thought: P(A is better) per sample before averaging and clamping; None where unparsed."""
+    score: float | None = None
+    """Pointwise mode: the rubric score of response `first_id` (then `p_first` is None)."""
 
 
 class Judgment(Record):
@@ -288,6 +298,10 @@ class Judgment(Record):
     """`ok`: every order parsed; `partial`: some did; `unparsed`: none did."""
     provenance: Provenance
     """How it was made."""
+    mode: Literal["logprob", "cot", "pointwise"] = "logprob"
+    """How the verdicts were obtained (see `JudgeConfig.mode`)."""
+    flags: dict[str, tuple[str, ...]] = {}
+    """Injection heuristics that fired, by response id (candidates that address the judge); {} if none."""
 
 
 class PreferencePair(Record):
@@ -318,10 +332,14 @@ class PreferencePair(Record):
 
 
 class ReviewDecision(Record):
-    """A person's verdict on a pair."""
+    """A person's verdict on a pair, in the pair's own frame (not the order it was shown in).
+
+    Decisions are appended, never edited: a reviewer's latest record for a pair is their decision,
+    and a record with `withdrawn=True` takes the earlier one back (undo).
+    """
 
     id: str
-    """Stable id (pair, reviewer)."""
+    """Stable id (pair, reviewer, verdict, note, withdrawn, session, created_at): one per act."""
     pair_id: str
     """The pair reviewed."""
     reviewer: str
@@ -330,3 +348,51 @@ class ReviewDecision(Record):
     """`chosen`: agrees with the pair; `rejected`: prefers the other; `tie`; `flag`: drop it."""
     note: str = ""
     """Optional comment."""
+    shown_first: Literal["chosen", "rejected"] | None = None
+    """Which of the pair's answers the reviewer saw first; None when not recorded."""
+    principle_ids: tuple[str, ...] = ()
+    """The pair's principles, copied so agreement per principle needs only the decisions."""
+    ai_verdict_shown: bool = False
+    """Whether the AI's choice was visible to the reviewer (anchoring)."""
+    withdrawn: bool = False
+    """True: this record takes back the reviewer's earlier decision on the pair (undo)."""
+    via: str = ""
+    """How it was made: `terminal`, `web`, `file`, `hook`."""
+    session: str = ""
+    """Review session or file batch id."""
+    created_at: str = ""
+    """UTC time of the decision, ISO 8601."""
+
+
+class ReviewItem(Record):
+    """A pair as a reviewer sees it: two answers in a seeded random order, the AI's choice hidden."""
+
+    pair_id: str
+    """The pair under review."""
+    prompt: tuple[Message, ...]
+    """The conversation both answers continue."""
+    first: str
+    """The answer shown first (`1`)."""
+    second: str
+    """The answer shown second (`2`)."""
+    principle_ids: tuple[str, ...] = ()
+    """The principles the pair was judged under."""
+    principle_questions: tuple[str, ...] = ()
+    """The judge question of each principle ("" when the constitution could not be loaded)."""
+    ai_preferred: Literal["first", "second"] | None = None
+    """The AI's choice; None unless the config shows it (`review.show_ai_verdict`)."""
+    ai_probability: float | None = None
+    """The AI's P(its choice is better); None unless the config shows it."""
+
+
+class ReviewAnswer(Record):
+    """What a reviewer (person, page, file row or Python callable) answers about a `ReviewItem`."""
+
+    pair_id: str
+    """The item answered."""
+    verdict: Literal["first", "second", "tie", "flag"]
+    """`first` or `second`: that answer is better; `tie`; `flag`: the pair is broken, drop it."""
+    note: str = ""
+    """Optional comment."""
+    reviewer: str | None = None
+    """Who answered; None means the session's reviewer."""

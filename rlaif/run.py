@@ -1,23 +1,30 @@
-"""The whole pipeline as one function: respond → critique/revise → judge → pairs → export → DPO.
+"""The whole pipeline as one function: respond → critique/revise → judge → pairs → export → training.
+
+Training runs the enabled trainers of `train` in the order of `TRAIN_STAGES` (SFT, reward model, DPO,
+KTO, online RL; only DPO is on by default), each from the configured policy.
+
+People's review decisions (`reviews.jsonl`) override the AI's labels in the export, and training
+starts only when the human-review gate passes (`rlaif.gate.check_gate`).
 
 Each stage reads and appends records in the run directory, so rerunning the same config after an
 interruption skips what is done. Generation servers are stopped before training starts, so the
-two never hold memory at once.
+two never hold memory at once (online RL with the judge as its reward starts its own judge server).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import platform
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rlaif import __version__
 from rlaif.backends.openai_api import OpenAIBackend
@@ -26,8 +33,9 @@ from rlaif.backends.vllm_server import VLLMServer
 from rlaif.bundled import BUNDLED_NAME, cache_dir, ensure_model
 from rlaif.config import ModelConfig, RunConfig
 from rlaif.constitution import find_constitution, load_constitution
-from rlaif.errors import ConfigError
+from rlaif.errors import ConfigError, ServerUnreachable
 from rlaif.export import export_pairs, export_sft, write_card
+from rlaif.gate import check_gate
 from rlaif.judge import judge, judge_stats
 from rlaif.monitor import PeakMemory
 from rlaif.pairs import pairs_from_judgments, pairs_from_revisions
@@ -38,17 +46,22 @@ from rlaif.records import (
     PreferencePair,
     PromptRecord,
     Response,
+    ReviewDecision,
     Revision,
     RevisionStep,
 )
 from rlaif.respond import StageReport, respond
+from rlaif.review import REVIEWS, current_decisions
 from rlaif.revise import revise
-from rlaif.store import RunDir
+from rlaif.store import RunDir, write_atomic
 from rlaif.templates import prompts_dir, template_hash
+from rlaif.train.stages import TRAIN_STAGES
 
-__all__ = ["ALL_STAGES", "load_inputs", "model_path", "run_pipeline", "served_backend"]
+__all__ = ["ALL_STAGES", "load_inputs", "model_path", "run_pipeline", "served_backend", "with_restarts"]
 
-ALL_STAGES = ("respond", "revise", "judge", "export", "dpo")
+ALL_STAGES = ("respond", "revise", "judge", "export", *TRAIN_STAGES)
+R = TypeVar("R")
+log = logging.getLogger(__name__)
 
 
 def load_inputs(config: RunConfig) -> tuple[Constitution, list[PromptRecord]]:
@@ -67,10 +80,18 @@ def model_path(model: ModelConfig) -> Path | str:
 
 
 @contextlib.contextmanager
-def served_backend(model: ModelConfig, run: RunDir, *, name: str = "policy") -> Iterator[dict[str, Any]]:
+def served_backend(
+    model: ModelConfig,
+    run: RunDir | Path,
+    *,
+    name: str = "policy",
+    servers: dict[VLLMServer, int] | None = None,
+) -> Iterator[dict[str, Any]]:
     """Start a managed vLLM server unless the config names running servers; always stop it.
 
-    Yields the arguments for an `OpenAIBackend` (it must be created inside the event loop).
+    Yields the arguments for an `OpenAIBackend` (it must be created inside the event loop). The
+    server log goes to the run directory's `logs/`, or into `run` itself when it is a folder path.
+    A managed server is added to `servers` with the restarts it is allowed (see `with_restarts`).
     """
     api_key = os.environ.get(model.api_key_env)
     common = {
@@ -85,7 +106,7 @@ def served_backend(model: ModelConfig, run: RunDir, *, name: str = "policy") -> 
     path = model_path(model)
     server = VLLMServer(
         path,
-        log_path=run.subdir("logs") / f"vllm-{name}.log",
+        log_path=(run if isinstance(run, Path) else run.subdir("logs")) / f"vllm-{name}.log",
         cache_dir=cache_dir() / "vllm",
         max_model_len=model.server.max_model_len,
         dtype=model.server.dtype,
@@ -95,7 +116,40 @@ def served_backend(model: ModelConfig, run: RunDir, *, name: str = "policy") -> 
     )
     label = BUNDLED_NAME if not model.path else str(model.path)
     with server:
-        yield {"base_urls": [server.base_url], "model": server.served_name, "label": label, **common}
+        if servers is not None:
+            servers[server] = model.server.max_restarts
+        yield {
+            "base_urls": [server.base_url], "model": server.served_name, "label": label,
+            "alive": server.alive, **common,
+        }  # fmt: skip
+        if servers is not None:
+            servers.pop(server, None)
+
+
+def with_restarts(work: Callable[[], R], servers: dict[VLLMServer, int]) -> tuple[R, int]:
+    """Run `work`; when it stops because a managed server died, restart that server and run it again.
+
+    `servers` maps each managed server to the restarts it has left. The stages skip what is already
+    stored, so running `work` again only redoes the requests that were in flight. Returns what
+    `work` returned and how many restarts it took.
+    """
+    restarts = 0
+    while True:
+        try:
+            return work(), restarts
+        except ServerUnreachable:
+            dead = [server for server in servers if not server.alive()]
+            if not dead or any(servers[server] <= 0 for server in dead):
+                raise
+            for server in dead:
+                code = server.process.returncode if server.process is not None else None
+                servers[server] -= 1
+                restarts += 1
+                log.warning(
+                    "the vLLM server on port %s exited (code %s); restarting it (%s restarts left), see %s",
+                    server.port, code, servers[server], server.log_path,
+                )  # fmt: skip
+                server.restart()
 
 
 async def _generate(
@@ -152,14 +206,33 @@ def _responses_by_prompt(responses: Any, prompts: Sequence[PromptRecord]) -> dic
     return grouped
 
 
+def current(
+    run: RunDir, name: str, record_type: type[R], prompts: Sequence[PromptRecord], constitution: Constitution
+) -> list[R]:
+    """Stored records of these prompts made with today's constitution and templates.
+
+    A run directory keeps records from earlier settings (ids differ, nothing is overwritten);
+    counts and exports use only the ones the current inputs would make.
+    """
+    ids = {p.id for p in prompts}
+    hashes = {template_hash(p.stem) for p in prompts_dir().glob("*.jinja")}
+    return [
+        record
+        for record in run.stage(name, record_type)
+        if record.prompt_id in ids  # type: ignore[attr-defined]
+        and record.provenance.constitution_hash == constitution.hash  # type: ignore[attr-defined]
+        and set(record.provenance.template_hash.split("+")) <= hashes  # type: ignore[attr-defined]
+    ]
+
+
 def build_pairs(
-    config: RunConfig, run: RunDir, prompts: Sequence[PromptRecord]
+    config: RunConfig, run: RunDir, prompts: Sequence[PromptRecord], constitution: Constitution
 ) -> tuple[list[PreferencePair], Counter[str]]:
-    """Pairs from the stored revisions and judgments of these prompts; appended to `pairs.jsonl`."""
+    """Pairs from the current revisions and judgments of these prompts; appended to `pairs.jsonl`."""
     by_id = {p.id: p for p in prompts}
     skipped: Counter[str] = Counter()
-    revisions = [r for r in run.stage("revisions", Revision) if r.prompt_id in by_id]
-    judgments = [j for j in run.stage("judgments", Judgment) if j.prompt_id in by_id]
+    revisions = current(run, "revisions", Revision, prompts, constitution)
+    judgments = current(run, "judgments", Judgment, prompts, constitution)
     responses = {r.id: r for r in run.stage("responses", Response)}
     pairs = pairs_from_revisions(revisions, by_id, skipped)
     pairs += pairs_from_judgments(judgments, responses, by_id, config.judge, skipped)
@@ -168,9 +241,12 @@ def build_pairs(
 
 
 def run_pipeline(
-    config: RunConfig, *, stages: Sequence[str] = ALL_STAGES, quiet: bool = False
+    config: RunConfig, *, stages: Sequence[str] = ALL_STAGES, quiet: bool = False, force: bool = False
 ) -> dict[str, Any]:
-    """Run the chosen stages of the pipeline and return a summary (also saved as `summary.json`)."""
+    """Run the chosen stages of the pipeline and return a summary (also saved as `summary.json`).
+
+    `force` trains even when the human-review gate fails.
+    """
     unknown = set(stages) - set(ALL_STAGES)
     if unknown:
         raise ConfigError(f"unknown stage(s) {sorted(unknown)}; choose from {', '.join(ALL_STAGES)}")
@@ -193,53 +269,58 @@ def run_pipeline(
         generation = [s for s in stages if s in ("respond", "revise", "judge")]
         if generation:
             t0 = time.perf_counter()
+            managed: dict[VLLMServer, int] = {}
             with contextlib.ExitStack() as stack:
-                policy_args = stack.enter_context(served_backend(config.model, run))
+                policy_args = stack.enter_context(served_backend(config.model, run, servers=managed))
                 judge_args = None
                 if config.judge.model is not None and "judge" in generation:
-                    judge_args = stack.enter_context(served_backend(config.judge.model, run, name="judge"))
-                reports = asyncio.run(
-                    _generate(config, constitution, prompts, run, generation, policy_args, judge_args, quiet)
+                    judge_args = stack.enter_context(
+                        served_backend(config.judge.model, run, name="judge", servers=managed)
+                    )
+                reports, restarts = with_restarts(
+                    lambda: asyncio.run(
+                        _generate(
+                            config, constitution, prompts, run, generation, policy_args, judge_args, quiet
+                        )
+                    ),
+                    managed,
                 )
             timings["generation"] = time.perf_counter() - t0
         summary = _summarize(config, constitution, prompts, run, reports)
-        if "export" in stages:
-            pairs, skipped = build_pairs(config, run, prompts)
+        if generation:
+            summary["server_restarts"] = restarts
+        human = current_decisions(run.stage(REVIEWS, ReviewDecision))
+        trainers = [s for s in TRAIN_STAGES if s in stages and getattr(config.train, s).enabled]
+        train = bool(trainers)
+        if "export" in stages or (train and human):  # reviews made since the export change its labels
+            pairs, skipped = build_pairs(config, run, prompts, constitution)
             folder = run.subdir("export")
-            export_pairs(pairs, folder)
+            export_pairs(pairs, folder, decisions=human)
+            summary["counts"]["pairs_human_reviewed"] = sum(p.id in human for p in pairs)
             by_id = {p.id: p for p in prompts}
-            export_sft([r for r in run.stage("revisions", Revision) if r.prompt_id in by_id], by_id, folder)
+            export_sft(current(run, "revisions", Revision, prompts, constitution), by_id, folder)
             summary["counts"]["pairs"] = len(pairs)
             summary["counts"]["pairs_from_judge"] = sum(p.source == "judge" for p in pairs)
             summary["counts"]["pairs_from_revision"] = sum(p.source == "revision" for p in pairs)
             summary["skipped"] = dict(skipped)
             write_card(folder, constitution=constitution, summary=summary)
             summary["files"]["export"] = str(folder)
-        if "dpo" in stages and config.train.dpo.enabled:
-            from rlaif.train.dpo import train_dpo
+        if train:
+            from rlaif.train.stages import train_stage
 
-            t0 = time.perf_counter()
-            result = train_dpo(
-                run.path / "export" / "pairs",
-                model_path=model_path(config.model),
-                output_dir=run.path / "models" / "dpo",
-                args=config.train.dpo.args,
-                sources=config.train.dpo.sources,
-            )
-            timings["dpo"] = time.perf_counter() - t0
-            summary["dpo"] = {
-                "steps": result.steps,
-                "loss_first": result.losses[0] if result.losses else None,
-                "loss_last": result.losses[-1] if result.losses else None,
-                "seconds_per_step": result.seconds / max(result.steps, 1),
-            }
-            summary["files"]["dpo_model"] = str(result.output_dir)
+            check_gate(run, config, force=force)
+            for name in trainers:
+                t0 = time.perf_counter()
+                result = train_stage(name, config, run.path, model=model_path(config.model))
+                timings[name] = time.perf_counter() - t0
+                summary[name] = result.summary()
+                summary["files"][f"{name}_model"] = str(result.output_dir)
         timings["total"] = time.perf_counter() - started
         summary["seconds"] = {k: round(v, 1) for k, v in timings.items()}
         summary["peak_rss_gib"] = round(memory.peak_gib, 2)
         failed = sum(r.failed for r in reports.values())
         run.save_manifest(status="done" if not failed else "incomplete", counts=summary["counts"])
-        (run.path / "summary.json").write_text(_json(summary))
+        write_atomic(run.path / "summary.json", _json(summary))
     return summary
 
 
@@ -250,8 +331,7 @@ def _summarize(
     run: RunDir,
     reports: dict[str, StageReport],
 ) -> dict[str, Any]:
-    ids = {p.id for p in prompts}
-    judgments = [j for j in run.stage("judgments", Judgment) if j.prompt_id in ids]
+    judgments = current(run, "judgments", Judgment, prompts, constitution)
     policy = config.model.served_name if config.model.base_urls else str(config.model.path or BUNDLED_NAME)
     judge_model = config.judge.model
     judge_name = "same as policy" if judge_model is None else (judge_model.path or judge_model.served_name)
@@ -263,16 +343,26 @@ def _summarize(
         "templates": run.manifest.get("templates", {}),
         "counts": {
             "prompts": len(prompts),
-            "responses": sum(r.prompt_id in ids for r in run.stage("responses", Response)),
-            "revision_steps": sum(r.prompt_id in ids for r in run.stage("revision_steps", RevisionStep)),
-            "revisions": sum(r.prompt_id in ids for r in run.stage("revisions", Revision)),
+            "responses": len(current(run, "responses", Response, prompts, constitution)),
+            "revision_steps": len(current(run, "revision_steps", RevisionStep, prompts, constitution)),
+            "revisions": len(current(run, "revisions", Revision, prompts, constitution)),
             "judgments": len(judgments),
         },
         "stages": {name: asdict(report) for name, report in reports.items()},
         "judge": {**asdict(stats := judge_stats(judgments)), "consistency_rate": stats.consistency_rate,
-                  "same_position_rate": stats.same_position_rate},
+                  "same_position_rate": stats.same_position_rate, **_judge_statuses(judgments)},
         "files": {"run_dir": str(run.path)},
     }  # fmt: skip
+
+
+def _judge_statuses(judgments: Sequence[Judgment]) -> dict[str, Any]:
+    """How many orders failed as requests (`error`) and how judgments and orders ended, by status."""
+    orders = Counter(order.status for judgment in judgments for order in judgment.orders)
+    return {
+        "error_orders": orders["error"],
+        "orders_by_status": dict(sorted(orders.items())),
+        "judgments_by_status": dict(sorted(Counter(j.status for j in judgments).items())),
+    }
 
 
 def _versions() -> dict[str, str]:

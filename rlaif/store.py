@@ -85,7 +85,11 @@ class Stage(Generic[R]):
 
     def append(self, records: Iterable[R]) -> int:
         """Append records not already stored; returns how many were new."""
-        new = [r for r in records if r.id not in self._records]
+        unique: dict[str, R] = {}
+        for record in records:
+            if record.id not in self._records:
+                unique.setdefault(record.id, record)  # a batch may repeat an id: keep the first
+        new = list(unique.values())
         if not new:
             return 0
         payload = "".join(r.model_dump_json() + "\n" for r in new)
@@ -103,14 +107,32 @@ class RunDir:
 
     def __init__(self, path: str | Path, *, lock: bool = True):
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        if self.path.exists() and not self.path.is_dir():
+            raise RunDirError(f"run directory {self.path} is a file; set run_dir to a folder")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunDirError(
+                f"cannot use {self.path} as a run directory ({exc.strerror or exc}); "
+                "set run_dir to a folder you can write to"
+            ) from None
         self._lock_handle = None
         if lock:
             self._lock()
-        self.manifest: dict[str, Any] = self._read_manifest()
+        try:
+            self.manifest: dict[str, Any] = self._read_manifest()
+        except BaseException:
+            self.close()  # a refused open must not keep the lock while the error is being handled
+            raise
 
     def _lock(self) -> None:
-        handle = open(self.path / ".lock", "a+")
+        try:
+            handle = open(self.path / ".lock", "a+")
+        except OSError as exc:
+            raise RunDirError(
+                f"cannot lock run directory {self.path} ({exc.strerror or exc}); "
+                "set run_dir to a folder you can write to"
+            ) from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -138,8 +160,14 @@ class RunDir:
             return {"format_version": FORMAT_VERSION, "stages": {}, "status": "new"}
         try:
             manifest = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise RunDirError(f"{path} is not valid JSON ({exc}); restore or delete it") from None
+        except OSError as exc:
+            raise RunDirError(f"cannot read {path} ({exc.strerror or exc}); restore or delete it") from None
+        if not isinstance(manifest, dict):
+            raise RunDirError(
+                f"{path} holds a JSON {type(manifest).__name__}, not a manifest object; restore or delete it"
+            )
         if manifest.get("format_version") != FORMAT_VERSION:
             raise RunDirError(
                 f"{path} has format version {manifest.get('format_version')}, this rlaif writes "

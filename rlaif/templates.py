@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from rlaif.errors import TemplateError
@@ -71,4 +72,8 @@ def render(name: str, folder: Path | None = None, **variables: Any) -> Rendered:
         ) from None
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"template {name}.jinja line {exc.lineno}: {exc.message}") from None
+    except SecurityError as exc:
+        raise TemplateError(
+            f"template {name}.jinja: {exc} (the sandbox refused it); use only the variables passed in"
+        ) from exc
     return Rendered(text=text.strip(), template=name, template_hash=template_hash(name, folder))

@@ -127,8 +127,9 @@ def parse_yaml(
     mapping_fix: str | None = None,
 ) -> tuple[dict[str, Any], Locate]:
     """Parse `text` read from `path` as a YAML mapping; see `load_yaml`."""
-    loader = _Loader(text)
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text)  # the reader refuses control characters here already
         node = loader.get_single_node()
         if node is None:
             fix = empty_fix or f"write the {what} as `key: value` lines"
@@ -143,9 +144,19 @@ def parse_yaml(
             format_error(path, f"YAML error: {problem}", "fix the YAML at that line", line=line)
         ) from None
     except yaml.YAMLError as exc:
-        raise error_cls(format_error(path, f"YAML error: {exc}", "fix the YAML")) from None
+        problem = " ".join(str(exc).split())  # one line
+        raise error_cls(format_error(path, f"YAML error: {problem}", "fix the YAML")) from None
+    except RecursionError:
+        raise error_cls(
+            format_error(path, "nested too deeply to read", f"a {what} needs only a few levels of nesting")
+        ) from None
+    except (ValueError, OverflowError) as exc:  # a scalar YAML cannot convert: 2020-13-45, a 5000-digit int
+        raise error_cls(
+            format_error(path, f"YAML error: a value cannot be read ({str(exc).split(';')[0]})", "quote it")
+        ) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if not isinstance(data, dict):
         kind = "nothing" if data is None else f"a {type(data).__name__}"
         fix = mapping_fix or f"write the {what} as `key: value` lines"
@@ -201,10 +212,16 @@ def format_error(
 
 def field_path(loc: tuple[Any, ...], names: dict[str, str] | None = None) -> str:
     """`("principles", 0, "id")` as `principles[0].id`, with each of `names`' keys replaced by its value."""
-    text = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
+    parts = (f"[{part}]" if isinstance(part, int) else f".{_printable(part)}" for part in loc)
+    text = "".join(parts).lstrip(".")
     for ours, theirs in (names or {}).items():
         text = text.replace(ours, theirs)
     return text
+
+
+def _printable(part: Any) -> str:
+    text = str(part)
+    return text if text.isprintable() else repr(text)[1:-1]  # a key with a newline stays on one line
 
 
 def _short(value: Any, limit: int = 60) -> str:

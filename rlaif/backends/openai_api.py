@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import openai
@@ -41,6 +41,8 @@ class OpenAIBackend:
         unreachable_after: Seconds of failures in a row, on every replica, before giving up.
         label: Stable model name for record ids and provenance (a managed server's served name is
             random per start, so the pipeline passes the model folder's name here).
+        alive: For a managed server, whether its process still runs; when a request fails and this
+            says no, retries stop at once with `ServerUnreachable` (the pipeline restarts the server).
     """
 
     def __init__(
@@ -53,6 +55,7 @@ class OpenAIBackend:
         timeout: float = 300.0,
         unreachable_after: float = 60.0,
         label: str | None = None,
+        alive: Callable[[], bool] | None = None,
     ):
         if not base_urls:
             raise BackendError(
@@ -62,6 +65,7 @@ class OpenAIBackend:
         self.model = model or ""
         self.label = label or self.model
         self.unreachable_after = unreachable_after
+        self.alive = alive
         self._clients = [
             openai.AsyncOpenAI(base_url=u, api_key=api_key or "EMPTY", max_retries=0, timeout=timeout)
             for u in self.base_urls
@@ -71,6 +75,8 @@ class OpenAIBackend:
         self._failures = [0] * len(self._clients)
         self.served = [0] * len(self._clients)
         """Requests answered per replica (for load-balance checks and reports)."""
+        self.peak_in_flight = 0
+        """Most requests in flight at once, over all replicas."""
         self._semaphore = asyncio.Semaphore(max_concurrency)
 
     async def resolve_model(self) -> str:
@@ -102,9 +108,12 @@ class OpenAIBackend:
             while True:
                 index = self._pick()
                 wait = self._down_until[index] - time.monotonic()
+                if failing_since is not None:  # the last try comes when the time is up, not after
+                    wait = min(wait, failing_since + self.unreachable_after - time.monotonic())
                 if wait > 0:
                     await asyncio.sleep(wait)
                 self._in_flight[index] += 1
+                self.peak_in_flight = max(self.peak_in_flight, sum(self._in_flight))
                 try:
                     response = await self._clients[index].chat.completions.create(**self._arguments(request))
                 except _RETRYABLE as exc:
@@ -113,14 +122,20 @@ class OpenAIBackend:
                     self._failures[index] += 1
                     # Backoff per replica, so one dead server is skipped while the others carry on.
                     self._down_until[index] = now + min(30.0, 0.5 * 2 ** min(self._failures[index], 6))
-                    if now - failing_since > self.unreachable_after:
+                    if self.alive is not None and not self.alive():
+                        raise ServerUnreachable(
+                            f"the managed server at {self.base_urls[index]} has exited "
+                            f"({type(exc).__name__}: {exc})"
+                        ) from None
+                    if now - failing_since >= self.unreachable_after:
                         raise ServerUnreachable(
                             f"no answer from {', '.join(self.base_urls)} for {self.unreachable_after:.0f} s "
                             f"({type(exc).__name__}: {exc}); check the server is running, "
                             "then rerun to resume"
                         ) from None
                     attempt += 1
-                    await asyncio.sleep(min(5.0, 0.2 * attempt) * random.uniform(0.5, 1.5))
+                    pause = min(5.0, 0.2 * attempt) * random.uniform(0.5, 1.5)
+                    await asyncio.sleep(min(pause, failing_since + self.unreachable_after - now))
                     continue
                 except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
                     # The request itself is at fault (too long a prompt, say): record it, go on.
@@ -155,6 +170,8 @@ class OpenAIBackend:
             arguments["top_logprobs"] = request.top_logprobs
         if request.choices:
             arguments["extra_body"] = {"structured_outputs": {"choice": list(request.choices)}}
+        elif request.json_schema is not None:
+            arguments["extra_body"] = {"structured_outputs": {"json": request.json_schema}}
         return arguments
 
     async def aclose(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -26,6 +26,8 @@ class ChatRequest:
     """When > 0, return this many top log-probs for the first generated token."""
     choices: tuple[str, ...] = ()
     """When set, constrain the answer to one of these strings (structured outputs)."""
+    json_schema: dict[str, Any] | None = None
+    """When set, constrain the answer to JSON matching this schema (structured outputs)."""
 
 
 @dataclass

@@ -32,6 +32,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is fine
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def _die_with_parent() -> None:
     # If rlaif is killed outright (SIGKILL), the kernel stops the server too: no orphans.
     with contextlib.suppress(OSError):
@@ -169,6 +179,14 @@ class VLLMServer:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def restart(self) -> VLLMServer:
+        """Start the server again after it died: same port and served name, so clients carry on."""
+        self.stop()
+        deadline = time.monotonic() + 30.0
+        while not _port_free(self.port) and time.monotonic() < deadline:
+            time.sleep(0.2)  # the killed group's sockets close a moment after the processes go
+        return self.start()
+
     def stop(self, timeout: float = 20.0) -> None:
         """Stop the server and its engine processes (the whole process group)."""
         if self.process is None:
@@ -179,7 +197,8 @@ class VLLMServer:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.process.wait(timeout=timeout)
             except ProcessLookupError:
                 pass
         # Engine workers may outlive the API process briefly; clear the group.

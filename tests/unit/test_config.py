@@ -133,7 +133,7 @@ def test_bad_choice(tmp_path: Path) -> None:
     message = error_for(write(tmp_path, GOOD.replace("inconsistent: drop", "inconsistent: toss")))
     assert "line 11" in message
     assert "judge.inconsistent" in message
-    assert "'keep' or 'drop'" in message
+    assert "'keep', 'drop' or 'tie'" in message
 
 
 def test_section_not_a_mapping(tmp_path: Path) -> None:

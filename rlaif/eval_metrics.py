@@ -1,0 +1,114 @@
+"""Statistics of a judge evaluation: Wilson intervals, calibration bins, ECE and the reliability plot."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+__all__ = ["CalibrationBin", "expected_calibration_error", "reliability_bins", "reliability_plot", "wilson"]
+
+Z95 = 1.959963984540054
+
+
+def wilson(successes: int, total: int, *, z: float = Z95) -> tuple[float, float] | None:
+    """Wilson score interval for a proportion (95% by default); None when `total` is 0."""
+    if total <= 0:
+        return None
+    p = successes / total
+    denominator = 1 + z * z / total
+    centre = (p + z * z / (2 * total)) / denominator
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True)
+class CalibrationBin:
+    """Predictions whose probability falls in [low, high)."""
+
+    low: float
+    high: float
+    n: int
+    mean_p: float | None
+    """Mean predicted probability in the bin."""
+    observed: float | None
+    """Share of those predictions that came true."""
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        return asdict(self)
+
+
+def reliability_bins(p_chosen: Sequence[float], *, bins: int = 10) -> list[CalibrationBin]:
+    """Calibration bins of the soft label P(response X is better), symmetrised over the two responses.
+
+    Each pair contributes P(chosen is better) with outcome 1 and P(rejected is better) = 1 - p with
+    outcome 0, so the label is scored as a probability whichever response it is read from (and a
+    ground truth that always names the chosen response does not make every bin trivially 100%).
+    """
+    points = [(p, 1) for p in p_chosen] + [(1.0 - p, 0) for p in p_chosen]
+    grouped: list[list[tuple[float, int]]] = [[] for _ in range(bins)]
+    for p, outcome in points:
+        grouped[min(int(p * bins), bins - 1)].append((p, outcome))
+    result = []
+    for index, group in enumerate(grouped):
+        n = len(group)
+        result.append(
+            CalibrationBin(
+                low=index / bins,
+                high=(index + 1) / bins,
+                n=n,
+                mean_p=sum(p for p, _ in group) / n if n else None,
+                observed=sum(o for _, o in group) / n if n else None,
+            )
+        )
+    return result
+
+
+def expected_calibration_error(bins: Sequence[CalibrationBin]) -> float | None:
+    """Sum over bins of (share of predictions) × |mean predicted − observed|; None without predictions."""
+    total = sum(b.n for b in bins)
+    if not total:
+        return None
+    return sum(
+        b.n / total * abs(b.mean_p - b.observed)
+        for b in bins
+        if b.mean_p is not None and b.observed is not None
+    )
+
+
+def reliability_plot(bins: Sequence[CalibrationBin], path: Path, *, title: str) -> Path:
+    """Save a reliability diagram (observed against predicted, with counts below) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (top, bottom) = plt.subplots(
+        2, 1, figsize=(5, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]}, constrained_layout=True
+    )
+    width = bins[0].high - bins[0].low if bins else 0.1
+    full = [b for b in bins if b.n]
+    top.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
+    top.bar(
+        [b.low + width / 2 for b in full],
+        [b.observed or 0.0 for b in full],
+        width=width * 0.9,
+        alpha=0.6,
+        label="observed",
+    )
+    top.plot(
+        [b.mean_p for b in full], [b.observed for b in full], marker="o", color="black", label="bin mean"
+    )
+    top.set_ylabel("observed frequency")
+    top.set_ylim(0, 1)
+    top.set_title(title, fontsize=9)
+    top.legend(loc="upper left", fontsize=8)
+    bottom.bar([b.low + width / 2 for b in bins], [b.n for b in bins], width=width * 0.9, color="grey")
+    bottom.set_xlabel("predicted P(response is better)")
+    bottom.set_ylabel("count")
+    bottom.set_xlim(0, 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

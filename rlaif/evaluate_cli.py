@@ -1,0 +1,340 @@
+"""`rlaif evaluate ...`: judge-human agreement, the attack suite and the judging-cost benchmark.
+
+A thin skin over `rlaif.evaluate`, `rlaif.attacks` and `rlaif.judge_bench`. The judge is the run
+config's (`--config`; `judge.model`, else `model`), changed by the options below or `--set`; without
+a config it is the bundled model on a managed server with the default judge settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rlaif.errors import ConfigError
+
+__all__ = ["evaluate_app"]
+
+evaluate_app = typer.Typer(no_args_is_help=True, help="Measure the judge: human agreement, attacks, cost.")
+console = Console()
+
+DataOpt = Annotated[
+    Path,
+    typer.Option(
+        "--data", "-d", help="Labelled JSONL(.gz): hh-rlhf {chosen, rejected} or {prompt, chosen, rejected}."
+    ),
+]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="Run config YAML for the judge settings.")
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a config value: --set judge.ensemble=3 (YAML value)."),
+]
+BaseUrlOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--base-url", help="A running OpenAI-compatible judge server, e.g. http://host:8000/v1 (repeatable)."
+    ),
+]
+ModelOpt = Annotated[str | None, typer.Option("--model", help="Served model name on --base-url servers.")]
+ModelPathOpt = Annotated[
+    str | None,
+    typer.Option("--model-path", help="Model folder to serve on a managed server (default: bundled)."),
+]
+ModeOpt = Annotated[str | None, typer.Option("--mode", help="Judge mode: logprob, cot or pointwise.")]
+OrdersOpt = Annotated[
+    bool | None,
+    typer.Option("--both-orders/--one-order", help="Judge both presentation orders (default) or one."),
+]
+ConstitutionOpt = Annotated[
+    str | None, typer.Option("--constitution", help="Constitution file or shipped name.")
+]
+SeedOpt = Annotated[
+    int | None, typer.Option("--seed", help="Seed of positions, principle draws and requests.")
+]
+LimitOpt = Annotated[int | None, typer.Option("--limit", "-n", min=1, help="Use only the first N rows.")]
+JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+
+
+def judge_run_config(
+    data: Path,
+    config: Path | None,
+    settings: list[str] | None,
+    *,
+    base_url: list[str] | None = None,
+    model: str | None = None,
+    model_path: str | None = None,
+    mode: str | None = None,
+    both_orders: bool | None = None,
+    constitution: str | None = None,
+    seed: int | None = None,
+) -> Any:
+    """The RunConfig an evaluation uses: the file's (or defaults), with the options applied on top."""
+    from pydantic import ValidationError
+
+    from rlaif.cli import _overrides
+    from rlaif.config import RunConfig, _set_dotted, load_config
+
+    if model and not base_url:
+        raise ConfigError("--model names a model on --base-url servers; give --base-url too")
+    if base_url and model_path:
+        raise ConfigError("give --base-url (a running server) or --model-path (a managed one), not both")
+    overrides = _overrides(settings)
+    for key, value in {
+        "judge.model.base_urls": base_url,
+        "judge.model.served_name": model,
+        "judge.model.path": model_path,
+        "judge.mode": mode,
+        "judge.both_orders": both_orders,
+        "constitution": constitution,
+        "seed": seed,
+    }.items():
+        if value is not None:
+            overrides[key] = value
+    if config is not None:
+        return load_config(config, overrides)
+    raw: dict[str, Any] = {"prompts": {"path": str(data)}}
+    for key, value in overrides.items():
+        _set_dotted(raw, key, value)
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"option {where}: {first['msg']} (got {first.get('input')!r})") from None
+
+
+def _pct(rate: dict[str, Any] | None) -> str:
+    if not rate or rate.get("value") is None:
+        return "n/a"
+    ci = rate.get("ci95")
+    tail = f"  [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else ""
+    return f"{100 * rate['value']:.1f}% of {rate['n']}{tail}"
+
+
+def print_judge_report(report: dict[str, Any]) -> None:
+    """The evaluation report as a table."""
+    table = Table(title=f"judge evaluation: {report['judge']}", show_header=False)
+    table.add_column("what")
+    table.add_column("value")
+    data = report.get("data", {})
+    table.add_row("data", f"{data.get('path')} ({data.get('format')}, {data.get('rows')} rows)")
+    if data.get("prefix_mismatch_lines"):
+        table.add_row(
+            "[yellow]prefix mismatch (lines)[/yellow]", ", ".join(map(str, data["prefix_mismatch_lines"]))
+        )
+    ci = report.get("agreement_ci95")
+    agreement = report.get("agreement")
+    table.add_row(
+        f"agreement ({report['agreement_method']})",
+        "n/a"
+        if agreement is None
+        else f"{100 * agreement:.1f}%  95% CI [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]",
+    )
+    table.add_row("agreement, one order", _pct(report.get("agreement_one_order")))
+    table.add_row("agreement, decisive labels only", _pct(report.get("agreement_decisive")))
+    table.add_row("ties", str(report.get("ties")))
+    table.add_row("order-consistency", _pct(report.get("order_consistency")))
+    table.add_row("same-position rate", _pct(report.get("same_position_rate")))
+    table.add_row("first order picks A", _pct(report.get("first_order_picks_a")))
+    parse = report.get("parse", {})
+    table.add_row(
+        "unparsed / error orders", f"{parse.get('unparsed_orders', 0)} / {parse.get('error_orders', 0)}"
+    )
+    ece = report.get("calibration", {}).get("ece")
+    table.add_row("calibration ECE", "n/a" if ece is None else f"{ece:.3f}")
+    if report.get("calibration", {}).get("plot"):
+        table.add_row("reliability plot", report["calibration"]["plot"])
+    for pid, rate in report.get("per_principle", {}).items():
+        table.add_row(f"  principle {pid}", _pct(rate))
+    table.add_row("candidates flagged as injections (rows)", str(report.get("flagged_rows", 0)))
+    table.add_row("time", f"{report.get('seconds')} s")
+    console.print(table)
+
+
+@evaluate_app.command("judge")
+def judge_command(
+    data: DataOpt,
+    baseline: Annotated[
+        str | None,
+        typer.Option("--baseline", help="Answer with a baseline instead: random, first, shorter, longer."),
+    ] = None,
+    json_path: JsonOpt = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Reliability plot PNG (default: next to --json).")
+    ] = None,
+    limit: LimitOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    base_url: BaseUrlOpt = None,
+    model: ModelOpt = None,
+    model_path: ModelPathOpt = None,
+    mode: ModeOpt = None,
+    both_orders: OrdersOpt = None,
+    constitution: ConstitutionOpt = None,
+    seed: SeedOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Agreement of the judge (or a baseline) with the human labels of a pairwise set."""
+    from rlaif.evaluate import evaluate_judge
+
+    run_config = judge_run_config(
+        data, config, set_, base_url=base_url, model=model, model_path=model_path, mode=mode,
+        both_orders=both_orders, constitution=constitution, seed=seed,
+    )  # fmt: skip
+    report = evaluate_judge(
+        data,
+        config=run_config,
+        baseline=baseline,
+        limit=limit,
+        json_path=json_path,
+        plot_path=plot,
+        quiet=quiet,
+    )
+    print_judge_report(report)
+    if json_path:
+        console.print(f"report: {json_path}")
+
+
+@evaluate_app.command("attacks")
+def attacks_command(
+    data: DataOpt,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Pairs to attack.")] = 16,
+    attack: Annotated[
+        list[str] | None, typer.Option("--attack", help="Run only these attacks (repeatable); default: all.")
+    ] = None,
+    json_path: JsonOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    base_url: BaseUrlOpt = None,
+    model: ModelOpt = None,
+    model_path: ModelPathOpt = None,
+    both_orders: OrdersOpt = None,
+    constitution: ConstitutionOpt = None,
+    seed: SeedOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Attack the rejected reply of each pair; flip rates with injection defences on and off."""
+    from rlaif.attacks import ATTACKS
+    from rlaif.bundled import cache_dir
+    from rlaif.constitution import find_constitution, load_constitution
+    from rlaif.labelled import load_labelled_pairs
+    from rlaif.run import served_backend
+
+    run_config = judge_run_config(
+        data, config, set_, base_url=base_url, model=model, model_path=model_path, both_orders=both_orders,
+        constitution=constitution, seed=seed,
+    )  # fmt: skip
+    pairs = load_labelled_pairs(data, limit=limit).pairs
+    candidate = run_config.resolve(run_config.constitution)
+    loaded = load_constitution(
+        candidate if candidate.exists() else find_constitution(run_config.constitution)
+    )
+    logs = cache_dir() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    with served_backend(run_config.judge.model or run_config.model, logs, name="judge-attacks") as args:
+        report = asyncio.run(_attacks(args, pairs, loaded, run_config, tuple(attack or ATTACKS), quiet))
+    table = Table(title=f"attack suite on {len(pairs)} pairs (the rejected reply is attacked)")
+    for column in (
+        "attack",
+        "flip rate, defences on",
+        "flip rate, defences off",
+        "win rate on/off",
+        "flagged",
+    ):
+        table.add_column(column)
+    for name, entry in report["attacks"].items():
+        on, off = entry["defences on"], entry["defences off"]
+        table.add_row(
+            name,
+            _flip(on),
+            _flip(off),
+            f"{_share(on['win_rate_attacked'])} / {_share(off['win_rate_attacked'])}",
+            _share(entry["flagged"]),
+        )
+    console.print(table)
+    console.print(f"clean responses flagged (false alarms): {_share(report['clean_flagged'])}")
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        console.print(f"report: {json_path}")
+
+
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.0f}%"
+
+
+def _flip(entry: dict[str, Any]) -> str:
+    return f"{_share(entry['flip_rate'])} ({entry['flips']}/{entry['clean_losses']})"
+
+
+async def _attacks(
+    args: dict[str, Any],
+    pairs: Any,
+    constitution: Any,
+    run_config: Any,
+    attacks: tuple[str, ...],
+    quiet: bool,
+) -> dict[str, Any]:
+    from rlaif.attacks import run_attacks
+    from rlaif.backends.openai_api import OpenAIBackend
+
+    backend = OpenAIBackend(**args)
+    try:
+        await backend.resolve_model()
+        report = await run_attacks(
+            backend, pairs, constitution=constitution, config=run_config.judge, seed=run_config.seed,
+            attacks=attacks, quiet=quiet,
+        )  # fmt: skip
+    finally:
+        await backend.aclose()
+    report["judge"] = backend.label
+    return report
+
+
+@evaluate_app.command("judge-cost")
+def judge_cost_command(
+    data: DataOpt,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Pairs to judge per measurement.")] = 48,
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Times to repeat each measurement.")] = 1,
+    model_path: ModelPathOpt = None,
+    json_path: JsonOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Benchmark: two-order vs one-order one-token judging against the token ratio, and vs one-order CoT.
+
+    Every measurement starts its own managed server (no warm prefix cache carries over).
+    """
+    from rlaif.judge_bench import bench_judge_cost
+
+    result = bench_judge_cost(data, limit=limit, model_path=model_path, repeats=repeats, quiet=quiet)
+    tokens = result["tokens"]
+    table = Table(
+        title=f"judging cost on {tokens['pairs']} pairs (fresh server per measurement)", show_header=False
+    )
+    table.add_column("what")
+    table.add_column("value")
+    table.add_row(
+        "shared prefix tokens S / rest R", f"{tokens['shared_tokens_S']} / {tokens['rest_tokens_R']}"
+    )
+    table.add_row("token ratio (S + 2R)/(S + R)", f"{tokens['token_ratio']:.3f}")
+    table.add_row(f"  with S in whole {tokens['block']}-token blocks", f"{tokens['block_ratio']:.3f}")
+    for name, seconds in result["mean_seconds"].items():
+        table.add_row(f"wall time, {name}", f"{seconds:.1f} s")
+    if "wall_ratio" in result:
+        table.add_row("wall ratio two-order / one-order", f"{result['wall_ratio']:.3f}")
+        table.add_row("within 10% of the token ratio", str(result["within_10_percent"]))
+    if "cot_one_order_over_two_order" in result:
+        table.add_row("one-order CoT / two-order one-token", f"{result['cot_one_order_over_two_order']:.2f}x")
+    console.print(table)
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        console.print(f"report: {json_path}")

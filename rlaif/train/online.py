@@ -1,0 +1,208 @@
+"""Online RLAIF: the policy samples, a reward scores, TRL's RLOOTrainer or GRPOTrainer updates.
+
+The reward is a trained reward model (a folder from `rlaif train reward`) or the AI judge itself,
+wrapped as a pointwise reward by `judge_reward`: P(the completion is better than a reference answer
+to the same prompt), the one-token A/B verdict in both orders against a vLLM server. The prompts are
+those of the exported pairs; each prompt's reference answer is its pair's chosen (or rejected) one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from rlaif.config import JudgeConfig
+from rlaif.errors import ConfigError
+from rlaif.records import Constitution, Message, stable_id
+from rlaif.train.common import (
+    StepTimer,
+    TrainResult,
+    finish,
+    load_pairs,
+    load_policy,
+    load_tokenizer,
+    logged,
+    quiet_libraries,
+    run_training,
+    trl_config,
+)
+
+__all__ = ["DEFAULTS", "RewardFunc", "judge_reward", "online_prompts", "train_online"]
+
+DEFAULTS = {
+    "per_device_train_batch_size": 4,
+    "num_generations": 2,
+    "max_completion_length": 64,
+    "learning_rate": 1e-6,
+}
+"""Our defaults for `RLOOConfig` / `GRPOConfig`; `train.online.args` override them."""
+
+RewardFunc = Callable[..., list[float | None]]
+"""TRL's reward function: `f(prompts, completions, **columns) -> one reward (or None) per completion`."""
+
+
+def online_prompts(
+    rows: Sequence[dict[str, Any]], *, reference: Literal["chosen", "rejected"] = "chosen"
+) -> list[dict[str, Any]]:
+    """One row per prompt (`prompt`, `prompt_id`, `reference`) from preference rows, in first-seen order.
+
+    A prompt with a revision pair takes its reference from that pair (the revision, or the original
+    with `reference="rejected"`); otherwise from its first pair.
+    """
+    chosen: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        pid = row["prompt_id"]
+        if pid not in chosen or (row.get("source") == "revision" and chosen[pid]["source"] != "revision"):
+            chosen[pid] = {
+                "prompt": list(row["prompt"]),
+                "prompt_id": pid,
+                "reference": row[reference][-1]["content"],
+                "source": row.get("source"),
+            }
+    return [{k: v for k, v in r.items() if k != "source"} for r in chosen.values()]
+
+
+def judge_reward(
+    backend_args: dict[str, Any],
+    *,
+    constitution: Constitution,
+    config: JudgeConfig,
+    seed: int,
+) -> RewardFunc:
+    """The AI judge as a pointwise reward: P(completion better than the row's `reference` answer).
+
+    Each call judges its batch in both orders (when `config.both_orders`) on a fresh `OpenAIBackend`
+    built from `backend_args` inside its own `asyncio.run`, so it is safe to call from TRL's
+    synchronous training loop. A completion whose verdicts do not parse gets None (TRL: no reward).
+    """
+    from rlaif.backends.openai_api import OpenAIBackend
+    from rlaif.judge import Candidate, JudgeItem, draw_principles, judge_items
+
+    async def judge_batch(items: list[Any]) -> list[Any]:
+        backend = OpenAIBackend(**backend_args)
+        try:
+            await backend.resolve_model()
+            return await judge_items(
+                backend, items, constitution=constitution, config=config, seed=seed, quiet=True,
+                description="judge reward",
+            )  # fmt: skip
+        finally:
+            await backend.aclose()
+
+    def judge_vs_reference(
+        prompts: list[list[dict[str, str]]],
+        completions: list[list[dict[str, str]]],
+        reference: list[str],
+        prompt_id: list[str],
+        **kwargs: Any,
+    ) -> list[float | None]:
+        items = []
+        for prompt, completion, ref, pid in zip(prompts, completions, reference, prompt_id, strict=True):
+            text = completion[-1]["content"] if isinstance(completion, list) else str(completion)
+            items.append(
+                JudgeItem(
+                    prompt_id=pid,
+                    conversation=tuple(Message(role=m["role"], content=m["content"]) for m in prompt),
+                    a=Candidate(stable_id("completion", prompt_id=pid, text=text), text),
+                    b=Candidate(stable_id("reference", prompt_id=pid, text=ref), ref),
+                    members=draw_principles(constitution, config, seed=seed, key=f"online:{pid}"),
+                )
+            )
+        judgments = asyncio.run(judge_batch(items))
+        return [j.p_a for j in judgments]
+
+    return judge_vs_reference
+
+
+def train_online(
+    dataset_dir: str | Path,
+    *,
+    model_path: str | Path,
+    output_dir: str | Path,
+    reward: str | Path | RewardFunc,
+    algorithm: Literal["rloo", "grpo"] = "rloo",
+    args: dict[str, Any] | None = None,
+    sources: Sequence[str] = ("judge", "revision"),
+    reference: Literal["chosen", "rejected"] = "chosen",
+) -> TrainResult:
+    """Online RL on the prompts of the exported pairs; saves the policy.
+
+    Args:
+        dataset_dir: the `pairs` datasets folder of an export (prompts and reference answers).
+        model_path: the policy to start from.
+        output_dir: where the trained policy goes.
+        reward: a reward model folder, or a reward function such as `judge_reward(...)`.
+        algorithm: `rloo` (TRL RLOOTrainer) or `grpo` (GRPOTrainer).
+        args: `RLOOConfig` / `GRPOConfig` keyword arguments.
+        sources: which pairs' prompts to use.
+        reference: which answer of a prompt's pair a judge reward compares against.
+    """
+    from datasets import Dataset
+
+    quiet_libraries()
+    output_dir = Path(output_dir)
+    pairs = load_pairs(dataset_dir, sources)
+    prompts = Dataset.from_list(online_prompts(list(pairs), reference=reference))
+    if algorithm == "rloo":
+        from trl import RLOOConfig as Config
+        from trl import RLOOTrainer as Trainer
+    elif algorithm == "grpo":
+        from trl import GRPOConfig as Config  # type: ignore[assignment]
+        from trl import GRPOTrainer as Trainer  # type: ignore[assignment]
+    else:
+        raise ConfigError(f"train.online.algorithm {algorithm!r}: choose rloo or grpo")
+    config = trl_config(Config, "online", output_dir, args, **DEFAULTS)
+    reward_funcs: Any
+    reward_tokenizers: Any = None
+    if callable(reward):
+        reward_funcs, reward_name = reward, getattr(reward, "__name__", "reward")
+    else:
+        reward_funcs, reward_tokenizers = _reward_model(reward)
+        reward_name = Path(reward).name
+    model, tokenizer = load_policy(model_path)
+    timer = StepTimer()
+    trainer = Trainer(
+        model=model,
+        reward_funcs=reward_funcs,
+        args=config,
+        train_dataset=prompts,
+        processing_class=tokenizer,
+        reward_processing_classes=reward_tokenizers,
+        callbacks=[timer],
+    )
+    seconds = run_training(trainer)
+    result = finish(trainer, tokenizer, output_dir, seconds, timer)
+    rewards = logged(result.log_history, "reward")
+    kl = logged(result.log_history, "kl")
+    lengths = logged(result.log_history, "completions/mean_length")
+    result.metrics = {
+        "algorithm": algorithm,
+        "reward": reward_name,
+        "prompts": len(prompts),
+        "reward_first": rewards[0] if rewards else None,
+        "reward_last": rewards[-1] if rewards else None,
+        "kl_last": kl[-1] if kl else None,
+        "completion_length_first": lengths[0] if lengths else None,
+        "completion_length_last": lengths[-1] if lengths else None,
+    }
+    return result
+
+
+def _reward_model(path: str | Path) -> tuple[Any, Any]:
+    """A saved reward model (fp32) and its tokenizer, whose pad token the model pools by."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    folder = Path(path)
+    if not (folder / "config.json").exists():
+        raise ConfigError(
+            f"train.online.reward_model {folder}: no model there; train one with `rlaif train reward` "
+            "or point reward_model at a reward model folder"
+        )
+    tokenizer = load_tokenizer(folder)
+    dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    model = AutoModelForSequenceClassification.from_pretrained(str(folder), num_labels=1, dtype=dtype)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer

@@ -1,0 +1,66 @@
+"""Supervised Constitutional AI: fine-tune on the final revisions with TRL's SFTTrainer.
+
+Each exported SFT row (`messages`: the conversation, then the final revision) becomes a conversational
+prompt-completion row, so the loss covers the revision only, not the red-team prompt. Settings pass
+through to TRL's `SFTConfig`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rlaif.errors import RlaifError
+from rlaif.train.common import (
+    StepTimer,
+    TrainResult,
+    finish,
+    load_policy,
+    quiet_libraries,
+    run_training,
+    trl_config,
+)
+
+__all__ = ["DEFAULTS", "sft_example", "train_sft"]
+
+DEFAULTS = {"learning_rate": 1e-5}
+"""Our defaults for `SFTConfig` (over `training_defaults`); `train.sft.args` override them."""
+
+
+def sft_example(messages: list[dict[str, str]]) -> dict[str, list[dict[str, str]]]:
+    """A `messages` row as TRL prompt-completion: everything before the last turn, and the last turn."""
+    if not messages or messages[-1]["role"] != "assistant":
+        raise RlaifError("an SFT row must end with the assistant's answer (the final revision)")
+    return {"prompt": messages[:-1], "completion": messages[-1:]}
+
+
+def train_sft(
+    dataset_dir: str | Path,
+    *,
+    model_path: str | Path,
+    output_dir: str | Path,
+    args: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Fine-tune on the exported revisions in `dataset_dir` (the `sft` datasets folder) and save the model."""
+    from datasets import load_from_disk
+    from trl import SFTConfig, SFTTrainer
+
+    quiet_libraries()
+    output_dir = Path(output_dir)
+    path = Path(dataset_dir)
+    if not path.exists():
+        raise RlaifError(f"no exported SFT rows at {path}; run `rlaif run` (revise and export) first")
+    rows = load_from_disk(str(path))
+    if len(rows) == 0:
+        raise RlaifError(f"{path} holds no revisions; enable revise and run `rlaif run` first")
+    dataset = rows.map(lambda row: sft_example(row["messages"]), remove_columns=rows.column_names)
+    config = trl_config(SFTConfig, "sft", output_dir, args, **DEFAULTS)
+    model, tokenizer = load_policy(model_path)
+    timer = StepTimer()
+    trainer = SFTTrainer(
+        model=model, args=config, train_dataset=dataset, processing_class=tokenizer, callbacks=[timer]
+    )
+    seconds = run_training(trainer)
+    result = finish(trainer, tokenizer, output_dir, seconds, timer)
+    result.metrics = {"rows": len(dataset), "completion_only_loss": trainer.completion_only_loss}
+    return result

@@ -1,0 +1,344 @@
+"""Kill the `rlaif run` CLI with SIGKILL at chosen points, resume it, and check the records.
+
+A kill point is "when stage file X reaches N lines" (N drawn inside the stage, so kills land
+mid-stage and at stage boundaries) or "T seconds after start" (startup, manifest writes, export).
+After some kills the last line of the newest stage file is torn on purpose, as a crash in the
+middle of a write would leave it, so the resume must also repair. `snapshot` parses every stage
+file strictly (every line complete and valid, no id twice); `compare` diffs two snapshots.
+Used by tests/chaos/test_kill_resume.py and the soak script tests/chaos/soak.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from rlaif.records import Judgment, PreferencePair, Response, Revision, RevisionStep
+
+ROOT = Path(__file__).resolve().parents[2]
+STAGES: dict[str, type[BaseModel]] = {
+    "responses": Response,
+    "revision_steps": RevisionStep,
+    "revisions": Revision,
+    "judgments": Judgment,
+    "pairs": PreferencePair,
+}
+"""Stage files in the order the pipeline writes them."""
+
+
+def write_config(
+    folder: Path,
+    *,
+    run_dir: Path,
+    base_url: str | None,
+    served_name: str | None,
+    prompts: int = 5,
+    max_tokens: int = 24,
+    rounds: int = 2,
+    seed: int = 0,
+    model: Mapping[str, Any] | None = None,
+) -> Path:
+    """A tiny run config (a slice of examples/prompts.jsonl, short answers) in `folder/config.yaml`."""
+    model_section: dict[str, Any] = {"max_concurrency": 2, "request_timeout": 60, "unreachable_after": 30}
+    if base_url is not None:
+        model_section.update(base_urls=[base_url], served_name=served_name)
+    model_section.update(model or {})
+    config = {
+        "run_dir": str(run_dir),
+        "constitution": "harmless",
+        "prompts": {"path": str(ROOT / "examples" / "prompts.jsonl"), "limit": prompts},
+        "seed": seed,
+        "model": model_section,
+        "generation": {"samples_per_prompt": 2, "max_tokens": max_tokens},
+        "revise": {"rounds": rounds, "max_tokens": max_tokens, "few_shot": 1},
+        "judge": {"both_orders": True},
+        "train": {"dpo": {"enabled": False}},
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def command(config: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "rlaif.cli", "run", str(config), "--quiet", "--set", "train.dpo.enabled=false",
+    ]  # fmt: skip
+
+
+def environment(**extra: str) -> dict[str, str]:
+    return {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb", **extra}
+
+
+def run_cli(
+    config: Path, *, timeout: float = 600, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command(config),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(env or environment()),
+        cwd=ROOT,
+    )
+
+
+def line_count(path: Path) -> int:
+    try:
+        return path.read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
+def line_counts(run_dir: Path) -> dict[str, int]:
+    return {name: line_count(run_dir / f"{name}.jsonl") for name in STAGES}
+
+
+@dataclass(frozen=True)
+class KillPoint:
+    """Kill when the record-by-record stage files hold `at` lines together (`progress`), when
+    `pairs.jsonl` has `at` lines (`pairs`), or `at` seconds after the start (`delay`)."""
+
+    stage: str
+    at: float
+
+
+@dataclass
+class Kill:
+    """What one interrupted run did."""
+
+    point: KillPoint
+    killed: bool
+    """False when the run finished before the trigger."""
+    seconds: float
+    before: dict[str, int]
+    after: dict[str, int]
+    where: str = ""
+    """The stage the run was in when it was killed (first stage file short of the reference)."""
+    torn: str | None = None
+    """Stage file whose last line was torn after the kill."""
+    returncode: int | None = None
+    stderr: str = ""
+
+
+@dataclass
+class ChaosReport:
+    kills: list[Kill] = field(default_factory=list)
+
+    @property
+    def killed(self) -> list[Kill]:
+        return [k for k in self.kills if k.killed]
+
+    def by_stage(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for kill in self.killed:
+            counts[kill.where] = counts.get(kill.where, 0) + 1
+        return counts
+
+    def summary(self) -> str:
+        torn = sum(k.torn is not None for k in self.killed)
+        return (
+            f"{len(self.killed)} kills ({len(self.kills) - len(self.killed)} runs finished before their "
+            f"trigger), {torn} torn writes; by stage: {json.dumps(self.by_stage(), sort_keys=True)}"
+        )
+
+
+PROGRESS = ("responses", "revision_steps", "revisions", "judgments")
+"""Stage files written record by record; `pairs` is written in one append during export."""
+
+
+def progress(counts: Mapping[str, int]) -> int:
+    return sum(counts.get(name, 0) for name in PROGRESS)
+
+
+def where(kill_started: float, counts: Mapping[str, int], expected: Mapping[str, int], run_dir: Path) -> str:
+    """The stage a run was in when killed: the first stage file short of the reference, `startup`
+    before the run wrote its manifest, `export` before its summary, else `after summary`."""
+
+    def since_start(name: str) -> bool:
+        path = run_dir / name
+        return path.exists() and path.stat().st_mtime >= kill_started
+
+    if not since_start("manifest.json"):
+        return "startup"
+    for name in STAGES:
+        if counts.get(name, 0) < expected.get(name, 0):
+            return name
+    return "after summary" if since_start("summary.json") else "export"
+
+
+def next_point(
+    rng: random.Random, remaining: int, delay: bool, counts: Mapping[str, int], expected: Mapping[str, int]
+) -> KillPoint:
+    """The next kill point when `remaining` kills are left (this one included).
+
+    Kills on record counts are spread evenly over the records still to make (a random step of
+    about an even share), so every stage gets its share; then one kill in the export (when the
+    pairs are written); delay kills, and every kill once all records exist, land at a random time.
+    """
+    total, done = progress(expected), progress(counts)
+    if not delay and done < total:
+        share = max(1, round(2 * (total - done) / remaining) - 1)
+        return KillPoint("progress", done + rng.randint(1, min(share, total - done)))
+    if not delay and counts.get("pairs", 0) < expected.get("pairs", 0):
+        return KillPoint("pairs", 1)
+    return KillPoint("delay", round(rng.uniform(0.3, 6.0), 2))
+
+
+def kill_at(
+    config: Path,
+    run_dir: Path,
+    point: KillPoint,
+    *,
+    timeout: float = 300,
+    env: Mapping[str, str] | None = None,
+) -> Kill:
+    """Start the CLI and SIGKILL its process group when `point` is reached."""
+    before = line_counts(run_dir)
+    watched = [
+        run_dir / f"{name}.jsonl" for name in (PROGRESS if point.stage == "progress" else (point.stage,))
+    ]
+    started = time.monotonic()
+    process = subprocess.Popen(
+        command(config), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env=dict(env or environment()), cwd=ROOT, start_new_session=True,
+    )  # fmt: skip
+    sizes: list[int] = []
+    try:
+        while process.poll() is None:
+            elapsed = time.monotonic() - started
+            if elapsed > timeout:
+                raise TimeoutError(f"run did not reach {point} in {timeout} s")
+            if point.stage == "delay":
+                hit = elapsed >= point.at
+            else:
+                current = [f.stat().st_size if f.exists() else 0 for f in watched]
+                hit = current != sizes and sum(line_count(f) for f in watched) >= point.at
+                sizes = current
+            if hit:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=30)
+                return Kill(point, True, time.monotonic() - started, before, line_counts(run_dir))
+            time.sleep(0.002)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+    _, stderr = process.communicate(timeout=30)
+    return Kill(
+        point, False, time.monotonic() - started, before, line_counts(run_dir),
+        returncode=process.returncode, stderr=stderr,
+    )  # fmt: skip
+
+
+def tear_last_line(run_dir: Path, rng: random.Random) -> str | None:
+    """Cut the newest stage file inside its last line, as a crash during that write would."""
+    files = [run_dir / f"{name}.jsonl" for name in STAGES]
+    files = [f for f in files if f.exists() and f.stat().st_size > 0]
+    if not files:
+        return None
+    newest = max(files, key=lambda f: f.stat().st_mtime_ns)
+    data = newest.read_bytes()
+    start = data.rstrip(b"\n").rfind(b"\n") + 1
+    cut = rng.randint(start + 1, len(data) - 1)  # keep part of the line, never its newline
+    with open(newest, "r+b") as handle:
+        handle.truncate(cut)
+    return newest.stem
+
+
+def chaos_run(
+    config: Path,
+    run_dir: Path,
+    expected: Mapping[str, int],
+    *,
+    kills: int,
+    seed: int,
+    tear_probability: float = 0.25,
+    env: Mapping[str, str] | None = None,
+) -> ChaosReport:
+    """Start the run `kills` times, SIGKILLing it at a seeded point each time (a run that ends first
+    is recorded as finished); afterwards the caller runs it to the end and compares."""
+    rng = random.Random(seed)
+    delays = set(rng.sample(range(kills), k=max(2, kills // 5)))
+    report = ChaosReport()
+    for index in range(kills):
+        point = next_point(rng, kills - index, index in delays, line_counts(run_dir), expected)
+        started = time.time()
+        kill = kill_at(config, run_dir, point, env=env)
+        if kill.killed:
+            kill.where = where(started, kill.after, expected, run_dir)
+            if rng.random() < tear_probability:
+                kill.torn = tear_last_line(run_dir, rng)
+        elif kill.returncode != 0:
+            raise AssertionError(
+                f"run failed (exit {kill.returncode}) before {point}:\n{kill.stderr[-3000:]}"
+            )
+        report.kills.append(kill)
+    return report
+
+
+def snapshot(run_dir: Path) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every stage file's records by id, checking the file strictly.
+
+    Raises AssertionError for a torn or unparsable line or an id stored twice.
+    """
+    records: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, record_type in STAGES.items():
+        path = run_dir / f"{name}.jsonl"
+        data = path.read_bytes() if path.exists() else b""
+        assert not data or data.endswith(b"\n"), f"{path}: torn last line {data[-80:]!r}"
+        by_id: dict[str, dict[str, Any]] = {}
+        for number, line in enumerate(data.splitlines(), start=1):
+            record = record_type.model_validate_json(line)  # raises on a half-written line
+            assert record.id not in by_id, f"{path}:{number}: id {record.id} stored twice"  # type: ignore[attr-defined]
+            by_id[record.id] = json.loads(line)  # type: ignore[attr-defined]
+        records[name] = by_id
+    return records
+
+
+def compare(
+    reference: Mapping[str, Mapping[str, Any]], other: Mapping[str, Mapping[str, Any]], *, texts: bool = True
+) -> list[str]:
+    """Differences between two snapshots: ids per stage file, and whole records when `texts`."""
+    problems = []
+    for name in STAGES:
+        ref, got = reference.get(name, {}), other.get(name, {})
+        if missing := sorted(set(ref) - set(got)):
+            problems.append(f"{name}: {len(missing)} ids missing, e.g. {missing[:3]}")
+        if extra := sorted(set(got) - set(ref)):
+            problems.append(f"{name}: {len(extra)} ids not in the reference, e.g. {extra[:3]}")
+        if texts:
+            differ = [i for i in set(ref) & set(got) if ref[i] != got[i]]
+            if differ:
+                problems.append(f"{name}: {len(differ)} records differ in content, e.g. {differ[:3]}")
+    return problems
+
+
+def files_containing(folder: Path, needle: str) -> list[Path]:
+    """Every file under `folder` whose bytes contain `needle`."""
+    data = needle.encode()
+    return [p for p in sorted(folder.rglob("*")) if p.is_file() and data in p.read_bytes()]
+
+
+def stage_counts(snapshot_: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+    return {name: len(snapshot_.get(name, {})) for name in STAGES}
+
+
+def describe(kills: Sequence[Kill]) -> str:
+    return "\n".join(
+        f"{k.point.stage}@{k.point.at} -> {'killed' if k.killed else 'finished'} in {k.where or '-'} after "
+        f"{k.seconds:.1f} s, lines {k.before} -> {k.after}{', tore ' + k.torn if k.torn else ''}"
+        for k in kills
+    )

@@ -1,0 +1,159 @@
+"""Kill anywhere, resume exactly: the CLI pipeline SIGKILLed at ≥ 20 seeded points against a real
+vLLM server, resumed each time, ends with the same records as an uninterrupted run.
+
+Also here, because they need the same real runs: one run directory has one writer, and the API key
+never reaches the run directory. Set RLAIF_CHAOS_KILLS / RLAIF_CHAOS_SEED to vary the kills; the
+soak script (tests/chaos/soak.py) runs many seeds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.chaos.harness import (
+    PROGRESS,
+    ROOT,
+    chaos_run,
+    command,
+    compare,
+    describe,
+    environment,
+    files_containing,
+    line_counts,
+    run_cli,
+    snapshot,
+    stage_counts,
+    write_config,
+)
+
+pytestmark = [pytest.mark.chaos, pytest.mark.integration]
+
+KILLS = max(20, int(os.environ.get("RLAIF_CHAOS_KILLS", "24")))
+SEED = int(os.environ.get("RLAIF_CHAOS_SEED", "20261122"))
+KEY_ENV = "RLAIF_CHAOS_API_KEY"
+SECRET = f"sk-chaos-{secrets.token_hex(12)}"
+
+
+@dataclass
+class Reference:
+    run_dir: Path
+    records: dict[str, dict[str, Any]]
+    summary: dict[str, Any]
+    output: str
+
+
+def _config(folder: Path, server: Any) -> Path:
+    return write_config(
+        folder,
+        run_dir=folder / "run",
+        base_url=server.base_url,
+        served_name=server.served_name,
+        model={"api_key_env": KEY_ENV},
+    )
+
+
+def _env() -> dict[str, str]:
+    return environment(**{KEY_ENV: SECRET})
+
+
+@pytest.fixture(scope="module")
+def reference(vllm_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Reference:
+    """One uninterrupted run of the tiny slice (5 prompts, 2 rounds), with the API key set to a secret."""
+    folder = tmp_path_factory.mktemp("reference")
+    done = run_cli(_config(folder, vllm_server), env=_env())
+    assert done.returncode == 0, done.stderr[-3000:]
+    run_dir = folder / "run"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    records = snapshot(run_dir)
+    counts = stage_counts(records)
+    assert (counts["responses"], counts["revision_steps"], counts["revisions"], counts["judgments"]) == (
+        10,
+        10,
+        5,
+        5,
+    )
+    assert counts["pairs"] > 0
+    return Reference(run_dir, records, summary, done.stdout + done.stderr)
+
+
+def test_kill_anywhere_resume_exactly(reference: Reference, vllm_server: Any, tmp_path: Path) -> None:
+    """SIGKILL at ≥ 20 seeded points (record counts spread over every stage, the export, random
+    delays; a quarter of them followed by a torn last line), resume each time; the final records
+    equal the uninterrupted run's: same ids in every stage file, same contents, nothing twice."""
+    config = _config(tmp_path, vllm_server)
+    run_dir = tmp_path / "run"
+    expected = stage_counts(reference.records)
+    started = time.monotonic()
+    report = chaos_run(config, run_dir, expected, kills=KILLS, seed=SEED, env=_env())
+    chaos_seconds = time.monotonic() - started
+    print(f"\n{report.summary()} in {chaos_seconds:.0f} s\n{describe(report.kills)}")
+
+    assert len(report.killed) >= 20, describe(report.kills)
+    stages = report.by_stage()
+    for stage in ("responses", "revision_steps", "judgments"):
+        assert stages.get(stage, 0) >= 2, f"too few kills in {stage}: {stages}"
+    assert sum(k.torn is not None for k in report.killed) >= 2
+
+    done = run_cli(config, env=_env())
+    assert done.returncode == 0, done.stderr[-3000:]
+    final = snapshot(run_dir)  # every line whole and valid, no id twice
+    assert compare(reference.records, final) == []
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["counts"] == reference.summary["counts"]
+    exported = (run_dir / "export" / "pairs.jsonl").read_text().splitlines()
+    assert len(exported) == len((reference.run_dir / "export" / "pairs.jsonl").read_text().splitlines())
+    assert json.loads((run_dir / "manifest.json").read_text())["status"] == "done"
+    assert not list(run_dir.glob(".*.tmp")), "a half-written atomic file was left behind"
+
+
+def test_second_writer_is_refused(vllm_server: Any, tmp_path: Path) -> None:
+    """While one `rlaif run` holds a run directory, a second one on it stops at once with one clear
+    line and touches nothing; the first then finishes normally."""
+    config = _config(tmp_path, vllm_server)
+    run_dir = tmp_path / "run"
+    first = subprocess.Popen(
+        command(config), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env=_env(), cwd=ROOT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while sum(line_counts(run_dir)[name] for name in PROGRESS) < 1:  # the first is mid-run
+            assert first.poll() is None, first.communicate()[1][-3000:]
+            assert time.monotonic() < deadline, "the first run never wrote a record"
+            time.sleep(0.01)
+        os.killpg(first.pid, signal.SIGSTOP)  # hold it still, lock held, while the second tries
+        before = {p: p.read_bytes() for p in sorted(run_dir.rglob("*")) if p.is_file()}
+        second = run_cli(config, timeout=120, env=_env())
+        after = {p: p.read_bytes() for p in sorted(run_dir.rglob("*")) if p.is_file()}
+        os.killpg(first.pid, signal.SIGCONT)
+    except BaseException:
+        os.killpg(first.pid, signal.SIGKILL)  # never leave a stopped process behind
+        first.wait(timeout=30)
+        raise
+    assert second.returncode == 2, second.stdout + second.stderr
+    lines = second.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in second.stderr, second.stderr
+    assert lines[0].startswith("error: ") and "in use" in lines[0] and str(run_dir) in lines[0]
+    assert after == before, "the refused run changed files in the run directory"
+    _, stderr = first.communicate(timeout=600)
+    assert first.returncode == 0, stderr[-3000:]
+    snapshot(run_dir)  # whole lines, no id twice
+
+
+def test_api_key_never_reaches_the_run_directory(reference: Reference) -> None:
+    """The key in the environment variable named by `model.api_key_env` is in no file of the run
+    directory (records, provenance, manifest, summary, export, logs) and not in the output."""
+    assert SECRET not in reference.output
+    assert files_containing(reference.run_dir, SECRET) == []
+    manifest = json.loads((reference.run_dir / "manifest.json").read_text())
+    assert manifest["config"]["model"]["api_key_env"] == KEY_ENV  # the name is recorded, never the value

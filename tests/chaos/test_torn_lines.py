@@ -1,0 +1,140 @@
+"""A stage file cut anywhere (a crash mid-write) is repaired on reopen: whole lines stay, the torn
+tail goes, and appending afterwards gives a clean file. Pure file tests, no server: fast."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rlaif.errors import RunDirError
+from rlaif.records import Message, PromptRecord
+from rlaif.store import RunDir
+
+pytestmark = pytest.mark.chaos
+
+
+def prompt(index: int, text: str = "") -> PromptRecord:
+    content = f"prompt {index} {text}".strip()
+    return PromptRecord(id=f"pro-{index:04d}", messages=(Message(role="user", content=content),), source="t")
+
+
+def lines(records: list[PromptRecord]) -> bytes:
+    return b"".join(r.model_dump_json().encode() + b"\n" for r in records)
+
+
+def reopen(folder: Path) -> tuple[list[str], int]:
+    with RunDir(folder) as run:
+        stage = run.stage("prompts", PromptRecord)
+        return [r.id for r in stage], stage.repaired_bytes
+
+
+RECORDS = [prompt(i, "ünïcode ✓ " * (i % 3)) for i in range(4)]
+WHOLE = lines(RECORDS)
+ENDS = [len(lines(RECORDS[: i + 1])) for i in range(len(RECORDS))]
+
+
+@pytest.mark.parametrize("cut", range(ENDS[-2] + 1, ENDS[-1]))
+def test_every_cut_inside_the_last_line_is_repaired(tmp_path: Path, cut: int) -> None:
+    path = tmp_path / "prompts.jsonl"
+    path.write_bytes(WHOLE[:cut])
+    ids, repaired = reopen(tmp_path)
+    assert ids == [r.id for r in RECORDS[:-1]]
+    assert repaired == cut - ENDS[-2]
+    assert path.read_bytes() == WHOLE[: ENDS[-2]]  # the torn tail is gone from the file too
+    with RunDir(tmp_path) as run:
+        stage = run.stage("prompts", PromptRecord)
+        assert stage.append(RECORDS) == 1  # only the lost record is written again
+    assert path.read_bytes() == WHOLE
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(count=st.integers(1, 12), data=st.data())
+def test_any_cut_keeps_exactly_the_whole_lines(
+    tmp_path_factory: pytest.TempPathFactory, count: int, data
+) -> None:  # type: ignore[no-untyped-def]
+    """A file of `count` records cut at any byte: reopening keeps the records whose newline survived."""
+    records = [prompt(i, "x" * data.draw(st.integers(0, 40))) for i in range(count)]
+    whole = lines(records)
+    cut = data.draw(st.integers(0, len(whole)))
+    folder = tmp_path_factory.mktemp("cut")
+    (folder / "prompts.jsonl").write_bytes(whole[:cut])
+    kept = whole[:cut].count(b"\n")
+    ids, repaired = reopen(folder)
+    assert ids == [r.id for r in records[:kept]]
+    assert repaired == cut - len(lines(records[:kept]))
+    assert (folder / "prompts.jsonl").read_bytes() == lines(records[:kept])
+
+
+def test_torn_batch_append_keeps_the_whole_lines_of_the_batch(tmp_path: Path) -> None:
+    """A multi-record append torn in its third record keeps the first two of the batch."""
+    path = tmp_path / "prompts.jsonl"
+    path.write_bytes(lines(RECORDS[:1]))
+    batch = lines(RECORDS[1:])
+    path.write_bytes(path.read_bytes() + batch[: len(lines(RECORDS[1:3])) + 7])
+    ids, _ = reopen(tmp_path)
+    assert ids == [r.id for r in RECORDS[:3]]
+
+
+def test_garbage_tail_without_newline_is_cut(tmp_path: Path) -> None:
+    path = tmp_path / "prompts.jsonl"
+    path.write_bytes(WHOLE + b"\x00\x00\x00\xff\xfe")  # a filesystem may leave zeros after a crash
+    ids, repaired = reopen(tmp_path)
+    assert ids == [r.id for r in RECORDS] and repaired == 5
+
+
+def test_zero_filled_last_line_is_cut(tmp_path: Path) -> None:
+    path = tmp_path / "prompts.jsonl"
+    path.write_bytes(WHOLE + b"\x00" * 40 + b"\n")  # complete but corrupt last line: a torn write
+    ids, repaired = reopen(tmp_path)
+    assert ids == [r.id for r in RECORDS] and repaired == 41
+
+
+def test_corruption_before_the_last_line_is_refused_not_truncated(tmp_path: Path) -> None:
+    """Only the last line can be a torn write; damage earlier is reported and the file left alone."""
+    path = tmp_path / "prompts.jsonl"
+    damaged = WHOLE[: ENDS[0] - 10] + b"\n" + WHOLE[ENDS[0] :]
+    path.write_bytes(damaged)
+    with pytest.raises(RunDirError, match="unreadable record") as info:
+        reopen(tmp_path)
+    assert str(path) in str(info.value)
+    assert path.read_bytes() == damaged
+
+
+APPENDER = """
+import sys
+from rlaif.records import Message, PromptRecord
+from rlaif.store import RunDir
+with RunDir(sys.argv[1]) as run:
+    stage = run.stage("prompts", PromptRecord)
+    index = len(stage)
+    while True:
+        record = PromptRecord(id=f"pro-{index:06d}", messages=(Message(role="user", content="x" * 3000),))
+        stage.append([record])
+        index += 1
+        if index % 50 == 0:
+            print(index, flush=True)
+"""
+
+
+def test_sigkilled_writer_leaves_a_clean_prefix(tmp_path: Path) -> None:
+    """A process appending as fast as it can, SIGKILLed five times: each reopen sees only whole
+    records, numbered without a gap, and the next writer carries on from there."""
+    path = tmp_path / "prompts.jsonl"
+    for _ in range(5):
+        process = subprocess.Popen(
+            [sys.executable, "-c", APPENDER, str(tmp_path)], stdout=subprocess.PIPE, text=True
+        )
+        assert process.stdout is not None
+        process.stdout.readline()  # it has written at least 50 records
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+        ids, _ = reopen(tmp_path)
+        assert ids == [f"pro-{i:06d}" for i in range(len(ids))]
+        assert path.read_bytes().endswith(b"\n")

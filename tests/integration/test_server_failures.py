@@ -1,0 +1,416 @@
+"""Server failures: retries with backoff, a bounded wait for a server that stays down, a clear
+message naming the URL, resume after it is back, and a managed server restarted when it dies.
+
+The retry logic is exercised fast against a stdlib stub (tests/chaos/stub.py) that answers 500s,
+drops connections, hangs or stops listening; the real-server tests cut a real vLLM server off
+mid-run (a TCP proxy in front of the session server) and SIGKILL a managed server's process group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from rlaif.backends.openai_api import OpenAIBackend
+from rlaif.backends.protocol import ChatRequest, ChatResult, run_batch
+from rlaif.backends.vllm_server import VLLMServer
+from rlaif.errors import BackendError, ServerUnreachable
+from rlaif.run import with_restarts
+from tests.chaos.harness import (
+    PROGRESS,
+    ROOT,
+    command,
+    environment,
+    files_containing,
+    line_counts,
+    run_cli,
+    snapshot,
+    stage_counts,
+    write_config,
+)
+from tests.chaos.stub import StubServer, TcpProxy
+
+pytestmark = pytest.mark.chaos
+
+QUESTION = ({"role": "user", "content": "Name one colour of the sky."},)
+
+
+def chat(backend_args: dict[str, Any], requests: list[ChatRequest]) -> list[ChatResult]:
+    async def main() -> list[ChatResult]:
+        backend = OpenAIBackend(**backend_args)
+        try:
+            return await run_batch(backend, requests, quiet=True)
+        finally:
+            await backend.aclose()
+
+    return asyncio.run(main())
+
+
+def after(seconds: float, action: Callable[[], object]) -> threading.Timer:
+    timer = threading.Timer(seconds, action)
+    timer.start()
+    return timer
+
+
+# --- retry logic against the stub --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["error500", "drop"])
+def test_failing_server_is_retried_with_backoff_until_it_recovers(mode: str) -> None:
+    with StubServer() as stub:
+        stub.mode = mode  # type: ignore[assignment]
+        timer = after(2.5, lambda: setattr(stub, "mode", "ok"))  # failing for 2.5 s
+        started = time.monotonic()
+        results = chat({"base_urls": [stub.base_url], "model": stub.served_name, "unreachable_after": 30},
+                       [ChatRequest(messages=QUESTION, seed=1)])  # fmt: skip
+        timer.join()
+    assert results[0].error is None and results[0].texts[0].startswith("stub answer")
+    assert 2.5 <= time.monotonic() - started < 15
+    attempts = [t for t, path, m in stub.requests if path == "/v1/chat/completions"]
+    assert stub.count(mode=mode) >= 2 and len(attempts) >= 3, stub.requests  # type: ignore[arg-type]
+    gaps = [b - a for a, b in zip(attempts, attempts[1:], strict=False)]
+    assert gaps[-1] > gaps[0] >= 0.5, f"no backoff between attempts: {gaps}"
+
+
+def test_server_that_stays_down_ends_after_unreachable_after_naming_the_url() -> None:
+    stub = StubServer().start()
+    stub.stop()  # nothing listens on its port any more
+    started = time.monotonic()
+    with pytest.raises(ServerUnreachable) as info:
+        chat({"base_urls": [stub.base_url], "model": "m", "unreachable_after": 3.0, "timeout": 2.0},
+             [ChatRequest(messages=QUESTION)])  # fmt: skip
+    elapsed = time.monotonic() - started
+    assert 3.0 <= elapsed < 6.0, elapsed
+    message = str(info.value)
+    assert stub.base_url in message and "for 3 s" in message and "rerun to resume" in message
+    assert "\n" not in message
+
+
+def test_hanging_request_times_out_and_the_run_is_bounded() -> None:
+    """A server that accepts and never answers: every attempt times out, and the whole call ends
+    within unreachable_after plus one request timeout."""
+    with StubServer() as stub:
+        stub.mode = "hang"
+        started = time.monotonic()
+        with pytest.raises(ServerUnreachable, match="APITimeoutError"):
+            chat({"base_urls": [stub.base_url], "model": "m", "unreachable_after": 2.0, "timeout": 1.0},
+                 [ChatRequest(messages=QUESTION)])  # fmt: skip
+        assert time.monotonic() - started < 2.0 + 1.0 + 2.0
+        assert stub.count(mode="hang") >= 2  # it retried after the first timeout
+
+
+def test_a_dead_replica_is_skipped_while_the_other_serves() -> None:
+    with StubServer() as good, StubServer() as bad:
+        bad.mode = "error500"
+        requests = [ChatRequest(messages=QUESTION, seed=i) for i in range(12)]
+        results = chat({"base_urls": [bad.base_url, good.base_url], "model": good.served_name,
+                        "max_concurrency": 4, "unreachable_after": 30}, requests)  # fmt: skip
+    assert all(r.error is None for r in results)
+    assert good.count() == 12
+    assert bad.count() < 6  # backed off after its first failures
+
+
+def test_dead_managed_server_stops_retries_at_once() -> None:
+    """With `alive` saying the managed server's process is gone, the first failure ends the call
+    (the pipeline restarts the server) instead of waiting out unreachable_after."""
+    stub = StubServer().start()
+    stub.stop()
+    started = time.monotonic()
+    with pytest.raises(ServerUnreachable, match="has exited"):
+        chat({"base_urls": [stub.base_url], "model": "m", "unreachable_after": 60, "alive": lambda: False},
+             [ChatRequest(messages=QUESTION)])  # fmt: skip
+    assert time.monotonic() - started < 3
+
+
+class FakeServer:
+    def __init__(self, alive: bool = False):
+        self._alive = alive
+        self.restarts = 0
+        self.port = 1
+        self.log_path = Path("server.log")
+        self.process = None
+
+    def alive(self) -> bool:
+        return self._alive
+
+    def restart(self) -> FakeServer:
+        self.restarts += 1
+        self._alive = True
+        return self
+
+
+def test_with_restarts_restarts_a_dead_server_and_reruns() -> None:
+    server = FakeServer()
+    calls: list[int] = []
+
+    def work() -> str:
+        calls.append(server.restarts)
+        if not server.alive():
+            raise ServerUnreachable("gone")
+        return "done"
+
+    assert with_restarts(work, {server: 2}) == ("done", 1)  # type: ignore[dict-item]
+    assert calls == [0, 1]
+
+
+def test_with_restarts_gives_up_after_the_allowed_restarts() -> None:
+    server = FakeServer()
+
+    def work() -> str:
+        server._alive = False  # dies every time
+        raise ServerUnreachable("gone again")
+
+    with pytest.raises(ServerUnreachable, match="gone again"):
+        with_restarts(work, {server: 2})  # type: ignore[dict-item]
+    assert server.restarts == 2
+
+
+def test_with_restarts_does_not_restart_a_live_or_external_server() -> None:
+    live = FakeServer(alive=True)
+
+    def work() -> str:
+        raise ServerUnreachable("slow but alive")
+
+    with pytest.raises(ServerUnreachable):
+        with_restarts(work, {live: 3})  # type: ignore[dict-item]
+    with pytest.raises(ServerUnreachable):
+        with_restarts(work, {})  # an external server: nothing of ours to restart
+    assert live.restarts == 0
+
+
+class SleepingServer(VLLMServer):
+    """A "server" that never becomes healthy, or exits at once."""
+
+    def __init__(self, tmp_path: Path, script: str, **kwargs: Any):
+        super().__init__("unused", log_path=tmp_path / "server.log", cache_dir=tmp_path / "cache", **kwargs)
+        self.script = script
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-c", self.script]
+
+
+def test_managed_server_that_never_gets_ready_is_bounded(tmp_path: Path) -> None:
+    server = SleepingServer(tmp_path, "import time; time.sleep(600)", startup_timeout=2)
+    started = time.monotonic()
+    with pytest.raises(ServerUnreachable, match="not ready after 2 s"):
+        server.start()
+    assert time.monotonic() - started < 10
+    assert server.process is None  # stopped, not left running
+
+
+def test_managed_server_that_exits_at_start_shows_its_log(tmp_path: Path) -> None:
+    server = SleepingServer(tmp_path, "import sys; print('no model here'); sys.exit(3)", startup_timeout=30)
+    with pytest.raises(BackendError, match="exited with code 3") as info:
+        server.start()
+    assert "no model here" in str(info.value)
+
+
+# --- the pipeline through the CLI against the stub ---------------------------------------------
+
+
+def test_cli_run_outage_ends_with_one_line_naming_the_url_then_resumes(tmp_path: Path) -> None:
+    """The server goes away mid-run and stays away: the run ends after model.unreachable_after with
+    exit 2 and one line naming the URL; the records made before are kept, and a rerun once the
+    server is back completes without making any of them again."""
+    with StubServer() as stub:
+        stub.delay = 0.3  # slow enough to cut it off mid-stage
+        config = write_config(
+            tmp_path, run_dir=tmp_path / "run", base_url=stub.base_url, served_name=stub.served_name,
+            model={"unreachable_after": 3, "request_timeout": 5},
+        )  # fmt: skip
+        run_dir = tmp_path / "run"
+        process = subprocess.Popen(
+            command(config), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=environment(), cwd=ROOT,
+        )  # fmt: skip
+        deadline = time.monotonic() + 120
+        while line_counts(run_dir)["responses"] < 3:
+            assert process.poll() is None, process.communicate()[1]
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        stub.stop()
+        down_at = time.monotonic()
+        stdout, stderr = process.communicate(timeout=120)
+        waited = time.monotonic() - down_at
+        assert process.returncode == 2, stdout + stderr
+        lines = stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), stderr
+        assert stub.base_url in lines[0] and "for 3 s" in lines[0] and "rerun to resume" in lines[0]
+        assert 3 <= waited < 3 + 5 + 10, waited  # unreachable_after + one request timeout + slack
+        kept = snapshot(run_dir)
+        assert 3 <= len(kept["responses"]) < 10
+
+        stub.start()  # back on the same port
+        served_before = stub.count()
+        done = run_cli(config)
+        assert done.returncode == 0, done.stderr
+    final = snapshot(run_dir)
+    assert set(kept["responses"]) <= set(final["responses"])
+    counts = stage_counts(final)
+    assert (counts["responses"], counts["revision_steps"], counts["revisions"], counts["judgments"]) == (
+        10,
+        10,
+        5,
+        5,
+    )
+    new_responses = 10 - len(kept["responses"])
+    assert stub.count() - served_before == new_responses + 20 + 10  # nothing stored was asked again
+
+
+def test_cli_run_sends_the_key_but_never_stores_it(tmp_path: Path) -> None:
+    """Against a server that requires the key: the run succeeds (the key was sent), and no file of
+    the run directory holds it."""
+    secret = "sk-stub-never-store-me-4f1c9a"
+    with StubServer(api_key=secret) as stub:
+        config = write_config(
+            tmp_path, run_dir=tmp_path / "run", base_url=stub.base_url, served_name=stub.served_name,
+            rounds=1, prompts=2, model={"api_key_env": "RLAIF_TEST_KEY"},
+        )  # fmt: skip
+        done = run_cli(config, env=environment(RLAIF_TEST_KEY=secret))
+        assert done.returncode == 0, done.stderr
+        other = write_config(
+            tmp_path / "other", run_dir=tmp_path / "other" / "run", base_url=stub.base_url,
+            served_name=stub.served_name, rounds=1, prompts=2, model={"api_key_env": "RLAIF_TEST_KEY"},
+        )  # fmt: skip
+        refused = run_cli(other, env=environment(RLAIF_TEST_KEY="wrong"))
+    assert refused.returncode == 2 and "API key" in refused.stderr  # it really was checked
+    assert secret not in done.stdout + done.stderr + refused.stdout + refused.stderr
+    assert files_containing(tmp_path / "run", secret) == []
+
+
+# --- real vLLM servers -------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_real_server_outage_retries_stops_and_resumes(vllm_server: Any, tmp_path: Path) -> None:
+    """A real vLLM server cut off mid-run (a TCP proxy stops forwarding and refuses connections):
+    first for longer than unreachable_after (exit 2, URL named, records kept), then, on the rerun,
+    for less (the requests retry and the run completes): every record once, none lost."""
+    proxy = TcpProxy(vllm_server.port).start()
+    try:
+        config = write_config(
+            tmp_path, run_dir=tmp_path / "run", base_url=proxy.base_url(),
+            served_name=vllm_server.served_name, model={"unreachable_after": 8, "request_timeout": 120},
+        )  # fmt: skip
+        run_dir = tmp_path / "run"
+
+        def start_and_cut(at_progress: int) -> subprocess.Popen[str]:
+            process = subprocess.Popen(
+                command(config), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                env=environment(), cwd=ROOT,
+            )  # fmt: skip
+            deadline = time.monotonic() + 600
+            while sum(line_counts(run_dir)[n] for n in PROGRESS) < at_progress:
+                assert process.poll() is None, process.communicate()[1][-3000:]
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            proxy.stop()
+            return process
+
+        first = start_and_cut(2)  # in respond; stays down
+        _, stderr = first.communicate(timeout=300)
+        assert first.returncode == 2, stderr[-3000:]
+        assert proxy.base_url() in stderr and "for 8 s" in stderr and len(stderr.strip().splitlines()) == 1
+        kept = snapshot(run_dir)
+
+        proxy.start()
+        second = start_and_cut(sum(len(kept[n]) for n in PROGRESS) + 3)  # mid-run again
+        time.sleep(3)  # down for less than unreachable_after
+        proxy.start()
+        _, stderr = second.communicate(timeout=900)
+        assert second.returncode == 0, stderr[-3000:]
+    finally:
+        proxy.stop()
+    final = snapshot(run_dir)
+    for name, records in kept.items():
+        assert set(records) <= set(final[name])
+    counts = stage_counts(final)
+    assert (counts["responses"], counts["revision_steps"], counts["revisions"], counts["judgments"]) == (
+        10,
+        10,
+        5,
+        5,
+    )
+
+
+def _managed_servers(pid: int) -> list[psutil.Process]:
+    try:
+        children = psutil.Process(pid).children()
+    except psutil.NoSuchProcess:
+        return []
+    return [p for p in children if "vllm.entrypoints.openai.api_server" in " ".join(p.cmdline())]
+
+
+def _processes_with(text: str) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if text in " ".join(process.cmdline()):
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            pass
+    return found
+
+
+@pytest.mark.integration
+def test_managed_server_killed_mid_run_is_restarted_and_the_run_completes(tmp_path: Path) -> None:
+    """SIGKILL the managed vLLM server's whole process group mid-run: the run restarts it on the
+    same port, finishes with every record once, and the API key is in no file, log included."""
+    secret = "sk-managed-never-store-me-77a0"
+    config = write_config(
+        tmp_path, run_dir=tmp_path / "run", base_url=None, served_name=None,
+        model={"api_key_env": "RLAIF_TEST_KEY", "unreachable_after": 600,
+               "server": {"kv_cache_gb": 1, "startup_timeout": 900, "max_restarts": 2}},
+    )  # fmt: skip
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(
+        command(config), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=environment(RLAIF_TEST_KEY=secret), cwd=ROOT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 900
+        while line_counts(run_dir)["responses"] < 2:
+            assert process.poll() is None, process.communicate()[1][-3000:]
+            assert time.monotonic() < deadline, "the managed server never answered"
+            time.sleep(0.05)
+        (server,) = _managed_servers(process.pid)
+        command_line = server.cmdline()
+        served_name = command_line[command_line.index("--served-model-name") + 1]
+        group = server.pid  # started in its own session: the group holds the engine processes too
+        victims = [server, *server.children(recursive=True)]
+        os.killpg(group, signal.SIGKILL)
+        gone, alive = psutil.wait_procs(victims, timeout=30)
+        assert not alive
+        stdout, stderr = process.communicate(timeout=1200)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+    assert process.returncode == 0, (stdout + stderr)[-3000:]
+    assert "restarting it" in stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["server_restarts"] == 1
+    counts = stage_counts(snapshot(run_dir))
+    assert (counts["responses"], counts["revision_steps"], counts["revisions"], counts["judgments"]) == (
+        10,
+        10,
+        5,
+        5,
+    )
+    log = (run_dir / "logs" / "vllm-policy.log").read_text(errors="replace")
+    assert log.count("Application startup complete") == 2
+    assert log.count(served_name) >= 2  # the restart kept the served name (and port)
+    assert _processes_with(served_name) == []  # the restarted server was stopped at the end too
+    assert files_containing(run_dir, secret) == []

@@ -1,0 +1,193 @@
+"""The run directory: append-only stages, repair of torn writes, the manifest and the lock."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import pytest
+
+from rlaif.errors import RunDirError
+from rlaif.records import Message, PromptRecord
+from rlaif.store import FORMAT_VERSION, RunDir, write_atomic
+
+
+def _open_and_report(path: str, conn: Connection) -> None:
+    try:
+        RunDir(path).close()
+    except RunDirError as exc:
+        conn.send(("refused", str(exc)))
+    else:
+        conn.send(("opened", ""))
+
+
+def prompt(text: str) -> PromptRecord:
+    return PromptRecord(id=f"pro-{text}", messages=(Message(role="user", content=text),), source="t")
+
+
+def line(record: PromptRecord) -> bytes:
+    return record.model_dump_json().encode() + b"\n"
+
+
+def open_in_other_process(path: Path) -> tuple[str, str]:
+    """Try to open the run directory from a child process (forked: no second interpreter start-up)."""
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_open_and_report, args=(str(path), send))
+    child.start()
+    try:
+        assert receive.poll(30), "the child process did not answer"
+        return receive.recv()
+    finally:
+        child.join(30)
+
+
+def test_append_and_reload(tmp_path: Path) -> None:
+    with RunDir(tmp_path) as run:
+        stage = run.stage("prompts", PromptRecord)
+        assert len(stage) == 0
+        assert stage.append([prompt("a"), prompt("b")]) == 2
+        assert stage.append([prompt("c")]) == 1
+        assert "pro-b" in stage
+        assert stage.get("pro-c") == prompt("c")
+        assert stage.get("pro-z") is None
+    assert (tmp_path / "prompts.jsonl").read_bytes() == line(prompt("a")) + line(prompt("b")) + line(
+        prompt("c")
+    )
+    with RunDir(tmp_path) as run:
+        stage = run.stage("prompts", PromptRecord)
+        assert [r.id for r in stage] == ["pro-a", "pro-b", "pro-c"]
+        assert list(stage) == [prompt("a"), prompt("b"), prompt("c")]
+        assert stage.repaired_bytes == 0
+
+
+def test_append_skips_known_ids(tmp_path: Path) -> None:
+    with RunDir(tmp_path) as run:
+        stage = run.stage("prompts", PromptRecord)
+        stage.append([prompt("a")])
+        assert stage.append([prompt("a")]) == 0
+        assert stage.append([prompt("a"), prompt("b"), prompt("b")]) == 1
+        assert stage.append([]) == 0
+    assert (tmp_path / "prompts.jsonl").read_bytes() == line(prompt("a")) + line(prompt("b"))
+    with RunDir(tmp_path) as run:
+        assert len(run.stage("prompts", PromptRecord)) == 2
+
+
+def test_duplicate_lines_in_file_keep_the_first(tmp_path: Path) -> None:
+    first = prompt("a")
+    second = first.model_copy(update={"source": "later"})
+    (tmp_path / "prompts.jsonl").write_bytes(line(first) + line(second))
+    with RunDir(tmp_path) as run:
+        stage = run.stage("prompts", PromptRecord)
+        assert len(stage) == 1
+        assert stage.get("pro-a") == first
+
+
+def test_torn_last_line_is_cut(tmp_path: Path) -> None:
+    good = line(prompt("a")) + line(prompt("b"))
+    torn = line(prompt("c"))[:-15]
+    path = tmp_path / "prompts.jsonl"
+    path.write_bytes(good + torn)
+    with RunDir(tmp_path) as run:
+        stage = run.stage("prompts", PromptRecord)
+        assert [r.id for r in stage] == ["pro-a", "pro-b"]
+        assert stage.repaired_bytes == len(torn)
+        assert path.read_bytes() == good
+        assert stage.append([prompt("c")]) == 1
+    assert path.read_bytes() == good + line(prompt("c"))
+    with RunDir(tmp_path) as run:
+        assert [r.id for r in run.stage("prompts", PromptRecord)] == ["pro-a", "pro-b", "pro-c"]
+
+
+def test_corrupt_complete_last_line_is_cut(tmp_path: Path) -> None:
+    good = line(prompt("a"))
+    path = tmp_path / "prompts.jsonl"
+    path.write_bytes(good + b'{"id": "pro-x", "messa\n')
+    with RunDir(tmp_path) as run:
+        stage = run.stage("prompts", PromptRecord)
+        assert [r.id for r in stage] == ["pro-a"]
+        assert stage.repaired_bytes == len(b'{"id": "pro-x", "messa\n')
+    assert path.read_bytes() == good
+
+
+def test_corrupt_middle_line_raises(tmp_path: Path) -> None:
+    path = tmp_path / "prompts.jsonl"
+    content = line(prompt("a")) + b"not json\n" + line(prompt("b"))
+    path.write_bytes(content)
+    with RunDir(tmp_path) as run, pytest.raises(RunDirError) as info:
+        run.stage("prompts", PromptRecord)
+    message = str(info.value)
+    assert str(path) in message
+    assert f"ending at byte {len(line(prompt('a'))) + 9}" in message
+    assert "move the file away" in message
+    assert path.read_bytes() == content  # never truncated
+
+
+def test_missing_stage_file_is_empty(tmp_path: Path) -> None:
+    with RunDir(tmp_path / "new" / "run") as run:
+        stage = run.stage("responses", PromptRecord)
+        assert len(stage) == 0
+        assert not stage.path.exists()
+        assert run.subdir("export").is_dir()
+
+
+def test_manifest_round_trip(tmp_path: Path) -> None:
+    with RunDir(tmp_path) as run:
+        assert run.manifest == {"format_version": FORMAT_VERSION, "stages": {}, "status": "new"}
+        run.save_manifest(status="running", stages={"respond": {"made": 4}})
+        run.save_manifest(status="done")
+    saved = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))
+    assert saved == {"format_version": FORMAT_VERSION, "stages": {"respond": {"made": 4}}, "status": "done"}
+    assert not (tmp_path / ".manifest.json.tmp").exists()
+    with RunDir(tmp_path) as run:
+        assert run.manifest == saved
+
+
+def test_manifest_from_another_version_or_broken(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").write_text(json.dumps({"format_version": 99}), encoding="utf-8")
+    with pytest.raises(RunDirError, match="format version 99"):
+        RunDir(tmp_path)
+    (tmp_path / "manifest.json").write_text("{broken", encoding="utf-8")
+    with pytest.raises(RunDirError, match="not valid JSON") as info:
+        RunDir(tmp_path)
+    (tmp_path / "manifest.json").unlink()
+    # The refused open released its lock even while its traceback is still alive.
+    assert info.traceback is not None
+    with RunDir(tmp_path) as run:
+        assert run.manifest["status"] == "new"
+
+
+def test_write_atomic_replaces_whole_file(tmp_path: Path) -> None:
+    path = tmp_path / "file.txt"
+    write_atomic(path, "old content that is long")
+    write_atomic(path, "new")
+    assert path.read_text(encoding="utf-8") == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
+
+
+def test_second_process_is_refused_while_open(tmp_path: Path) -> None:
+    run = RunDir(tmp_path)
+    try:
+        outcome, message = open_in_other_process(tmp_path)
+        assert outcome == "refused"
+        assert "in use" in message
+        assert str(tmp_path) in message
+    finally:
+        run.close()
+    assert open_in_other_process(tmp_path) == ("opened", "")
+
+
+def test_lock_released_after_close_in_process(tmp_path: Path) -> None:
+    first = RunDir(tmp_path)
+    with pytest.raises(RunDirError, match="in use"):
+        RunDir(tmp_path)
+    first.close()
+    first.close()  # idempotent
+    with RunDir(tmp_path) as second:
+        assert second.path == tmp_path
+    unlocked = RunDir(tmp_path, lock=False)
+    with RunDir(tmp_path):
+        pass
+    unlocked.close()
