@@ -349,6 +349,10 @@ def print_summary(summary: dict[str, Any]) -> None:
         rate = judge_stats.get("consistency_rate")
         table.add_row("judge order-consistency", "n/a" if rate is None else f"{100 * rate:.1f}%")
         table.add_row("judge unparsed orders", str(judge_stats.get("unparsed_orders", 0)))
+        if judge_stats.get("error_orders"):
+            table.add_row("[red]judge orders whose request failed[/red]", str(judge_stats["error_orders"]))
+    if summary.get("server_restarts"):
+        table.add_row("[yellow]managed server restarts[/yellow]", str(summary["server_restarts"]))
     for stage, report in summary.get("stages", {}).items():
         if report.get("failed"):
             table.add_row(

@@ -29,10 +29,19 @@ from rlaif.config import JudgeConfig, RunConfig
 from rlaif.constitution import find_constitution, load_constitution
 from rlaif.errors import ConfigError
 from rlaif.eval_metrics import expected_calibration_error, reliability_bins, reliability_plot, wilson
-from rlaif.judge import Candidate, JudgeItem, draw_principles, judge_items, judge_stats
+from rlaif.judge import (
+    Candidate,
+    JudgeItem,
+    draw_principles,
+    judge_items,
+    judge_nonce,
+    judge_stats,
+    judgment_id,
+)
 from rlaif.judge_math import combine_orders, position_means, side
 from rlaif.labelled import LabelledData, LabelledPair, load_labelled_pairs
 from rlaif.records import Constitution, Judgment, derive_seed
+from rlaif.store import Stage
 
 __all__ = [
     "BASELINES",
@@ -51,13 +60,14 @@ BASELINES = ("random", "first", "shorter", "longer")
 
 
 def chosen_first(count: int, *, seed: int) -> list[bool]:
-    """Whether the chosen reply is shown in position A, for exactly half the rows (the first `count // 2`
-    of a seeded shuffle) and in position B for the rest."""
-    order = list(range(count))
-    random.Random(derive_seed(seed, "evaluate:positions")).shuffle(order)
-    first = [False] * count
-    for index in order[: count // 2]:
-        first[index] = True
+    """Whether the chosen reply is shown in position A: in each consecutive pair of rows exactly one
+    of the two, picked by the seed, so exactly half of an even number of rows (an odd last row gets a
+    seeded coin). The assignment of a row does not depend on `count`, so a larger `--limit` extends
+    an earlier run instead of reshuffling it."""
+    first = []
+    for index in range(count):
+        coin = random.Random(derive_seed(seed, f"evaluate:positions:{index // 2}")).random() < 0.5
+        first.append(coin if index % 2 == 0 else not coin)
     return first
 
 
@@ -148,8 +158,13 @@ async def judge_rows(
     config: JudgeConfig,
     seed: int = 0,
     quiet: bool = False,
+    store: Stage[Judgment] | None = None,
 ) -> tuple[list[RowResult], list[Judgment]]:
-    """Judge every labelled pair with the configured judge; the chosen reply is A for a seeded half."""
+    """Judge every labelled pair with the configured judge; the chosen reply is A for a seeded half.
+
+    With a `store`, each judgment is appended as it completes and those already stored are reused,
+    so an interrupted evaluation resumes where it stopped.
+    """
     positions = chosen_first(len(pairs), seed=seed)
     items = []
     for pair, first in zip(pairs, positions, strict=True):
@@ -158,21 +173,32 @@ async def judge_rows(
         a, b = (chosen, rejected) if first else (rejected, chosen)
         members = draw_principles(constitution, config, seed=seed, key=f"evaluate:{pair.line}")
         items.append(JudgeItem(f"row{pair.line}", pair.conversation, a, b, members))
-    judgments = await judge_items(
+    made = await judge_items(
         backend,
         items,
         constitution=constitution,
         config=config,
         seed=seed,
+        done={j.id for j in store} if store is not None else set(),
+        on_judgment=None if store is None else lambda judgment: _store(store, judgment),
         quiet=quiet,
         description="evaluate",
     )
-    by_prompt = {j.prompt_id: j for j in judgments}
+    by_id = {j.id: j for j in made} | ({j.id: j for j in store} if store is not None else {})
+    nonce = judge_nonce(seed)
+    judgments = [
+        by_id[judgment_id(item, model=backend.label, config=config, constitution=constitution, nonce=nonce)]
+        for item in items
+    ]
     rows = [
-        _row(pair, first, by_prompt[f"row{pair.line}"], f"row{pair.line}:chosen")
-        for pair, first in zip(pairs, positions, strict=True)
+        _row(pair, first, judgment, f"row{pair.line}:chosen")
+        for pair, first, judgment in zip(pairs, positions, judgments, strict=True)
     ]
     return rows, judgments
+
+
+def _store(store: Stage[Judgment], judgment: Judgment) -> None:
+    store.append([judgment])
 
 
 def _rate(hits: int, total: int) -> dict[str, Any]:
@@ -245,12 +271,15 @@ def evaluate_judge(
     limit: int | None = None,
     json_path: Path | None = None,
     plot_path: Path | None = None,
+    judgments_path: Path | None = None,
     quiet: bool = False,
 ) -> dict[str, Any]:
     """Evaluate the config's judge (`judge.model`, else `model`) or a baseline on a labelled file.
 
     Writes the report to `json_path` and the reliability plot to `plot_path` (default: next to the
-    JSON, `NAME.reliability.png`) when given. Returns the report.
+    JSON, `NAME.reliability.png`) when given. Judgments are appended to `judgments_path` (default:
+    next to the JSON, `NAME.judgments.jsonl`) as they complete, so rerunning the same evaluation
+    resumes instead of starting over. Returns the report.
     """
     data = load_labelled_pairs(data_path, limit=limit)
     started = time.perf_counter()
@@ -265,8 +294,17 @@ def evaluate_judge(
         )
         log_dir = cache_dir() / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
+        if judgments_path is None and json_path is not None:
+            judgments_path = json_path.with_name(json_path.stem + ".judgments.jsonl")
+        store = None
+        if judgments_path is not None:
+            judgments_path.parent.mkdir(parents=True, exist_ok=True)
+            store = Stage(judgments_path, Judgment)
+        reused = len(store) if store is not None else 0
         with _eval_backend(config, log_dir) as args:
-            rows, judgments, judge_label = asyncio.run(_judge_served(args, data, constitution, config, quiet))
+            rows, judgments, judge_label = asyncio.run(
+                _judge_served(args, data, constitution, config, quiet, store)
+            )
         stats = judge_stats(judgments)
     report = summarize(rows, data)
     report = {
@@ -281,6 +319,8 @@ def evaluate_judge(
         report["judge_config"] = config.judge.model_dump(mode="json", exclude={"model"})
         report["constitution"] = config.constitution
         report["orders_parsed"] = stats.parsed_orders if stats else 0
+        report["judgments_file"] = None if judgments_path is None else str(judgments_path)
+        report["judgments_stored_before"] = reused  # > 0: a resumed run, `seconds` covers only the rest
     if plot_path is None and json_path is not None:
         plot_path = json_path.with_name(json_path.stem + ".reliability.png")
     if plot_path is not None:
@@ -297,13 +337,24 @@ def evaluate_judge(
 
 
 async def _judge_served(
-    args: dict[str, Any], data: LabelledData, constitution: Constitution, config: RunConfig, quiet: bool
+    args: dict[str, Any],
+    data: LabelledData,
+    constitution: Constitution,
+    config: RunConfig,
+    quiet: bool,
+    store: Stage[Judgment] | None,
 ) -> tuple[list[RowResult], list[Judgment], str]:
     backend = OpenAIBackend(**args)
     try:
         await backend.resolve_model()
         rows, judgments = await judge_rows(
-            backend, data.pairs, constitution=constitution, config=config.judge, seed=config.seed, quiet=quiet
+            backend,
+            data.pairs,
+            constitution=constitution,
+            config=config.judge,
+            seed=config.seed,
+            quiet=quiet,
+            store=store,
         )
     finally:
         await backend.aclose()

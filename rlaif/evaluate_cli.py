@@ -135,7 +135,7 @@ def print_judge_report(report: dict[str, Any]) -> None:
     table.add_row(
         f"agreement ({report['agreement_method']})",
         "n/a"
-        if agreement is None
+        if agreement is None or not ci
         else f"{100 * agreement:.1f}%  95% CI [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]",
     )
     table.add_row("agreement, one order", _pct(report.get("agreement_one_order")))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from rlaif.backends.protocol import Backend, ChatRequest, ChatResult
 from rlaif.config import JudgeConfig
@@ -241,7 +241,9 @@ class Asker:
             errors = sum(v.status == "error" for v in verdicts)
         parsed = [p for p in sample_p if p is not None]
         if not parsed:
-            status = "error" if errors == len(texts) and errors else "unparsed"
+            status: Literal["ok", "unparsed", "error"] = (
+                "error" if errors == len(texts) and errors else "unparsed"
+            )
             return OrderVerdict(
                 first_id=first.id, p_first=None, status=status, raw=raw, logprobs=logprobs,
                 principle_ids=ids, samples=texts, sample_p=tuple(sample_p),
@@ -274,7 +276,7 @@ class Asker:
             )
         raw = result.texts[0] if result.texts else ""
         score = parse_score(raw)
-        status = "ok" if score is not None else "unparsed"
+        status: Literal["ok", "unparsed"] = "ok" if score is not None else "unparsed"
         return OrderVerdict(
             first_id=candidate.id, p_first=None, status=status, raw=raw, principle_ids=ids,
             score=None if score is None else float(score),

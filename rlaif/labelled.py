@@ -68,7 +68,7 @@ def _render_turns(messages: Sequence[Message]) -> str:
 def _hh_pair(line: int, chosen: str, rejected: str) -> LabelledPair:
     for field, transcript in (("chosen", chosen), ("rejected", rejected)):
         if _MARK not in transcript:
-            raise ValueError(f"hh-rlhf `{field}` has no \"\\n\\nAssistant:\" turn to split at")
+            raise ValueError(f'hh-rlhf `{field}` has no "\\n\\nAssistant:" turn to split at')
     prefix_c, reply_c = split_last_assistant(chosen)
     prefix_r, reply_r = split_last_assistant(rejected)
     if prefix_c == prefix_r:

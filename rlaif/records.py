@@ -62,7 +62,11 @@ def derive_seed(seed: int, key: str) -> int:
 
 
 class Record(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+    # A judge may return log-probs of -inf: stored as "-Infinity" so the line reads back (the default,
+    # null, made the whole stage file unreadable on the next open).
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", use_attribute_docstrings=True, ser_json_inf_nan="strings"
+    )
 
 
 class Message(Record):

@@ -36,13 +36,20 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 class Stage(Generic[R]):
-    """One stage's records: `NAME.jsonl` in the run directory."""
+    """One stage's records: `NAME.jsonl` in the run directory.
 
-    def __init__(self, path: Path, record_type: type[R]):
+    With `repair` (the default; a locked `RunDir` passes it) a torn tail is cut off the file on open.
+    Without it (a reader that does not hold the lock) the tail is only skipped: it may be a line the
+    owner is writing right now, and such a stage refuses to append.
+    """
+
+    def __init__(self, path: Path, record_type: type[R], *, repair: bool = True):
         self.path = path
         self.record_type = record_type
         self._records: dict[str, R] = {}
         self.repaired_bytes = 0
+        """Bytes of torn tail found on open (cut off when `repair`)."""
+        self._repair = repair
         self._load()
 
     def _load(self) -> None:
@@ -68,8 +75,9 @@ class Stage(Generic[R]):
             good_end = offset
         if good_end < len(data):
             self.repaired_bytes = len(data) - good_end
-            with open(self.path, "r+b") as handle:
-                handle.truncate(good_end)
+            if self._repair:
+                with open(self.path, "r+b") as handle:
+                    handle.truncate(good_end)
 
     def __contains__(self, record_id: str) -> bool:
         return record_id in self._records
@@ -92,6 +100,11 @@ class Stage(Generic[R]):
         new = list(unique.values())
         if not new:
             return 0
+        if self.repaired_bytes and not self._repair:
+            raise RunDirError(
+                f"{self.path} ends in an unfinished line and was opened without the run directory's lock; "
+                "open the run directory with its lock to repair it before appending"
+            )
         payload = "".join(r.model_dump_json() + "\n" for r in new)
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(payload)
@@ -180,7 +193,7 @@ class RunDir:
         write_atomic(self.path / "manifest.json", json.dumps(self.manifest, indent=2, sort_keys=True))
 
     def stage(self, name: str, record_type: type[R]) -> Stage[R]:
-        return Stage(self.path / f"{name}.jsonl", record_type)
+        return Stage(self.path / f"{name}.jsonl", record_type, repair=self._lock_handle is not None)
 
     def subdir(self, name: str) -> Path:
         path = self.path / name

@@ -112,17 +112,18 @@ def length_stats(samples: Sequence[Sample]) -> dict[str, Any]:
 
 
 def _resolve(model: str | None, default: str | Path, what: str) -> str:
-    if model is None:
-        path = Path(default)
-    elif model == "bundled":
+    """A model folder from an option: `bundled`, a folder, or (None) the default, which may be a hub id."""
+    if model == "bundled":
         from rlaif.bundled import ensure_model
 
         return str(ensure_model())
-    else:
-        path = Path(model).expanduser()
-    if not (path / "config.json").exists():
-        raise ConfigError(f"--{what} {path}: no model folder there (config.json missing); train one first")
-    return str(path)
+    path = Path(default if model is None else model).expanduser()
+    if (path / "config.json").exists() or (model is None and what == "base" and not path.exists()):
+        return str(path)  # a base from the config may be a hub id, which transformers and vLLM fetch
+    raise ConfigError(
+        f"--{what} {path}: no model folder there (no config.json); give a trained model folder"
+        + (" or train one first (`rlaif train dpo CONFIG`)" if model is None else "")
+    )
 
 
 def evaluate_winrate(

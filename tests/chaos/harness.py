@@ -179,20 +179,42 @@ def where(kill_started: float, counts: Mapping[str, int], expected: Mapping[str,
     return "after summary" if since_start("summary.json") else "export"
 
 
-def next_point(
-    rng: random.Random, remaining: int, delay: bool, counts: Mapping[str, int], expected: Mapping[str, int]
-) -> KillPoint:
-    """The next kill point when `remaining` kills are left (this one included).
+SEGMENTS = {"respond": ("responses",), "revise": ("revision_steps", "revisions"), "judge": ("judgments",)}
+"""Pipeline stages and the stage files they write record by record, in order."""
+QUOTA = {"respond": 5, "revise": 7, "judge": 4, "export": 2}
+"""Kills per stage out of 24 (the rest are delay kills, which land anywhere, startup included)."""
 
-    Kills on record counts are spread evenly over the records still to make (a random step of
-    about an even share), so every stage gets its share; then one kill in the export (when the
-    pairs are written); delay kills, and every kill once all records exist, land at a random time.
+
+def plan(rng: random.Random, kills: int) -> list[str]:
+    """Target stage of each of `kills` kills, in pipeline order with the delay kills mixed in."""
+    targets = [name for name, share in QUOTA.items() for _ in range(max(1, round(share * kills / 24)))]
+    targets = targets[:kills]
+    for _ in range(kills - len(targets)):
+        targets.insert(rng.randrange(len(targets) + 1), "delay")
+    return targets
+
+
+def next_point(
+    rng: random.Random, target: str, left: int, counts: Mapping[str, int], expected: Mapping[str, int]
+) -> KillPoint:
+    """A kill point in stage `target` (or the next stage with work left), `left` kills of it to go.
+
+    Inside a stage the kill comes after a random number of its records, about an even share of what
+    is left, so its kills spread over the whole stage; `export` kills when the pairs are written;
+    `delay` kills, and every kill once all records exist, land at a random time after the start.
     """
-    total, done = progress(expected), progress(counts)
-    if not delay and done < total:
-        share = max(1, round(2 * (total - done) / remaining) - 1)
-        return KillPoint("progress", done + rng.randint(1, min(share, total - done)))
-    if not delay and counts.get("pairs", 0) < expected.get("pairs", 0):
+    done = progress(counts)
+    if target in SEGMENTS:
+        start = 0
+        for name, files in SEGMENTS.items():
+            end = start + sum(expected.get(f, 0) for f in files)
+            if done < end and list(SEGMENTS).index(name) >= list(SEGMENTS).index(target):
+                low = max(done, start)
+                # `left` counts this stage's kills; in a later stage (this one is done) take one step.
+                share = max(1, round(2 * (end - low) / max(left, 1)) - 1) if name == target else 1
+                return KillPoint("progress", low + rng.randint(1, min(share, end - low)))
+            start = end
+    if target != "delay" and counts.get("pairs", 0) < expected.get("pairs", 0):
         return KillPoint("pairs", 1)
     return KillPoint("delay", round(rng.uniform(0.3, 6.0), 2))
 
@@ -265,21 +287,22 @@ def chaos_run(
     *,
     kills: int,
     seed: int,
-    tear_probability: float = 0.25,
+    tear_every: int = 4,
     env: Mapping[str, str] | None = None,
 ) -> ChaosReport:
     """Start the run `kills` times, SIGKILLing it at a seeded point each time (a run that ends first
     is recorded as finished); afterwards the caller runs it to the end and compares."""
     rng = random.Random(seed)
-    delays = set(rng.sample(range(kills), k=max(2, kills // 5)))
+    targets = plan(rng, kills)
     report = ChaosReport()
-    for index in range(kills):
-        point = next_point(rng, kills - index, index in delays, line_counts(run_dir), expected)
+    for index, target in enumerate(targets):
+        left = targets[index:].count(target)
+        point = next_point(rng, target, left, line_counts(run_dir), expected)
         started = time.time()
         kill = kill_at(config, run_dir, point, env=env)
         if kill.killed:
             kill.where = where(started, kill.after, expected, run_dir)
-            if rng.random() < tear_probability:
+            if sum(k.killed for k in report.kills) % tear_every == tear_every - 1:  # every 4th kill
                 kill.torn = tear_last_line(run_dir, rng)
         elif kill.returncode != 0:
             raise AssertionError(

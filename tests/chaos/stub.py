@@ -33,6 +33,8 @@ class JudgeReply:
     text: str = "A"
     logprobs: dict[str, float] = field(default_factory=lambda: {"A": math.log(0.7), "B": math.log(0.3)})
     finish_reason: str = "stop"
+    status: int = 200
+    """Another status answers with that HTTP error instead (400: the request was refused)."""
 
 
 def default_judge(body: dict[str, Any]) -> JudgeReply:
@@ -151,15 +153,19 @@ class StubServer:
             model = {"id": self.served_name, "object": "model", "created": 0, "owned_by": "stub"}
             return self._send(handler, 200, {"object": "list", "data": [model]})
         if handler.path.rstrip("/") == "/v1/chat/completions" and body is not None:
-            return self._send(handler, 200, self._completion(body))
+            return self._send(handler, *self._completion(body))
         return self._send(handler, 404, {"error": {"message": f"stub: no route {handler.path}"}})
 
-    def _completion(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _completion(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         choices = []
         structured = (body.get("structured_outputs") or {}).get("choice")
         for index in range(int(body.get("n") or 1)):
             if structured:
                 reply = self.judge_reply(body)
+                if reply.status != 200:
+                    return reply.status, {
+                        "error": {"message": f"stub: refused ({reply.status})", "type": "stub"}
+                    }
                 top = [{"token": t, "logprob": lp, "bytes": None} for t, lp in reply.logprobs.items()]
                 first = {"token": reply.text[:1], "logprob": top[0]["logprob"] if top else 0.0, "bytes": None}
                 logprobs = {"content": [{**first, "top_logprobs": top}]} if body.get("logprobs") else None
@@ -172,7 +178,7 @@ class StubServer:
             message = {"role": "assistant", "content": text}
             choice = {"index": index, "message": message, "finish_reason": finish, "logprobs": logprobs}
             choices.append(choice)
-        return {
+        return 200, {
             "id": "stub",
             "object": "chat.completion",
             "created": 0,

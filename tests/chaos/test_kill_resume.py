@@ -88,7 +88,7 @@ def reference(vllm_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Ref
 
 def test_kill_anywhere_resume_exactly(reference: Reference, vllm_server: Any, tmp_path: Path) -> None:
     """SIGKILL at ≥ 20 seeded points (record counts spread over every stage, the export, random
-    delays; a quarter of them followed by a torn last line), resume each time; the final records
+    delays; every fourth followed by a torn last line), resume each time; the final records
     equal the uninterrupted run's: same ids in every stage file, same contents, nothing twice."""
     config = _config(tmp_path, vllm_server)
     run_dir = tmp_path / "run"
@@ -119,7 +119,14 @@ def test_kill_anywhere_resume_exactly(reference: Reference, vllm_server: Any, tm
 def test_second_writer_is_refused(vllm_server: Any, tmp_path: Path) -> None:
     """While one `rlaif run` holds a run directory, a second one on it stops at once with one clear
     line and touches nothing; the first then finishes normally."""
-    config = _config(tmp_path, vllm_server)
+    config = write_config(
+        tmp_path,
+        run_dir=tmp_path / "run",
+        base_url=vllm_server.base_url,
+        served_name=vllm_server.served_name,
+        prompts=2,
+        rounds=1,
+    )
     run_dir = tmp_path / "run"
     first = subprocess.Popen(
         command(config), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,

@@ -138,3 +138,21 @@ def test_sigkilled_writer_leaves_a_clean_prefix(tmp_path: Path) -> None:
         ids, _ = reopen(tmp_path)
         assert ids == [f"pro-{i:06d}" for i in range(len(ids))]
         assert path.read_bytes().endswith(b"\n")
+
+
+def test_a_reader_without_the_lock_never_cuts_the_owners_unfinished_line(tmp_path: Path) -> None:
+    """The tail may be a line the lock holder is writing this moment: a reader skips it, leaves the
+    file alone and refuses to append; the owner's next open repairs it."""
+    path = tmp_path / "prompts.jsonl"
+    unfinished = WHOLE[: ENDS[-2] + 9]
+    path.write_bytes(unfinished)
+    with RunDir(tmp_path, lock=False) as reader:
+        stage = reader.stage("prompts", PromptRecord)
+        assert [r.id for r in stage] == [r.id for r in RECORDS[:-1]]
+        assert stage.repaired_bytes == 9
+        with pytest.raises(RunDirError, match="without the run directory's lock"):
+            stage.append([RECORDS[-1]])
+    assert path.read_bytes() == unfinished
+    ids, repaired = reopen(tmp_path)
+    assert ids == [r.id for r in RECORDS[:-1]] and repaired == 9
+    assert path.read_bytes() == WHOLE[: ENDS[-2]]

@@ -40,8 +40,12 @@ def _lines(path: Path) -> int:
 
 
 def test_pipeline_end_to_end_on_a_running_server(tmp_path: Path, vllm_server, model_dir: Path) -> None:
-    config = _config(tmp_path, model={"base_urls": [vllm_server.base_url], "served_name": vllm_server.served_name})
-    done = subprocess.run([*RLAIF, "run", str(config), "--quiet"], capture_output=True, text=True, timeout=1200)
+    config = _config(
+        tmp_path, model={"base_urls": [vllm_server.base_url], "served_name": vllm_server.served_name}
+    )
+    done = subprocess.run(
+        [*RLAIF, "run", str(config), "--quiet"], capture_output=True, text=True, timeout=1200
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     run = tmp_path / "run"
     summary = json.loads((run / "summary.json").read_text())
@@ -74,13 +78,16 @@ def test_pipeline_end_to_end_on_a_running_server(tmp_path: Path, vllm_server, mo
     trained = AutoModelForCausalLM.from_pretrained(run / "models" / "dpo", dtype=torch.float32)
     base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     changed = any(
-        not torch.equal(a, b) for a, b in zip(trained.state_dict().values(), base.state_dict().values(), strict=True)
+        not torch.equal(a, b)
+        for a, b in zip(trained.state_dict().values(), base.state_dict().values(), strict=True)
     )
     assert changed
     assert summary["dpo"]["steps"] == 2
 
     # Rerunning the generation stages makes nothing new and duplicates nothing.
-    before = {name: _lines(run / f"{name}.jsonl") for name in ("responses", "revision_steps", "judgments", "pairs")}
+    before = {
+        name: _lines(run / f"{name}.jsonl") for name in ("responses", "revision_steps", "judgments", "pairs")
+    }
     again = subprocess.run(
         [*RLAIF, "run", str(config), "--quiet", "--set", "train.dpo.enabled=false"],
         capture_output=True, text=True, timeout=600,

@@ -21,7 +21,9 @@ def test_seeded_requests_repeat_exactly(backend_args: dict[str, object]) -> None
     async def main() -> list[str]:
         backend = OpenAIBackend(**backend_args)  # type: ignore[arg-type]
         try:
-            requests = [ChatRequest(messages=QUESTION, max_tokens=24, temperature=1.0, seed=s) for s in (1, 1, 2)]
+            requests = [
+                ChatRequest(messages=QUESTION, max_tokens=24, temperature=1.0, seed=s) for s in (1, 1, 2)
+            ]
             results = await run_batch(backend, requests, quiet=True)
         finally:
             await backend.aclose()

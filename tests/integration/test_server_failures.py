@@ -399,7 +399,7 @@ def test_managed_server_killed_mid_run_is_restarted_and_the_run_completes(tmp_pa
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
     assert process.returncode == 0, (stdout + stderr)[-3000:]
-    assert "restarting it" in stderr
+    assert "restarting it" in stderr and "managed server restarts" in stdout
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["server_restarts"] == 1
     counts = stage_counts(snapshot(run_dir))

@@ -21,3 +21,9 @@ def test_my_constitution_is_valid() -> None:
     constitution = load_constitution(EXAMPLES / "my_constitution.yaml")
     assert [p.id for p in constitution.principles] == ["explain-steps", "no-false-facts", "encouraging"]
     assert constitution.principles[0].weight == 2
+
+
+def test_heldout_prompts_are_not_training_prompts() -> None:
+    held = load_prompts(EXAMPLES / "heldout_prompts.jsonl")
+    training = load_prompts(EXAMPLES / "prompts.jsonl")
+    assert len(held) == 32 and not {p.id for p in held} & {p.id for p in training}
