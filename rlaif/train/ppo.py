@@ -268,7 +268,7 @@ class PPOTrainer:
         loaded = AutoModelForCausalLM.from_pretrained(path / "policy", dtype=torch.float32)
         self.policy.load_state_dict(loaded.state_dict())
         del loaded
-        state = torch.load(path / "trainer_state.pt", map_location=self.device, weights_only=False)
+        state = torch.load(path / "trainer_state.pt", map_location=self.device, weights_only=True)
         self.value_head.load_state_dict(state["value_head"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.kl_controller.load_state_dict(state["kl_controller"])
