@@ -45,6 +45,7 @@ from rlaif.review_sample import sample_pairs  # noqa: E402
 from rlaif.revise import revise  # noqa: E402
 from rlaif.run import run_pipeline  # noqa: E402
 from rlaif.store import RunDir  # noqa: E402
+from rlaif.winrate import evaluate_winrate  # noqa: E402
 
 __all__ = [
     "Backend",
@@ -81,6 +82,7 @@ __all__ = [
     "agreement_report",
     "check_gate",
     "ensure_model",
+    "evaluate_winrate",
     "find_constitution",
     "judge",
     "load_config",

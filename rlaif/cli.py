@@ -65,7 +65,11 @@ def _run(
     from rlaif.run import run_pipeline
 
     config = load_config(config_path, _overrides(settings))
-    summary = run_pipeline(config, stages=stages, quiet=quiet, force=force)
+    try:
+        summary = run_pipeline(config, stages=stages, quiet=quiet, force=force)
+    except KeyboardInterrupt:
+        # Click turns a KeyboardInterrupt into its own Abort (exit 1 or 0); carry it out as ours.
+        raise RunInterrupted from None
     print_summary(summary)
 
 
@@ -388,6 +392,10 @@ def print_summary(summary: dict[str, Any]) -> None:
     console.print(table)
 
 
+class RunInterrupted(Exception):
+    """Ctrl-C or SIGTERM during a run; main() reports it and exits 130."""
+
+
 def _sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt  # so context managers stop the managed server
 
@@ -399,7 +407,7 @@ def main() -> None:
     except RlaifError as exc:
         err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, RunInterrupted):
         err.print("interrupted: rerun the same command to resume where it stopped")
         sys.exit(130)
     except typer.Exit as exc:

@@ -145,7 +145,11 @@ class VLLMServer:
             preexec_fn=_die_with_parent,
         )
         log.close()
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()  # __exit__ never runs when __enter__ raises (Ctrl-C while starting)
+            raise
         return self
 
     def _wait_ready(self) -> None:

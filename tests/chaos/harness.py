@@ -1,9 +1,10 @@
 """Kill the `rlaif run` CLI with SIGKILL at chosen points, resume it, and check the records.
 
-A kill point is "when stage file X reaches N lines" (N drawn inside the stage, so kills land
-mid-stage and at stage boundaries) or "T seconds after start" (startup, manifest writes, export).
-After some kills the last line of the newest stage file is torn on purpose, as a crash in the
-middle of a write would leave it, so the resume must also repair. `snapshot` parses every stage
+A kill point is "when the stage files hold N records" (N drawn inside a chosen stage: respond,
+revise or judge, so kills land mid-stage and at its boundaries), "when the pairs are written"
+(export) or "T seconds after start" (startup, reloading, export, summary). After every fourth kill
+the last line of the newest stage file is torn on purpose, as a crash in the middle of a write
+would leave it, so the resume must also repair. `snapshot` parses every stage
 file strictly (every line complete and valid, no id twice); `compare` diffs two snapshots.
 Used by tests/chaos/test_kill_resume.py and the soak script tests/chaos/soak.py.
 """
@@ -163,26 +164,42 @@ def progress(counts: Mapping[str, int]) -> int:
     return sum(counts.get(name, 0) for name in PROGRESS)
 
 
-def where(kill_started: float, counts: Mapping[str, int], expected: Mapping[str, int], run_dir: Path) -> str:
-    """The stage a run was in when killed: the first stage file short of the reference, `startup`
-    before the run wrote its manifest, `export` before its summary, else `after summary`."""
+SEGMENTS = {"respond": ("responses",), "revise": ("revision_steps", "revisions"), "judge": ("judgments",)}
+"""Pipeline stages and the stage files they write record by record, in order."""
+QUOTA = {"respond": 5, "revise": 7, "judge": 4, "export": 2}
+"""Kills per stage out of 24 (the rest are delay kills, which land anywhere, startup included)."""
+
+
+def where(
+    point: KillPoint,
+    kill_started: float,
+    counts: Mapping[str, int],
+    expected: Mapping[str, int],
+    run_dir: Path,
+) -> str:
+    """The pipeline stage a run was killed in: for a kill on record counts, the stage that wrote the
+    record that triggered it (`respond`, `revise`, `judge`); `export` for the pairs; for a delay,
+    `startup` before the run wrote its manifest, else the first stage with records still to make,
+    `export` before the summary was written, `after summary` after."""
 
     def since_start(name: str) -> bool:
         path = run_dir / name
         return path.exists() and path.stat().st_mtime >= kill_started
 
+    if point.stage == "progress":
+        end = 0
+        for name, files in SEGMENTS.items():
+            end += sum(expected.get(f, 0) for f in files)
+            if point.at <= end:
+                return name
+    if point.stage == "pairs":
+        return "export"
     if not since_start("manifest.json"):
         return "startup"
-    for name in STAGES:
-        if counts.get(name, 0) < expected.get(name, 0):
+    for name, files in SEGMENTS.items():
+        if any(counts.get(f, 0) < expected.get(f, 0) for f in files):
             return name
     return "after summary" if since_start("summary.json") else "export"
-
-
-SEGMENTS = {"respond": ("responses",), "revise": ("revision_steps", "revisions"), "judge": ("judgments",)}
-"""Pipeline stages and the stage files they write record by record, in order."""
-QUOTA = {"respond": 5, "revise": 7, "judge": 4, "export": 2}
-"""Kills per stage out of 24 (the rest are delay kills, which land anywhere, startup included)."""
 
 
 def plan(rng: random.Random, kills: int) -> list[str]:
@@ -197,23 +214,24 @@ def plan(rng: random.Random, kills: int) -> list[str]:
 def next_point(
     rng: random.Random, target: str, left: int, counts: Mapping[str, int], expected: Mapping[str, int]
 ) -> KillPoint:
-    """A kill point in stage `target` (or the next stage with work left), `left` kills of it to go.
+    """A kill point in stage `target`, `left` kills of it to go (this one included).
 
     Inside a stage the kill comes after a random number of its records, about an even share of what
     is left, so its kills spread over the whole stage; `export` kills when the pairs are written;
-    `delay` kills, and every kill once all records exist, land at a random time after the start.
+    `delay` kills, and kills meant for a stage already done, land at a random time after the start.
     """
     done = progress(counts)
     if target in SEGMENTS:
         start = 0
         for name, files in SEGMENTS.items():
             end = start + sum(expected.get(f, 0) for f in files)
-            if done < end and list(SEGMENTS).index(name) >= list(SEGMENTS).index(target):
+            if name == target and done < end:
                 low = max(done, start)
-                # `left` counts this stage's kills; in a later stage (this one is done) take one step.
-                share = max(1, round(2 * (end - low) / max(left, 1)) - 1) if name == target else 1
+                share = max(1, round(2 * (end - low) / max(left, 1)) - 1)
                 return KillPoint("progress", low + rng.randint(1, min(share, end - low)))
             start = end
+        if progress(counts) < progress(expected):  # this stage is done: kill wherever the run is
+            return KillPoint("delay", round(rng.uniform(0.3, 6.0), 2))
     if target != "delay" and counts.get("pairs", 0) < expected.get("pairs", 0):
         return KillPoint("pairs", 1)
     return KillPoint("delay", round(rng.uniform(0.3, 6.0), 2))
@@ -301,7 +319,7 @@ def chaos_run(
         started = time.time()
         kill = kill_at(config, run_dir, point, env=env)
         if kill.killed:
-            kill.where = where(started, kill.after, expected, run_dir)
+            kill.where = where(point, started, kill.after, expected, run_dir)
             if sum(k.killed for k in report.kills) % tear_every == tear_every - 1:  # every 4th kill
                 kill.torn = tear_last_line(run_dir, rng)
         elif kill.returncode != 0:

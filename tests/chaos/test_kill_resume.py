@@ -100,8 +100,9 @@ def test_kill_anywhere_resume_exactly(reference: Reference, vllm_server: Any, tm
 
     assert len(report.killed) >= 20, describe(report.kills)
     stages = report.by_stage()
-    for stage in ("responses", "revision_steps", "judgments"):
+    for stage in ("respond", "revise", "judge"):
         assert stages.get(stage, 0) >= 2, f"too few kills in {stage}: {stages}"
+    assert stages.get("export", 0) >= 1, stages
     assert sum(k.torn is not None for k in report.killed) >= 2
 
     done = run_cli(config, env=_env())

@@ -259,12 +259,7 @@ def test_cli_run_outage_ends_with_one_line_naming_the_url_then_resumes(tmp_path:
     final = snapshot(run_dir)
     assert set(kept["responses"]) <= set(final["responses"])
     counts = stage_counts(final)
-    assert (counts["responses"], counts["revision_steps"], counts["revisions"], counts["judgments"]) == (
-        10,
-        10,
-        5,
-        5,
-    )
+    assert [counts[name] for name in PROGRESS] == [10, 10, 5, 5]
     new_responses = 10 - len(kept["responses"])
     assert stub.count() - served_before == new_responses + 20 + 10  # nothing stored was asked again
 
@@ -302,7 +297,8 @@ def test_real_server_outage_retries_stops_and_resumes(vllm_server: Any, tmp_path
     try:
         config = write_config(
             tmp_path, run_dir=tmp_path / "run", base_url=proxy.base_url(),
-            served_name=vllm_server.served_name, model={"unreachable_after": 8, "request_timeout": 120},
+            served_name=vllm_server.served_name, prompts=3, rounds=1,
+            model={"unreachable_after": 8, "request_timeout": 120},
         )  # fmt: skip
         run_dir = tmp_path / "run"
 
@@ -337,12 +333,7 @@ def test_real_server_outage_retries_stops_and_resumes(vllm_server: Any, tmp_path
     for name, records in kept.items():
         assert set(records) <= set(final[name])
     counts = stage_counts(final)
-    assert (counts["responses"], counts["revision_steps"], counts["revisions"], counts["judgments"]) == (
-        10,
-        10,
-        5,
-        5,
-    )
+    assert [counts[name] for name in PROGRESS] == [6, 3, 3, 3]
 
 
 def _managed_servers(pid: int) -> list[psutil.Process]:
@@ -370,7 +361,7 @@ def test_managed_server_killed_mid_run_is_restarted_and_the_run_completes(tmp_pa
     same port, finishes with every record once, and the API key is in no file, log included."""
     secret = "sk-managed-never-store-me-77a0"
     config = write_config(
-        tmp_path, run_dir=tmp_path / "run", base_url=None, served_name=None,
+        tmp_path, run_dir=tmp_path / "run", base_url=None, served_name=None, prompts=3, rounds=1,
         model={"api_key_env": "RLAIF_TEST_KEY", "unreachable_after": 600,
                "server": {"kv_cache_gb": 1, "startup_timeout": 900, "max_restarts": 2}},
     )  # fmt: skip
@@ -403,12 +394,7 @@ def test_managed_server_killed_mid_run_is_restarted_and_the_run_completes(tmp_pa
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["server_restarts"] == 1
     counts = stage_counts(snapshot(run_dir))
-    assert (counts["responses"], counts["revision_steps"], counts["revisions"], counts["judgments"]) == (
-        10,
-        10,
-        5,
-        5,
-    )
+    assert [counts[name] for name in PROGRESS] == [6, 3, 3, 3]
     log = (run_dir / "logs" / "vllm-policy.log").read_text(errors="replace")
     assert log.count("Application startup complete") == 2
     assert log.count(served_name) >= 2  # the restart kept the served name (and port)

@@ -27,6 +27,8 @@ from rlaif.errors import ConfigError, ConstitutionError, PromptSetError, RlaifEr
 from rlaif.promptset import load_prompts
 from rlaif.yamlfile import MAX_BYTES
 
+pytestmark = pytest.mark.chaos  # issue 7's tests; fast, no server
+
 ROOT = Path(__file__).resolve().parents[2]
 
 PRINCIPLE = """\

@@ -34,6 +34,8 @@ from rlaif.run import run_pipeline
 from rlaif.store import RunDir
 from tests.chaos.stub import JudgeReply, StubServer
 
+pytestmark = pytest.mark.chaos  # issue 7's tests; fast, no server
+
 RLAIF = Path(__file__).resolve().parents[2] / "rlaif"
 
 PAYLOADS = [
