@@ -65,6 +65,9 @@ class StubServer:
         self.hang_seconds = 3600.0
         self.delay = 0.0
         """Seconds every answer waits (so a test can act while requests are in flight)."""
+        self.failures_left = 0
+        """While above 0, each request fails the way `failure` says and counts it down."""
+        self.failure: Mode = "error500"
         self.requests: list[tuple[float, str, Mode]] = []
         """(time, path, mode) of every request received."""
         self.headers_seen: list[dict[str, str]] = []
@@ -130,6 +133,10 @@ class StubServer:
 
     def _serve(self, handler: BaseHTTPRequestHandler, body: dict[str, Any] | None) -> None:
         mode = self.mode
+        with self._lock:
+            if self.failures_left > 0:
+                self.failures_left -= 1
+                mode = self.failure
         if self._server is None:
             mode = "drop"  # a request that arrives on an old connection after stop()
         with self._lock:

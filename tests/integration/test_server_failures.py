@@ -14,9 +14,7 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,30 +56,20 @@ def chat(backend_args: dict[str, Any], requests: list[ChatRequest]) -> list[Chat
     return asyncio.run(main())
 
 
-def after(seconds: float, action: Callable[[], object]) -> threading.Timer:
-    timer = threading.Timer(seconds, action)
-    timer.start()
-    return timer
-
-
 # --- retry logic against the stub --------------------------------------------------------------
 
 
 @pytest.mark.parametrize("mode", ["error500", "drop"])
 def test_failing_server_is_retried_with_backoff_until_it_recovers(mode: str) -> None:
     with StubServer() as stub:
-        stub.mode = mode  # type: ignore[assignment]
-        timer = after(2.5, lambda: setattr(stub, "mode", "ok"))  # failing for 2.5 s
-        started = time.monotonic()
+        stub.failure, stub.failures_left = mode, 2  # type: ignore[assignment]
         results = chat({"base_urls": [stub.base_url], "model": stub.served_name, "unreachable_after": 30},
                        [ChatRequest(messages=QUESTION, seed=1)])  # fmt: skip
-        timer.join()
     assert results[0].error is None and results[0].texts[0].startswith("stub answer")
-    assert 2.5 <= time.monotonic() - started < 15
-    attempts = [t for t, path, m in stub.requests if path == "/v1/chat/completions"]
-    assert stub.count(mode=mode) >= 2 and len(attempts) >= 3, stub.requests  # type: ignore[arg-type]
+    assert [m for _, _, m in stub.requests] == [mode, mode, "ok"]
+    attempts = [t for t, _, _ in stub.requests]
     gaps = [b - a for a, b in zip(attempts, attempts[1:], strict=False)]
-    assert gaps[-1] > gaps[0] >= 0.5, f"no backoff between attempts: {gaps}"
+    assert 0.5 <= gaps[0] < gaps[1] < 10, f"no backoff between attempts: {gaps}"
 
 
 def test_server_that_stays_down_ends_after_unreachable_after_naming_the_url() -> None:
@@ -92,7 +80,7 @@ def test_server_that_stays_down_ends_after_unreachable_after_naming_the_url() ->
         chat({"base_urls": [stub.base_url], "model": "m", "unreachable_after": 3.0, "timeout": 2.0},
              [ChatRequest(messages=QUESTION)])  # fmt: skip
     elapsed = time.monotonic() - started
-    assert 3.0 <= elapsed < 6.0, elapsed
+    assert 3.0 <= elapsed < 10.0, elapsed  # unreachable_after, plus slack for a loaded machine
     message = str(info.value)
     assert stub.base_url in message and "for 3 s" in message and "rerun to resume" in message
     assert "\n" not in message
@@ -107,7 +95,7 @@ def test_hanging_request_times_out_and_the_run_is_bounded() -> None:
         with pytest.raises(ServerUnreachable, match="APITimeoutError"):
             chat({"base_urls": [stub.base_url], "model": "m", "unreachable_after": 2.0, "timeout": 1.0},
                  [ChatRequest(messages=QUESTION)])  # fmt: skip
-        assert time.monotonic() - started < 2.0 + 1.0 + 2.0
+        assert time.monotonic() - started < 2.0 + 1.0 + 5.0  # unreachable_after + one timeout + slack
         assert stub.count(mode="hang") >= 2  # it retried after the first timeout
 
 
@@ -131,7 +119,7 @@ def test_dead_managed_server_stops_retries_at_once() -> None:
     with pytest.raises(ServerUnreachable, match="has exited"):
         chat({"base_urls": [stub.base_url], "model": "m", "unreachable_after": 60, "alive": lambda: False},
              [ChatRequest(messages=QUESTION)])  # fmt: skip
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 5
 
 
 class FakeServer:
