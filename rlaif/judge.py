@@ -222,9 +222,12 @@ async def judge(
     done = {j.id for j in stage}  # ids already stored: a rerun resumes
 
     def store(judgment: Judgment) -> None:
-        if judgment.status != "ok":
-            first = judgment.orders[0].raw[:60] if judgment.orders else ""
-            report.fail(f"judgment {judgment.id}: {judgment.status} ({first!r})")
+        failed = [o for o in judgment.orders if o.status == "error"]
+        if failed:  # the request failed, not the model: keep it out of the store so a rerun retries
+            report.fail(f"judgment {judgment.id}: {failed[0].raw[:200]}")
+            return
+        # An answer that did not parse is the model's verdict, recorded as such with its raw text.
+        report.unparsed += judgment.status != "ok"
         report.made += stage.append([judgment])
 
     made = await judge_items(

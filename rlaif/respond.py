@@ -25,11 +25,13 @@ __all__ = ["StageReport", "chat_messages", "respond"]
 
 @dataclass
 class StageReport:
-    """What a stage did: new records, ones reused from an earlier run, and failed requests."""
+    """What a stage did: new records, ones reused from an earlier run, failed requests (not stored,
+    so a rerun retries them), and judgments stored with a verdict that did not parse."""
 
     made: int = 0
     reused: int = 0
     failed: int = 0
+    unparsed: int = 0
     errors: list[str] = field(default_factory=list)
     """The first few failure messages, to show the user."""
 
