@@ -316,6 +316,19 @@ def print_winrate(report: dict[str, Any]) -> None:
             f"{100 * rate['win_rate']:.1f}%  {level} CI [{100 * low:.1f}, {100 * high:.1f}]",
         )
     table.add_row("wins / losses / ties", f"{rate['wins']} / {rate['losses']} / {rate['ties']}")
+    strict = report["win_rate_strict"]
+    if strict["win_rate"] is not None and rate["orders_disagreed"]:
+        low, high = strict["ci"]
+        table.add_row(
+            "win rate, prompts whose orders disagree as ties",
+            f"{100 * strict['win_rate']:.1f}%  CI [{100 * low:.1f}, {100 * high:.1f}]",
+        )
+    if rate["n"] and rate["orders_disagreed"] > (rate["n"] + rate["unjudged"]) / 2:
+        table.add_row(
+            "[yellow]warning[/yellow]",
+            "[yellow]the judge's two orders disagree on most prompts: its verdicts are mostly position "
+            "bias, so trust the strict rate (or use a stronger judge: judge.model)[/yellow]",
+        )
     table.add_row(
         "orders disagreed (handled: inconsistent=" + rate["inconsistent"] + ")", str(rate["orders_disagreed"])
     )

@@ -157,7 +157,9 @@ def evaluate_winrate(
     from rlaif.promptset import load_prompts
     from rlaif.run import load_inputs, model_path
     from rlaif.samples import generate, sequence_kl
+    from rlaif.train.common import quiet_libraries
 
+    quiet_libraries()
     started = time.perf_counter()
     base_path = _resolve(base, model_path(config.model), "base")
     candidate_path = _resolve(candidate, Path(config.run_dir) / "models" / "dpo", "candidate")
@@ -194,9 +196,8 @@ def evaluate_winrate(
         p, consistent = preference(judgment.orders, cid)
         rows.append({"prompt_id": prompt.id, "base": b.text, "candidate": c.text, "p_candidate": p,
                      "orders_agree": consistent, "status": judgment.status})  # fmt: skip
-    result = tally(
-        [(r["p_candidate"], r["orders_agree"]) for r in rows], inconsistent=config.judge.inconsistent
-    )
+    preferences = [(r["p_candidate"], r["orders_agree"]) for r in rows]
+    result = tally(preferences, inconsistent=config.judge.inconsistent)
     base_lengths, candidate_lengths = length_stats(base_samples), length_stats(candidate_samples)
     seconds["total"] = time.perf_counter() - started
     report = {
@@ -218,6 +219,8 @@ def evaluate_winrate(
             "seed": config.seed,
         },  # fmt: skip
         "win_rate": result,
+        # A weak judge's two orders often disagree (position bias): its leans are then noise.
+        "win_rate_strict": tally(preferences, inconsistent="tie"),
         "lengths": {
             "base": base_lengths,
             "candidate": candidate_lengths,

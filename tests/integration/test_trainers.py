@@ -270,6 +270,7 @@ def test_winrate_of_the_dpo_model_against_its_base(
     )  # fmt: skip
     rate = report["win_rate"]
     assert rate["n"] + rate["unjudged"] == 2 and report["prompts"]["held_out"] is True
+    assert report["win_rate_strict"]["n"] + report["win_rate_strict"]["unjudged"] == 2
     if rate["n"]:
         assert 0.0 <= rate["ci"][0] <= rate["win_rate"] <= rate["ci"][1] <= 1.0
     assert report["lengths"]["base"]["n"] == 2 and report["lengths"]["candidate"]["tokens_mean"] > 0
