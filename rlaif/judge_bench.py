@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from rlaif.backends.openai_api import OpenAIBackend
 from rlaif.backends.protocol import ChatRequest
@@ -91,14 +93,38 @@ def token_counts(
     }
 
 
-async def _timed(base_url: str, served: str, items: Sequence[JudgeItem], constitution: Constitution,
-                 config: JudgeConfig, seed: int, quiet: bool) -> tuple[float, int]:  # fmt: skip
-    backend = OpenAIBackend([base_url], served, label=BUNDLED_NAME)
+def _counter(text: str, name: str) -> float:
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name + "{") or line.startswith(name + " ")
+    )
+
+
+async def _prefix_cache(base_url: str) -> tuple[float, float]:
+    """(hit tokens, queried tokens) of the server's prefix cache so far."""
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(base_url.removesuffix("/v1") + "/metrics", timeout=30)).text
+    return _counter(text, "vllm:prefix_cache_hits_total"), _counter(text, "vllm:prefix_cache_queries_total")
+
+
+async def _timed(
+    base_url: str,
+    served: str,
+    items: Sequence[JudgeItem],
+    constitution: Constitution,
+    config: JudgeConfig,
+    seed: int,
+    quiet: bool,
+) -> dict[str, Any]:
+    # Generous limits: on a busy CPU a chain-of-thought request can wait minutes in the queue.
+    backend = OpenAIBackend([base_url], served, label=BUNDLED_NAME, timeout=3600, unreachable_after=900)
     try:
         # Warm-up on unrelated text: first-request overheads are not judging costs.
         await backend.chat(
             ChatRequest(messages=({"role": "user", "content": "Say hello."},), max_tokens=1, seed=1)
         )
+        hits_before, queries_before = await _prefix_cache(base_url)
         started = time.perf_counter()
         judgments = await judge_items(
             backend,
@@ -110,9 +136,15 @@ async def _timed(base_url: str, served: str, items: Sequence[JudgeItem], constit
             description="bench",
         )
         seconds = time.perf_counter() - started
+        hits, queries = await _prefix_cache(base_url)
     finally:
         await backend.aclose()
-    return seconds, sum(j.status == "ok" for j in judgments)
+    return {
+        "seconds": round(seconds, 2),
+        "ok": sum(j.status == "ok" for j in judgments),
+        "prefix_cache_hit_tokens": int(hits - hits_before),
+        "prefix_cache_query_tokens": int(queries - queries_before),
+    }
 
 
 def bench_judge_cost(
@@ -125,12 +157,14 @@ def bench_judge_cost(
     repeats: int = 1,
     server: ServerConfig | None = None,
     measurements: Sequence[str] = tuple(MEASUREMENTS),
+    on_update: Callable[[dict[str, Any]], None] | None = None,
     quiet: bool = False,
 ) -> dict[str, Any]:
     """Time one-order, two-order and one-order chain-of-thought judging of `limit` labelled pairs.
 
     Each measurement (repeated `repeats` times, interleaved) starts its own server. Returns the token
-    counts, the wall times and the ratios.
+    counts, the wall times and the ratios; `on_update` gets the partial result after each
+    measurement (so a long benchmark that fails late keeps what it measured).
     """
     from transformers import AutoTokenizer
 
@@ -154,12 +188,22 @@ def bench_judge_cost(
                 extra_args=server.extra_args,
                 startup_timeout=server.startup_timeout,
             ) as vllm:
-                seconds, ok = asyncio.run(
+                timed = asyncio.run(
                     _timed(vllm.base_url, vllm.served_name, items, loaded, config, seed, quiet)
                 )
-            runs.append({"measurement": name, "repeat": repeat, "seconds": round(seconds, 2), "ok": ok})
+            runs.append({"measurement": name, "repeat": repeat, **timed})
+            result = _result(model_dir, tokens, runs)
+            if on_update is not None:
+                on_update(result)
+    return _result(model_dir, tokens, runs)
+
+
+def _result(model_dir: Path, tokens: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:
+    names = list(dict.fromkeys(r["measurement"] for r in runs))
     mean = {
-        name: sum(r["seconds"] for r in runs if r["measurement"] == name) / repeats for name in measurements
+        name: sum(r["seconds"] for r in runs if r["measurement"] == name)
+        / sum(r["measurement"] == name for r in runs)
+        for name in names
     }
     result: dict[str, Any] = {"model": str(model_dir), "tokens": tokens, "runs": runs, "mean_seconds": mean}
     if "one-order" in mean and "two-order" in mean:

@@ -41,6 +41,14 @@ def default_judge(body: dict[str, Any]) -> JudgeReply:
     return JudgeReply()
 
 
+class _QuietServer(ThreadingHTTPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # clients that hang up (timeouts, cancelled requests) are part of the tests
+
+
 class StubServer:
     """`with StubServer() as stub:` serves on `stub.base_url` until the block ends.
 
@@ -101,9 +109,7 @@ class StubServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 stub._serve(self, json.loads(self.rfile.read(length) or b"{}"))
 
-        ThreadingHTTPServer.allow_reuse_address = True
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
+        self._server = _QuietServer(("127.0.0.1", self.port), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         return self
