@@ -314,7 +314,15 @@ def judge_cost_command(
     """
     from rlaif.judge_bench import bench_judge_cost
 
-    result = bench_judge_cost(data, limit=limit, model_path=model_path, repeats=repeats, quiet=quiet)
+    def save(result: dict[str, Any]) -> None:
+        if json_path:  # after every measurement: a late failure keeps what was measured
+            json_path.parent.mkdir(parents=True, exist_ok=True)
+            json_path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+    result = bench_judge_cost(
+        data, limit=limit, model_path=model_path, repeats=repeats, on_update=save, quiet=quiet
+    )
+    save(result)
     tokens = result["tokens"]
     table = Table(
         title=f"judging cost on {tokens['pairs']} pairs (fresh server per measurement)", show_header=False
@@ -328,6 +336,8 @@ def judge_cost_command(
     table.add_row(f"  with S in whole {tokens['block']}-token blocks", f"{tokens['block_ratio']:.3f}")
     for name, seconds in result["mean_seconds"].items():
         table.add_row(f"wall time, {name}", f"{seconds:.1f} s")
+        rate = result["prefix_cache_hit_rate"][name]
+        table.add_row(f"  prefix-cache hit rate, {name}", "n/a" if rate is None else f"{100 * rate:.1f}%")
     if "wall_ratio" in result:
         table.add_row("wall ratio two-order / one-order", f"{result['wall_ratio']:.3f}")
         table.add_row("within 10% of the token ratio", str(result["within_10_percent"]))
@@ -335,6 +345,4 @@ def judge_cost_command(
         table.add_row("one-order CoT / two-order one-token", f"{result['cot_one_order_over_two_order']:.2f}x")
     console.print(table)
     if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         console.print(f"report: {json_path}")

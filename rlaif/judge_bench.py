@@ -205,7 +205,13 @@ def _result(model_dir: Path, tokens: dict[str, Any], runs: list[dict[str, Any]])
         / sum(r["measurement"] == name for r in runs)
         for name in names
     }
-    result: dict[str, Any] = {"model": str(model_dir), "tokens": tokens, "runs": runs, "mean_seconds": mean}
+    hits = {}
+    for name in names:
+        queried = sum(r["prefix_cache_query_tokens"] for r in runs if r["measurement"] == name)
+        hit = sum(r["prefix_cache_hit_tokens"] for r in runs if r["measurement"] == name)
+        hits[name] = hit / queried if queried else None
+    result: dict[str, Any] = {"model": str(model_dir), "tokens": tokens, "runs": runs, "mean_seconds": mean,
+                              "prefix_cache_hit_rate": hits}  # fmt: skip
     if "one-order" in mean and "two-order" in mean:
         wall = mean["two-order"] / mean["one-order"]
         result["wall_ratio"] = wall
