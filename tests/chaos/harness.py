@@ -11,6 +11,7 @@ Used by tests/chaos/test_kill_resume.py and the soak script tests/chaos/soak.py.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -110,10 +111,16 @@ def line_counts(run_dir: Path) -> dict[str, int]:
 @dataclass(frozen=True)
 class KillPoint:
     """Kill when the record-by-record stage files hold `at` lines together (`progress`), when
-    `pairs.jsonl` has `at` lines (`pairs`), or `at` seconds after the start (`delay`)."""
+    `pairs.jsonl` has `at` lines (`pairs`), when this run writes a file under `export/`
+    (`export`), or `at` seconds after the start (`delay`).
+
+    A delay kill also fires when the stage files reach `limit` lines (a third of what is left of the
+    stage the run is in), so a fast run never carries it through the records other kills aim at.
+    """
 
     stage: str
     at: float
+    limit: int | None = None
 
 
 @dataclass
@@ -137,6 +144,24 @@ class Kill:
 @dataclass
 class ChaosReport:
     kills: list[Kill] = field(default_factory=list)
+    kept: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    """Every whole record on disk after any kill, as first seen: resuming must never change one."""
+
+    def keep(self, run_dir: Path) -> None:
+        for name, records in stored(run_dir).items():
+            for record_id, record in records.items():
+                self.kept.setdefault(name, {}).setdefault(record_id, record)
+
+    def changed(self, final: Mapping[str, Mapping[str, Any]]) -> list[str]:
+        """Records stored before a kill that the final files lack or hold differently."""
+        problems = []
+        for name, records in self.kept.items():
+            for record_id, record in records.items():
+                if record_id not in final.get(name, {}):
+                    problems.append(f"{name}: {record_id} was stored, then lost")
+                elif final[name][record_id] != record:
+                    problems.append(f"{name}: {record_id} was stored, then rewritten")
+        return problems
 
     @property
     def killed(self) -> list[Kill]:
@@ -192,8 +217,14 @@ def where(
             end += sum(expected.get(f, 0) for f in files)
             if point.at <= end:
                 return name
-    if point.stage == "pairs":
+    if point.stage in ("pairs", "export"):
         return "export"
+    if point.limit is not None and progress(counts) >= point.limit:  # stopped by its record limit
+        end = 0
+        for name, files in SEGMENTS.items():
+            end += sum(expected.get(f, 0) for f in files)
+            if point.limit <= end:
+                return name
     if not since_start("manifest.json"):
         return "startup"
     for name, files in SEGMENTS.items():
@@ -203,11 +234,15 @@ def where(
 
 
 def plan(rng: random.Random, kills: int) -> list[str]:
-    """Target stage of each of `kills` kills, in pipeline order with the delay kills mixed in."""
+    """Target stage of each of `kills` kills, in pipeline order with the delay kills mixed in.
+
+    Delay kills go before the judge kills: once the judge stage is done only the export is left,
+    which takes less time than a delay, so a later delay kill would find the run finished.
+    """
     targets = [name for name, share in QUOTA.items() for _ in range(max(1, round(share * kills / 24)))]
     targets = targets[:kills]
     for _ in range(kills - len(targets)):
-        targets.insert(rng.randrange(len(targets) + 1), "delay")
+        targets.insert(rng.randrange(targets.index("judge") + 1), "delay")
     return targets
 
 
@@ -218,23 +253,24 @@ def next_point(
 
     Inside a stage the kill comes after a random number of its records, about an even share of what
     is left, so its kills spread over the whole stage; `export` kills when the pairs are written;
-    `delay` kills, and kills meant for a stage already done, land at a random time after the start.
+    `delay` kills, and kills meant for a stage already done, land at a random time after the start;
+    when only the export is left, every kill goes to the export (first the pairs, then its files).
     """
     done = progress(counts)
-    if target in SEGMENTS:
-        start = 0
-        for name, files in SEGMENTS.items():
-            end = start + sum(expected.get(f, 0) for f in files)
-            if name == target and done < end:
-                low = max(done, start)
-                share = max(1, round(2 * (end - low) / max(left, 1)) - 1)
-                return KillPoint("progress", low + rng.randint(1, min(share, end - low)))
-            start = end
-        if progress(counts) < progress(expected):  # this stage is done: kill wherever the run is
-            return KillPoint("delay", round(rng.uniform(0.3, 6.0), 2))
-    if target != "delay" and counts.get("pairs", 0) < expected.get("pairs", 0):
-        return KillPoint("pairs", 1)
-    return KillPoint("delay", round(rng.uniform(0.3, 6.0), 2))
+    sizes = [sum(expected.get(f, 0) for f in files) for files in SEGMENTS.values()]
+    ends = dict(zip(SEGMENTS, itertools.accumulate(sizes), strict=True))
+    if target in SEGMENTS and done < ends[target]:
+        end = ends[target]
+        low = max(done, end - sizes[list(SEGMENTS).index(target)])
+        share = max(1, round(2 * (end - low) / max(left, 1)) - 1)
+        return KillPoint("progress", low + rng.randint(1, min(share, end - low)))
+    for end in ends.values():
+        if done < end:  # the stage the run is in: a delay kill takes at most a third of what is left
+            return KillPoint("delay", round(rng.uniform(0.3, 6.0), 2), limit=done + max(1, (end - done) // 3))
+    pairs = counts.get("pairs", 0)
+    if pairs < expected.get("pairs", 0):
+        return KillPoint("pairs", pairs + 1)
+    return KillPoint("export", 1)
 
 
 def kill_at(
@@ -247,25 +283,26 @@ def kill_at(
 ) -> Kill:
     """Start the CLI and SIGKILL its process group when `point` is reached."""
     before = line_counts(run_dir)
-    watched = [
-        run_dir / f"{name}.jsonl" for name in (PROGRESS if point.stage == "progress" else (point.stage,))
-    ]
-    started = time.monotonic()
+    names = (point.stage,) if point.stage == "pairs" else PROGRESS
+    watched = [run_dir / f"{name}.jsonl" for name in names]
+    sizes = [f.stat().st_size if f.exists() else 0 for f in watched]  # a hit needs a write of this run
+    started, started_wall = time.monotonic(), time.time()
     process = subprocess.Popen(
         command(config), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         env=dict(env or environment()), cwd=ROOT, start_new_session=True,
     )  # fmt: skip
-    sizes: list[int] = []
     try:
         while process.poll() is None:
             elapsed = time.monotonic() - started
             if elapsed > timeout:
                 raise TimeoutError(f"run did not reach {point} in {timeout} s")
-            if point.stage == "delay":
-                hit = elapsed >= point.at
+            if point.stage == "export":
+                hit = _written_since(run_dir / "export", started_wall)
             else:
                 current = [f.stat().st_size if f.exists() else 0 for f in watched]
-                hit = current != sizes and sum(line_count(f) for f in watched) >= point.at
+                lines = point.limit if point.stage == "delay" else point.at
+                hit = current != sizes and lines is not None and sum(map(line_count, watched)) >= lines
+                hit = hit or (point.stage == "delay" and elapsed >= point.at)
                 sizes = current
             if hit:
                 os.killpg(process.pid, signal.SIGKILL)
@@ -281,6 +318,13 @@ def kill_at(
         point, False, time.monotonic() - started, before, line_counts(run_dir),
         returncode=process.returncode, stderr=stderr,
     )  # fmt: skip
+
+
+def _written_since(folder: Path, since: float) -> bool:
+    try:
+        return any(f.stat().st_mtime >= since for f in folder.rglob("*") if f.is_file())
+    except FileNotFoundError:  # a file replaced while we looked
+        return False
 
 
 def tear_last_line(run_dir: Path, rng: random.Random) -> str | None:
@@ -327,7 +371,18 @@ def chaos_run(
                 f"run failed (exit {kill.returncode}) before {point}:\n{kill.stderr[-3000:]}"
             )
         report.kills.append(kill)
+        report.keep(run_dir)
     return report
+
+
+def stored(run_dir: Path) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every whole line of every stage file by id; a torn last line is not a record yet."""
+    records: dict[str, dict[str, dict[str, Any]]] = {}
+    for name in STAGES:
+        path = run_dir / f"{name}.jsonl"
+        lines = path.read_bytes().split(b"\n")[:-1] if path.exists() else []
+        records[name] = {(r := json.loads(line))["id"]: r for line in lines}
+    return records
 
 
 def snapshot(run_dir: Path) -> dict[str, dict[str, dict[str, Any]]]:
@@ -378,8 +433,11 @@ def stage_counts(snapshot_: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
 
 
 def describe(kills: Sequence[Kill]) -> str:
+    def point(p: KillPoint) -> str:
+        return f"{p.stage}@{p.at}" + ("" if p.limit is None else f" (or at {p.limit} lines)")
+
     return "\n".join(
-        f"{k.point.stage}@{k.point.at} -> {'killed' if k.killed else 'finished'} in {k.where or '-'} after "
+        f"{point(k.point)} -> {'killed' if k.killed else 'finished'} in {k.where or '-'} after "
         f"{k.seconds:.1f} s, lines {k.before} -> {k.after}{', tore ' + k.torn if k.torn else ''}"
         for k in kills
     )
