@@ -167,6 +167,19 @@ def train_online(
     _train("online", config, set_, quiet, force)
 
 
+@train_app.command("ppo")
+def train_ppo(
+    config: ConfigArg, set_: SetOpt = None, quiet: QuietOpt = False, force: ForceOpt = False
+) -> None:
+    """PPO of our own: reward model score, KL penalty to the start model, GAE, clipped losses.
+
+    train.ppo: reward_model (default RUN_DIR/models/reward), sources, resume, args (PPOConfig: total_steps,
+    batch_size, mini_batch_size, ppo_epochs, target_kl, ...). Writes RUN_DIR/models/ppo (metrics.jsonl,
+    checkpoints, model/). Refuses to start when the human-review gate (review.gate) fails, unless --force.
+    """
+    _train("ppo", config, set_, quiet, force)
+
+
 @train_app.command("bench")
 def train_bench(
     config: ConfigArg,
@@ -289,7 +302,14 @@ def model_prepare() -> None:
     console.print(str(ensure_model()))
 
 
-TRAINER_LABELS = {"sft": "SFT", "reward": "reward model", "dpo": "DPO", "kto": "KTO", "online": "online RL"}
+TRAINER_LABELS = {
+    "sft": "SFT",
+    "reward": "reward model",
+    "dpo": "DPO",
+    "kto": "KTO",
+    "online": "online RL",
+    "ppo": "PPO",
+}
 
 
 def print_winrate(report: dict[str, Any]) -> None:

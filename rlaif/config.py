@@ -236,12 +236,29 @@ class OnlineSection(Section):
     """TRL `RLOOConfig` / `GRPOConfig` keyword arguments (max_steps, num_generations, beta, ...)."""
 
 
+class PPOSection(Section):
+    """Our PPO (`rlaif train ppo`): the policy answers the pairs' prompts, the reward model scores them,
+    a KL penalty keeps it near the starting model."""
+
+    enabled: bool = False
+    """Also train it in `rlaif run` (after the reward model)."""
+    reward_model: str | None = None
+    """Reward model folder; None means RUN_DIR/models/reward."""
+    sources: list[Literal["judge", "revision"]] = ["judge", "revision"]
+    """Whose pairs' prompts to train on."""
+    resume: bool = True
+    """Go on from the newest checkpoint in RUN_DIR/models/ppo (see `args.save_every`)."""
+    args: dict[str, Any] = {}
+    """`rlaif.train.ppo.PPOConfig` fields (total_steps, batch_size, target_kl, init_kl_coef, ...)."""
+
+
 class TrainConfig(Section):
     dpo: DPOSection = DPOSection()
     sft: SFTSection = SFTSection()
     reward: RewardSection = RewardSection()
     kto: KTOSection = KTOSection()
     online: OnlineSection = OnlineSection()
+    ppo: PPOSection = PPOSection()
 
 
 class ReviewSampleConfig(Section):

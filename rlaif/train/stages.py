@@ -17,8 +17,8 @@ if TYPE_CHECKING:  # the trainers import torch and TRL: only when one runs
 
 __all__ = ["TRAIN_STAGES", "train_stage"]
 
-TRAIN_STAGES = ("sft", "reward", "dpo", "kto", "online")
-"""In the order the pipeline trains them: online RL may need the reward model."""
+TRAIN_STAGES = ("sft", "reward", "dpo", "kto", "online", "ppo")
+"""In the order the pipeline trains them: online RL and PPO may need the reward model."""
 
 
 def train_stage(name: str, config: RunConfig, run_path: Path, *, model: str | Path) -> TrainResult:
@@ -55,6 +55,8 @@ def train_stage(name: str, config: RunConfig, run_path: Path, *, model: str | Pa
         )  # fmt: skip
     if name == "online":
         return _train_online(config, run_path, model=model)
+    if name == "ppo":
+        return _train_ppo(config, run_path, model=model)
     raise ConfigError(f"unknown trainer {name!r}; choose from {', '.join(TRAIN_STAGES)}")
 
 
@@ -81,3 +83,44 @@ def _train_online(config: RunConfig, run_path: Path, *, model: str | Path) -> Tr
     with served_backend(judge_model, logs, name="judge-online") as backend_args:
         reward = judge_reward(backend_args, constitution=constitution, config=config.judge, seed=config.seed)
         return train_online(pairs, reward=reward, **common)  # type: ignore[arg-type]
+
+
+def _train_ppo(config: RunConfig, run_path: Path, *, model: str | Path) -> TrainResult:
+    from pydantic import ValidationError
+
+    from rlaif.train.common import TrainResult, load_pairs
+    from rlaif.train.ppo import PPOConfig, reward_model_scorer, train_ppo
+
+    section = config.train.ppo
+    output = run_path / "models" / "ppo"
+    try:
+        ppo = PPOConfig(**{"seed": config.seed, **section.args, "output_dir": output})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"train.ppo.args: {problems}") from None
+    folder = config.resolve(section.reward_model) if section.reward_model else run_path / "models" / "reward"
+    if not (Path(folder) / "config.json").exists():
+        raise ConfigError(
+            f"PPO needs a reward model and {folder} has none: train one first (`rlaif train reward`) or "
+            "set train.ppo.reward_model"
+        )
+    rows = load_pairs(run_path / "export" / "pairs", section.sources)
+    prompts = list(dict.fromkeys(row["prompt"][-1]["content"] for row in rows))
+    metrics = train_ppo(ppo, model=model, prompts=prompts, reward_fn=reward_model_scorer(folder),
+                        resume=section.resume)  # fmt: skip
+    first, last = metrics[0], metrics[-1]
+    return TrainResult(
+        output_dir=output / "model",
+        steps=len(metrics),
+        seconds=sum(m["seconds"] for m in metrics),
+        losses=[m["policy_loss"] for m in metrics],
+        log_history=list(metrics),
+        metrics={
+            "prompts": len(prompts),
+            "reward_first": first["reward"],
+            "reward_last": last["reward"],
+            "kl_last": last["kl"],
+            "kl_coef_last": last["kl_coef"],
+        },  # fmt: skip
+        step_seconds=[m["seconds"] for m in metrics],
+    )

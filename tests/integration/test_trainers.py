@@ -222,6 +222,38 @@ def test_online_rloo_with_the_reward_model(
     assert weights_changed(run_dir / "online", model_dir)
 
 
+def test_ppo_through_the_cli_with_the_reward_model_then_resumes(
+    reward_model: dict[str, Any], run_dir: Path, model_dir: Path
+) -> None:
+    """`rlaif train ppo`: our PPO on the pairs' prompts scored by the trained reward model; the model,
+    metrics and a checkpoint land in RUN_DIR/models/ppo; a second call with more steps goes on from
+    the checkpoint instead of starting over."""
+    from transformers import AutoModelForCausalLM
+
+    from rlaif.cli import app
+
+    args = {"total_steps": 2, "batch_size": 2, "mini_batch_size": 1, "ppo_epochs": 1, "max_new_tokens": 12,
+            "save_every": 1}  # fmt: skip
+    config = write_config(run_dir, train={"ppo": {"args": args}})
+    result = CliRunner().invoke(app, ["train", "ppo", str(config), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "PPO steps" in result.output
+    summary: dict[str, Any] = json.loads((run_dir / "summary.json").read_text())["ppo"]
+    assert summary["steps"] == 2 and summary["prompts"] == 12
+    assert math.isfinite(summary["reward_first"]) and math.isfinite(summary["kl_last"])
+    folder = run_dir / "models" / "ppo"
+    AutoModelForCausalLM.from_pretrained(folder / "model")
+    assert weights_changed(folder / "model", model_dir)
+    lines = (folder / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [1, 2]
+
+    more = write_config(run_dir, train={"ppo": {"args": {**args, "total_steps": 3}}})
+    result = CliRunner().invoke(app, ["train", "ppo", str(more), "--quiet"])
+    assert result.exit_code == 0, result.output
+    lines = (folder / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [1, 2, 3]  # steps 1-2 kept, not redone
+
+
 def test_online_grpo_with_the_judge_as_reward(
     vllm_server: VLLMServer, run_dir: Path, model_dir: Path
 ) -> None:

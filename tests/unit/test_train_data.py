@@ -145,3 +145,19 @@ def test_train_sections_validate() -> None:
     for bad in ({"reward": {"eval_fraction": 1.0}}, {"online": {"algorithm": "ppo"}}, {"kto": {"beta": 1}}):
         with pytest.raises(ValueError):
             RunConfig.model_validate({"prompts": {"path": "p.jsonl"}, "train": bad})
+
+
+def test_ppo_stage_names_bad_args_and_a_missing_reward_model(tmp_path: Path) -> None:
+    from rlaif.train.stages import train_stage
+
+    def config(**ppo: Any) -> RunConfig:
+        return RunConfig.model_validate(
+            {"base_dir": str(tmp_path), "prompts": {"path": "p.jsonl"}, "train": {"ppo": ppo}}
+        )
+
+    with pytest.raises(ConfigError, match=r"train\.ppo\.args: .*batch_size 3 is not a multiple"):
+        train_stage("ppo", config(args={"batch_size": 3, "mini_batch_size": 2}), tmp_path, model="m")
+    with pytest.raises(ConfigError, match=r"train\.ppo\.args: kl_coef: Extra inputs"):
+        train_stage("ppo", config(args={"kl_coef": 0.1}), tmp_path, model="m")
+    with pytest.raises(ConfigError, match=r"models/reward has none: train one first \(`rlaif train reward`\)"):
+        train_stage("ppo", config(), tmp_path, model="m")
