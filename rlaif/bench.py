@@ -291,8 +291,9 @@ def to_markdown(report: dict[str, Any]) -> str:
     for m in report["measurements"]:
         ratio = m["extra"].get("ratio_to_raw")
         hits = m["prefix_cache_hit_rate"]
+        tokens = f"{m['tokens_per_second']:.0f}" if m["completion_tokens"] else "-"  # pipeline: not counted
         rows.append(
-            f"| {m['name']} | {m['requests']} | {m['seconds']:.1f} | {m['tokens_per_second']:.0f} | "
+            f"| {m['name']} | {m['requests']} | {m['seconds']:.1f} | {tokens} | "
             f"{m['requests_per_second']:.1f} | {'' if ratio is None else f'{ratio:.2f}'} | "
             f"{'n/a' if hits is None else f'{100 * hits:.0f}%'} |"
         )
@@ -302,11 +303,24 @@ def to_markdown(report: dict[str, Any]) -> str:
         "",
         f"Two-order / one-order judge time: {judge_info['two_vs_one_order_time']:.2f} "
         f"(prompt-token ratio {judge_info['two_vs_one_order_prompt_tokens']:.2f}); "
-        f"{judge_info['pairs_per_hour']:.0f} judged pairs/hour; peak RSS {report['peak_rss_gib']} GiB; "
+        f"{judge_info['pairs_per_hour']:.0f} judged pairs/hour ({judge_info['judge_calls_per_second']:.1f} "
+        f"judge calls/s); pipeline {_pipeline_pairs(report):.0f} pairs/hour; "
+        f"peak RSS {report['peak_rss_gib']} GiB; "
         f"{report['prompts']} prompts, concurrency {report['concurrency']}; "
         f"{hw['device']}, {hw['cpus']} CPUs, vLLM {hw['vllm']}.",
     ]
     return "\n".join(rows)
+
+
+def _pipeline_pairs(report: dict[str, Any]) -> float:
+    return next(
+        (
+            m["extra"].get("pairs_per_hour", 0.0)
+            for m in report["measurements"]
+            if m["name"].startswith("pipeline")
+        ),
+        0.0,
+    )
 
 
 def write_report(report: dict[str, Any], json_path: Path | None, markdown_path: Path | None) -> None:
