@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +72,8 @@ def token_counts(
                     [{"role": "user", "content": text}], add_generation_prompt=True, tokenize=True
                 )
             )
-        first_ids, second_ids = (list(x["input_ids"]) if isinstance(x, dict) else list(x) for x in ids)
+        # transformers 5 returns a BatchEncoding (a Mapping, not a dict); older versions a list.
+        first_ids, second_ids = (list(x["input_ids"]) if isinstance(x, Mapping) else list(x) for x in ids)
         common = next(
             (i for i, (x, y) in enumerate(zip(first_ids, second_ids, strict=False)) if x != y),
             min(len(first_ids), len(second_ids)),

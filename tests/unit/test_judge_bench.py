@@ -50,3 +50,25 @@ def test_token_ratio_counts_the_shared_prefix_once() -> None:
     assert counts["block_ratio"] == pytest.approx((length_one + length_two - blocks) / length_one)
     # Everything before the first candidate is shared: instructions, principle and conversation.
     assert one[:shared].endswith("<response_A_" + judge_nonce(0) + ">\n")
+
+
+class EncodingTokenizer(CharTokenizer):
+    """Like transformers 5: `tokenize=True` gives a BatchEncoding-like mapping, not a list."""
+
+    def apply_chat_template(self, messages, add_generation_prompt, tokenize):  # type: ignore[no-untyped-def]
+        from collections import UserDict
+
+        ids = super().apply_chat_template(messages, add_generation_prompt, tokenize)
+        return UserDict({"input_ids": ids, "attention_mask": [1] * len(ids)})
+
+
+def test_token_counts_read_a_batch_encoding() -> None:
+    item = JudgeItem(
+        "p",
+        (Message(role="user", content="Hello?"),),
+        Candidate("a", "first answer"),
+        Candidate("b", "second answer"),
+        draw_principles(CONSTITUTION, JudgeConfig(), seed=0, key="p"),
+    )
+    assert token_counts([item], EncodingTokenizer(), seed=0) == token_counts([item], CharTokenizer(), seed=0)
+    assert token_counts([item], EncodingTokenizer(), seed=0)["one_order_tokens"] > 100
