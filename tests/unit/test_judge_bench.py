@@ -20,14 +20,18 @@ class CharTokenizer:
         return [ord(c) for c in "<user>" + messages[0]["content"] + "<assistant>"]
 
 
-def test_token_ratio_counts_the_shared_prefix_once() -> None:
-    item = JudgeItem(
+def _item() -> JudgeItem:
+    return JudgeItem(
         "p",
         (Message(role="user", content="Hello?"),),
         Candidate("a", "first answer"),
         Candidate("b", "second answer"),
         draw_principles(CONSTITUTION, JudgeConfig(), seed=0, key="p"),
     )
+
+
+def test_token_ratio_counts_the_shared_prefix_once() -> None:
+    item = _item()
     counts = token_counts([item], CharTokenizer(), seed=0, block=4)
     one = (
         "<user>"
@@ -63,12 +67,6 @@ class EncodingTokenizer(CharTokenizer):
 
 
 def test_token_counts_read_a_batch_encoding() -> None:
-    item = JudgeItem(
-        "p",
-        (Message(role="user", content="Hello?"),),
-        Candidate("a", "first answer"),
-        Candidate("b", "second answer"),
-        draw_principles(CONSTITUTION, JudgeConfig(), seed=0, key="p"),
-    )
+    item = _item()
     assert token_counts([item], EncodingTokenizer(), seed=0) == token_counts([item], CharTokenizer(), seed=0)
     assert token_counts([item], EncodingTokenizer(), seed=0)["one_order_tokens"] > 100
