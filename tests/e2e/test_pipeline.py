@@ -117,6 +117,9 @@ def test_ctrl_c_stops_the_managed_server_and_a_rerun_resumes(tmp_path: Path) -> 
     process = subprocess.Popen(
         [*RLAIF, "run", str(config), "--quiet", "--set", "train.dpo.enabled=false"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        # As from a terminal: a child inherits an ignored SIGINT, and a library loaded earlier in this
+        # pytest process may have set it so (the run then ignores Ctrl-C, as Python does at start).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     servers: list[psutil.Process] = []
     deadline = time.monotonic() + 600
