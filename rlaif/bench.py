@@ -33,7 +33,7 @@ from rlaif.revise import revise
 from rlaif.run import load_inputs, model_path
 from rlaif.store import RunDir
 
-__all__ = ["Measurement", "hardware", "run_bench", "to_markdown"]
+__all__ = ["Measurement", "hardware", "prefix_cache_counters", "run_bench", "to_markdown"]
 
 
 @dataclass
@@ -108,10 +108,10 @@ def _metric(text: str, name: str) -> float:
     return total
 
 
-async def _cache_counters(server: VLLMServer) -> tuple[float, float]:
-    url = server.base_url.removesuffix("/v1") + "/metrics"
+async def prefix_cache_counters(base_url: str) -> tuple[float, float]:
+    """(hit tokens, queried tokens) of a vLLM server's prefix cache so far, from its /metrics."""
     async with httpx.AsyncClient() as client:
-        text = (await client.get(url, timeout=10)).text
+        text = (await client.get(base_url.removesuffix("/v1") + "/metrics", timeout=30)).text
     return _metric(text, "vllm:prefix_cache_hits_total"), _metric(text, "vllm:prefix_cache_queries_total")
 
 
@@ -155,11 +155,11 @@ def _measure(
     with _fresh_server(config, folder, name) as server:
 
         async def timed() -> Measurement:
-            hits0, queries0 = await _cache_counters(server)
+            hits0, queries0 = await prefix_cache_counters(server.base_url)
             started = time.perf_counter()
             requests, prompt_tokens, completion_tokens = await work(server)
             seconds = time.perf_counter() - started
-            hits1, queries1 = await _cache_counters(server)
+            hits1, queries1 = await prefix_cache_counters(server.base_url)
             queries = queries1 - queries0
             rate = (hits1 - hits0) / queries if queries else None
             return Measurement(name, requests, seconds, prompt_tokens, completion_tokens, rate)

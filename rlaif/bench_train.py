@@ -209,9 +209,10 @@ def _run_ppo(config: RunConfig, run_path: Path, model: str, steps: int) -> dict[
     from datasets import load_from_disk
 
     from rlaif.train.ppo import PPOConfig, reward_model_scorer, train_ppo
+    from rlaif.train.ppo_rollout import pair_prompts
 
     rows = load_from_disk(str(run_path / "export" / "pairs"))
-    prompts = list(dict.fromkeys(row["prompt"][-1]["content"] for row in rows))
+    prompts = pair_prompts(rows)
     folder = run_path / "models" / "reward"
     if (folder / "config.json").exists():
         reward_fn = reward_model_scorer(folder)

@@ -16,11 +16,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from rlaif.backends.openai_api import OpenAIBackend
 from rlaif.backends.protocol import ChatRequest
 from rlaif.backends.vllm_server import VLLMServer
+from rlaif.bench import prefix_cache_counters
 from rlaif.bundled import BUNDLED_NAME, cache_dir, ensure_model
 from rlaif.config import JudgeConfig, ServerConfig
 from rlaif.constitution import find_constitution, load_constitution
@@ -94,21 +93,6 @@ def token_counts(
     }
 
 
-def _counter(text: str, name: str) -> float:
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith(name + "{") or line.startswith(name + " ")
-    )
-
-
-async def _prefix_cache(base_url: str) -> tuple[float, float]:
-    """(hit tokens, queried tokens) of the server's prefix cache so far."""
-    async with httpx.AsyncClient() as client:
-        text = (await client.get(base_url.removesuffix("/v1") + "/metrics", timeout=30)).text
-    return _counter(text, "vllm:prefix_cache_hits_total"), _counter(text, "vllm:prefix_cache_queries_total")
-
-
 async def _timed(
     base_url: str,
     served: str,
@@ -125,7 +109,7 @@ async def _timed(
         await backend.chat(
             ChatRequest(messages=({"role": "user", "content": "Say hello."},), max_tokens=1, seed=1)
         )
-        hits_before, queries_before = await _prefix_cache(base_url)
+        hits_before, queries_before = await prefix_cache_counters(base_url)
         started = time.perf_counter()
         judgments = await judge_items(
             backend,
@@ -137,7 +121,7 @@ async def _timed(
             description="bench",
         )
         seconds = time.perf_counter() - started
-        hits, queries = await _prefix_cache(base_url)
+        hits, queries = await prefix_cache_counters(base_url)
     finally:
         await backend.aclose()
     return {

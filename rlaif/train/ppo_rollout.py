@@ -7,9 +7,9 @@ reward model are the defaults, a vLLM engine or a rule are drop-in replacements.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 from transformers import (
@@ -22,7 +22,7 @@ from transformers import (
 
 from rlaif.errors import ConfigError
 
-__all__ = ["HFGenerator", "RewardFn", "RolloutGenerator", "reward_model_scorer"]
+__all__ = ["HFGenerator", "RewardFn", "RolloutGenerator", "pair_prompts", "reward_model_scorer"]
 
 RewardFn = Callable[[list[str], list[str]], list[float]]
 """`reward_fn(prompts, completions) -> scores`: one float per completion, higher is better."""
@@ -91,6 +91,12 @@ class HFGenerator:
             end = next((i + 1 for i, token in enumerate(row) if token in self.eos_token_ids), len(row))
             completions.append(row[:end])
         return completions
+
+
+def pair_prompts(rows: Iterable[dict[str, Any]]) -> list[str]:
+    """The distinct prompts of exported preference rows, in first-seen order: each prompt's last user
+    turn (PPO renders a prompt as one user turn)."""
+    return list(dict.fromkeys(row["prompt"][-1]["content"] for row in rows))
 
 
 def reward_model_scorer(

@@ -90,6 +90,7 @@ def _train_ppo(config: RunConfig, run_path: Path, *, model: str | Path) -> Train
 
     from rlaif.train.common import TrainResult, load_pairs
     from rlaif.train.ppo import PPOConfig, reward_model_scorer, train_ppo
+    from rlaif.train.ppo_rollout import pair_prompts
 
     section = config.train.ppo
     output = run_path / "models" / "ppo"
@@ -105,7 +106,7 @@ def _train_ppo(config: RunConfig, run_path: Path, *, model: str | Path) -> Train
             "set train.ppo.reward_model"
         )
     rows = load_pairs(run_path / "export" / "pairs", section.sources)
-    prompts = list(dict.fromkeys(row["prompt"][-1]["content"] for row in rows))
+    prompts = pair_prompts(rows)
     metrics = train_ppo(ppo, model=model, prompts=prompts, reward_fn=reward_model_scorer(folder),
                         resume=section.resume)  # fmt: skip
     first, last = metrics[0], metrics[-1]

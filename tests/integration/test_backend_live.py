@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -118,3 +119,28 @@ def test_unreachable_server_fails_fast_with_the_url() -> None:
     with pytest.raises(ServerUnreachable, match=url.rstrip("/").split("//")[1]):
         asyncio.run(main())
     assert time.perf_counter() - started < 15
+
+
+def test_prefix_cache_counters_read_the_servers_metrics(
+    vllm_server: Any, backend_args: dict[str, object]
+) -> None:
+    """The benchmarks' prefix-cache figures come from /metrics: a long prompt sent twice queries the
+    cache both times and hits it the second time (whole 128-token blocks)."""
+    from rlaif.bench import prefix_cache_counters
+
+    long_prompt = ({"role": "user", "content": "Repeat after me. " + "red green blue " * 150 + " Done?"},)
+
+    async def main() -> list[tuple[float, float]]:
+        backend = OpenAIBackend(**backend_args)  # type: ignore[arg-type]
+        counts = [await prefix_cache_counters(vllm_server.base_url)]
+        try:
+            for _ in range(2):
+                await backend.chat(ChatRequest(messages=long_prompt, max_tokens=1, seed=1))
+                counts.append(await prefix_cache_counters(vllm_server.base_url))
+        finally:
+            await backend.aclose()
+        return counts
+
+    (hits0, queries0), (hits1, queries1), (hits2, queries2) = asyncio.run(main())
+    assert queries1 - queries0 >= 450 and queries2 - queries1 >= 450  # ~460 prompt tokens each time
+    assert hits2 - hits1 >= 256  # the repeat is served from whole cached blocks

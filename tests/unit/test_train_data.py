@@ -159,5 +159,18 @@ def test_ppo_stage_names_bad_args_and_a_missing_reward_model(tmp_path: Path) -> 
         train_stage("ppo", config(args={"batch_size": 3, "mini_batch_size": 2}), tmp_path, model="m")
     with pytest.raises(ConfigError, match=r"train\.ppo\.args: kl_coef: Extra inputs"):
         train_stage("ppo", config(args={"kl_coef": 0.1}), tmp_path, model="m")
-    with pytest.raises(ConfigError, match=r"models/reward has none: train one first \(`rlaif train reward`\)"):
+    with pytest.raises(ConfigError, match=r"models/reward has none: train one first"):
         train_stage("ppo", config(), tmp_path, model="m")
+
+
+def test_ppo_prompts_are_each_prompts_last_user_turn_once_in_first_seen_order() -> None:
+    from rlaif.train.ppo_rollout import pair_prompts
+
+    two_turns = row("first question", "a", "b")
+    two_turns["prompt"] = [
+        {"role": "user", "content": "earlier"},
+        {"role": "assistant", "content": "reply"},
+        {"role": "user", "content": "follow-up"},
+    ]
+    rows = [row("p1", "a", "b"), two_turns, row("p1", "c", "d"), row("p2", "e", "f")]
+    assert pair_prompts(rows) == ["p1", "follow-up", "p2"]
