@@ -17,8 +17,6 @@ import asyncio
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 from rlaif import __version__
 from rlaif.backends.protocol import Backend
 from rlaif.config import JudgeConfig
@@ -36,6 +34,7 @@ from rlaif.judge_modes import (
     order_verdict,
     solved_examples,
 )
+from rlaif.progress import stage_progress
 from rlaif.records import Constitution, Judgment, PromptRecord, Provenance, Response, stable_id
 from rlaif.respond import StageReport
 from rlaif.store import Stage
@@ -138,14 +137,12 @@ async def judge_items(
         if on_judgment is not None:
             on_judgment(judgment)
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, disable=quiet, transient=False) as progress:
-        task = progress.add_task(description, total=len(todo))
+    with stage_progress(description, len(todo), quiet=quiet) as advance:
         pending = [asyncio.ensure_future(one(i, jid)) for i, jid in todo]
         try:
             for finished in asyncio.as_completed(pending):
                 await finished
-                progress.advance(task)
+                advance()
         finally:
             for future in pending:
                 future.cancel()

@@ -7,14 +7,13 @@ without waiting at round boundaries for the slowest prompt. Each finished round 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from collections.abc import Callable, Sequence
 
 from rlaif import __version__
 from rlaif.backends.protocol import Backend, ChatRequest
 from rlaif.config import ReviseConfig
 from rlaif.constitution import sample_principle
+from rlaif.progress import stage_progress
 from rlaif.records import (
     Constitution,
     CritiqueRound,
@@ -109,7 +108,7 @@ async def revise(
             return None
         return result.texts[0].strip()
 
-    async def chain(prompt: PromptRecord, progress: Progress, task: object) -> None:
+    async def chain(prompt: PromptRecord, advance: Callable[[], None]) -> None:
         original = originals[prompt.id]
         answer = original.text
         done: list[RevisionStep] = []
@@ -159,7 +158,7 @@ async def revise(
             # An empty rewrite is kept on the record as the model gave it; the chain goes on from
             # the last non-empty answer.
             answer = step.revision or answer
-            progress.advance(task)  # type: ignore[arg-type]
+            advance()
         rounds = tuple(
             CritiqueRound(principle_id=s.principle_id, critique=s.critique, revision=s.revision) for s in done
         )
@@ -180,8 +179,6 @@ async def revise(
                 ]
             )
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, disable=quiet) as progress:
-        task = progress.add_task("critique+revise rounds", total=len(chains) * config.rounds)
-        await asyncio.gather(*(chain(p, progress, task) for p in chains))
+    with stage_progress("critique+revise rounds", len(chains) * config.rounds, quiet=quiet) as advance:
+        await asyncio.gather(*(chain(p, advance) for p in chains))
     return report

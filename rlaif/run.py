@@ -6,6 +6,9 @@ KTO, online RL; only DPO is on by default), each from the configured policy.
 People's review decisions (`reviews.jsonl`) override the AI's labels in the export, and training
 starts only when the human-review gate passes (`rlaif.gate.check_gate`).
 
+Critique/revise and the judge both start from the responses, so they run at the same time: the
+server's batch stays full while each revision waits for its critique.
+
 Each stage reads and appends records in the run directory, so rerunning the same config after an
 interruption skips what is done. Generation servers are stopped before training starts, so the
 two never hold memory at once (online RL with the judge as its reward starts its own judge server).
@@ -20,7 +23,7 @@ import os
 import platform
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
@@ -174,9 +177,12 @@ async def _generate(
                 stage=responses, quiet=quiet,
             )  # fmt: skip
         by_prompt = _responses_by_prompt(responses, prompts)
+        # Revise and judge both start from the responses, so they run together: the server's batch
+        # stays full while revisions wait for their critiques.
+        work: dict[str, Coroutine[Any, Any, StageReport]] = {}
         if "revise" in stages and config.revise.enabled:
             originals = {pid: rs[0] for pid, rs in by_prompt.items() if rs and rs[0].sample_index == 0}
-            reports["revise"] = await revise(
+            work["revise"] = revise(
                 policy, prompts, originals, constitution=constitution, config=config.revise, seed=config.seed,
                 steps=run.stage("revision_steps", RevisionStep), revisions=run.stage("revisions", Revision),
                 quiet=quiet,
@@ -184,15 +190,29 @@ async def _generate(
         if "judge" in stages and config.judge.enabled:
             if judge_backend is not policy:
                 await judge_backend.resolve_model()  # type: ignore[attr-defined]
-            reports["judge"] = await judge(
+            work["judge"] = judge(
                 judge_backend, prompts, by_prompt, constitution=constitution, config=config.judge,
                 seed=config.seed, stage=run.stage("judgments", Judgment), quiet=quiet,
             )  # fmt: skip
+        reports.update(zip(work, await _together(list(work.values())), strict=True))
     finally:
         await policy.aclose()
         if judge_backend is not policy:
             await judge_backend.aclose()
     return reports
+
+
+async def _together(work: Sequence[Coroutine[Any, Any, R]]) -> list[R]:
+    """Run coroutines at once; when one raises, cancel the others and raise that error itself
+    (not an exception group), so `with_restarts` still sees a dead server."""
+    tasks = [asyncio.ensure_future(w) for w in work]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 def _responses_by_prompt(responses: Any, prompts: Sequence[PromptRecord]) -> dict[str, list[Response]]:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rlaif.progress import stage_progress
 
 __all__ = ["Backend", "ChatRequest", "ChatResult", "run_batch"]
 
@@ -79,14 +79,12 @@ async def run_batch(
             on_result(index, result)
         return index
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, disable=quiet, transient=False) as progress:
-        task = progress.add_task(description, total=len(requests))
+    with stage_progress(description, len(requests), quiet=quiet) as advance:
         pending = [asyncio.ensure_future(one(i, r)) for i, r in enumerate(requests)]
         try:
             for done in asyncio.as_completed(pending):
                 await done
-                progress.advance(task)
+                advance()
         finally:
             for future in pending:
                 future.cancel()

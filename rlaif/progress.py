@@ -1,0 +1,45 @@
+"""Progress bars for stages, in one live display that stages running at the same time share.
+
+rich allows one live display at a time, and the pipeline runs critique/revise and the judge together
+(so the server's batch stays full), so each stage adds its bar to the display that is already up.
+The display stops when the last stage using it ends, leaving its finished bars on the terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+__all__ = ["stage_progress"]
+
+COLUMNS = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+_lock = threading.Lock()
+_display: Progress | None = None
+_users = 0
+
+
+@contextlib.contextmanager
+def stage_progress(description: str, total: int, *, quiet: bool = False) -> Iterator[Callable[[], None]]:
+    """A bar of `total` steps; yields the function that advances it by one."""
+    global _display, _users
+    if quiet:
+        yield lambda: None
+        return
+    with _lock:
+        if _display is None:
+            _display = Progress(*COLUMNS, transient=False)
+            _display.start()
+        _users += 1
+        display = _display
+        task = display.add_task(description, total=total)
+    try:
+        yield lambda: display.advance(task)
+    finally:
+        with _lock:
+            _users -= 1
+            if _users == 0:
+                display.stop()
+                _display = None
