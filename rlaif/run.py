@@ -27,11 +27,10 @@ from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rlaif import __version__
 from rlaif.backends.openai_api import OpenAIBackend
-from rlaif.backends.protocol import Backend
 from rlaif.backends.vllm_server import VLLMServer
 from rlaif.bundled import BUNDLED_NAME, cache_dir, ensure_model
 from rlaif.config import ModelConfig, RunConfig
@@ -60,9 +59,20 @@ from rlaif.store import RunDir, write_atomic
 from rlaif.templates import prompts_dir, template_hash
 from rlaif.train.stages import TRAIN_STAGES
 
-__all__ = ["ALL_STAGES", "load_inputs", "model_path", "run_pipeline", "served_backend", "with_restarts"]
+__all__ = [
+    "ALL_STAGES",
+    "load_inputs",
+    "make_backend",
+    "model_path",
+    "run_pipeline",
+    "served_backend",
+    "with_restarts",
+]
 
 ALL_STAGES = ("respond", "revise", "judge", "export", *TRAIN_STAGES)
+if TYPE_CHECKING:
+    from rlaif.backends.ray_data import RayDataBackend
+
 R = TypeVar("R")
 log = logging.getLogger(__name__)
 
@@ -89,12 +99,14 @@ def served_backend(
     *,
     name: str = "policy",
     servers: dict[VLLMServer, int] | None = None,
+    ray: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """Start a managed vLLM server unless the config names running servers; always stop it.
 
-    Yields the arguments for an `OpenAIBackend` (it must be created inside the event loop). The
-    server log goes to the run directory's `logs/`, or into `run` itself when it is a folder path.
-    A managed server is added to `servers` with the restarts it is allowed (see `with_restarts`).
+    Yields the arguments for `make_backend` (call it inside the event loop). The server log goes to
+    the run directory's `logs/`, or into `run` itself when it is a folder path. A managed server is
+    added to `servers` with the restarts it is allowed (see `with_restarts`). With `ray`, a model
+    whose config has a `ray` section gets Ray Data instead of a server.
     """
     api_key = os.environ.get(model.api_key_env)
     common = {
@@ -107,6 +119,10 @@ def served_backend(
         yield {"base_urls": model.base_urls, "model": model.served_name, "label": model.served_name, **common}
         return
     path = model_path(model)
+    label = BUNDLED_NAME if not model.path else str(model.path)
+    if ray and model.ray is not None:
+        yield {"ray": model.ray, "model_path": str(path), "label": label}
+        return
     server = VLLMServer(
         path,
         log_path=(run if isinstance(run, Path) else run.subdir("logs")) / f"vllm-{name}.log",
@@ -117,7 +133,6 @@ def served_backend(
         extra_args=model.server.extra_args,
         startup_timeout=model.server.startup_timeout,
     )
-    label = BUNDLED_NAME if not model.path else str(model.path)
     with server:
         if servers is not None:
             servers[server] = model.server.max_restarts
@@ -155,6 +170,15 @@ def with_restarts(work: Callable[[], R], servers: dict[VLLMServer, int]) -> tupl
                 server.restart()
 
 
+def make_backend(args: dict[str, Any], *, quiet: bool = False) -> OpenAIBackend | RayDataBackend:
+    """The backend `served_backend` yielded the arguments of."""
+    if "ray" in args:
+        from rlaif.backends.ray_data import RayDataBackend
+
+        return RayDataBackend(args["model_path"], label=args["label"], config=args["ray"], quiet=quiet)
+    return OpenAIBackend(**args)
+
+
 async def _generate(
     config: RunConfig,
     constitution: Constitution,
@@ -166,8 +190,8 @@ async def _generate(
     quiet: bool,
 ) -> dict[str, StageReport]:
     reports: dict[str, StageReport] = {}
-    policy = OpenAIBackend(**policy_args)
-    judge_backend: Backend = OpenAIBackend(**judge_args) if judge_args else policy
+    policy = make_backend(policy_args, quiet=quiet)
+    judge_backend = make_backend(judge_args, quiet=quiet) if judge_args else policy
     try:
         await policy.resolve_model()
         responses = run.stage("responses", Response)
@@ -189,7 +213,7 @@ async def _generate(
             )  # fmt: skip
         if "judge" in stages and config.judge.enabled:
             if judge_backend is not policy:
-                await judge_backend.resolve_model()  # type: ignore[attr-defined]
+                await judge_backend.resolve_model()
             work["judge"] = judge(
                 judge_backend, prompts, by_prompt, constitution=constitution, config=config.judge,
                 seed=config.seed, stage=run.stage("judgments", Judgment), quiet=quiet,
@@ -291,11 +315,13 @@ def run_pipeline(
             t0 = time.perf_counter()
             managed: dict[VLLMServer, int] = {}
             with contextlib.ExitStack() as stack:
-                policy_args = stack.enter_context(served_backend(config.model, run, servers=managed))
+                policy_args = stack.enter_context(
+                    served_backend(config.model, run, servers=managed, ray=True)
+                )
                 judge_args = None
                 if config.judge.model is not None and "judge" in generation:
                     judge_args = stack.enter_context(
-                        served_backend(config.judge.model, run, name="judge", servers=managed)
+                        served_backend(config.judge.model, run, name="judge", servers=managed, ray=True)
                     )
                 reports, restarts = with_restarts(
                     lambda: asyncio.run(
