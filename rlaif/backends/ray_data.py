@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -129,6 +130,7 @@ class RayDataBackend:
         self._ray = ray
         self._started_ray = not ray.is_initialized()
         if self._started_ray:
+            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no reports home, as for vLLM
             level = logging.WARNING if quiet else logging.INFO
             ray.init(address=config.address, num_cpus=config.num_cpus, include_dashboard=False,
                      log_to_driver=not quiet, logging_level=level)  # fmt: skip
