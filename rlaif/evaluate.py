@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rlaif.backends.openai_api import OpenAIBackend
 from rlaif.backends.protocol import Backend
 from rlaif.bundled import cache_dir
 from rlaif.config import JudgeConfig, RunConfig
@@ -260,7 +259,7 @@ def summarize(rows: Sequence[RowResult], data: LabelledData | None = None) -> di
 def _eval_backend(config: RunConfig, log_dir: Path) -> Any:
     from rlaif.run import served_backend
 
-    return served_backend(config.judge.model or config.model, log_dir, name="judge-eval")
+    return served_backend(config.judge.model or config.model, log_dir, name="judge-eval", ray=True)
 
 
 def evaluate_judge(
@@ -302,6 +301,7 @@ def evaluate_judge(
             store = Stage(judgments_path, Judgment)
         reused = len(store) if store is not None else 0
         with _eval_backend(config, log_dir) as args:
+            engine = "ray.data.llm" if "ray" in args else "vLLM server"
             rows, judgments, judge_label = asyncio.run(
                 _judge_served(args, data, constitution, config, quiet, store)
             )
@@ -320,6 +320,7 @@ def evaluate_judge(
         report["constitution"] = config.constitution
         report["orders_parsed"] = stats.parsed_orders if stats else 0
         report["judgments_file"] = None if judgments_path is None else str(judgments_path)
+        report["engine"] = engine
         report["judgments_stored_before"] = reused  # > 0: a resumed run, `seconds` covers only the rest
     if plot_path is None and json_path is not None:
         plot_path = json_path.with_name(json_path.stem + ".reliability.png")
@@ -344,7 +345,9 @@ async def _judge_served(
     quiet: bool,
     store: Stage[Judgment] | None,
 ) -> tuple[list[RowResult], list[Judgment], str]:
-    backend = OpenAIBackend(**args)
+    from rlaif.run import make_backend
+
+    backend = make_backend(args, quiet=quiet)
     try:
         await backend.resolve_model()
         rows, judgments = await judge_rows(

