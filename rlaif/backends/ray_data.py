@@ -13,6 +13,7 @@ Needs `pip install 'rlaif[ray]'` (Ray Data; vLLM is already a dependency).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -205,7 +206,8 @@ class RayDataBackend:
                 stream()
             except Exception as exc:
                 error = f"ray job failed: {type(exc).__name__}: {exc}"
-            loop.call_soon_threadsafe(thread_done.set_result, None)
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
+                loop.call_soon_threadsafe(_settle, thread_done)
 
         threading.Thread(target=run, name="rlaif-ray-wave", daemon=True).start()
         await thread_done
@@ -218,6 +220,12 @@ class RayDataBackend:
             self._flusher.cancel()
         if self._started_ray:
             self._ray.shutdown()
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    # The caller may have closed the backend (cancelling this wait) once every answer was out.
+    if not future.done():
+        future.set_result(None)
 
 
 def _default_resources() -> dict[str, float]:

@@ -1,11 +1,14 @@
-"""The Ray Data engine's rows and results (pure conversions; the engine itself runs in
-tests/integration/test_ray_engine.py)."""
+"""The Ray Data engine's rows and results (pure conversions), and a wave's thread with stand-ins for
+Ray and its processor (the engine itself runs in tests/integration/test_ray_engine.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import json
 import math
+import threading
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -89,3 +92,65 @@ def test_without_ray_installed_the_error_says_what_to_install(monkeypatch: pytes
     monkeypatch.setattr(builtins, "__import__", no_ray)
     with pytest.raises(ConfigError, match=r"pip install 'rlaif\[ray\]'"):
         RayDataBackend("model", label="m", config=RayConfig())
+
+
+class _SlowDataset:
+    """A finished wave's dataset: it hands out every answer, then takes a while to shut down."""
+
+    def __init__(self, rows: list[dict[str, Any]], release: threading.Event):
+        self.rows, self.release = rows, release
+
+    def iter_rows(self) -> Any:
+        for row in self.rows:
+            answer = {"text": "ok", "prompt_tokens": 3, "completion_tokens": 1, "first_token_logprobs": {}}
+            yield {**row, "rlaif_answer": json.dumps(answer)}
+        self.release.wait(10)
+
+
+def _offline_backend(release: threading.Event) -> RayDataBackend:
+    """A RayDataBackend whose Ray and processor are stand-ins (the real ones: the integration test)."""
+    backend = object.__new__(RayDataBackend)
+    backend.model = backend.label = "m"
+    backend._ray = SimpleNamespace(data=SimpleNamespace(from_items=lambda rows: rows))
+    backend._started_ray = False
+    backend._processor = lambda rows: _SlowDataset(rows, release)  # type: ignore[assignment]
+    backend._queue = []
+    backend._flusher = None
+    backend._gather_seconds = 0.01
+    backend.waves = 0
+    return backend
+
+
+def test_closing_while_a_wave_winds_down_raises_nothing_later(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every answer is out, so the caller closes the backend while Ray Data is still ending the
+    # wave; the wave's thread must not then fail on the cancelled wait or on the closed loop.
+    thread_errors: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: thread_errors.append(args.exc_value))
+    loop_errors: list[dict[str, Any]] = []
+    release = threading.Event()
+
+    async def run() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _, context: loop_errors.append(context))
+        backend = _offline_backend(release)
+        result = await backend.chat(ChatRequest(messages=({"role": "user", "content": "hi"},)))
+        assert result.texts == ["ok"] and result.error is None
+        await backend.aclose()
+        release.set()  # the wave ends while the loop still runs
+        await asyncio.sleep(0.2)
+
+    asyncio.run(run())
+    assert loop_errors == []
+
+    release.clear()
+
+    async def close_early() -> None:
+        backend = _offline_backend(release)
+        await backend.chat(ChatRequest(messages=({"role": "user", "content": "hi"},)))
+        await backend.aclose()
+
+    asyncio.run(close_early())
+    release.set()  # the wave ends after the loop has closed
+    for thread in threading.enumerate():
+        if thread.name == "rlaif-ray-wave":
+            thread.join(10)
+    assert thread_errors == []
