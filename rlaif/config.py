@@ -22,6 +22,8 @@ __all__ = [
     "ModelConfig",
     "OnlineSection",
     "GateConfig",
+    "PairTrainerSection",
+    "PPOSection",
     "PromptsConfig",
     "ReviewConfig",
     "ReviewSampleConfig",
@@ -32,6 +34,7 @@ __all__ = [
     "SFTSection",
     "ServerConfig",
     "TrainConfig",
+    "TrainerSection",
     "load_config",
 ]
 
@@ -206,56 +209,50 @@ class JudgeConfig(Section):
         return self
 
 
-class DPOSection(Section):
-    """DPO training; `args` go to TRL's DPOConfig unchanged."""
+class TrainerSection(Section):
+    """What every trainer's section has: whether `rlaif run` trains it, and TRL's own settings."""
+
+    enabled: bool = False
+    """Also train it in `rlaif run` (after export); `rlaif train NAME` trains it either way."""
+    args: dict[str, Any] = {}
+    """The trainer's own config keyword arguments (TRL's `DPOConfig`, `RewardConfig`, ... or our `PPOConfig`),
+    passed through as they are."""
+
+
+class PairTrainerSection(TrainerSection):
+    """A trainer that reads the exported preference pairs."""
+
+    sources: list[Literal["judge", "revision"]] = ["judge", "revision"]
+    """Which pairs to train on (or, for online RL and PPO, whose prompts)."""
+
+
+class DPOSection(PairTrainerSection):
+    """DPO training; `args` go to TRL's DPOConfig unchanged (max_steps, beta, loss_type, ...)."""
 
     enabled: bool = True
-    sources: list[Literal["judge", "revision"]] = ["judge", "revision"]
-    """Which pairs to train on."""
-    args: dict[str, Any] = {}
-    """TRL `DPOConfig` keyword arguments (max_steps, beta, loss_type, learning_rate, ...)."""
+    """Train it in `rlaif run` (on by default)."""
 
 
-class SFTSection(Section):
+class SFTSection(TrainerSection):
     """Supervised fine-tuning on the final revisions (`rlaif train sft`); `args` go to TRL's SFTConfig."""
 
-    enabled: bool = False
-    """Also train it in `rlaif run` (after export)."""
-    args: dict[str, Any] = {}
-    """TRL `SFTConfig` keyword arguments (max_steps, learning_rate, max_length, ...)."""
 
-
-class RewardSection(Section):
+class RewardSection(PairTrainerSection):
     """Reward model on the pairs (`rlaif train reward`); `args` go to TRL's RewardConfig."""
 
-    enabled: bool = False
-    """Also train it in `rlaif run` (after export)."""
-    sources: list[Literal["judge", "revision"]] = ["judge", "revision"]
-    """Which pairs to train on."""
     use_margin: bool = False
     """Ask for a reward gap of logit(score) per pair (the judge's soft label; capped at logit(0.95))."""
     eval_fraction: float = Field(default=0.1, ge=0, lt=1)
     """Share of prompts whose pairs are held out to measure pairwise accuracy; 0 holds none out."""
-    args: dict[str, Any] = {}
-    """TRL `RewardConfig` keyword arguments (max_steps, learning_rate, max_length, ...)."""
 
 
-class KTOSection(Section):
+class KTOSection(PairTrainerSection):
     """KTO on the pairs taken apart into desirable and undesirable answers (`rlaif train kto`)."""
 
-    enabled: bool = False
-    """Also train it in `rlaif run` (after export)."""
-    sources: list[Literal["judge", "revision"]] = ["judge", "revision"]
-    """Which pairs to train on."""
-    args: dict[str, Any] = {}
-    """TRL `KTOConfig` keyword arguments (max_steps, beta, desirable_weight, ...)."""
 
-
-class OnlineSection(Section):
+class OnlineSection(PairTrainerSection):
     """Online RLAIF (`rlaif train online`): the policy samples, a reward model or the judge scores."""
 
-    enabled: bool = False
-    """Also train it in `rlaif run` (after the reward model)."""
     algorithm: Literal["rloo", "grpo"] = "rloo"
     """TRL's RLOOTrainer or GRPOTrainer."""
     reward: Literal["model", "judge"] = "model"
@@ -264,26 +261,17 @@ class OnlineSection(Section):
     """Reward model folder for `reward: model`; None means RUN_DIR/models/reward."""
     reference: Literal["chosen", "rejected"] = "chosen"
     """`reward: judge`: which answer of the prompt's pair the completion is compared with."""
-    sources: list[Literal["judge", "revision"]] = ["judge", "revision"]
-    """Whose pairs' prompts to train on."""
-    args: dict[str, Any] = {}
-    """TRL `RLOOConfig` / `GRPOConfig` keyword arguments (max_steps, num_generations, beta, ...)."""
 
 
-class PPOSection(Section):
+class PPOSection(PairTrainerSection):
     """Our PPO (`rlaif train ppo`): the policy answers the pairs' prompts, the reward model scores them,
-    a KL penalty keeps it near the starting model."""
+    a KL penalty keeps it near the starting model. `args` are `rlaif.train.ppo.config.PPOConfig` fields
+    (total_steps, batch_size, target_kl, init_kl_coef, ...)."""
 
-    enabled: bool = False
-    """Also train it in `rlaif run` (after the reward model)."""
     reward_model: str | None = None
     """Reward model folder; None means RUN_DIR/models/reward."""
-    sources: list[Literal["judge", "revision"]] = ["judge", "revision"]
-    """Whose pairs' prompts to train on."""
     resume: bool = True
     """Go on from the newest checkpoint in RUN_DIR/models/ppo (see `args.save_every`)."""
-    args: dict[str, Any] = {}
-    """`rlaif.train.ppo.PPOConfig` fields (total_steps, batch_size, target_kl, init_kl_coef, ...)."""
 
 
 class TrainConfig(Section):

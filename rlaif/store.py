@@ -12,6 +12,7 @@ import fcntl
 import json
 import os
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -19,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from rlaif.errors import RunDirError
 
-__all__ = ["FORMAT_VERSION", "RunDir", "Stage", "write_atomic"]
+__all__ = ["FORMAT_VERSION", "RunDir", "RunLayout", "Stage", "write_atomic"]
 
 FORMAT_VERSION = 1
 R = TypeVar("R", bound=BaseModel)
@@ -33,6 +34,86 @@ def write_atomic(path: Path, text: str) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Every file and folder of a run directory, named in one place.
+
+    ```
+    RUN_DIR/manifest.json  summary.json  review_report.json
+            NAME.jsonl            one append-only file per stage (responses, revisions, judgments, ...)
+            export/               pairs.jsonl + pairs/, sft.jsonl + sft/, README.md (the dataset card)
+            models/NAME/          a trained model (and its card)
+            logs/                 managed server logs
+            review_batches/       files for annotators (`rlaif review export-batch`)
+    ```
+    """
+
+    root: Path
+
+    RESPONSES = "responses"
+    REVISION_STEPS = "revision_steps"
+    REVISIONS = "revisions"
+    JUDGMENTS = "judgments"
+    PAIRS = "pairs"
+    REVIEWS = "reviews"
+
+    def stage_file(self, name: str) -> Path:
+        """The JSONL file of a stage (`NAME.jsonl`)."""
+        return self.root / f"{name}.jsonl"
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "manifest.json"
+
+    @property
+    def summary(self) -> Path:
+        return self.root / "summary.json"
+
+    @property
+    def review_report(self) -> Path:
+        return self.root / "review_report.json"
+
+    @property
+    def review_batches(self) -> Path:
+        return self.root / "review_batches"
+
+    @property
+    def export(self) -> Path:
+        return self.root / "export"
+
+    @property
+    def export_pairs(self) -> Path:
+        """The exported preference pairs as a `datasets` folder (what trainers read)."""
+        return self.export / "pairs"
+
+    @property
+    def export_sft(self) -> Path:
+        """The exported SFT rows as a `datasets` folder."""
+        return self.export / "sft"
+
+    @property
+    def card(self) -> Path:
+        """The dataset card of the export."""
+        return self.export / "README.md"
+
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    def model(self, name: str) -> Path:
+        """Where trainer `name` writes its model."""
+        return self.models / name
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    def log(self, name: str) -> Path:
+        """A log file in `logs/` (the folder is created)."""
+        self.logs.mkdir(parents=True, exist_ok=True)
+        return self.logs / name
 
 
 class Stage(Generic[R]):
@@ -129,6 +210,7 @@ class RunDir:
                 f"cannot use {self.path} as a run directory ({exc.strerror or exc}); "
                 "set run_dir to a folder you can write to"
             ) from None
+        self.layout = RunLayout(self.path)
         self._lock_handle = None
         if lock:
             self._lock()
@@ -168,7 +250,7 @@ class RunDir:
         self.close()
 
     def _read_manifest(self) -> dict[str, Any]:
-        path = self.path / "manifest.json"
+        path = self.layout.manifest
         if not path.exists():
             return {"format_version": FORMAT_VERSION, "stages": {}, "status": "new"}
         try:
@@ -190,10 +272,10 @@ class RunDir:
 
     def save_manifest(self, **updates: Any) -> None:
         self.manifest.update(updates)
-        write_atomic(self.path / "manifest.json", json.dumps(self.manifest, indent=2, sort_keys=True))
+        write_atomic(self.layout.manifest, json.dumps(self.manifest, indent=2, sort_keys=True))
 
     def stage(self, name: str, record_type: type[R]) -> Stage[R]:
-        return Stage(self.path / f"{name}.jsonl", record_type, repair=self._lock_handle is not None)
+        return Stage(self.layout.stage_file(name), record_type, repair=self._lock_handle is not None)
 
     def subdir(self, name: str) -> Path:
         path = self.path / name

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from rlaif.backends.bundled import BUNDLED_NAME, ensure_model
 from rlaif.backends.vllm_server import VLLMServer
-from rlaif.bundled import BUNDLED_NAME, ensure_model
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

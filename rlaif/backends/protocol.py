@@ -7,9 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from rlaif.progress import stage_progress
-
-__all__ = ["Backend", "ChatRequest", "ChatResult", "run_batch"]
+__all__ = ["Backend", "ChatRequest", "ChatResult", "chat_messages", "run_batch"]
 
 
 @dataclass(frozen=True)
@@ -56,18 +54,25 @@ class Backend(Protocol):
     async def aclose(self) -> None: ...
 
 
+def chat_messages(system: str, conversation: Sequence[Any]) -> tuple[dict[str, str], ...]:
+    """OpenAI-format messages: an optional system turn, then the conversation (`Message`s)."""
+    messages = [{"role": "system", "content": system}] if system else []
+    messages += [{"role": m.role, "content": m.content} for m in conversation]
+    return tuple(messages)
+
+
 async def run_batch(
     backend: Backend,
     requests: Sequence[ChatRequest],
     *,
-    description: str = "generating",
-    quiet: bool = False,
     on_result: Callable[[int, ChatResult], None] | None = None,
+    advance: Callable[[], None] | None = None,
 ) -> list[ChatResult]:
-    """Send all requests at once (the backend bounds concurrency), with a progress bar.
+    """Send all requests at once (the backend bounds concurrency).
 
     `on_result(index, result)` is called as each answer arrives, so a stage can store it at once
-    and a crash loses only what was in flight. Results are returned in request order.
+    and a crash loses only what was in flight; `advance()` after each one (a progress bar's step:
+    the caller owns the display, this seam has no UI). Results are returned in request order.
     """
     if not requests:
         return []
@@ -79,13 +84,13 @@ async def run_batch(
             on_result(index, result)
         return index
 
-    with stage_progress(description, len(requests), quiet=quiet) as advance:
-        pending = [asyncio.ensure_future(one(i, r)) for i, r in enumerate(requests)]
-        try:
-            for done in asyncio.as_completed(pending):
-                await done
+    pending = [asyncio.ensure_future(one(i, r)) for i, r in enumerate(requests)]
+    try:
+        for done in asyncio.as_completed(pending):
+            await done
+            if advance is not None:
                 advance()
-        finally:
-            for future in pending:
-                future.cancel()
+    finally:
+        for future in pending:
+            future.cancel()
     return [r for r in results if r is not None]

@@ -7,17 +7,16 @@ import math
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
 
 from rlaif.errors import ConfigError, RlaifError
+from rlaif.reports import TrainResult
 
 __all__ = [
     "StepTimer",
-    "TrainResult",
     "finish",
     "load_pairs",
     "load_policy",
@@ -30,32 +29,6 @@ __all__ = [
     "trl_config",
     "write_model_card",
 ]
-
-
-@dataclass
-class TrainResult:
-    """What training did."""
-
-    output_dir: Path
-    steps: int
-    seconds: float
-    losses: list[float] = field(default_factory=list)
-    log_history: list[dict[str, Any]] = field(default_factory=list)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    """Trainer-specific results (held-out accuracy, rows used, first and last reward, ...)."""
-    step_seconds: list[float] = field(default_factory=list)
-    """Wall time of each optimizer step."""
-
-    def summary(self) -> dict[str, Any]:
-        """The run summary's entry for this trainer."""
-        return {
-            "steps": self.steps,
-            "loss_first": self.losses[0] if self.losses else None,
-            "loss_last": self.losses[-1] if self.losses else None,
-            "seconds_per_step": self.seconds / max(self.steps, 1),
-            "output_dir": str(self.output_dir),
-            **self.metrics,
-        }
 
 
 def training_defaults(output_dir: Path) -> dict[str, Any]:
@@ -243,7 +216,7 @@ def write_model_card(
     """A model card (README.md): what the model is, the data it saw, held-out results and settings."""
     from importlib import metadata
 
-    from rlaif import __version__
+    from rlaif._version import __version__
     from rlaif.store import write_atomic
 
     versions = {"rlaif": __version__}

@@ -12,24 +12,22 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rlaif.reports import TrainResult
 from rlaif.train.common import (
     StepTimer,
-    TrainResult,
     finish,
     load_pairs,
     load_policy,
     logged,
     quiet_libraries,
     run_training,
-    training_defaults,
     trl_config,
 )
 
-__all__ = ["DEFAULTS", "DPOResult", "load_policy", "quiet_libraries", "train_dpo", "training_defaults"]
+__all__ = ["DEFAULTS", "train_dpo"]
 
 DEFAULTS: dict[str, object] = {}
 """Our defaults for `DPOConfig` over `training_defaults` (none)."""
-DPOResult = TrainResult
 
 
 def train_dpo(

@@ -16,9 +16,9 @@ from typing import Any, Literal
 from rlaif.config import JudgeConfig
 from rlaif.errors import ConfigError
 from rlaif.records import Constitution, Message, stable_id
+from rlaif.reports import TrainResult
 from rlaif.train.common import (
     StepTimer,
-    TrainResult,
     finish,
     load_pairs,
     load_policy,
@@ -78,7 +78,8 @@ def judge_reward(
     synchronous training loop. A completion whose verdicts do not parse gets None (TRL: no reward).
     """
     from rlaif.backends.openai_api import OpenAIBackend
-    from rlaif.judge import Candidate, JudgeItem, draw_principles, judge_items
+    from rlaif.judging.engine import judge_items
+    from rlaif.judging.modes import Candidate, JudgeItem, draw_principles
 
     async def judge_batch(items: list[Any]) -> list[Any]:
         backend = OpenAIBackend(**backend_args)

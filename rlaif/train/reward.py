@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rlaif.reports import TrainResult
 from rlaif.train.common import (
     StepTimer,
-    TrainResult,
     finish,
     load_pairs,
     load_tokenizer,

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from rlaif.errors import RlaifError
+from rlaif.reports import TrainResult
 from rlaif.train.common import (
     StepTimer,
-    TrainResult,
     finish,
     load_policy,
     quiet_libraries,

@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.chaos.harness import chaos_run, compare, describe, run_cli, snapshot, stage_counts, write_config
+from tests.support.chaos import chaos_run, compare, describe, run_cli, snapshot, stage_counts, write_config
 
 
 @contextlib.contextmanager
@@ -29,8 +29,8 @@ def server(base_url: str | None, served_name: str | None, folder: Path) -> Itera
     if base_url:
         yield base_url, served_name or ""
         return
+    from rlaif.backends.bundled import cache_dir, ensure_model
     from rlaif.backends.vllm_server import VLLMServer
-    from rlaif.bundled import cache_dir, ensure_model
 
     managed = VLLMServer(ensure_model(), log_path=folder / "server.log", cache_dir=cache_dir() / "vllm")
     with managed:

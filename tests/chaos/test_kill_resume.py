@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.chaos.harness import (
+from tests.support.chaos import (
     PROGRESS,
     ROOT,
     chaos_run,
@@ -37,7 +37,7 @@ from tests.chaos.harness import (
     stage_counts,
     write_config,
 )
-from tests.chaos.stub import StubServer
+from tests.support.stub import StubServer
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration]
 

@@ -82,7 +82,7 @@ def test_pipeline_end_to_end_on_a_running_server(tmp_path: Path, vllm_server, mo
         for a, b in zip(trained.state_dict().values(), base.state_dict().values(), strict=True)
     )
     assert changed
-    assert summary["dpo"]["steps"] == 2
+    assert summary["trained"]["dpo"]["steps"] == 2
 
     # Rerunning the generation stages makes nothing new and duplicates nothing.
     before = {

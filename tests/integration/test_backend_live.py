@@ -13,7 +13,7 @@ from rlaif.backends.openai_api import OpenAIBackend
 from rlaif.backends.protocol import ChatRequest, run_batch
 from rlaif.backends.vllm_server import free_port
 from rlaif.errors import ServerUnreachable
-from rlaif.judge import option_probability
+from rlaif.judging.labels import option_probability
 
 QUESTION = ({"role": "user", "content": "Name one colour of the sky."},)
 
@@ -79,7 +79,7 @@ def test_batch_keeps_the_server_batch_full(backend_args: dict[str, object], vllm
         backend = OpenAIBackend(**{**backend_args, "max_concurrency": 16})  # type: ignore[arg-type]
         requests = [ChatRequest(messages=QUESTION, max_tokens=64, temperature=0.8, seed=i) for i in range(16)]
         peak_running = 0.0
-        batch = asyncio.ensure_future(run_batch(backend, requests, quiet=True))
+        batch = asyncio.ensure_future(run_batch(backend, requests))
         async with httpx.AsyncClient() as client:
             while not batch.done():
                 peak_running = max(peak_running, _running((await client.get(metrics_url)).text))
@@ -98,7 +98,7 @@ def test_concurrency_bound_is_respected(backend_args: dict[str, object]) -> None
     async def main() -> int:
         backend = OpenAIBackend(**{**backend_args, "max_concurrency": 3})  # type: ignore[arg-type]
         requests = [ChatRequest(messages=QUESTION, max_tokens=4, seed=i) for i in range(9)]
-        await run_batch(backend, requests, quiet=True)
+        await run_batch(backend, requests)
         await backend.aclose()
         return backend.peak_in_flight
 
@@ -126,7 +126,7 @@ def test_prefix_cache_counters_read_the_servers_metrics(
 ) -> None:
     """The benchmarks' prefix-cache figures come from /metrics: a long prompt sent twice queries the
     cache both times and hits it the second time (whole 128-token blocks)."""
-    from rlaif.bench import prefix_cache_counters
+    from rlaif.bench.generation import prefix_cache_counters
 
     long_prompt = ({"role": "user", "content": "Repeat after me. " + "red green blue " * 150 + " Done?"},)
 

@@ -12,14 +12,15 @@ from typing import Any, TypeVar
 import openai
 import pytest
 
-from rlaif.attacks import ATTACKS, run_attacks
 from rlaif.backends.openai_api import OpenAIBackend
 from rlaif.backends.protocol import ChatRequest
 from rlaif.config import JudgeConfig
-from rlaif.constitution import find_constitution, load_constitution
-from rlaif.judge import OPTIONS, Candidate, JudgeItem, draw_principles, judge_items, judge_nonce, judge_prompt
-from rlaif.judge_math import option_probability, parse_verdict
-from rlaif.labelled import LabelledPair
+from rlaif.evaluate.attacks import ATTACKS, run_attacks
+from rlaif.inputs.constitution import find_constitution, load_constitution
+from rlaif.inputs.labelled import LabelledPair
+from rlaif.judging.engine import judge_items
+from rlaif.judging.labels import OPTIONS, option_probability, parse_verdict
+from rlaif.judging.modes import Candidate, JudgeItem, draw_principles, judge_nonce, judge_prompt
 from rlaif.records import Judgment, Message
 
 T = TypeVar("T")

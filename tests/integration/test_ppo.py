@@ -17,8 +17,9 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
-from rlaif.bundled import ensure_model
-from rlaif.train.ppo import PPOConfig, PPOTrainer, train_ppo
+from rlaif.backends.bundled import ensure_model
+from rlaif.train.ppo.config import PPOConfig
+from rlaif.train.ppo.trainer import PPOTrainer, train_ppo
 
 pytestmark = pytest.mark.integration
 
@@ -71,7 +72,8 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> PPOConfig:
 @pytest.fixture(scope="module")
 def run(model_path: Path, config: PPOConfig) -> dict[str, Any]:
     started = time.perf_counter()
-    metrics = train_ppo(config, model=model_path, prompts=PROMPTS, reward_fn=starts_with_the)
+    result = train_ppo(config, model=model_path, prompts=PROMPTS, reward_fn=starts_with_the)
+    metrics = result.log_history
     elapsed = time.perf_counter() - started
     print(f"\nPPO: {STEPS} steps in {elapsed:.0f} s ({elapsed / STEPS:.1f} s/step)")
     for m in metrics:
@@ -151,7 +153,7 @@ def test_resume_continues_from_the_last_checkpoint(
 def test_reward_model_scorer_is_padding_invariant(model_path: Path, tmp_path: Path) -> None:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from rlaif.train.ppo import reward_model_scorer
+    from rlaif.train.ppo.rollout import reward_model_scorer
 
     # An untrained head is enough: the point is that scores do not depend on batch-mates' lengths.
     torch.manual_seed(0)

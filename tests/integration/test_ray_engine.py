@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.chaos.harness import ROOT, environment, run_cli
+from tests.support.chaos import ROOT, environment, run_cli
 
 CONFIG = {
     "constitution": "harmless",

@@ -17,10 +17,10 @@ import httpx
 import pytest
 
 from rlaif.records import Message, PreferencePair
-from rlaif.review import ReviewSession
-from rlaif.review_web import ReviewServer
+from rlaif.review.session import ReviewSession
+from rlaif.review.web import ReviewServer
 from rlaif.store import RunDir
-from tests.unit.review_support import make_pair, run_with_pairs, settings
+from tests.support.review import make_pair, run_with_pairs, settings
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 FLAGS = [

@@ -7,10 +7,10 @@ import os
 import signal
 from pathlib import Path
 
+from rlaif.backends.bundled import cache_dir
 from rlaif.backends.openai_api import OpenAIBackend
 from rlaif.backends.protocol import ChatRequest, ChatResult, run_batch
 from rlaif.backends.vllm_server import VLLMServer
-from rlaif.bundled import cache_dir
 
 
 def _server(model_dir: Path, folder: Path, name: str) -> VLLMServer:
@@ -38,9 +38,9 @@ def test_two_replicas_share_load_and_survive_losing_one(model_dir: Path, tmp_pat
                     killed_at.append(len(done))
 
             try:
-                balanced = await run_batch(backend, requests[:16], quiet=True)
+                balanced = await run_batch(backend, requests[:16])
                 served_before = list(backend.served)
-                results = await run_batch(backend, requests[16:], quiet=True, on_result=on_result)
+                results = await run_batch(backend, requests[16:], on_result=on_result)
             finally:
                 await backend.aclose()
             return balanced + results, served_before, killed_at

@@ -1,7 +1,7 @@
 """Server failures: retries with backoff, a bounded wait for a server that stays down, a clear
 message naming the URL, resume after it is back, and a managed server restarted when it dies.
 
-The retry logic is exercised fast against a stdlib stub (tests/chaos/stub.py) that answers 500s,
+The retry logic is exercised fast against a stdlib stub (tests/support/stub.py) that answers 500s,
 drops connections, hangs or stops listening; the real-server tests cut a real vLLM server off
 mid-run (a TCP proxy in front of the session server) and SIGKILL a managed server's process group.
 """
@@ -25,8 +25,7 @@ from rlaif.backends.openai_api import OpenAIBackend
 from rlaif.backends.protocol import ChatRequest, ChatResult, run_batch
 from rlaif.backends.vllm_server import VLLMServer
 from rlaif.errors import BackendError, ServerUnreachable
-from rlaif.run import with_restarts
-from tests.chaos.harness import (
+from tests.support.chaos import (
     PROGRESS,
     ROOT,
     command,
@@ -38,7 +37,7 @@ from tests.chaos.harness import (
     stage_counts,
     write_config,
 )
-from tests.chaos.stub import StubServer, TcpProxy
+from tests.support.stub import StubServer, TcpProxy
 
 pytestmark = pytest.mark.chaos
 
@@ -49,7 +48,7 @@ def chat(backend_args: dict[str, Any], requests: list[ChatRequest]) -> list[Chat
     async def main() -> list[ChatResult]:
         backend = OpenAIBackend(**backend_args)
         try:
-            return await run_batch(backend, requests, quiet=True)
+            return await run_batch(backend, requests)
         finally:
             await backend.aclose()
 
@@ -120,62 +119,6 @@ def test_dead_managed_server_stops_retries_at_once() -> None:
         chat({"base_urls": [stub.base_url], "model": "m", "unreachable_after": 60, "alive": lambda: False},
              [ChatRequest(messages=QUESTION)])  # fmt: skip
     assert time.monotonic() - started < 5
-
-
-class FakeServer:
-    def __init__(self, alive: bool = False):
-        self._alive = alive
-        self.restarts = 0
-        self.port = 1
-        self.log_path = Path("server.log")
-        self.process = None
-
-    def alive(self) -> bool:
-        return self._alive
-
-    def restart(self) -> FakeServer:
-        self.restarts += 1
-        self._alive = True
-        return self
-
-
-def test_with_restarts_restarts_a_dead_server_and_reruns() -> None:
-    server = FakeServer()
-    calls: list[int] = []
-
-    def work() -> str:
-        calls.append(server.restarts)
-        if not server.alive():
-            raise ServerUnreachable("gone")
-        return "done"
-
-    assert with_restarts(work, {server: 2}) == ("done", 1)  # type: ignore[dict-item]
-    assert calls == [0, 1]
-
-
-def test_with_restarts_gives_up_after_the_allowed_restarts() -> None:
-    server = FakeServer()
-
-    def work() -> str:
-        server._alive = False  # dies every time
-        raise ServerUnreachable("gone again")
-
-    with pytest.raises(ServerUnreachable, match="gone again"):
-        with_restarts(work, {server: 2})  # type: ignore[dict-item]
-    assert server.restarts == 2
-
-
-def test_with_restarts_does_not_restart_a_live_or_external_server() -> None:
-    live = FakeServer(alive=True)
-
-    def work() -> str:
-        raise ServerUnreachable("slow but alive")
-
-    with pytest.raises(ServerUnreachable):
-        with_restarts(work, {live: 3})  # type: ignore[dict-item]
-    with pytest.raises(ServerUnreachable):
-        with_restarts(work, {})  # an external server: nothing of ours to restart
-    assert live.restarts == 0
 
 
 class SleepingServer(VLLMServer):

@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 
 from rlaif.backends.vllm_server import VLLMServer
 from rlaif.config import JudgeConfig, load_config
-from rlaif.constitution import find_constitution, load_constitution
-from rlaif.export import export_pairs, export_sft
+from rlaif.inputs.constitution import find_constitution, load_constitution
+from rlaif.pipeline.export import export_pairs, export_sft
 from rlaif.records import CritiqueRound, Message, PreferencePair, PromptRecord, Provenance, Revision
 from rlaif.records import stable_id as sid
 
@@ -129,7 +129,7 @@ def test_sft_trains_on_the_revisions(run_dir: Path, model_dir: Path) -> None:
 @pytest.fixture(scope="module")
 def reward_model(run_dir: Path) -> dict[str, Any]:
     """`rlaif train reward` through the CLI and the pipeline: 8 steps with margins, a quarter held out."""
-    from rlaif.cli import app
+    from rlaif.cli.main import app
 
     train = {"reward": {"use_margin": True, "eval_fraction": 0.25,
                         "args": {"max_steps": 8, "per_device_train_batch_size": 4, "learning_rate": 2e-5,
@@ -137,8 +137,8 @@ def reward_model(run_dir: Path) -> dict[str, Any]:
     result = CliRunner().invoke(app, ["train", "reward", str(write_config(run_dir, train=train)), "--quiet"])
     assert result.exit_code == 0, result.output
     assert "reward model held-out accuracy" in result.output
-    summary: dict[str, Any] = json.loads((run_dir / "summary.json").read_text())["reward"]
-    return summary
+    summary: dict[str, Any] = json.loads((run_dir / "summary.json").read_text())["trained"]["reward"]
+    return {**summary, **summary["metrics"]}
 
 
 def test_reward_model_learns_and_ships_with_tokenizer_and_card(
@@ -230,7 +230,7 @@ def test_ppo_through_the_cli_with_the_reward_model_then_resumes(
     the checkpoint instead of starting over."""
     from transformers import AutoModelForCausalLM
 
-    from rlaif.cli import app
+    from rlaif.cli.main import app
 
     args = {"total_steps": 2, "batch_size": 2, "mini_batch_size": 1, "ppo_epochs": 1, "max_new_tokens": 12,
             "save_every": 1}  # fmt: skip
@@ -238,9 +238,9 @@ def test_ppo_through_the_cli_with_the_reward_model_then_resumes(
     result = CliRunner().invoke(app, ["train", "ppo", str(config), "--quiet"])
     assert result.exit_code == 0, result.output
     assert "PPO steps" in result.output
-    summary: dict[str, Any] = json.loads((run_dir / "summary.json").read_text())["ppo"]
-    assert summary["steps"] == 2 and summary["prompts"] == 12
-    assert math.isfinite(summary["reward_first"]) and math.isfinite(summary["kl_last"])
+    summary: dict[str, Any] = json.loads((run_dir / "summary.json").read_text())["trained"]["ppo"]
+    assert summary["steps"] == 2 and summary["metrics"]["prompts"] == 12
+    assert math.isfinite(summary["metrics"]["reward_first"]) and math.isfinite(summary["metrics"]["kl_last"])
     folder = run_dir / "models" / "ppo"
     AutoModelForCausalLM.from_pretrained(folder / "model")
     assert weights_changed(folder / "model", model_dir)
@@ -286,9 +286,9 @@ def test_online_grpo_with_the_judge_as_reward(
 def test_winrate_of_the_dpo_model_against_its_base(
     vllm_server: VLLMServer, dpo_model: Any, run_dir: Path, model_dir: Path
 ) -> None:
-    from rlaif.promptset import load_prompts
-    from rlaif.samples import sequence_kl
-    from rlaif.winrate import evaluate_winrate
+    from rlaif.evaluate.samples import sequence_kl
+    from rlaif.evaluate.winrate import evaluate_winrate
+    from rlaif.inputs.prompts import load_prompts
 
     config = load_config(
         write_config(
@@ -310,14 +310,14 @@ def test_winrate_of_the_dpo_model_against_its_base(
     assert json.loads((run_dir / "winrate.json").read_text())["rows"][0]["candidate"]
     # The estimator is exactly zero between a model and itself.
     prompts = load_prompts(run_dir / "held_out.jsonl")
-    from rlaif.samples import Sample
+    from rlaif.evaluate.samples import Sample
 
     samples = [Sample("I can't.", (40, 476, 982, 30, 2), True), Sample("No.", (1770, 30, 2), True)]
     assert sequence_kl(model_dir, model_dir, prompts, samples)["per_token"] == 0.0
 
 
 def test_bench_times_ours_beside_plain_trl(run_dir: Path) -> None:
-    from rlaif.bench_train import bench_trainers
+    from rlaif.bench.train import bench_trainers
 
     train = {"dpo": {"args": {"max_length": 128, "per_device_train_batch_size": 2}}}
     config = load_config(write_config(run_dir, train=train))

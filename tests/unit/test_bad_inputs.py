@@ -20,11 +20,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rlaif.cli import _overrides, main
+from rlaif.cli.main import main
+from rlaif.cli.options import overrides as _overrides
 from rlaif.config import load_config
-from rlaif.constitution import load_constitution
 from rlaif.errors import ConfigError, ConstitutionError, PromptSetError, RlaifError
-from rlaif.promptset import load_prompts
+from rlaif.inputs.constitution import load_constitution
+from rlaif.inputs.prompts import load_prompts
 from rlaif.yamlfile import MAX_BYTES
 
 pytestmark = pytest.mark.chaos  # issue 7's tests; fast, no server

@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from rlaif.config import load_config
-from rlaif.constitution import load_constitution
-from rlaif.promptset import load_prompts
+from rlaif.inputs.constitution import load_constitution
+from rlaif.inputs.prompts import load_prompts
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -24,15 +24,17 @@ from rlaif.backends.fake import FakeBackend
 from rlaif.backends.protocol import ChatRequest, ChatResult
 from rlaif.backends.vllm_server import VLLMServer
 from rlaif.config import GenerationConfig, JudgeConfig, ReviseConfig, load_config
-from rlaif.constitution import load_constitution
-from rlaif.judge import judge, judge_stats
-from rlaif.pairs import pairs_from_judgments
+from rlaif.inputs.constitution import load_constitution
+from rlaif.judging.engine import judge_stats
+from rlaif.pipeline.judge import judge
+from rlaif.pipeline.pairs import pairs_from_judgments
+from rlaif.pipeline.respond import respond
+from rlaif.pipeline.revise import revise
+from rlaif.pipeline.run import run_pipeline
 from rlaif.records import Judgment, Message, PromptRecord, Response, Revision, RevisionStep, stable_id
-from rlaif.respond import StageReport, respond
-from rlaif.revise import revise
-from rlaif.run import run_pipeline
+from rlaif.reports import StageReport
 from rlaif.store import RunDir
-from tests.chaos.stub import JudgeReply, StubServer
+from tests.support.stub import JudgeReply, StubServer
 
 pytestmark = pytest.mark.chaos  # issue 7's tests; fast, no server
 
@@ -443,7 +445,7 @@ def test_run_summary_counts_unparsed_and_failed_judge_orders(tmp_path: Path) -> 
         }))  # fmt: skip
         summary = run_pipeline(load_config(config_path), stages=("respond", "judge", "export"), quiet=True)
     saved = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert saved["judge"] == json.loads(json.dumps(summary["judge"]))
+    assert saved["judge"] == summary.judge.model_dump(mode="json")
     counts, stage = saved["judge"], saved["stages"]["judge"]
     assert len(kinds) == 6 and kinds.count("error") == 2
     # The two failed requests fall in one or two judgments, depending on arrival order.

@@ -1,0 +1,1 @@
+"""Benchmarks: generation against raw vLLM, judging cost, trainers against plain TRL."""

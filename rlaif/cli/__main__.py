@@ -1,0 +1,5 @@
+"""`python -m rlaif.cli`."""
+
+from rlaif.cli.main import main
+
+main()

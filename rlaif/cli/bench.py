@@ -1,0 +1,35 @@
+"""`rlaif bench`: every generation stage against raw vLLM on the same requests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rlaif.cli.options import ConfigArg, SetOpt, console, overrides
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    """Add `rlaif bench` to the top-level app."""
+
+    @app.command()
+    def bench(
+        config: ConfigArg,
+        json_path: Annotated[
+            Path | None, typer.Option("--json", help="Write the report as JSON here.")
+        ] = None,
+        markdown: Annotated[
+            Path | None, typer.Option("--markdown", help="Write a markdown table here.")
+        ] = None,
+        set_: SetOpt = None,
+    ) -> None:
+        """Benchmark each generation stage against raw vLLM on the same requests (fresh server each)."""
+        from rlaif.bench.generation import run_bench, to_markdown, write_report
+        from rlaif.config import load_config
+
+        report = run_bench(load_config(config, overrides(set_)))
+        write_report(report, json_path, markdown)
+        console.print(to_markdown(report))

@@ -1,0 +1,346 @@
+"""`rlaif evaluate ...`: judge-human agreement, the attack suite and the judging-cost benchmark.
+
+A thin skin over `rlaif.evaluate` (judge, attacks, winrate) and `rlaif.bench.judge_cost`. The judge is the run
+config's (`--config`; `judge.model`, else `model`), changed by the options below or `--set`; without
+a config it is the bundled model on a managed server with the default judge settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from rlaif.cli.options import JsonOpt, QuietOpt, SetOpt, console, overrides, set_option
+from rlaif.cli.render import print_judge_report, print_winrate
+from rlaif.errors import ConfigError
+
+__all__ = ["evaluate_app"]
+
+evaluate_app = typer.Typer(no_args_is_help=True, help="Measure the judge: human agreement, attacks, cost.")
+
+DataOpt = Annotated[
+    Path,
+    typer.Option(
+        "--data", "-d", help="Labelled JSONL(.gz): hh-rlhf {chosen, rejected} or {prompt, chosen, rejected}."
+    ),
+]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="Run config YAML for the judge settings.")
+]
+EvalSetOpt = set_option("judge.ensemble=3")
+BaseUrlOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--base-url", help="A running OpenAI-compatible judge server, e.g. http://host:8000/v1 (repeatable)."
+    ),
+]
+ModelOpt = Annotated[str | None, typer.Option("--model", help="Served model name on --base-url servers.")]
+ModelPathOpt = Annotated[
+    str | None,
+    typer.Option("--model-path", help="Model folder to serve on a managed server (default: bundled)."),
+]
+ModeOpt = Annotated[str | None, typer.Option("--mode", help="Judge mode: logprob, cot or pointwise.")]
+OrdersOpt = Annotated[
+    bool | None,
+    typer.Option("--both-orders/--one-order", help="Judge both presentation orders (default) or one."),
+]
+ConstitutionOpt = Annotated[
+    str | None, typer.Option("--constitution", help="Constitution file or shipped name.")
+]
+SeedOpt = Annotated[
+    int | None, typer.Option("--seed", help="Seed of positions, principle draws and requests.")
+]
+LimitOpt = Annotated[int | None, typer.Option("--limit", "-n", min=1, help="Use only the first N rows.")]
+
+
+def judge_run_config(
+    data: Path,
+    config: Path | None,
+    settings: list[str] | None,
+    *,
+    base_url: list[str] | None = None,
+    model: str | None = None,
+    model_path: str | None = None,
+    mode: str | None = None,
+    both_orders: bool | None = None,
+    constitution: str | None = None,
+    seed: int | None = None,
+) -> Any:
+    """The RunConfig an evaluation uses: the file's (or defaults), with the options applied on top."""
+    from pydantic import ValidationError
+
+    from rlaif.config import RunConfig, _set_dotted, load_config
+
+    if model and not base_url:
+        raise ConfigError("--model names a model on --base-url servers; give --base-url too")
+    if base_url and model_path:
+        raise ConfigError("give --base-url (a running server) or --model-path (a managed one), not both")
+    settings_map = overrides(settings)
+    for key, value in {
+        "judge.model.base_urls": base_url,
+        "judge.model.served_name": model,
+        "judge.model.path": model_path,
+        "judge.mode": mode,
+        "judge.both_orders": both_orders,
+        "constitution": constitution,
+        "seed": seed,
+    }.items():
+        if value is not None:
+            settings_map[key] = value
+    if config is not None:
+        return load_config(config, settings_map)
+    raw: dict[str, Any] = {"prompts": {"path": str(data)}}
+    for key, value in settings_map.items():
+        _set_dotted(raw, key, value)
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"option {where}: {first['msg']} (got {first.get('input')!r})") from None
+
+
+@evaluate_app.command("judge")
+def judge_command(
+    data: DataOpt,
+    baseline: Annotated[
+        str | None,
+        typer.Option("--baseline", help="Answer with a baseline instead: random, first, shorter, longer."),
+    ] = None,
+    json_path: JsonOpt = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Reliability plot PNG (default: next to --json).")
+    ] = None,
+    limit: LimitOpt = None,
+    config: ConfigOpt = None,
+    set_: EvalSetOpt = None,
+    base_url: BaseUrlOpt = None,
+    model: ModelOpt = None,
+    model_path: ModelPathOpt = None,
+    mode: ModeOpt = None,
+    both_orders: OrdersOpt = None,
+    constitution: ConstitutionOpt = None,
+    seed: SeedOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Agreement of the judge (or a baseline) with the human labels of a pairwise set."""
+    from rlaif.evaluate.judge import evaluate_judge
+
+    run_config = judge_run_config(
+        data, config, set_, base_url=base_url, model=model, model_path=model_path, mode=mode,
+        both_orders=both_orders, constitution=constitution, seed=seed,
+    )  # fmt: skip
+    report = evaluate_judge(
+        data,
+        config=run_config,
+        baseline=baseline,
+        limit=limit,
+        json_path=json_path,
+        plot_path=plot,
+        quiet=quiet,
+    )
+    print_judge_report(report)
+    if json_path:
+        console.print(f"report: {json_path}")
+
+
+@evaluate_app.command("attacks")
+def attacks_command(
+    data: DataOpt,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Pairs to attack.")] = 16,
+    attack: Annotated[
+        list[str] | None, typer.Option("--attack", help="Run only these attacks (repeatable); default: all.")
+    ] = None,
+    json_path: JsonOpt = None,
+    config: ConfigOpt = None,
+    set_: EvalSetOpt = None,
+    base_url: BaseUrlOpt = None,
+    model: ModelOpt = None,
+    model_path: ModelPathOpt = None,
+    both_orders: OrdersOpt = None,
+    constitution: ConstitutionOpt = None,
+    seed: SeedOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Attack the rejected reply of each pair; flip rates with injection defences on and off."""
+    from rlaif.backends.bundled import cache_dir
+    from rlaif.backends.serving import served_backend
+    from rlaif.evaluate.attacks import ATTACKS
+    from rlaif.inputs.constitution import find_constitution, load_constitution
+    from rlaif.inputs.labelled import load_labelled_pairs
+
+    run_config = judge_run_config(
+        data, config, set_, base_url=base_url, model=model, model_path=model_path, both_orders=both_orders,
+        constitution=constitution, seed=seed,
+    )  # fmt: skip
+    pairs = load_labelled_pairs(data, limit=limit).pairs
+    candidate = run_config.resolve(run_config.constitution)
+    loaded = load_constitution(
+        candidate if candidate.exists() else find_constitution(run_config.constitution)
+    )
+    logs = cache_dir() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    judge_model = run_config.judge.model or run_config.model
+    with served_backend(judge_model, logs, name="judge-attacks", ray=True) as args:
+        report = asyncio.run(_attacks(args, pairs, loaded, run_config, tuple(attack or ATTACKS), quiet))
+    table = Table(title=f"attack suite on {len(pairs)} pairs (the rejected reply is attacked)")
+    for column in (
+        "attack",
+        "flip rate, defences on",
+        "flip rate, defences off",
+        "win rate on/off",
+        "flagged",
+    ):
+        table.add_column(column)
+    for name, entry in report["attacks"].items():
+        on, off = entry["defences on"], entry["defences off"]
+        table.add_row(
+            name,
+            _flip(on),
+            _flip(off),
+            f"{_share(on['win_rate_attacked'])} / {_share(off['win_rate_attacked'])}",
+            _share(entry["flagged"]),
+        )
+    console.print(table)
+    console.print(f"clean responses flagged (false alarms): {_share(report['clean_flagged'])}")
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        console.print(f"report: {json_path}")
+
+
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.0f}%"
+
+
+def _flip(entry: dict[str, Any]) -> str:
+    return f"{_share(entry['flip_rate'])} ({entry['flips']}/{entry['clean_losses']})"
+
+
+async def _attacks(
+    args: dict[str, Any],
+    pairs: Any,
+    constitution: Any,
+    run_config: Any,
+    attacks: tuple[str, ...],
+    quiet: bool,
+) -> dict[str, Any]:
+    from rlaif.backends.serving import make_backend
+    from rlaif.evaluate.attacks import run_attacks
+
+    backend = make_backend(args, quiet=quiet)
+    try:
+        await backend.resolve_model()
+        report = await run_attacks(
+            backend, pairs, constitution=constitution, config=run_config.judge, seed=run_config.seed,
+            attacks=attacks, quiet=quiet,
+        )  # fmt: skip
+    finally:
+        await backend.aclose()
+    report["judge"] = backend.label
+    return report
+
+
+@evaluate_app.command("judge-cost")
+def judge_cost_command(
+    data: DataOpt,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Pairs to judge per measurement.")] = 48,
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Times to repeat each measurement.")] = 1,
+    model_path: ModelPathOpt = None,
+    json_path: JsonOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Benchmark: two-order vs one-order one-token judging against the token ratio, and vs one-order CoT.
+
+    Every measurement starts its own managed server (no warm prefix cache carries over).
+    """
+    from rlaif.bench.judge_cost import bench_judge_cost
+
+    def save(result: dict[str, Any]) -> None:
+        if json_path:  # after every measurement: a late failure keeps what was measured
+            json_path.parent.mkdir(parents=True, exist_ok=True)
+            json_path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+    result = bench_judge_cost(
+        data, limit=limit, model_path=model_path, repeats=repeats, on_update=save, quiet=quiet
+    )
+    save(result)
+    tokens = result["tokens"]
+    table = Table(
+        title=f"judging cost on {tokens['pairs']} pairs (fresh server per measurement)", show_header=False
+    )
+    table.add_column("what")
+    table.add_column("value")
+    table.add_row(
+        "shared prefix tokens S / rest R", f"{tokens['shared_tokens_S']} / {tokens['rest_tokens_R']}"
+    )
+    table.add_row("token ratio (S + 2R)/(S + R)", f"{tokens['token_ratio']:.3f}")
+    table.add_row(f"  with S in whole {tokens['block']}-token blocks", f"{tokens['block_ratio']:.3f}")
+    for name, seconds in result["mean_seconds"].items():
+        table.add_row(f"wall time, {name}", f"{seconds:.1f} s")
+        rate = result["prefix_cache_hit_rate"][name]
+        table.add_row(f"  prefix-cache hit rate, {name}", "n/a" if rate is None else f"{100 * rate:.1f}%")
+    if "wall_ratio" in result:
+        table.add_row("wall ratio two-order / one-order", f"{result['wall_ratio']:.3f}")
+        table.add_row("within 10% of the token ratio", str(result["within_10_percent"]))
+    if "cot_one_order_over_two_order" in result:
+        table.add_row("one-order CoT / two-order one-token", f"{result['cot_one_order_over_two_order']:.2f}x")
+    console.print(table)
+    if json_path:
+        console.print(f"report: {json_path}")
+
+
+@evaluate_app.command("winrate")
+def evaluate_winrate(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Run config: judge, seed, generation.")],
+    base: Annotated[
+        str | None,
+        typer.Option("--base", help="Base model folder or `bundled` (default: the config's model)."),
+    ] = None,
+    candidate: Annotated[
+        str | None, typer.Option("--candidate", help="Trained model folder (default: RUN_DIR/models/dpo).")
+    ] = None,
+    prompts: Annotated[
+        Path | None,
+        typer.Option("--prompts", help="Held-out prompts JSONL (default: the config's, not held out)."),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", "-n", min=1, help="Use the first N prompts.")
+    ] = None,
+    engine: Annotated[
+        str, typer.Option("--engine", help="auto, transformers or vllm (answers from each model).")
+    ] = "auto",
+    max_tokens: Annotated[
+        int | None, typer.Option("--max-tokens", min=1, help="Answer length limit.")
+    ] = None,
+    temperature: Annotated[
+        float | None, typer.Option("--temperature", help="Sampling temperature (> 0).")
+    ] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the report (with answers) here.")
+    ] = None,
+    set_: SetOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Win rate of a trained policy against its base: both answer, the judge compares in both orders.
+
+    Reports the win rate with a Wilson interval, answer lengths (verbosity drift) and KL(candidate ‖ base).
+    """
+    from rlaif.config import load_config
+    from rlaif.evaluate.winrate import evaluate_winrate as run_winrate
+
+    if engine not in ("auto", "transformers", "vllm"):
+        raise ConfigError(f"--engine {engine!r}: choose auto, transformers or vllm")
+    report = run_winrate(
+        load_config(config, overrides(set_)), base=base, candidate=candidate, prompts_path=prompts,
+        limit=limit, engine=engine, max_tokens=max_tokens, temperature=temperature,  # type: ignore[arg-type]
+        json_path=json_path, quiet=quiet,
+    )  # fmt: skip
+    print_winrate(report)
+    if json_path:
+        console.print(f"report: {json_path}")

@@ -1,0 +1,65 @@
+"""The `rlaif` command: a thin skin over the library, one command per stage plus `run`.
+
+Each command group is a module of this folder; this one assembles them and turns errors into one line.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from typing import Any
+
+import typer
+
+from rlaif.cli import bench, pipeline
+from rlaif.cli.constitution import constitution_app
+from rlaif.cli.evaluate import evaluate_app
+from rlaif.cli.model import model_app
+from rlaif.cli.options import err
+from rlaif.cli.pipeline import RunInterrupted
+from rlaif.cli.review import review_app
+from rlaif.cli.train import train_app
+from rlaif.errors import RlaifError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="RLAIF and Constitutional AI on vLLM and TRL."
+)
+pipeline.register(app)
+bench.register(app)
+app.add_typer(constitution_app, name="constitution")
+app.add_typer(train_app, name="train")
+app.add_typer(model_app, name="model")
+app.add_typer(review_app, name="review")
+app.add_typer(evaluate_app, name="evaluate")
+
+
+def _sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # so context managers stop the managed server
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        app(standalone_mode=False)
+    except RlaifError as exc:
+        err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except (KeyboardInterrupt, RunInterrupted):
+        err.print("interrupted: rerun the same command to resume where it stopped")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        # Recent typer vendors its own click (typer._click), whose exceptions are not click's:
+        # recognise them by shape so a usage error is a message, not a traceback.
+        show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            sys.exit(code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

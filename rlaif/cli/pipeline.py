@@ -1,0 +1,63 @@
+"""`rlaif run` and one command per generation stage: respond, revise, judge, export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from rlaif.cli.options import ConfigArg, ForceOpt, QuietOpt, SetOpt, overrides
+from rlaif.cli.render import print_summary
+
+__all__ = ["RunInterrupted", "register", "run_stages"]
+
+
+class RunInterrupted(Exception):
+    """Ctrl-C or SIGTERM during a run; main() reports it and exits 130."""
+
+
+def run_stages(
+    config_path: Path, stages: tuple[str, ...], settings: list[str] | None, quiet: bool, force: bool = False
+) -> None:
+    """Load the config with its `--set` overrides, run these stages, print the summary."""
+    from rlaif.config import load_config
+    from rlaif.pipeline.run import run_pipeline
+
+    config = load_config(config_path, overrides(settings))
+    try:
+        summary = run_pipeline(config, stages=stages, quiet=quiet, force=force)
+    except KeyboardInterrupt:
+        # Click turns a KeyboardInterrupt into its own Abort (exit 1 or 0); carry it out as ours.
+        raise RunInterrupted from None
+    print_summary(summary)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the pipeline's commands to the top-level app."""
+
+    @app.command()
+    def run(config: ConfigArg, set_: SetOpt = None, quiet: QuietOpt = False, force: ForceOpt = False) -> None:
+        """Run the whole pipeline: respond, critique/revise, judge, pairs, export, the enabled trainers (DPO)."""  # noqa: E501 (the help text)
+        from rlaif.pipeline.run import ALL_STAGES
+
+        run_stages(config, ALL_STAGES, set_, quiet, force)
+
+    @app.command()
+    def respond(config: ConfigArg, set_: SetOpt = None, quiet: QuietOpt = False) -> None:
+        """Sample first answers for the prompt set."""
+        run_stages(config, ("respond",), set_, quiet)
+
+    @app.command()
+    def revise(config: ConfigArg, set_: SetOpt = None, quiet: QuietOpt = False) -> None:
+        """Critique and revise the first answers (needs `respond`)."""
+        run_stages(config, ("revise",), set_, quiet)
+
+    @app.command()
+    def judge(config: ConfigArg, set_: SetOpt = None, quiet: QuietOpt = False) -> None:
+        """Judge pairs of first answers in both orders (needs `respond`)."""
+        run_stages(config, ("judge",), set_, quiet)
+
+    @app.command()
+    def export(config: ConfigArg, set_: SetOpt = None, quiet: QuietOpt = False) -> None:
+        """Build preference pairs and SFT rows and export them as JSONL and datasets."""
+        run_stages(config, ("export",), set_, quiet)

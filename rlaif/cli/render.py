@@ -1,0 +1,224 @@
+"""Every table the CLI prints, rendered from the typed reports' fields.
+
+Text that comes from users or models (names, paths, prompts) is never read as rich markup.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from rlaif.cli.options import console
+from rlaif.reports import RunSummary, percent
+from rlaif.train.registry import TRAINERS
+
+__all__ = ["print_judge_report", "print_review_report", "print_summary", "print_winrate"]
+
+
+def print_summary(summary: RunSummary) -> None:
+    """The run summary as a table."""
+    table = Table(title="rlaif run summary", show_header=False)
+    table.add_column("what")
+    table.add_column("value")
+    for name, count in summary.counts.model_dump().items():
+        if count is not None:
+            table.add_row(name, str(count))
+    judge = summary.judge
+    if judge.judged:
+        table.add_row("judge order-consistency", percent(judge.consistency_rate))
+        table.add_row("judge unparsed orders", str(judge.unparsed_orders))
+        if judge.error_orders:
+            table.add_row("[red]judge orders whose request failed[/red]", str(judge.error_orders))
+    if summary.server_restarts:
+        table.add_row("[yellow]managed server restarts[/yellow]", str(summary.server_restarts))
+    for stage, report in summary.stages.items():
+        if report.failed:
+            table.add_row(f"[red]{stage} failed requests[/red]", f"{report.failed}: {report.errors[:1]}")
+    for name, trained in summary.trained.items():
+        label = TRAINERS[name].label
+        table.add_row(f"{label} steps", f"{trained.steps} ({trained.seconds_per_step:.1f} s/step)")
+        if trained.loss_first is not None and trained.loss_last is not None:
+            table.add_row(f"{label} loss first → last", f"{trained.loss_first:.4f} → {trained.loss_last:.4f}")
+        metrics = trained.metrics
+        if name == "reward" and metrics.get("eval_accuracy") is not None:
+            before = metrics.get("eval_accuracy_before")
+            table.add_row(
+                "reward model held-out accuracy",
+                f"{'n/a' if before is None else f'{before:.3f}'} → {metrics['eval_accuracy']:.3f} "
+                f"({metrics['eval_pairs']} pairs)",
+            )
+        if name in ("online", "ppo") and metrics.get("reward_first") is not None:
+            table.add_row(
+                f"{label} reward first → last",
+                f"{metrics['reward_first']:.3f} → {metrics['reward_last']:.3f}",
+            )
+    for name, seconds in summary.seconds.items():
+        table.add_row(f"time {name}", f"{seconds:.1f} s")
+    if summary.peak_rss_gib is not None:
+        table.add_row("peak memory (process tree)", f"{summary.peak_rss_gib:.2f} GiB")
+    for name, path in summary.files.items():
+        table.add_row(f"files: {name}", path)
+    console.print(table)
+
+
+def print_winrate(report: dict[str, Any]) -> None:
+    """The win-rate report as a table."""
+    rate = report["win_rate"]
+    table = Table(title=f"win rate of {report['candidate']} against {report['base']}", show_header=False)
+    table.add_column("what")
+    table.add_column("value")
+    prompts = report["prompts"]
+    held = (
+        "held out"
+        if prompts["held_out"]
+        else f"[yellow]{prompts['overlap_with_training']} seen in training[/yellow]"
+    )
+    table.add_row("prompts", f"{prompts['count']} from {prompts['path']} ({held})")
+    table.add_row("judge", f"{report['judge']} ({report['judge_mode']}, both orders)")
+    if rate["win_rate"] is None:
+        table.add_row("win rate", "n/a (no verdict parsed)")
+    else:
+        low, high = rate["ci"]
+        level = f"{100 * rate['confidence']:.0f}%"
+        table.add_row(
+            "candidate win rate (tie = half)",
+            f"{100 * rate['win_rate']:.1f}%  {level} CI [{100 * low:.1f}, {100 * high:.1f}]",
+        )
+    table.add_row("wins / losses / ties", f"{rate['wins']} / {rate['losses']} / {rate['ties']}")
+    strict = report["win_rate_strict"]
+    if strict["win_rate"] is not None and rate["orders_disagreed"]:
+        low, high = strict["ci"]
+        table.add_row(
+            "win rate, prompts whose orders disagree as ties",
+            f"{100 * strict['win_rate']:.1f}%  CI [{100 * low:.1f}, {100 * high:.1f}]",
+        )
+    if rate["n"] and rate["orders_disagreed"] > (rate["n"] + rate["unjudged"]) / 2:
+        table.add_row(
+            "[yellow]warning[/yellow]",
+            "[yellow]the judge's two orders disagree on most prompts: its verdicts are mostly position "
+            "bias, so trust the strict rate (or use a stronger judge: judge.model)[/yellow]",
+        )
+    table.add_row(
+        "orders disagreed (handled: inconsistent=" + rate["inconsistent"] + ")", str(rate["orders_disagreed"])
+    )
+    table.add_row("unjudged (no verdict parsed)", str(rate["unjudged"]))
+    if rate["mean_p_candidate"] is not None:
+        table.add_row("mean P(candidate better)", f"{rate['mean_p_candidate']:.3f}")
+    lengths = report["lengths"]
+    for who in ("base", "candidate"):
+        stats = lengths[who]
+        if stats.get("n"):
+            table.add_row(
+                f"{who} answer tokens mean / median / p90",
+                f"{stats['tokens_mean']:.1f} / {stats['tokens_median']:.0f} / {stats['tokens_p90']}  "
+                f"(cut off {100 * stats['cut_off']:.0f}%)",
+            )
+    if lengths.get("drift_tokens") is not None:
+        table.add_row("verbosity drift (candidate - base, tokens)", f"{lengths['drift_tokens']:+.1f}")
+    kl = report["kl"]
+    if kl.get("per_token") is not None:
+        table.add_row(
+            "KL(candidate ‖ base)", f"{kl['per_token']:.4f} nats/token, {kl['per_answer']:.3f} nats/answer"
+        )
+    table.add_row("time", f"{report['seconds']['total']} s")
+    console.print(table)
+
+
+def _pct(rate: dict[str, Any] | None) -> str:
+    if not rate or rate.get("value") is None:
+        return "n/a"
+    ci = rate.get("ci95")
+    tail = f"  [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else ""
+    return f"{100 * rate['value']:.1f}% of {rate['n']}{tail}"
+
+
+def print_judge_report(report: dict[str, Any]) -> None:
+    """The evaluation report as a table."""
+    table = Table(title=f"judge evaluation: {report['judge']}", show_header=False)
+    table.add_column("what")
+    table.add_column("value")
+    data = report.get("data", {})
+    table.add_row("data", f"{data.get('path')} ({data.get('format')}, {data.get('rows')} rows)")
+    if data.get("prefix_mismatch_lines"):
+        table.add_row(
+            "[yellow]prefix mismatch (lines)[/yellow]", ", ".join(map(str, data["prefix_mismatch_lines"]))
+        )
+    ci = report.get("agreement_ci95")
+    agreement = report.get("agreement")
+    table.add_row(
+        f"agreement ({report['agreement_method']})",
+        "n/a"
+        if agreement is None or not ci
+        else f"{100 * agreement:.1f}%  95% CI [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]",
+    )
+    table.add_row("agreement, one order", _pct(report.get("agreement_one_order")))
+    table.add_row("agreement, decisive labels only", _pct(report.get("agreement_decisive")))
+    table.add_row("ties", str(report.get("ties")))
+    table.add_row("order-consistency", _pct(report.get("order_consistency")))
+    table.add_row("same-position rate", _pct(report.get("same_position_rate")))
+    table.add_row("first order picks A", _pct(report.get("first_order_picks_a")))
+    parse = report.get("parse", {})
+    table.add_row(
+        "unparsed / error orders", f"{parse.get('unparsed_orders', 0)} / {parse.get('error_orders', 0)}"
+    )
+    ece = report.get("calibration", {}).get("ece")
+    table.add_row("calibration ECE", "n/a" if ece is None else f"{ece:.3f}")
+    if report.get("calibration", {}).get("plot"):
+        table.add_row("reliability plot", report["calibration"]["plot"])
+    for pid, rate in report.get("per_principle", {}).items():
+        table.add_row(f"  principle {pid}", _pct(rate))
+    table.add_row("candidates flagged as injections (rows)", str(report.get("flagged_rows", 0)))
+    table.add_row("time", f"{report.get('seconds')} s")
+    console.print(table)
+
+
+def _num(value: float | None, ci: list[float] | None = None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.3f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+
+
+def print_review_report(result: dict[str, Any]) -> None:
+    """The report as rich tables."""
+    level = int(round(100 * result["settings"]["confidence"]))
+    ai = result["ai_vs_human"]
+    table = Table(title=f"AI judge vs people ({level}% bootstrap intervals)")
+    for column in ("overall / principle", "pairs", "decisions", "accuracy", "kappa", "ties", "flags"):
+        table.add_column(column, justify="left" if column.startswith("overall") else "right")
+    rows = [("overall", ai["overall"])] + [(f"· {k}", v) for k, v in ai["by_principle"].items()]
+    for scope, stats in rows:
+        table.add_row(
+            scope, str(stats["pairs"]), str(stats["decisions"]),
+            _num(stats["accuracy"], stats.get("accuracy_ci")), _num(stats["kappa"], stats.get("kappa_ci")),
+            str(stats["ties"]), str(stats["flags"]),
+        )  # fmt: skip
+    console.print(table)
+    people = result["between_reviewers"]
+    if len(people["reviewers"]) >= 2:
+        between = Table(title="Between reviewers")
+        for column in ("reviewers", "shared pairs", "raw agreement", "kappa"):
+            between.add_column(column)
+        for names, stats in people["cohen"].items():
+            between.add_row(
+                f"Cohen: {names}", str(stats["pairs"]), _num(stats["raw_agreement"]),
+                _num(stats["kappa"], stats["kappa_ci"]),
+            )  # fmt: skip
+        if people["fleiss"]:
+            fleiss = people["fleiss"]
+            between.add_row(
+                f"Fleiss: {len(people['reviewers'])} reviewers", str(fleiss["pairs"]), "",
+                _num(fleiss["kappa"], fleiss["kappa_ci"]),
+            )  # fmt: skip
+        console.print(between)
+    reviewers = ", ".join(f"{name} ({count})" for name, count in result["reviewers"].items()) or "none yet"
+    console.print(f"pairs reviewed: {result['pairs_reviewed']}; reviewers: {reviewers}")
+    gate = result["gate"]
+    if gate is None:
+        console.print("gate: none configured (review.gate)")
+    elif gate["passed"]:
+        console.print(
+            f"gate: [green]passed[/green] ({gate['metric']} {gate['value']:.3f} on {gate['pairs']} pairs)"
+        )
+    else:
+        console.print(f"gate: [red]failed[/red]: {'; '.join(gate['reasons'])}")

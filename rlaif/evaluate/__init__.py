@@ -1,0 +1,2 @@
+"""Measurements of the judge and of trained policies: agreement with labels, attacks, win rate, samples,
+statistics."""

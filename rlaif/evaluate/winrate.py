@@ -1,0 +1,286 @@
+"""`rlaif evaluate winrate`: is the trained policy better than its base, by the judge, and at what cost?
+
+Both models answer the same held-out prompts (`rlaif.evaluate.samples`); the judge compares each pair of
+answers in both presentation orders (cancelling its position bias); the report gives the
+candidate's win rate with a Wilson interval (a tie counts half), the answers' lengths (a preference
+judge often rewards verbosity: a win that comes with much longer answers is suspect), and the KL
+divergence from the base, estimated on the candidate's own samples.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import statistics
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from rlaif.config import JudgeConfig, RunConfig
+from rlaif.errors import ConfigError
+from rlaif.evaluate.samples import Sample
+from rlaif.judging.labels import combine_orders
+from rlaif.records import Constitution, OrderVerdict, PromptRecord, stable_id
+
+__all__ = [
+    "evaluate_winrate",
+    "length_stats",
+    "preference",
+    "tally",
+    "wilson_interval",
+]
+
+
+def wilson_interval(successes: float, n: int, *, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a proportion `successes / n` (successes may be fractional: ties as half)."""
+    if n <= 0:
+        raise ValueError("the Wilson interval needs n > 0")
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes {successes} must be within [0, {n}]")
+    z = statistics.NormalDist().inv_cdf(0.5 + confidence / 2)
+    p = successes / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    # At 0 or n the bound is exactly 0 or 1; the formula gets there up to rounding.
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return low, high
+
+
+def preference(orders: Sequence[OrderVerdict], candidate_id: str) -> tuple[float | None, bool | None]:
+    """P(candidate is better), averaged over both presentation orders, and whether the orders agreed."""
+    p, consistent, _ = combine_orders(orders, candidate_id)
+    return p, consistent
+
+
+def tally(
+    preferences: Sequence[tuple[float | None, bool | None]],
+    *,
+    inconsistent: Literal["keep", "drop", "tie"] = "keep",
+    confidence: float = 0.95,
+) -> dict[str, Any]:
+    """Wins, losses and ties of the candidate from per-prompt `preference`s, and its win rate.
+
+    A prompt is a win when P(candidate better) > 0.5, a loss below, a tie at 0.5. Prompts whose orders
+    disagree are kept by their average (`keep`), left out (`drop`) or counted as ties (`tie`), as the
+    judge config says for pairs; prompts with no parsed verdict are left out and counted as unjudged.
+    The win rate counts a tie as half a win; its interval is Wilson's.
+    """
+    wins = losses = ties = unjudged = disagreed = 0
+    soft: list[float] = []
+    for p, consistent in preferences:
+        if p is None:
+            unjudged += 1
+            continue
+        if consistent is False:
+            disagreed += 1
+            if inconsistent == "drop":
+                continue
+            if inconsistent == "tie":
+                p = 0.5
+        soft.append(p)
+        wins += p > 0.5
+        losses += p < 0.5
+        ties += p == 0.5
+    n = wins + losses + ties
+    rate = (wins + ties / 2) / n if n else None
+    low, high = wilson_interval(wins + ties / 2, n, confidence=confidence) if n else (None, None)
+    return {
+        "n": n, "wins": wins, "losses": losses, "ties": ties, "unjudged": unjudged,
+        "orders_disagreed": disagreed, "inconsistent": inconsistent,
+        "win_rate": rate, "ci": [low, high], "confidence": confidence,
+        "mean_p_candidate": sum(soft) / len(soft) if soft else None,
+    }  # fmt: skip
+
+
+def length_stats(samples: Sequence[Sample]) -> dict[str, Any]:
+    """Answer lengths in tokens and words, and the share cut off at the token limit."""
+    if not samples:
+        return {"n": 0}
+    tokens = sorted(len(s.token_ids) for s in samples)
+    return {
+        "n": len(samples),
+        "tokens_mean": statistics.fmean(tokens),
+        "tokens_median": statistics.median(tokens),
+        "tokens_p90": tokens[min(len(tokens) - 1, math.ceil(0.9 * len(tokens)) - 1)],
+        "words_mean": statistics.fmean(len(s.text.split()) for s in samples),
+        "cut_off": sum(not s.finished for s in samples) / len(samples),
+    }
+
+
+def _resolve(model: str | None, default: str | Path, what: str) -> str:
+    """A model folder from an option: `bundled`, a folder, or (None) the default, which may be a hub id."""
+    if model == "bundled":
+        from rlaif.backends.bundled import ensure_model
+
+        return str(ensure_model())
+    path = Path(default if model is None else model).expanduser()
+    if (path / "config.json").exists() or (model is None and what == "base" and not path.exists()):
+        return str(path)  # a base from the config may be a hub id, which transformers and vLLM fetch
+    raise ConfigError(
+        f"--{what} {path}: no model folder there (no config.json); give a trained model folder"
+        + (" or train one first (`rlaif train dpo CONFIG`)" if model is None else "")
+    )
+
+
+def evaluate_winrate(
+    config: RunConfig,
+    *,
+    base: str | None = None,
+    candidate: str | None = None,
+    prompts_path: str | Path | None = None,
+    limit: int | None = None,
+    engine: Literal["auto", "transformers", "vllm"] = "auto",
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+    json_path: Path | None = None,
+    quiet: bool = False,
+) -> dict[str, Any]:
+    """Generate with base and candidate on the prompts, judge, and report (also written to `json_path`).
+
+    Args:
+        config: run config: judge settings and model, constitution, seed, generation defaults.
+        base: base model folder, or `bundled`; None: the config's `model`.
+        candidate: trained model folder; None: RUN_DIR/models/dpo.
+        prompts_path: held-out prompts (JSONL); None: the config's prompt set (then not held out,
+            which the report says).
+        limit: use the first N prompts.
+        engine: generation engine; `auto` uses transformers up to 64 prompts and managed vLLM servers above.
+        max_tokens: answer length limit; None: `generation.max_tokens`.
+        temperature: sampling temperature (> 0: KL is estimated on samples); None: `generation.temperature`.
+        json_path: write the report, with every prompt's answers and verdict, here.
+        quiet: no progress bars.
+    """
+    from rlaif.backends.serving import model_path
+    from rlaif.evaluate.samples import generate, sequence_kl
+    from rlaif.inputs.load import load_inputs
+    from rlaif.inputs.prompts import load_prompts
+    from rlaif.train.common import quiet_libraries
+
+    quiet_libraries()
+    started = time.perf_counter()
+    base_path = _resolve(base, model_path(config.model), "base")
+    candidate_path = _resolve(candidate, Path(config.run_dir) / "models" / "dpo", "candidate")
+    constitution, training_prompts = load_inputs(config)
+    source = config.resolve(config.prompts.path) if prompts_path is None else Path(prompts_path)
+    prompts = load_prompts(source, limit=limit)
+    overlap = len({p.id for p in prompts} & {p.id for p in training_prompts})
+    max_tokens = max_tokens or config.generation.max_tokens
+    temperature = config.generation.temperature if temperature is None else temperature
+    if temperature <= 0:
+        raise ConfigError("--temperature must be > 0: the KL estimate needs samples from the candidate")
+    if engine == "auto":
+        engine = "transformers" if len(prompts) <= 64 else "vllm"
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    logs = Path(config.run_dir) / "logs"
+    options = {"max_tokens": max_tokens, "temperature": temperature, "seed": config.seed, "engine": engine,
+               "logs": logs, "quiet": quiet}  # fmt: skip
+    base_samples = generate(base_path, prompts, **options)  # type: ignore[arg-type]
+    candidate_samples = generate(candidate_path, prompts, **options)  # type: ignore[arg-type]
+    seconds["generate"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    kl = sequence_kl(candidate_path, base_path, prompts, candidate_samples, temperature=temperature)
+    seconds["kl"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    judge_config = config.judge.model_copy(update={"both_orders": True})
+    judgments, judge_label = _judge(config, judge_config, constitution, prompts, base_samples,
+                                    candidate_samples, logs, quiet)  # fmt: skip
+    seconds["judge"] = time.perf_counter() - t0
+    rows = []
+    for prompt, b, c, (judgment, cid) in zip(
+        prompts, base_samples, candidate_samples, judgments, strict=True
+    ):
+        p, consistent = preference(judgment.orders, cid)
+        rows.append({"prompt_id": prompt.id, "base": b.text, "candidate": c.text, "p_candidate": p,
+                     "orders_agree": consistent, "status": judgment.status})  # fmt: skip
+    preferences = [(r["p_candidate"], r["orders_agree"]) for r in rows]
+    result = tally(preferences, inconsistent=config.judge.inconsistent)
+    base_lengths, candidate_lengths = length_stats(base_samples), length_stats(candidate_samples)
+    seconds["total"] = time.perf_counter() - started
+    report = {
+        "base": base_path,
+        "candidate": candidate_path,
+        "judge": judge_label,
+        "judge_mode": judge_config.mode,
+        "prompts": {
+            "path": str(source),
+            "count": len(prompts),
+            "overlap_with_training": overlap,
+            "held_out": overlap == 0,
+        },  # fmt: skip
+        "sampling": {
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "top_p": 1.0,
+            "engine": engine,
+            "seed": config.seed,
+        },  # fmt: skip
+        "win_rate": result,
+        # A weak judge's two orders often disagree (position bias): its leans are then noise.
+        "win_rate_strict": tally(preferences, inconsistent="tie"),
+        "lengths": {
+            "base": base_lengths,
+            "candidate": candidate_lengths,
+            "drift_tokens": candidate_lengths["tokens_mean"] - base_lengths["tokens_mean"]
+            if prompts
+            else None,
+        },
+        "kl": kl,
+        "seconds": {k: round(v, 1) for k, v in seconds.items()},
+        "rows": rows,
+    }
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return report
+
+
+def _judge(
+    config: RunConfig,
+    judge_config: JudgeConfig,
+    constitution: Constitution,
+    prompts: Sequence[PromptRecord],
+    base: Sequence[Sample],
+    candidate: Sequence[Sample],
+    logs: Path,
+    quiet: bool,
+) -> tuple[list[tuple[Any, str]], str]:
+    """Judgments of (base, candidate) per prompt, each with the candidate's id, and the judge's label."""
+    from rlaif.backends.serving import make_backend, served_backend
+    from rlaif.judging.engine import judge_items
+    from rlaif.judging.modes import Candidate, JudgeItem, draw_principles
+
+    items = []
+    for prompt, b, c in zip(prompts, base, candidate, strict=True):
+        items.append(
+            JudgeItem(
+                prompt_id=prompt.id,
+                conversation=prompt.messages,
+                a=Candidate(stable_id("winrate-base", prompt_id=prompt.id, text=b.text), b.text),
+                b=Candidate(stable_id("winrate-candidate", prompt_id=prompt.id, text=c.text), c.text),
+                members=draw_principles(
+                    constitution, judge_config, seed=config.seed, key=f"winrate:{prompt.id}"
+                ),
+            )
+        )
+
+    async def run(args: dict[str, Any]) -> tuple[list[Any], str]:
+        backend = make_backend(args, quiet=quiet)
+        try:
+            await backend.resolve_model()
+            found = await judge_items(
+                backend, items, constitution=constitution, config=judge_config, seed=config.seed,
+                quiet=quiet, description="judge base vs candidate",
+            )  # fmt: skip
+        finally:
+            await backend.aclose()
+        return found, backend.label
+
+    logs.mkdir(parents=True, exist_ok=True)
+    with served_backend(config.judge.model or config.model, logs, name="judge-winrate", ray=True) as args:
+        judgments, label = asyncio.run(run(args))
+    return [(j, item.b.id) for j, item in zip(judgments, items, strict=True)], label

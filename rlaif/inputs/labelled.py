@@ -1,0 +1,156 @@
+"""Human-labelled pairwise sets: hh-rlhf transcripts or `{prompt, chosen, rejected}` rows.
+
+hh-rlhf rows are full transcripts; each is split at its last `\n\nAssistant:` and the two prefixes are
+compared. Where they differ (5 of the 2,312 harmless-base test rows), the judge compares the two
+continuations of the turns they share, the rows are listed in `LabelledData.mismatched`, and length
+baselines still compare the final replies.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from rlaif.errors import PromptSetError
+from rlaif.inputs.prompts import parse_transcript, split_last_assistant
+from rlaif.records import Message
+
+__all__ = ["LabelledData", "LabelledPair", "load_labelled_pairs"]
+
+_MARK = "\n\nAssistant:"
+
+
+@dataclass(frozen=True)
+class LabelledPair:
+    """One human-labelled pair."""
+
+    line: int
+    """1-based line of the row in its file."""
+    conversation: tuple[Message, ...]
+    """The conversation both candidates continue."""
+    chosen: str
+    """The human-preferred continuation, as the judge sees it."""
+    rejected: str
+    """The other continuation."""
+    chosen_reply: str
+    """The chosen transcript's final reply after its last Assistant turn (what length baselines compare)."""
+    rejected_reply: str
+    """The rejected transcript's final reply."""
+    prefix_match: bool = True
+    """False for hh-rlhf rows whose transcripts differ before the last Assistant turn."""
+
+
+@dataclass
+class LabelledData:
+    """A labelled file as read."""
+
+    path: Path
+    format: Literal["hh-rlhf", "prompt-chosen-rejected"]
+    pairs: list[LabelledPair]
+    mismatched: list[int]
+    """Lines of hh-rlhf rows whose two transcripts do not share the text up to the last Assistant turn."""
+
+
+def _render_turns(messages: Sequence[Message]) -> str:
+    """Turns after a divergence, written back in hh-rlhf style (the first is the assistant's reply)."""
+    parts = [messages[0].content] if messages else []
+    for message in messages[1:]:
+        parts.append(f"{'Human' if message.role == 'user' else 'Assistant'}: {message.content}")
+    return "\n\n".join(parts)
+
+
+def _hh_pair(line: int, chosen: str, rejected: str) -> LabelledPair:
+    for field, transcript in (("chosen", chosen), ("rejected", rejected)):
+        if _MARK not in transcript:
+            raise ValueError(f'hh-rlhf `{field}` has no "\\n\\nAssistant:" turn to split at')
+    prefix_c, reply_c = split_last_assistant(chosen)
+    prefix_r, reply_r = split_last_assistant(rejected)
+    if prefix_c == prefix_r:
+        conversation = tuple(parse_transcript(prefix_c[: -len(_MARK)]))
+        return LabelledPair(line, conversation, reply_c, reply_r, reply_c, reply_r)
+    # The transcripts diverge earlier: judge the two continuations of their common turns.
+    turns_c, turns_r = parse_transcript(chosen), parse_transcript(rejected)
+    common = 0
+    while common < min(len(turns_c), len(turns_r)) and turns_c[common] == turns_r[common]:
+        common += 1
+    while common and turns_c[common - 1].role != "user":
+        common -= 1
+    return LabelledPair(
+        line,
+        tuple(turns_c[:common]),
+        _render_turns(turns_c[common:]),
+        _render_turns(turns_r[common:]),
+        reply_c,
+        reply_r,
+        prefix_match=False,
+    )
+
+
+def _reply(value: Any, field: str) -> str:
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, list) and value and isinstance(value[-1], dict) and "content" in value[-1]:
+        return str(value[-1]["content"]).strip()  # TRL conversational: [{"role": "assistant", ...}]
+    raise ValueError(f"`{field}` must be a string or a list of messages ending with the reply")
+
+
+def _prompt(value: Any) -> tuple[Message, ...]:
+    if isinstance(value, str):
+        return (Message(role="user", content=value),)
+    if isinstance(value, list):
+        return tuple(Message.model_validate(m) for m in value)
+    raise ValueError("`prompt` must be a string or a list of messages")
+
+
+def load_labelled_pairs(path: str | Path, *, limit: int | None = None) -> LabelledData:
+    """Read a labelled pairwise file (JSONL, optionally .gz); a bad row raises with its line number."""
+    path = Path(path)
+    if not path.is_file():
+        raise PromptSetError(f"labelled file {path} not found; give a JSONL file with chosen/rejected rows")
+    opener = gzip.open if path.suffix == ".gz" else open
+    pairs: list[LabelledPair] = []
+    formats: set[str] = set()
+    with opener(path, "rt", encoding="utf-8") as handle:
+        for number, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            if limit is not None and len(pairs) >= limit:
+                break
+            try:
+                row = json.loads(text)
+                if not isinstance(row, dict) or "chosen" not in row or "rejected" not in row:
+                    raise ValueError(
+                        "a row needs `chosen` and `rejected` (and `prompt` unless hh-rlhf transcripts)"
+                    )
+                if "prompt" in row:
+                    formats.add("prompt-chosen-rejected")
+                    chosen, rejected = _reply(row["chosen"], "chosen"), _reply(row["rejected"], "rejected")
+                    pairs.append(
+                        LabelledPair(number, _prompt(row["prompt"]), chosen, rejected, chosen, rejected)
+                    )
+                else:
+                    formats.add("hh-rlhf")
+                    if not isinstance(row["chosen"], str) or not isinstance(row["rejected"], str):
+                        raise ValueError("hh-rlhf `chosen` and `rejected` must be transcript strings")
+                    pairs.append(_hh_pair(number, row["chosen"], row["rejected"]))
+            except json.JSONDecodeError as exc:
+                raise PromptSetError(
+                    f"{path}:{number}: not valid JSON ({exc.msg}, column {exc.colno})"
+                ) from None
+            except (ValueError, ValidationError) as exc:
+                detail = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+                raise PromptSetError(f"{path}:{number}: {detail}") from None
+    if not pairs:
+        raise PromptSetError(f"{path}: no labelled pairs found")
+    if len(formats) > 1:
+        raise PromptSetError(
+            f"{path}: mixes hh-rlhf transcripts and prompt/chosen/rejected rows; use one format"
+        )
+    fmt: Literal["hh-rlhf", "prompt-chosen-rejected"] = formats.pop()  # type: ignore[assignment]
+    return LabelledData(path, fmt, pairs, [p.line for p in pairs if not p.prefix_match])

@@ -1,0 +1,33 @@
+"""What a run config names, loaded once: its constitution and its prompt set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rlaif.config import RunConfig
+from rlaif.inputs.constitution import find_constitution, load_constitution
+from rlaif.inputs.prompts import load_prompts
+from rlaif.records import Constitution, PromptRecord
+
+__all__ = ["constitution_file", "load_inputs", "load_run_constitution"]
+
+
+def constitution_file(name_or_path: str, base_dir: str | Path) -> Path:
+    """The constitution file a config names: a path relative to `base_dir` (the config's folder) or an
+    absolute one when such a file exists, else a shipped constitution of that name."""
+    candidate = Path(name_or_path).expanduser()
+    if not candidate.is_absolute():
+        candidate = Path(base_dir) / candidate
+    return candidate if candidate.is_file() else find_constitution(name_or_path)
+
+
+def load_run_constitution(config: RunConfig) -> Constitution:
+    """The constitution the config names, validated."""
+    return load_constitution(constitution_file(config.constitution, config.base_dir))
+
+
+def load_inputs(config: RunConfig) -> tuple[Constitution, list[PromptRecord]]:
+    """The constitution and prompt set the config names, validated."""
+    constitution = load_run_constitution(config)
+    prompts = load_prompts(config.resolve(config.prompts.path), limit=config.prompts.limit)
+    return constitution, prompts

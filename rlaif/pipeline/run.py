@@ -1,0 +1,227 @@
+"""The whole pipeline as one function: respond → critique/revise → judge → pairs → export → training.
+
+Training runs the enabled trainers of `train` in the registry's order (SFT, reward model, DPO, KTO,
+online RL, PPO; only DPO is on by default), each from the configured policy.
+
+People's review decisions (`reviews.jsonl`) override the AI's labels in the export, and training
+starts only when the human-review gate passes (`rlaif.review.gate.check_gate`).
+
+Critique/revise and the judge both start from the responses, so they run at the same time: the
+server's batch stays full while each revision waits for its critique.
+
+Each stage reads and appends records in the run directory, so rerunning the same config after an
+interruption skips what is done. Generation servers are stopped before training starts, so the
+two never hold memory at once (online RL with the judge as its reward starts its own judge server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
+
+from rlaif.backends.serving import make_backend, model_path, served_backend, with_restarts
+from rlaif.backends.vllm_server import VLLMServer
+from rlaif.config import RunConfig
+from rlaif.errors import ConfigError
+from rlaif.inputs.load import load_inputs
+from rlaif.monitor import PeakMemory
+from rlaif.pipeline.current import current, responses_by_prompt
+from rlaif.pipeline.export import export_pairs, export_sft, write_card
+from rlaif.pipeline.judge import judge
+from rlaif.pipeline.pairs import build_pairs
+from rlaif.pipeline.respond import respond
+from rlaif.pipeline.revise import revise
+from rlaif.pipeline.summary import summarize, versions
+from rlaif.records import (
+    Constitution,
+    Judgment,
+    PromptRecord,
+    Response,
+    ReviewDecision,
+    Revision,
+    RevisionStep,
+)
+from rlaif.reports import RunSummary, StageReport
+from rlaif.review.gate import check_gate
+from rlaif.review.session import current_decisions
+from rlaif.store import RunDir, write_atomic
+from rlaif.templates import prompts_dir, template_hash
+from rlaif.train.registry import TRAINERS, train_stage
+
+__all__ = ["ALL_STAGES", "GENERATION_STAGES", "run_pipeline"]
+
+GENERATION_STAGES = ("respond", "revise", "judge")
+ALL_STAGES = (*GENERATION_STAGES, "export", *TRAINERS)
+
+R = TypeVar("R")
+
+
+async def _generate(
+    config: RunConfig,
+    constitution: Constitution,
+    prompts: Sequence[PromptRecord],
+    run: RunDir,
+    stages: Sequence[str],
+    policy_args: dict[str, Any],
+    judge_args: dict[str, Any] | None,
+    quiet: bool,
+) -> dict[str, StageReport]:
+    layout = run.layout
+    reports: dict[str, StageReport] = {}
+    policy = make_backend(policy_args, quiet=quiet)
+    judge_backend = make_backend(judge_args, quiet=quiet) if judge_args else policy
+    try:
+        await policy.resolve_model()
+        responses = run.stage(layout.RESPONSES, Response)
+        if "respond" in stages:
+            reports["respond"] = await respond(
+                policy, prompts, constitution=constitution, config=config.generation, seed=config.seed,
+                stage=responses, quiet=quiet,
+            )  # fmt: skip
+        by_prompt = responses_by_prompt(responses, prompts)
+        # Revise and judge both start from the responses, so they run together: the server's batch
+        # stays full while revisions wait for their critiques.
+        work: dict[str, Coroutine[Any, Any, StageReport]] = {}
+        if "revise" in stages and config.revise.enabled:
+            originals = {pid: rs[0] for pid, rs in by_prompt.items() if rs and rs[0].sample_index == 0}
+            work["revise"] = revise(
+                policy, prompts, originals, constitution=constitution, config=config.revise, seed=config.seed,
+                steps=run.stage(layout.REVISION_STEPS, RevisionStep),
+                revisions=run.stage(layout.REVISIONS, Revision), quiet=quiet,
+            )  # fmt: skip
+        if "judge" in stages and config.judge.enabled:
+            if judge_backend is not policy:
+                await judge_backend.resolve_model()
+            work["judge"] = judge(
+                judge_backend, prompts, by_prompt, constitution=constitution, config=config.judge,
+                seed=config.seed, stage=run.stage(layout.JUDGMENTS, Judgment), quiet=quiet,
+            )  # fmt: skip
+        reports.update(zip(work, await _together(list(work.values())), strict=True))
+    finally:
+        await policy.aclose()
+        if judge_backend is not policy:
+            await judge_backend.aclose()
+    return reports
+
+
+async def _together(work: Sequence[Coroutine[Any, Any, R]]) -> list[R]:
+    """Run coroutines at once; when one raises, cancel the others and raise that error itself
+    (not an exception group), so `with_restarts` still sees a dead server."""
+    tasks = [asyncio.ensure_future(w) for w in work]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+def _generation(
+    config: RunConfig,
+    constitution: Constitution,
+    prompts: Sequence[PromptRecord],
+    run: RunDir,
+    stages: Sequence[str],
+    quiet: bool,
+) -> tuple[dict[str, StageReport], int]:
+    """Serve the policy (and a judge of its own, if configured) and run the generation stages."""
+    managed: dict[VLLMServer, int] = {}
+    with contextlib.ExitStack() as stack:
+        policy_args = stack.enter_context(served_backend(config.model, run, servers=managed, ray=True))
+        judge_args = None
+        if config.judge.model is not None and "judge" in stages:
+            judge_args = stack.enter_context(
+                served_backend(config.judge.model, run, name="judge", servers=managed, ray=True)
+            )
+        return with_restarts(
+            lambda: asyncio.run(
+                _generate(config, constitution, prompts, run, stages, policy_args, judge_args, quiet)
+            ),
+            managed,
+        )
+
+
+def _export(
+    config: RunConfig,
+    constitution: Constitution,
+    prompts: Sequence[PromptRecord],
+    run: RunDir,
+    summary: RunSummary,
+    human: dict[str, dict[str, ReviewDecision]],
+) -> None:
+    """Pairs, the export (human decisions applied) and its card; counts go into `summary`."""
+    layout = run.layout
+    pairs, skipped = build_pairs(config, run, prompts, constitution)
+    export_pairs(pairs, layout.export, decisions=human)
+    by_id = {p.id: p for p in prompts}
+    export_sft(current(run, layout.REVISIONS, Revision, prompts, constitution), by_id, layout.export)
+    counts = summary.counts
+    counts.pairs = len(pairs)
+    counts.pairs_from_judge = sum(p.source == "judge" for p in pairs)
+    counts.pairs_from_revision = sum(p.source == "revision" for p in pairs)
+    counts.pairs_human_reviewed = sum(p.id in human for p in pairs)
+    summary.skipped = dict(skipped)
+    write_card(layout.export, constitution=constitution, summary=summary)
+    summary.files["export"] = str(layout.export)
+
+
+def run_pipeline(
+    config: RunConfig, *, stages: Sequence[str] = ALL_STAGES, quiet: bool = False, force: bool = False
+) -> RunSummary:
+    """Run the chosen stages of the pipeline and return a summary (also saved as `summary.json`).
+
+    `force` trains even when the human-review gate fails.
+    """
+    unknown = set(stages) - set(ALL_STAGES)
+    if unknown:
+        raise ConfigError(f"unknown stage(s) {sorted(unknown)}; choose from {', '.join(ALL_STAGES)}")
+    constitution, prompts = load_inputs(config)
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    with RunDir(config.run_dir) as run, PeakMemory() as memory:
+        layout = run.layout
+        run.save_manifest(
+            config=config.model_dump(mode="json"),
+            constitution={
+                "name": constitution.name,
+                "version": constitution.version,
+                "hash": constitution.hash,
+            },
+            templates={p.stem: template_hash(p.stem) for p in sorted(prompts_dir().glob("*.jinja"))},
+            versions=versions(),
+            status="running",
+        )
+        reports: dict[str, StageReport] = {}
+        restarts = None
+        generation = [s for s in stages if s in GENERATION_STAGES]
+        if generation:
+            t0 = time.perf_counter()
+            reports, restarts = _generation(config, constitution, prompts, run, generation, quiet)
+            timings["generation"] = time.perf_counter() - t0
+        summary = summarize(config, constitution, prompts, run, reports)
+        summary.server_restarts = restarts
+        human = current_decisions(run.stage(layout.REVIEWS, ReviewDecision))
+        trainers = [name for name, t in TRAINERS.items() if name in stages and t.section(config).enabled]
+        if "export" in stages or (trainers and human):  # reviews made since the export change its labels
+            _export(config, constitution, prompts, run, summary, human)
+        if trainers:
+            check_gate(run, config, force=force)
+            for name in trainers:
+                t0 = time.perf_counter()
+                result = train_stage(name, config, run.path, model=model_path(config.model))
+                timings[name] = time.perf_counter() - t0
+                summary.trained[name] = result.summary()
+                summary.files[f"{name}_model"] = str(result.output_dir)
+        timings["total"] = time.perf_counter() - started
+        summary.seconds = {k: round(v, 1) for k, v in timings.items()}
+        summary.peak_rss_gib = round(memory.peak_gib, 2)
+        failed = sum(r.failed for r in reports.values())
+        run.save_manifest(
+            status="done" if not failed else "incomplete", counts=summary.counts.model_dump(mode="json")
+        )
+        write_atomic(layout.summary, summary.model_dump_json(indent=2))
+    return summary

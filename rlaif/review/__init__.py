@@ -1,0 +1,2 @@
+"""Human spot-checks: sessions, sampling, agreement, the gate before training, and the reviewers (hook,
+files, terminal, web)."""

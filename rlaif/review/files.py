@@ -1,0 +1,189 @@
+"""File hand-off for annotators elsewhere: export a review batch (JSONL and CSV), import the answers.
+
+A batch shows each pair's two answers as `first` and `second` in a seeded random order; which one
+is the pair's chosen answer is kept in the run directory (`review_batches/BATCH.key.json`), never in
+the files handed out. Annotators fill `verdict` (first, second, tie or flag; 1/2/t/f also work),
+optionally `note` and `reviewer`, and send either file back.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from rlaif.errors import ReviewError
+from rlaif.records import ReviewAnswer, ReviewDecision, stable_id
+from rlaif.review.session import REVIEWS, ReviewSession, current_decisions, new_decision, to_pair_verdict
+from rlaif.store import RunDir, write_atomic
+
+__all__ = ["ImportResult", "export_batch", "import_decisions"]
+
+COLUMNS = ("batch_id", "pair_id", "reviewer", "verdict", "note", "prompt", "first", "second", "principles")
+AI_COLUMNS = ("ai_preferred", "ai_probability")
+SPELLINGS: dict[str, Literal["first", "second", "tie", "flag"]] = {
+    "first": "first", "1": "first", "a": "first",
+    "second": "second", "2": "second", "b": "second",
+    "tie": "tie", "t": "tie", "=": "tie",
+    "flag": "flag", "f": "flag",
+}  # fmt: skip
+
+
+def export_batch(
+    run: RunDir, session: ReviewSession, *, out: Path | None = None, reviewer: str = ""
+) -> tuple[Path, Path]:
+    """Write the session's pending items as `BATCH.jsonl` and `BATCH.csv`; returns both paths.
+
+    The batch id and the answer order key are stored under `review_batches/` in the run directory.
+    """
+    items = session.pending()
+    if not items:
+        raise ReviewError(
+            f"nothing to export: every sampled pair of {run.path} is reviewed by {session.reviewer}"
+        )
+    batch_id = stable_id("batch", pairs=[i.pair_id for i in items], session=session.session)
+    keys = run.subdir("review_batches")
+    write_atomic(
+        keys / f"{batch_id}.key.json",
+        json.dumps({"batch_id": batch_id, "shown_first": {i.pair_id: session.first[i.pair_id] for i in items},
+                    "show_ai_verdict": session.show_ai}, indent=1),
+    )  # fmt: skip
+    folder = out or keys
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for item in items:
+        row: dict[str, Any] = {
+            "batch_id": batch_id,
+            "pair_id": item.pair_id,
+            "reviewer": reviewer,
+            "verdict": "",
+            "note": "",
+            "prompt": [m.model_dump() for m in item.prompt],
+            "first": item.first,
+            "second": item.second,
+            "principles": [
+                f"{pid}: {q}" if q else pid
+                for pid, q in zip(item.principle_ids, item.principle_questions, strict=True)
+            ],
+        }
+        if session.show_ai:
+            row.update(ai_preferred=item.ai_preferred, ai_probability=item.ai_probability)
+        rows.append(row)
+    jsonl = folder / f"{batch_id}.jsonl"
+    write_atomic(jsonl, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    columns = COLUMNS + (AI_COLUMNS if session.show_ai else ())
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({name: _cell(name, row.get(name)) for name in columns})
+    csv_path = folder / f"{batch_id}.csv"
+    write_atomic(csv_path, buffer.getvalue())
+    return jsonl, csv_path
+
+
+def _cell(name: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if name == "prompt":
+        text = "\n\n".join(f"[{m['role']}] {m['content']}" for m in value)
+    elif name == "principles":
+        text = "\n".join(value)
+    else:
+        text = str(value)
+    # A cell starting with = + - @ is a formula to spreadsheet programs: model text must stay text.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import did."""
+
+    stored: int
+    """New decisions appended."""
+    unchanged: int
+    """Rows equal to the reviewer's standing decision (an import run twice)."""
+    blank: int
+    """Rows without a verdict (not reviewed yet)."""
+
+
+def import_decisions(run: RunDir, path: Path, *, reviewer: str | None = None) -> ImportResult:
+    """Append the decisions of a filled-in batch file (JSONL or CSV) to `reviews.jsonl`."""
+    rows = _read_rows(path)
+    from rlaif.records import PreferencePair
+
+    pairs = run.stage("pairs", PreferencePair)
+    store = run.stage(REVIEWS, ReviewDecision)
+    standing = current_decisions(store)
+    keys: dict[str, dict[str, Any]] = {}
+    new: list[ReviewDecision] = []
+    unchanged = blank = 0
+    for line, row in rows:
+        where = f"{path}:{line}"
+        raw = str(row.get("verdict") or "").strip().lower()
+        if not raw:
+            blank += 1
+            continue
+        if raw not in SPELLINGS:
+            raise ReviewError(
+                f"{where}: verdict {raw!r} is not one of first, second, tie, flag (or 1, 2, t, f)"
+            )
+        batch_id, pair_id = str(row.get("batch_id") or ""), str(row.get("pair_id") or "")
+        key = keys.get(batch_id) or keys.setdefault(batch_id, _key(run, batch_id, where))
+        if pair_id not in key["shown_first"] or pair_id not in pairs:
+            raise ReviewError(f"{where}: pair {pair_id!r} is not in batch {batch_id!r} of {run.path}")
+        name = str(row.get("reviewer") or "").strip() or reviewer
+        if not name:
+            raise ReviewError(f"{where}: no reviewer: fill the reviewer column or pass --reviewer NAME")
+        answer = ReviewAnswer(pair_id=pair_id, verdict=SPELLINGS[raw], note=str(row.get("note") or ""))
+        first = key["shown_first"][pair_id]
+        verdict = to_pair_verdict(answer.verdict, first)
+        previous = standing.get(pair_id, {}).get(name)
+        if previous is not None and (previous.verdict, previous.note) == (verdict, answer.note):
+            unchanged += 1
+            continue
+        decision = new_decision(
+            pairs.get(pair_id),  # type: ignore[arg-type]
+            reviewer=name, verdict=verdict, note=answer.note, first=first,
+            ai_verdict_shown=bool(key.get("show_ai_verdict")), via="file", session=batch_id,
+        )  # fmt: skip
+        standing.setdefault(pair_id, {})[name] = decision
+        new.append(decision)
+    store.append(new)
+    return ImportResult(stored=len(new), unchanged=unchanged, blank=blank)
+
+
+def _key(run: RunDir, batch_id: str, where: str) -> dict[str, Any]:
+    path = run.path / "review_batches" / f"{batch_id}.key.json"
+    if not batch_id or not path.is_file():
+        raise ReviewError(
+            f"{where}: unknown batch_id {batch_id!r}: no {path}; import into the run directory the batch "
+            "was exported from (`rlaif review export-batch`)"
+        )
+    return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def _read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    if not path.is_file():
+        raise ReviewError(f"no file {path}")
+    text = path.read_text(encoding="utf-8-sig")
+    if path.suffix == ".csv":
+        reader = csv.DictReader(io.StringIO(text))
+        return [(reader.line_num, row) for row in reader]
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ReviewError(
+                f"{path}:{number}: not JSON ({exc.msg}); a batch file has one object per line"
+            ) from None
+        if not isinstance(row, dict):
+            raise ReviewError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
+        rows.append((number, row))
+    return rows

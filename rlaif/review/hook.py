@@ -1,0 +1,106 @@
+"""Python callables as reviewers: `review.hook: module:function` (or `path/to/file.py:function`).
+
+A hook takes a list of `ReviewItem` and returns `ReviewAnswer`s (or dicts of their fields), possibly
+from a coroutine: a stronger model, a rules engine, a labelling service. Its answers are stored like
+a person's, under its own reviewer id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import inspect
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from rlaif.errors import ReviewError
+from rlaif.records import ReviewAnswer, ReviewItem
+from rlaif.review.session import ReviewSession
+
+__all__ = ["Hook", "load_hook", "run_hook"]
+
+
+Hook = Callable[[list[ReviewItem]], Any]
+
+
+def load_hook(spec: str, *, base_dir: Path = Path(".")) -> Hook:
+    """The callable named `module:function` (importable, or a `path/to/file.py:function`)."""
+    target, sep, name = spec.rpartition(":")
+    if not sep or not target or not name:
+        raise ReviewError(f"review hook {spec!r}: write it as module:function or path/to/file.py:function")
+    if target.endswith(".py") or "/" in target:
+        path = Path(target) if Path(target).is_absolute() else base_dir / target
+        if not path.is_file() and Path(target).is_file():
+            path = Path(target)
+        if not path.is_file():
+            raise ReviewError(f"review hook {spec!r}: no file {path}")
+        module_spec = importlib.util.spec_from_file_location(f"rlaif_review_hook_{path.stem}", path)
+        assert module_spec is not None and module_spec.loader is not None
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+    else:
+        added = str(base_dir.resolve())
+        sys.path.insert(0, added)
+        try:
+            module = importlib.import_module(target)
+        except ImportError as exc:
+            raise ReviewError(
+                f"review hook {spec!r}: cannot import {target!r} ({exc}); install it, run from its "
+                "folder, or name a file: path/to/file.py:function"
+            ) from None
+        finally:
+            sys.path.remove(added)
+    obj: Any = module
+    for part in name.split("."):
+        if not hasattr(obj, part):
+            raise ReviewError(f"review hook {spec!r}: {target} has no attribute {name!r}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise ReviewError(f"review hook {spec!r}: {name} is not callable")
+    return obj  # type: ignore[no-any-return]
+
+
+def run_hook(session: ReviewSession, hook: Hook, *, batch_size: int = 16) -> int:
+    """Hand pending items to `hook` in batches and store its answers; returns how many were stored.
+
+    The hook takes a list of `ReviewItem` and returns `ReviewAnswer`s (or dicts of their fields),
+    possibly from a coroutine. An item it does not answer is skipped for this run.
+    """
+    stored = 0
+    while batch := session.pending()[:batch_size]:
+        result = hook(list(batch))
+        if inspect.isawaitable(result):
+            result = asyncio.run(_await(result))
+        wanted = {item.pair_id for item in batch}
+        answers = [_answer(raw, wanted) for raw in (result or [])]
+        for answer in answers:
+            session.decide(answer)
+            stored += 1
+        answered = {a.pair_id for a in answers}
+        for pair_id in wanted - answered:
+            session.skip(pair_id)
+    return stored
+
+
+async def _await(value: Any) -> Any:
+    return await value
+
+
+def _answer(raw: Any, wanted: set[str]) -> ReviewAnswer:
+    try:
+        answer = raw if isinstance(raw, ReviewAnswer) else ReviewAnswer.model_validate(raw)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        raise ReviewError(
+            f"review hook answer {raw!r}: {where}: {problem['msg']}; answer ReviewAnswer(pair_id=..., "
+            "verdict='first'|'second'|'tie'|'flag', note='')"
+        ) from None
+    if answer.pair_id not in wanted:
+        raise ReviewError(f"review hook answered pair {answer.pair_id!r}, which was not in its batch")
+    return answer

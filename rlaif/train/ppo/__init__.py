@@ -1,0 +1,1 @@
+"""PPO of our own: config, math (GAE, KL, losses), rollouts, and the trainer."""

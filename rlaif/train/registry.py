@@ -1,0 +1,196 @@
+"""Every trainer, in one table: its name, label, the data it reads, its config section and its runner.
+
+`rlaif train NAME`, the run's training order (`rlaif run`), `rlaif train bench` and the run summary
+all read `TRAINERS`; adding a trainer is one entry here (plus its module and config section).
+Every model starts from the configured policy (`model.path`, or the bundled model), reads the run's
+export and goes to RUN_DIR/models/NAME. Each runner imports torch and TRL only when it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from rlaif.config import RunConfig, TrainerSection
+from rlaif.errors import ConfigError
+from rlaif.store import RunLayout
+
+if TYPE_CHECKING:
+    from rlaif.reports import TrainResult
+
+__all__ = ["TRAINERS", "TRAIN_STAGES", "Trainer", "train_stage"]
+
+Runner = Callable[[RunConfig, RunLayout, "str | Path"], "TrainResult"]
+
+
+@dataclass(frozen=True)
+class Trainer:
+    """One registry entry."""
+
+    name: str
+    """The command (`rlaif train NAME`), the config section (`train.NAME`) and the model folder."""
+    label: str
+    """How reports name it."""
+    reads: Literal["pairs", "sft"]
+    """Which part of the export it trains on."""
+    help: str
+    """What it does, for the CLI (first line: the short help)."""
+    run: Runner
+    """Trains it: (config, run layout, starting model) -> TrainResult."""
+    plain_trl: bool = False
+    """Whether `rlaif train bench` also times a plain TRL script doing the same."""
+
+    def section(self, config: RunConfig) -> TrainerSection:
+        """Its config section, `train.NAME`."""
+        section: TrainerSection = getattr(config.train, self.name)
+        return section
+
+
+def _sft(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainResult:
+    from rlaif.train import sft
+
+    return sft.train_sft(
+        layout.export_sft, model_path=model, output_dir=layout.model("sft"), args=config.train.sft.args
+    )
+
+
+def _reward(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainResult:
+    from rlaif.train import reward
+
+    section = config.train.reward
+    return reward.train_reward(
+        layout.export_pairs, model_path=model, output_dir=layout.model("reward"), args=section.args,
+        sources=section.sources, use_margin=section.use_margin, eval_fraction=section.eval_fraction,
+        seed=config.seed,
+    )  # fmt: skip
+
+
+def _dpo(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainResult:
+    from rlaif.train import dpo
+
+    section = config.train.dpo
+    return dpo.train_dpo(
+        layout.export_pairs, model_path=model, output_dir=layout.model("dpo"), args=section.args,
+        sources=section.sources,
+    )  # fmt: skip
+
+
+def _kto(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainResult:
+    from rlaif.train import kto
+
+    section = config.train.kto
+    return kto.train_kto(
+        layout.export_pairs, model_path=model, output_dir=layout.model("kto"), args=section.args,
+        sources=section.sources, seed=config.seed,
+    )  # fmt: skip
+
+
+def _reward_model_folder(config: RunConfig, layout: RunLayout, configured: str | None) -> Path:
+    return config.resolve(configured) if configured else layout.model("reward")
+
+
+def _online(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainResult:
+    from rlaif.train import online
+
+    section = config.train.online
+    common = {
+        "model_path": model, "output_dir": layout.model("online"), "algorithm": section.algorithm,
+        "args": section.args, "sources": section.sources, "reference": section.reference,
+    }  # fmt: skip
+    if section.reward == "model":
+        folder = _reward_model_folder(config, layout, section.reward_model)
+        return online.train_online(layout.export_pairs, reward=folder, **common)  # type: ignore[arg-type]
+    from rlaif.backends.serving import served_backend
+    from rlaif.inputs.load import load_run_constitution
+
+    constitution = load_run_constitution(config)
+    judge_model = config.judge.model or config.model
+    with served_backend(judge_model, layout.logs, name="judge-online") as backend_args:
+        reward_fn = online.judge_reward(
+            backend_args, constitution=constitution, config=config.judge, seed=config.seed
+        )
+        return online.train_online(layout.export_pairs, reward=reward_fn, **common)  # type: ignore[arg-type]
+
+
+def _ppo(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainResult:
+    from pydantic import ValidationError
+
+    from rlaif.train.common import load_pairs
+    from rlaif.train.ppo.config import PPOConfig
+    from rlaif.train.ppo.rollout import pair_prompts, reward_model_scorer
+    from rlaif.train.ppo.trainer import train_ppo
+
+    section = config.train.ppo
+    try:
+        ppo = PPOConfig(**{"seed": config.seed, **section.args, "output_dir": layout.model("ppo")})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"train.ppo.args: {problems}") from None
+    folder = _reward_model_folder(config, layout, section.reward_model)
+    if not (folder / "config.json").exists():
+        raise ConfigError(
+            f"PPO needs a reward model and {folder} has none: train one first (`rlaif train reward`) or "
+            "set train.ppo.reward_model"
+        )
+    prompts = pair_prompts(load_pairs(layout.export_pairs, section.sources))
+    return train_ppo(
+        ppo, model=model, prompts=prompts, reward_fn=reward_model_scorer(folder), resume=section.resume
+    )
+
+
+TRAINERS: dict[str, Trainer] = {
+    trainer.name: trainer
+    for trainer in (
+        Trainer(
+            "sft", "SFT", "sft",
+            "Supervised fine-tuning on the final revisions (TRL SFTTrainer); train.sft.args go to SFTConfig.",
+            _sft,
+        ),
+        Trainer(
+            "reward", "reward model", "pairs",
+            "Reward model on the pairs (TRL RewardTrainer), held-out pairwise accuracy, model card.\n\n"
+            "train.reward: use_margin (margin from the judge's soft label), eval_fraction, args "
+            "(RewardConfig).",
+            _reward, plain_trl=True,
+        ),
+        Trainer(
+            "dpo", "DPO", "pairs",
+            "DPO on the exported pairs (TRL DPOTrainer); train.dpo.args go to DPOConfig "
+            "(loss_type, beta, ...).",
+            _dpo, plain_trl=True,
+        ),
+        Trainer(
+            "kto", "KTO", "pairs",
+            "KTO on the pairs taken apart into desirable and undesirable answers (TRL KTOTrainer).",
+            _kto,
+        ),
+        Trainer(
+            "online", "online RL", "pairs",
+            "Online RLAIF (TRL RLOOTrainer or GRPOTrainer) scored by the reward model or the judge.\n\n"
+            "train.online: algorithm (rloo, grpo), reward (model, judge), reward_model, reference, args.",
+            _online,
+        ),
+        Trainer(
+            "ppo", "PPO", "pairs",
+            "PPO of our own: reward model score, KL penalty to the start model, GAE, clipped losses.\n\n"
+            "train.ppo: reward_model (default RUN_DIR/models/reward), sources, resume, args (PPOConfig: "
+            "total_steps, batch_size, mini_batch_size, ppo_epochs, target_kl, ...). "
+            "Writes RUN_DIR/models/ppo (metrics.jsonl, checkpoints, model/).",
+            _ppo,
+        ),
+    )
+}  # fmt: skip
+"""In the order the pipeline trains them: online RL and PPO may need the reward model."""
+
+TRAIN_STAGES = tuple(TRAINERS)
+
+
+def train_stage(name: str, config: RunConfig, run_path: Path, *, model: str | Path) -> TrainResult:
+    """Train `name` (a key of `TRAINERS`) on the run's export, starting from `model`."""
+    if name not in TRAINERS:
+        raise ConfigError(f"unknown trainer {name!r}; choose from {', '.join(TRAINERS)}")
+    result = TRAINERS[name].run(config, RunLayout(Path(run_path)), model)
+    result.trainer = name
+    return result

@@ -1,0 +1,142 @@
+"""The `rlaif` command as a user runs it: exit codes and one-line errors, never a traceback.
+
+Two tests run the installed console script; the rest call `rlaif.cli.main.main` in this process, which is
+what the script runs, to keep the suite fast.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from rlaif.cli.main import main
+
+ROOT = Path(__file__).resolve().parents[3]
+RLAIF = Path(sys.executable).with_name("rlaif")
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+Cli = Callable[..., Result]
+
+
+@pytest.fixture
+def rlaif(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("COLUMNS", "200")
+
+    def call(*args: str) -> Result:
+        capsys.readouterr()
+        monkeypatch.setattr(sys, "argv", ["rlaif", *args])
+        with pytest.raises(SystemExit) as info:
+            main()
+            sys.exit(0)
+        out, err = capsys.readouterr()
+        code = info.value.code
+        return Result(code if isinstance(code, int) else (0 if code is None else 1), out, err)
+
+    return call
+
+
+def script(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}
+    return subprocess.run([str(RLAIF), *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+
+
+def assert_one_line_error(result: Result | subprocess.CompletedProcess[str], *needles: str) -> str:
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    for needle in needles:
+        assert needle in lines[0]
+    return lines[0]
+
+
+def test_script_validates_shipped_constitution() -> None:
+    result = script("constitution", "validate", "harmless")
+    assert result.returncode == 0, result.stderr
+    assert "harmless v1" in result.stdout
+    for principle_id in ("harm-general", "weapons", "privacy", "substances"):
+        assert principle_id in result.stdout
+    assert "ok: 16 principles, 2 examples" in result.stdout
+    assert result.stderr == ""
+
+
+def test_script_error_is_one_line(tmp_path: Path) -> None:
+    assert_one_line_error(script("run", str(tmp_path / "missing.yaml")), "missing.yaml", "not found")
+
+
+def test_validate_own_file(rlaif: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text(
+        "name: mine\nprinciples:\n  - id: kind\n    critique_request: c\n    revision_request: r\n"
+        "    judge_question: q\n",
+        encoding="utf-8",
+    )
+    result = rlaif("constitution", "validate", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "kind" in result.stdout
+    assert "ok: 1 principles, 0 examples" in result.stdout
+
+
+def test_validate_bad_file(rlaif: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "name: bad\nprinciples:\n  - id: kind\n    critique_request: c\n    revision_request: r\n",
+        encoding="utf-8",
+    )
+    line = assert_one_line_error(rlaif("constitution", "validate", str(path)), "bad.yaml", "judge_question")
+    assert "line 3" in line
+
+
+def test_validate_unknown_name(rlaif: Cli) -> None:
+    assert_one_line_error(rlaif("constitution", "validate", "no-such-thing"), "'no-such-thing'", "harmless")
+
+
+def test_run_missing_config(rlaif: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert_one_line_error(rlaif("run", "missing.yaml"), "missing.yaml", "not found")
+
+
+def test_run_invalid_config(rlaif: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text("prompts: {path: p.jsonl}\nrevise:\n  rounds: 0\n", encoding="utf-8")
+    assert_one_line_error(rlaif("run", str(path)), "run.yaml", "line 3", "revise.rounds")
+
+
+def test_set_without_equals(rlaif: Cli) -> None:
+    result = rlaif("run", "examples/quickstart.yaml", "--set", "revise.rounds")
+    assert_one_line_error(result, "'revise.rounds'", "key=value")
+
+
+def test_set_override_is_validated(rlaif: Cli) -> None:
+    result = rlaif("respond", "examples/quickstart.yaml", "--set", "revise.rounds=zero")
+    assert_one_line_error(result, "quickstart.yaml", "revise.rounds")
+
+
+def test_usage_errors_are_messages_not_tracebacks(rlaif: Cli) -> None:
+    for args, message in [
+        (("run",), "Error: Missing argument 'config'."),
+        (("run", "x.yaml", "--bogus"), "Error: No such option: --bogus"),
+    ]:
+        result = rlaif(*args)
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr
+        assert result.stderr.strip().endswith(message)
+    result = rlaif()
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "COMMAND [ARGS]" in result.stdout + result.stderr

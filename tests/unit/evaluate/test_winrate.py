@@ -1,0 +1,104 @@
+"""Win-rate arithmetic: the Wilson interval, both-order preferences, the tally and length statistics."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from rlaif.evaluate.samples import Sample
+from rlaif.evaluate.winrate import length_stats, preference, tally, wilson_interval
+from rlaif.records import OrderVerdict
+
+BASE, CAND = "base-1", "cand-1"
+
+
+def order(first: str, p_first: float | None, status: str = "ok") -> OrderVerdict:
+    return OrderVerdict(first_id=first, p_first=p_first, status=status, raw="A")  # type: ignore[arg-type]
+
+
+def test_wilson_matches_hand_computed_values() -> None:
+    # 8 of 10 at 95%: p=0.8, z=1.95996; centre=(0.8+0.19207)/1.38415, half=z*sqrt(0.016+0.009604)/1.38415
+    low, high = wilson_interval(8, 10)
+    assert low == pytest.approx(0.4902, abs=1e-4) and high == pytest.approx(0.9433, abs=1e-4)
+    low, high = wilson_interval(0, 10)
+    assert low == 0.0 and high == pytest.approx(0.2775, abs=1e-4)
+    low, high = wilson_interval(10, 10)
+    assert high == 1.0 and low == pytest.approx(0.7225, abs=1e-4)
+
+
+def test_wilson_is_symmetric_narrows_with_n_and_takes_half_wins() -> None:
+    low, high = wilson_interval(5, 10)
+    assert low + high == pytest.approx(1.0)
+    wide, narrow = wilson_interval(50, 100), wilson_interval(500, 1000)
+    assert narrow[1] - narrow[0] < wide[1] - wide[0]
+    low, high = wilson_interval(2.5, 5)  # ties count half
+    assert low < 0.5 < high
+    lo90, hi90 = wilson_interval(5, 10, confidence=0.9)
+    lo95, hi95 = wilson_interval(5, 10)
+    assert lo95 < lo90 < hi90 < hi95
+
+
+@pytest.mark.parametrize("bad", [(1, 0), (-1, 5), (6, 5)])
+def test_wilson_rejects_impossible_counts(bad: tuple[float, int]) -> None:
+    with pytest.raises(ValueError):
+        wilson_interval(*bad)
+
+
+def test_both_orders_agree_for_the_candidate() -> None:
+    # base shown first: P(first=base)=0.2; candidate shown first: P(first=candidate)=0.9
+    p, consistent = preference([order(BASE, 0.2), order(CAND, 0.9)], CAND)
+    assert p == pytest.approx((0.8 + 0.9) / 2) and consistent is True
+
+
+def test_a_judge_that_always_picks_the_first_answer_gives_a_tie() -> None:
+    p, consistent = preference([order(BASE, 0.9), order(CAND, 0.9)], CAND)
+    assert p == pytest.approx(0.5) and consistent is False
+
+
+def test_orders_that_disagree_keep_their_average_lean() -> None:
+    p, consistent = preference([order(BASE, 0.6), order(CAND, 0.9)], CAND)
+    assert p == pytest.approx(0.65) and consistent is False
+
+
+def test_one_unparsed_order_leaves_the_other() -> None:
+    p, consistent = preference([order(BASE, None, "unparsed"), order(CAND, 0.7)], CAND)
+    assert p == pytest.approx(0.7) and consistent is None
+    assert preference([order(BASE, None, "unparsed"), order(CAND, None, "error")], CAND) == (None, None)
+
+
+def test_tally_counts_wins_losses_ties_and_unjudged() -> None:
+    prefs = [(0.9, True), (0.8, True), (0.3, True), (0.5, False), (None, None), (0.65, False)]
+    result = tally(prefs)
+    assert (result["wins"], result["losses"], result["ties"], result["unjudged"]) == (3, 1, 1, 1)
+    assert result["n"] == 5 and result["orders_disagreed"] == 2
+    assert result["win_rate"] == pytest.approx(3.5 / 5)
+    assert result["ci"] == pytest.approx(list(wilson_interval(3.5, 5)))
+    assert result["mean_p_candidate"] == pytest.approx((0.9 + 0.8 + 0.3 + 0.5 + 0.65) / 5)
+
+
+def test_tally_handles_disagreeing_orders_as_configured() -> None:
+    prefs = [(0.9, True), (0.3, True), (0.65, False)]
+    assert tally(prefs, inconsistent="keep")["wins"] == 2
+    dropped = tally(prefs, inconsistent="drop")
+    assert dropped["n"] == 2 and dropped["win_rate"] == pytest.approx(0.5)
+    tied = tally(prefs, inconsistent="tie")
+    assert (tied["wins"], tied["ties"]) == (1, 1) and tied["win_rate"] == pytest.approx(1.5 / 3)
+
+
+def test_tally_with_no_verdict_has_no_rate() -> None:
+    result = tally([(None, None)])
+    assert result["win_rate"] is None and result["ci"] == [None, None] and result["unjudged"] == 1
+
+
+def test_length_stats() -> None:
+    samples = [
+        Sample("a b c", (1, 2, 3, 9), True),
+        Sample("a", (1, 9), True),
+        Sample("x y", tuple(range(10)), False),
+    ]
+    stats = length_stats(samples)
+    assert stats["tokens_mean"] == pytest.approx(16 / 3) and stats["tokens_median"] == 4
+    assert stats["tokens_p90"] == 10 and stats["words_mean"] == pytest.approx(2.0)
+    assert math.isclose(stats["cut_off"], 1 / 3)
+    assert length_stats([]) == {"n": 0}

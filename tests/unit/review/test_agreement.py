@@ -1,0 +1,145 @@
+"""Kappa, bootstrap intervals and the agreement report, against values computed by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rlaif.config import GateConfig
+from rlaif.review.agreement import (
+    agreement_report,
+    ai_agreement,
+    bootstrap_ci,
+    cohen_kappa,
+    fleiss_kappa,
+    oriented,
+)
+from tests.support.review import decision, make_pair
+
+# Fleiss (1971) as worked on Wikipedia: 10 items, 14 raters, 5 categories, kappa 0.210.
+FLEISS_EXAMPLE = [
+    [0, 0, 0, 0, 14],
+    [0, 2, 6, 4, 2],
+    [0, 0, 3, 5, 6],
+    [0, 3, 9, 2, 0],
+    [2, 2, 8, 1, 1],
+    [7, 7, 0, 0, 0],
+    [3, 2, 6, 3, 0],
+    [2, 5, 3, 2, 2],
+    [6, 5, 2, 1, 0],
+    [0, 2, 2, 3, 7],
+]
+
+
+def test_cohen_kappa_by_hand() -> None:
+    # p_o = 35/50 = 0.7; p_e = 0.5*0.6 + 0.5*0.4 = 0.5; kappa = 0.2/0.5
+    assert cohen_kappa([[20, 5], [10, 15]]) == pytest.approx(0.4)
+    # p_o = 0.6; p_e = 0.6*0.7 + 0.4*0.3 = 0.54; kappa = 0.06/0.46
+    assert cohen_kappa([[45, 15], [25, 15]]) == pytest.approx(0.06 / 0.46)
+    assert cohen_kappa([[3, 0, 0], [0, 4, 0], [0, 0, 2]]) == pytest.approx(1.0)
+    assert cohen_kappa([[0, 5], [5, 0]]) == pytest.approx(-1.0)
+    assert cohen_kappa([[7, 0], [0, 0]]) is None  # both raters always say the same thing: undefined
+
+
+def test_fleiss_kappa_by_hand() -> None:
+    assert fleiss_kappa(FLEISS_EXAMPLE) == pytest.approx(0.2099, abs=1e-4)
+    assert fleiss_kappa([[3, 0], [0, 3], [3, 0]]) == pytest.approx(1.0)
+    # Different rater counts: P_i = 1, 0, 1 (mean 2/3); p = 6/7, 1/7; P_e = 37/49 → kappa = -13/36
+    assert fleiss_kappa([[2, 0], [1, 1], [3, 0]]) == pytest.approx(-13 / 36)
+
+
+def test_fleiss_equals_cohen_style_agreement_for_two_raters_in_the_limit() -> None:
+    # With two raters, Fleiss' kappa uses pooled marginals (Scott's pi): check against that formula.
+    table = np.array([[20, 5], [10, 15]])
+    items = [[2, 0]] * 20 + [[1, 1]] * 15 + [[0, 2]] * 15
+    pooled = (table.sum(0) + table.sum(1)) / (2 * table.sum())
+    scott = (0.7 - (pooled**2).sum()) / (1 - (pooled**2).sum())
+    assert fleiss_kappa(items) == pytest.approx(scott, abs=0.02)  # Fleiss' small-sample term
+
+
+def _mean(totals: np.ndarray) -> np.ndarray:
+    return totals[:, 0] / totals[:, 1]
+
+
+def test_bootstrap_is_seeded_contains_the_estimate_and_has_a_sensible_width() -> None:
+    features = np.column_stack([np.r_[np.ones(160), np.zeros(40)], np.ones(200)])  # p = 0.8, n = 200
+    low, high = bootstrap_ci(features, _mean, n_boot=2000, seed=3)  # type: ignore[misc]
+    assert (low, high) == bootstrap_ci(features, _mean, n_boot=2000, seed=3)
+    continuous = np.column_stack([np.random.default_rng(0).normal(size=50), np.ones(50)])
+    assert bootstrap_ci(continuous, _mean, seed=1) != bootstrap_ci(continuous, _mean, seed=2)
+    assert low < 0.8 < high
+    # normal approximation: 2 * 1.96 * sqrt(0.8 * 0.2 / 200) = 0.111
+    assert 0.08 < high - low < 0.14
+    narrow = bootstrap_ci(np.tile(features, (16, 1)), _mean, n_boot=2000, seed=3)
+    assert narrow is not None and narrow[1] - narrow[0] < (high - low) / 3
+    assert bootstrap_ci(features[:1], _mean) is None
+
+
+def _pairs_by_orientation(count: int) -> tuple[list, list]:  # type: ignore[type-arg]
+    a_pairs, b_pairs = [], []
+    for i in range(200):
+        pair = make_pair(i, principle="harm" if i % 2 else "honest")
+        (a_pairs if oriented("chosen", pair.id) == "A" else b_pairs).append(pair)
+    return a_pairs[:count], b_pairs[:count]
+
+
+def test_ai_vs_human_by_hand() -> None:
+    a, b = _pairs_by_orientation(5)
+    verdicts_a = ["chosen", "chosen", "chosen", "rejected", "tie"]  # AI A: human A A A B tie
+    verdicts_b = ["chosen", "chosen", "rejected", "rejected", "tie"]  # AI B: human B B A A tie
+    decisions = [decision(p, v) for p, v in zip(a + b, verdicts_a + verdicts_b, strict=True)]
+    decisions.append(decision(make_pair(999), "flag"))
+    stats = ai_agreement(decisions, n_boot=500, seed=1)
+    # accuracy: (3 + 2) agreeing of 8 decisive; kappa over A/B/tie: p_o = 0.5, p_e = (5*5 + 5*3)/100
+    assert stats["accuracy"] == pytest.approx(5 / 8)
+    assert stats["kappa"] == pytest.approx((0.5 - 0.4) / 0.6)
+    assert (stats["pairs"], stats["decisions"], stats["ties"], stats["flags"]) == (10, 11, 2, 1)
+    assert stats["flag_rate"] == pytest.approx(1 / 11)
+    for name in ("accuracy", "kappa"):
+        low, high = stats[f"{name}_ci"]
+        assert low <= stats[name] <= high
+
+
+def test_perfect_and_reversed_agreement() -> None:
+    a, b = _pairs_by_orientation(10)
+    assert ai_agreement([decision(p, "chosen") for p in a + b])["kappa"] == pytest.approx(1.0)
+    reversed_ = ai_agreement([decision(p, "rejected") for p in a + b])
+    assert (reversed_["accuracy"], reversed_["kappa"]) == (0.0, pytest.approx(-1.0))
+    empty = ai_agreement([])
+    assert (empty["accuracy"], empty["kappa"], empty["pairs"]) == (None, None, 0)
+
+
+def test_report_per_principle_between_reviewers_and_gate() -> None:
+    a, b = _pairs_by_orientation(6)
+    pairs = a + b
+    decisions = [decision(p, "chosen") for p in pairs]
+    decisions += [decision(p, "chosen" if i % 3 else "rejected", "bob") for i, p in enumerate(pairs)]
+    decisions += [decision(p, "chosen" if i % 4 else "tie", "carol") for i, p in enumerate(pairs)]
+    decisions.append(decision(pairs[0], "rejected", withdrawn=True))  # alice took pairs[0] back
+    report = agreement_report(
+        decisions, n_boot=200, seed=0, gate=GateConfig(min_agreement=0.7, min_reviewed=5)
+    )
+    assert report["reviewers"] == {"alice": 11, "bob": 12, "carol": 12}
+    assert report["pairs_reviewed"] == 12
+    assert set(report["ai_vs_human"]["by_principle"]) == {"harm", "honest"}
+    by = report["ai_vs_human"]["by_principle"]
+    assert (
+        by["harm"]["decisions"] + by["honest"]["decisions"] == report["ai_vs_human"]["overall"]["decisions"]
+    )
+    people = report["between_reviewers"]
+    assert people["reviewers"] == ["alice", "bob", "carol"]
+    assert set(people["cohen"]) == {"alice | bob", "alice | carol", "bob | carol"}
+    assert people["cohen"]["alice | bob"]["pairs"] == 11
+    # Fleiss by hand from the oriented labels of every pair with two or more reviewers
+    standing = {}
+    for d in decisions:
+        standing.setdefault(d.pair_id, {})[d.reviewer] = d
+    del standing[pairs[0].id]["alice"]
+    counts = [
+        [sum(oriented(d.verdict, pid) == c for d in by.values()) for c in ("A", "B", "tie", "flag")]
+        for pid, by in standing.items()
+    ]
+    assert people["fleiss"]["kappa"] == pytest.approx(fleiss_kappa(counts))
+    gate = report["gate"]
+    assert gate["passed"] is (report["ai_vs_human"]["overall"]["accuracy"] >= 0.7)
+    assert report["settings"] == {"bootstrap": 200, "confidence": 0.95, "seed": 0}
