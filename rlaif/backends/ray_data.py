@@ -238,7 +238,7 @@ def _cpu_engine_defaults() -> dict[str, Any]:
     from rlaif.backends.vllm_server import _on_cpu
 
     # Same reasons as the managed server: eager starts faster, and chunked prefill of a seeded
-    # request crashes the CPU engine (DESIGN.md).
+    # request crashes the CPU engine.
     return {"enforce_eager": True, "enable_chunked_prefill": False} if _on_cpu() else {}
 
 

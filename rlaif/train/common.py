@@ -43,7 +43,7 @@ def training_defaults(output_dir: Path) -> dict[str, Any]:
         "logging_steps": 1,
         "save_strategy": "no",
         "report_to": "none",
-        # TRL configs default to bf16 and gradient checkpointing even on CPU (DESIGN.md).
+        # TRL configs default to bf16 and gradient checkpointing even on CPU, where both slow training down.
         "bf16": cuda and torch.cuda.is_bf16_supported(),
         "gradient_checkpointing": False,
         "use_cpu": not cuda,

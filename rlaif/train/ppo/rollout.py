@@ -145,7 +145,7 @@ def reward_model_scorer(
                 input_ids[i, : len(r)] = torch.tensor(r, device=device)
                 attention_mask[i, : len(r)] = 1
             # Pool at the last real token by attention mask, not by the model's own `input_ids != pad_id`
-            # rule: with pad == EOS that rule skips a completion's closing EOS (DESIGN.md).
+            # rule: with pad == EOS that rule skips a completion's closing EOS.
             hidden = backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
             last = attention_mask.sum(dim=1) - 1
             pooled = hidden[torch.arange(len(rows), device=device), last]
