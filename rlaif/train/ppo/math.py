@@ -2,8 +2,8 @@
 
 Shapes: per-token tensors are `(batch, response_len)`; `mask` is 1.0 on real response tokens and 0.0 on
 padding. Masks always come from generation lengths, never from `input_ids == pad_id` (SmolLM2's pad
-token is its EOS, which also ends every chat turn). Nothing here touches a model, so every function is unit-tested against
-numbers worked out by hand.
+token is its EOS, which also ends every chat turn). Nothing here touches a model, so every function is
+unit-tested against numbers worked out by hand.
 
 References: Schulman et al. 2017 (PPO), Schulman et al. 2016 (GAE), Ziegler et al. 2019 (KL penalty and the
 adaptive controller), Schulman's note "Approximating KL Divergence" (k1, k2, k3).

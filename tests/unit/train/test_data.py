@@ -124,7 +124,7 @@ def test_trl_config_passes_loss_type_through_and_names_bad_args(tmp_path: Path) 
 
     config = trl_config(DPOConfig, "dpo", tmp_path, {"loss_type": "ipo", "beta": 0.3})
     assert config.loss_type == ["ipo"] and config.beta == 0.3
-    assert config.bf16 is False and config.gradient_checkpointing is False  # set explicitly: TRL defaults both on
+    assert config.bf16 is False and config.gradient_checkpointing is False  # TRL defaults both on
     rloo = trl_config(RLOOConfig, "online", tmp_path, None, num_generations=2)
     assert rloo.num_generations == 2 and not hasattr(rloo, "max_length")  # defaults it lacks are left out
     with pytest.raises(ConfigError, match=r"train\.dpo\.args: .*betta.*DPOConfig"):
