@@ -6,6 +6,7 @@ resolved against the current directory. TRL settings pass through to TRL's own c
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,6 +14,22 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rlaif.errors import ConfigError
+
+PairSource = Literal["check", "judge", "revision"]
+FilterName = Literal[
+    "judge_inconsistent", "judge_low_confidence", "revision_near_identical", "revision_few_shot_copy",
+    "revision_degenerate", "revision_meta_talk", "revision_still_fails_check", "revision_judged_worse",
+]  # fmt: skip
+FILTERS: tuple[str, ...] = FilterName.__args__  # type: ignore[attr-defined]
+META_PATTERNS = (
+    r"(?i)\b(the|this|my|your) (previous |original |last |first |revised |new |above )?"
+    r"(answer|response|reply)"
+    r"\b (is|was|helps|provides|does|doesn't|contains|should|could|would|gives|offers|addresses)\b",
+    r"(?i)^\W*(here is|here's|below is) (the|a|my|an) (revised|rewritten|new|improved|updated)\b",
+    r"(?i)^\W*(revised|rewritten|improved|updated) (answer|response|version)\s*:",
+    r"(?i)\b(critique|revision request|critique request)\s*:",
+)
+"""Text about "the answer" instead of an answer: the tell-tale of a model that did not rewrite."""
 
 __all__ = [
     "DPOSection",
@@ -24,6 +41,8 @@ __all__ = [
     "GateConfig",
     "PairTrainerSection",
     "PPOSection",
+    "QualityConfig",
+    "FilterConfig",
     "PromptsConfig",
     "ReviewConfig",
     "ReviewSampleConfig",
@@ -184,11 +203,27 @@ class JudgeConfig(Section):
     defences: bool = True
     """Candidates between per-run random delimiters with the question after them (`judge.jinja`);
     false uses `judge_plain.jinja` (no delimiters, question first), for attack-suite comparisons."""
-    inconsistent: Literal["keep", "drop", "tie"] = "keep"
-    """Pairs whose two orders disagree: `keep` with the averaged (low-confidence) label, `drop` them,
-    or count them as a `tie` (label 0.5, so no pair is emitted)."""
-    min_confidence: float = Field(default=0.5, ge=0.5, le=1.0)
-    """Emit a pair only when P(chosen) is at least this."""
+    inconsistent: Literal["keep", "drop", "tie"] = "drop"
+    """Pairs whose two orders disagree: `drop` them from the export (they stay in pairs.jsonl, counted;
+    their label is position bias, not preference), `keep` them with the averaged low-confidence label,
+    or count them as a `tie` (no pair is made)."""
+    min_confidence: float = Field(default=0.6, ge=0.5, le=1.0)
+    """Judge pairs whose P(chosen) is below this are dropped from the export (kept in pairs.jsonl)."""
+    checks: Literal["exact", "probe", "off"] = "probe"
+    """Principles with a `check`: where the two responses' check outcomes differ, the check labels the
+    pair. `exact` asks the LLM judge nothing there; `probe` asks it too and records whether it agreed
+    (the judge's agreement with the checks: a ground truth for the judge in every run); `off` ignores
+    checks."""
+    probe_share: float = Field(default=1.0, ge=0.0, le=1.0)
+    """`probe`: share of the check-decided pairs also put to the LLM judge (seeded); the rest as `exact`."""
+    contrast_pairs: bool = True
+    """With checks on and several samples per prompt: for each checkable principle, one more pair per
+    prompt of a sample that passes its check against one that fails it (the two that differ least on
+    the other checks), labelled by the check. Free: no LLM request unless probed."""
+    validate_revisions: Literal["auto", "on", "off"] = "auto"
+    """Ask the judge, in both orders and under the revision's principles, whether the revision beats the
+    original before a revision pair is exported (Constitutional AI's validation). `auto`: on when
+    `judge.model` names a judge of its own, off when the policy judges itself."""
     model: ModelConfig | None = None
     """A different judge model or server; None uses the policy's."""
 
@@ -222,8 +257,9 @@ class TrainerSection(Section):
 class PairTrainerSection(TrainerSection):
     """A trainer that reads the exported preference pairs."""
 
-    sources: list[Literal["judge", "revision"]] = ["judge", "revision"]
-    """Which pairs to train on (or, for online RL and PPO, whose prompts)."""
+    sources: list[PairSource] = ["check", "judge", "revision"]
+    """Which pairs to train on (or, for online RL and PPO, whose prompts): `check` (labelled by a
+    principle's check), `judge` (labelled by the LLM judge), `revision` (revision over original)."""
 
 
 class DPOSection(PairTrainerSection):
@@ -231,6 +267,10 @@ class DPOSection(PairTrainerSection):
 
     enabled: bool = True
     """Train it in `rlaif run` (on by default)."""
+    soft_labels: Literal["off", "smoothing", "weight"] = "smoothing"
+    """Use each pair's P(chosen): `smoothing` (conservative DPO, label smoothing 1 - P per pair: a
+    coin-flip pair pulls neither way), `weight` (loss times 2P - 1), `off` (every pair counts as sure).
+    Needs TRL's standard loss (loss_type: sigmoid)."""
 
 
 class SFTSection(TrainerSection):
@@ -293,7 +333,7 @@ class ReviewSampleConfig(Section):
     strategy: Literal["uniform", "stratified", "lowest_confidence", "inconsistent_first"] = "uniform"
     """`uniform`; `stratified` by principle (every principle at least once); `lowest_confidence` first;
     `inconsistent_first` (pairs whose two judge orders disagreed, then the rest at random)."""
-    sources: list[Literal["judge", "revision"]] = ["judge", "revision"]
+    sources: list[PairSource] = ["check", "judge", "revision"]
     """Which pairs may be sampled."""
 
     @model_validator(mode="after")
@@ -338,6 +378,61 @@ class ReviewConfig(Section):
     """Gate before training; None means no gate."""
 
 
+class FilterConfig(Section):
+    """Which exported pairs are dropped as noise, and the thresholds. Dropped pairs stay in pairs.jsonl;
+    `export/dropped.jsonl` says why each was dropped, so a changed threshold needs only a re-export."""
+
+    off: list[FilterName] = []
+    """Filters to switch off (all are on): judge_inconsistent (see `judge.inconsistent`),
+    judge_low_confidence (`judge.min_confidence`), revision_near_identical, revision_few_shot_copy,
+    revision_degenerate, revision_meta_talk, revision_still_fails_check, revision_judged_worse."""
+    near_identical: float = Field(default=0.1, ge=0.0, le=1.0)
+    """A revision whose normalised edit distance to the original is below this is no real rewrite."""
+    few_shot_overlap: float = Field(default=0.5, ge=0.0, le=1.0)
+    """A revision with this share of its word 5-grams in the constitution's examples copies them."""
+    repetition: float = Field(default=0.3, ge=0.0, le=1.0)
+    """A revision whose word 4-grams repeat earlier ones at this share or more is a repetition loop."""
+    meta_patterns: list[str] = list(META_PATTERNS)
+    """Regular expressions (Python `re`) that mark a revision that talks about "the answer" instead of
+    answering."""
+
+    @field_validator("meta_patterns")
+    @classmethod
+    def _compiles(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a valid regular expression ({exc})") from None
+        return patterns
+
+
+class QualityConfig(Section):
+    """Gates on the data trainers would read, checked after export and before any trainer. A gate that
+    fails stops training (and `rlaif run` exits 1); `--force` trains anyway and is recorded in the
+    manifest. A threshold of null switches its gate off."""
+
+    min_pairs: int = Field(default=8, ge=0)
+    """Fewest exported pairs (from the trainers' sources) worth training on."""
+    min_order_consistency: float | None = Field(default=0.6, ge=0.0, le=1.0)
+    """LLM-judged pairs in the training data: least share of judgments whose two orders agree."""
+    max_same_position: float | None = Field(default=0.8, ge=0.0, le=1.0)
+    """LLM-judged pairs in the training data: most share of judgments that picked the same position twice."""
+    max_unparsed: float | None = Field(default=0.1, ge=0.0, le=1.0)
+    """LLM-judged pairs in the training data: most share of judge orders that did not parse."""
+    min_decisive: float | None = Field(default=0.5, ge=0.0, le=1.0)
+    """LLM-judged pairs in the training data: least share of judgments that give a pair (not a tie,
+    not dropped as inconsistent or unsure)."""
+    min_check_agreement: float | None = Field(default=0.6, ge=0.0, le=1.0)
+    """LLM-judged pairs in the training data: least agreement of the judge with the checks where both
+    decided (`judge.checks: probe`), once `min_check_probes` such pairs exist."""
+    min_check_probes: int = Field(default=10, ge=1)
+    """Probes needed before `min_check_agreement` applies."""
+    min_revision_kept: float | None = Field(default=0.25, ge=0.0, le=1.0)
+    """Revision pairs in the training data: least share of revision candidates that pass the filters."""
+    filters: FilterConfig = FilterConfig()
+
+
 class RunConfig(Section):
     """A whole pipeline run."""
 
@@ -354,6 +449,7 @@ class RunConfig(Section):
     judge: JudgeConfig = JudgeConfig()
     train: TrainConfig = TrainConfig()
     review: ReviewConfig = ReviewConfig()
+    quality: QualityConfig = QualityConfig()
     base_dir: str = Field(default=".", exclude=True)
     """Folder relative input paths are resolved against (the config file's folder)."""
 

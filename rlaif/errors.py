@@ -12,6 +12,7 @@ __all__ = [
     "ConstitutionError",
     "GateError",
     "PromptSetError",
+    "QualityGateError",
     "ReviewError",
     "RlaifError",
     "RunDirError",
@@ -21,7 +22,13 @@ __all__ = [
 
 
 class RlaifError(Exception):
-    """Base class: a problem the user can fix. The CLI prints it as one line, no traceback."""
+    """Base class: a problem the user can fix. The CLI prints it as one line, no traceback.
+
+    `exit_code` is the CLI's exit status: 2 for a mistake in a file, config or option; 3 for a server
+    or environment failure; 1 when the data (quality gates) or people (review gate) refuse training.
+    """
+
+    exit_code = 2
 
 
 class ConstitutionError(RlaifError):
@@ -43,6 +50,8 @@ class TemplateError(RlaifError):
 class BackendError(RlaifError):
     """The generation backend failed in a way retries did not fix."""
 
+    exit_code = 3
+
 
 class ServerUnreachable(BackendError):
     """No configured server answered within the allowed time."""
@@ -53,7 +62,17 @@ class RunDirError(RlaifError):
 
 
 class GateError(RlaifError):
-    """A quality gate (for example human-review agreement) refused to let training start."""
+    """A gate (human-review agreement, or the data's quality) refused to let training start."""
+
+    exit_code = 1
+
+
+class QualityGateError(GateError):
+    """The exported data failed a quality gate, or is empty; `summary` is the run's summary so far."""
+
+    def __init__(self, message: str, summary: object = None):
+        super().__init__(message)
+        self.summary = summary
 
 
 class ReviewError(RlaifError):

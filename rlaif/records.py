@@ -306,6 +306,16 @@ class Judgment(Record):
     """How the verdicts were obtained (see `JudgeConfig.mode`)."""
     flags: dict[str, tuple[str, ...]] = {}
     """Injection heuristics that fired, by response id (candidates that address the judge); {} if none."""
+    kind: Literal["sampled", "contrast", "revision"] = "sampled"
+    """`sampled`: the prompt's first two samples; `contrast`: a sample that passes a principle's check
+    against one that fails it; `revision`: a final revision (A) validated against its original (B)."""
+    source: Literal["llm", "check"] = "llm"
+    """What decided `p_a`: the LLM judge, or the principles' checks (their outcomes differed)."""
+    llm_p_a: float | None = None
+    """Where a check decided and the LLM judge was asked too (`judge.checks: probe`): its own P(A better)."""
+    llm_agrees: bool | None = None
+    """Probe: whether the LLM judge preferred the response the check preferred; None when it was not
+    asked, tied, or did not parse."""
 
 
 class PreferencePair(Record):
@@ -322,8 +332,8 @@ class PreferencePair(Record):
     rejected: str
     """The other answer."""
     score: float
-    """P(chosen is better) by the source: the judge's soft label, or 1.0 for revision pairs."""
-    source: Literal["revision", "judge"]
+    """P(chosen is better) by the source: the judge's soft label, 1.0 for check and revision pairs."""
+    source: Literal["revision", "judge", "check"]
     """What made the preference."""
     source_id: str
     """Id of the Revision or Judgment behind it."""

@@ -13,8 +13,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 __all__ = [
+    "Gate",
     "JudgeStats",
     "JudgeSummary",
+    "QualityReport",
     "Report",
     "RunCounts",
     "RunSummary",
@@ -169,6 +171,8 @@ class RunCounts(Report):
     """Of those, from the judge."""
     pairs_from_revision: int | None = None
     """Of those, revision over original."""
+    pairs_from_check: int | None = None
+    """Of those, labelled by a principle's check."""
     pairs_human_reviewed: int | None = None
     """Of those, pairs with a standing human decision."""
 
@@ -204,7 +208,9 @@ class RunSummary(Report):
     judge: JudgeSummary
     """Judge metrics over the current judgments."""
     skipped: dict[str, int] = Field(default_factory=dict)
-    """Pairs not made, by reason."""
+    """Pairs not made, by reason (no readable verdict, a tie, identical responses, an unchanged revision)."""
+    quality: QualityReport | None = None
+    """Filters and gates of the export; None when this invocation did not export."""
     server_restarts: int | None = None
     """Restarts of a managed server that died during generation; None when nothing was generated."""
     trained: dict[str, TrainSummary] = Field(default_factory=dict)
@@ -218,6 +224,61 @@ class RunSummary(Report):
 
 
 # --- quality gates and filters -----------------------------------------------------------------------
+
+
+class Gate(Report):
+    """One quality gate on the data trainers would read."""
+
+    name: str
+    """What is measured."""
+    value: float | None
+    """The measured value; None when it could not be measured."""
+    threshold: float | None
+    """The configured limit; None when the gate is off."""
+    at_least: bool
+    """True: the value must be at least the threshold; False: at most."""
+    applies: bool
+    """Whether the gate judges this run's training data (a judge gate does not when no judge pair trains)."""
+    passed: bool | None
+    """True or False where the gate applies; None where it does not."""
+    note: str = ""
+    """Why the gate does not apply, when it does not."""
+    fix: str = ""
+    """What to do when it fails."""
+
+    def message(self) -> str:
+        """One line: the value, the threshold and what to do."""
+        shown = (lambda v: str(int(v))) if self.name == "pairs" else percent
+        relation = "below the least" if self.at_least else "above the most"
+        return f"{self.name} {shown(self.value)} is {relation} allowed ({shown(self.threshold)}): {self.fix}"
+
+
+class QualityReport(Report):
+    """What the export let through and whether it may be trained on."""
+
+    sources: list[str]
+    """The pair sources the trainers read (`check`, `judge`, `revision`)."""
+    candidates: dict[str, int] = Field(default_factory=dict)
+    """Candidate pairs by source (everything in pairs.jsonl for the current inputs)."""
+    kept: dict[str, int] = Field(default_factory=dict)
+    """Pairs the filters let through, by source."""
+    exported: dict[str, int] = Field(default_factory=dict)
+    """Exported rows by source (after human review drops ties and flags)."""
+    dropped: dict[str, int] = Field(default_factory=dict)
+    """Dropped candidate pairs by filter (see export/dropped.jsonl)."""
+    gates: list[Gate] = Field(default_factory=list)
+    """Every gate, applying or not."""
+    passed: bool
+    """Whether every gate that applies passed."""
+    forced: bool = False
+    """True when a gate failed and training went ahead anyway (`--force`)."""
+    warnings: list[str] = Field(default_factory=list)
+    """Figures that say some data is noise even where no gate applies (e.g. a judge at chance whose pairs
+    were all dropped)."""
+
+    def failures(self) -> list[str]:
+        """One line per failed gate."""
+        return [g.message() for g in self.gates if g.passed is False]
 
 
 # --- checks ------------------------------------------------------------------------------------------

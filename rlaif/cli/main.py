@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 import typer
+from rich.text import Text
 
 from rlaif.cli import bench, pipeline
 from rlaif.cli.constitution import constitution_app
@@ -44,8 +45,9 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except RlaifError as exc:
-        err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        # The message may hold paths, names or model text: never read it as markup.
+        err.print(Text.assemble(("error: ", "bold red"), str(exc)), highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
     except (KeyboardInterrupt, RunInterrupted):
         err.print("interrupted: rerun the same command to resume where it stopped")
         sys.exit(130)

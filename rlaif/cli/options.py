@@ -30,7 +30,14 @@ def set_option(example: str, note: str = "") -> Any:
 SetOpt = set_option("revise.rounds=1")
 JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
-ForceOpt = Annotated[bool, typer.Option("--force", help="Train even when the human-review gate fails.")]
+ForceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Go on when a quality gate, an empty export or the human-review gate would stop the run "
+        "(recorded in the manifest).",
+    ),
+]
 
 
 def overrides(values: list[str] | None) -> dict[str, Any]:

@@ -21,7 +21,9 @@ def run_stages(
 ) -> None:
     """Load the config with its `--set` overrides, run these stages, print the summary."""
     from rlaif.config import load_config
+    from rlaif.errors import QualityGateError
     from rlaif.pipeline.run import run_pipeline
+    from rlaif.reports import RunSummary
 
     config = load_config(config_path, overrides(settings))
     try:
@@ -29,6 +31,10 @@ def run_stages(
     except KeyboardInterrupt:
         # Click turns a KeyboardInterrupt into its own Abort (exit 1 or 0); carry it out as ours.
         raise RunInterrupted from None
+    except QualityGateError as exc:
+        if isinstance(exc.summary, RunSummary):
+            print_summary(exc.summary)  # the red gates first, then the one-line reasons
+        raise
     print_summary(summary)
 
 
@@ -58,6 +64,8 @@ def register(app: typer.Typer) -> None:
         run_stages(config, ("judge",), set_, quiet)
 
     @app.command()
-    def export(config: ConfigArg, set_: SetOpt = None, quiet: QuietOpt = False) -> None:
+    def export(
+        config: ConfigArg, set_: SetOpt = None, quiet: QuietOpt = False, force: ForceOpt = False
+    ) -> None:
         """Build preference pairs and SFT rows and export them as JSONL and datasets."""
-        run_stages(config, ("export",), set_, quiet)
+        run_stages(config, ("export",), set_, quiet, force)

@@ -8,9 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 from rlaif.cli.options import console
-from rlaif.reports import RunSummary, percent
+from rlaif.reports import QualityReport, RunSummary, percent
 from rlaif.train.registry import TRAINERS
 
 __all__ = ["print_judge_report", "print_review_report", "print_summary", "print_winrate"]
@@ -35,6 +36,8 @@ def print_summary(summary: RunSummary) -> None:
     for stage, report in summary.stages.items():
         if report.failed:
             table.add_row(f"[red]{stage} failed requests[/red]", f"{report.failed}: {report.errors[:1]}")
+    if summary.quality is not None:
+        _quality_rows(table, summary.quality)
     for name, trained in summary.trained.items():
         label = TRAINERS[name].label
         table.add_row(f"{label} steps", f"{trained.steps} ({trained.seconds_per_step:.1f} s/step)")
@@ -60,6 +63,34 @@ def print_summary(summary: RunSummary) -> None:
     for name, path in summary.files.items():
         table.add_row(f"files: {name}", path)
     console.print(table)
+
+
+def _quality_rows(table: Table, quality: QualityReport) -> None:
+    """Every gate in colour: green passed, red failed, and red figures even where a gate does not apply."""
+    dropped = ", ".join(f"{reason} {count}" for reason, count in quality.dropped.items()) or "none"
+    table.add_row("pairs dropped by the filters", dropped)
+    for gate in quality.gates:
+        shown = (lambda v: "n/a" if v is None else str(int(v))) if gate.name == "pairs" else percent
+        limit = "off" if gate.threshold is None else ("≥ " if gate.at_least else "≤ ") + shown(gate.threshold)
+        bad = (
+            gate.value is not None
+            and gate.threshold is not None
+            and (gate.value < gate.threshold if gate.at_least else gate.value > gate.threshold)
+        )
+        if gate.passed is True:
+            verdict = Text("passed", style="green")
+        elif gate.passed is False:
+            verdict = Text("FAILED", style="bold red")
+        else:
+            verdict = Text(f"does not apply: {gate.note}", style="dim")
+        value = Text(shown(gate.value), style="red" if bad else "")
+        table.add_row(f"gate: {gate.name}", Text.assemble(value, f" ({limit}) ", verdict))
+    for warning in quality.warnings:
+        table.add_row(Text("warning", style="yellow"), Text(warning, style="yellow"))
+    if quality.forced:
+        table.add_row(
+            Text("forced", style="bold red"), "a gate failed and --force went on (see the manifest)"
+        )
 
 
 def print_winrate(report: dict[str, Any]) -> None:

@@ -6,21 +6,55 @@ extra columns. SFT rows are `messages` lists ending with the final revision.
 
 Human review overrides the AI label: a pair people judged the other way round is exported swapped,
 a pair they called a tie or flagged is dropped, and `human_reviewed` / `human_verdict` say which
-rows a person checked (see `rlaif.review.session.consensus` for several reviewers).
+rows a person checked (see `rlaif.review.session.consensus` for several reviewers). `p_chosen` is the
+label trainers use: the source's P(chosen is better), or 1.0 where a person decided.
+
+Every dataset folder is written beside the old one and swapped in, and an empty export is an empty
+dataset, so a trainer never reads rows an earlier export left behind.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import os
+import shutil
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rlaif.records import Constitution, PreferencePair, PromptRecord, ReviewDecision, Revision
 from rlaif.reports import RunSummary, percent
 from rlaif.store import write_atomic
 
-__all__ = ["export_pairs", "export_sft", "pair_row", "sft_row", "write_card"]
+if TYPE_CHECKING:
+    from rlaif.pipeline.quality import Dropped
+
+__all__ = ["export_pairs", "export_sft", "exported_sources", "pair_row", "pair_rows", "sft_row", "write_card"]
+
+_TYPES = {
+    "messages": "turns", "prompt": "turns", "chosen": "turns", "rejected": "turns",
+    "principle_ids": "strings",
+    "score": "float64", "p_chosen": "float64", "consistent": "bool", "human_reviewed": "bool",
+    "human_reviewers": "int64", "rounds": "int64",
+}  # fmt: skip
+PAIR_COLUMNS = (
+    "prompt", "chosen", "rejected", "score", "p_chosen", "source", "pair_id", "prompt_id", "source_id",
+    "principle_ids", "consistent", "model", "template_hash", "constitution_hash", "human_reviewed",
+    "human_verdict", "human_reviewers",
+)  # fmt: skip
+SFT_COLUMNS = ("messages", "prompt_id", "revision_id", "rounds")
+
+
+def _features(columns: Sequence[str]) -> Any:
+    """The schema of an export, so an empty one still loads with its columns."""
+    from datasets import Features, List, Value
+
+    turns = List({"role": Value("string"), "content": Value("string")})
+    kinds = {"turns": turns, "strings": List(Value("string"))}
+    return Features(
+        {c: kinds.get(_TYPES.get(c, "string")) or Value(_TYPES.get(c, "string")) for c in columns}
+    )
 
 
 def pair_row(pair: PreferencePair, *, human_verdict: str | None = None, reviewers: int = 0) -> dict[str, Any]:
@@ -36,6 +70,7 @@ def pair_row(pair: PreferencePair, *, human_verdict: str | None = None, reviewer
         "chosen": [{"role": "assistant", "content": chosen}],
         "rejected": [{"role": "assistant", "content": rejected}],
         "score": 1.0 - pair.score if swap else pair.score,
+        "p_chosen": 1.0 if human_verdict in ("chosen", "rejected") else pair.score,
         "source": pair.source,
         "pair_id": pair.id,
         "prompt_id": pair.prompt_id,
@@ -63,27 +98,35 @@ def sft_row(revision: Revision, prompt: PromptRecord) -> dict[str, Any]:
     }
 
 
-def _write(rows: Sequence[dict[str, Any]], folder: Path, name: str) -> Path:
+def _jsonl(rows: Iterable[dict[str, Any]]) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+
+def _write(rows: Sequence[dict[str, Any]], folder: Path, name: str, columns: Sequence[str]) -> Path:
+    """`NAME.jsonl` and the `NAME/` dataset (an empty one when there are no rows), swapped in whole."""
     from datasets import Dataset
 
     folder.mkdir(parents=True, exist_ok=True)
-    write_atomic(folder / f"{name}.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    write_atomic(folder / f"{name}.jsonl", _jsonl(rows))
+    target, fresh, old = folder / name, folder / f".{name}.new", folder / f".{name}.old"
+    for leftover in (fresh, old):
+        shutil.rmtree(leftover, ignore_errors=True)
     if rows:
-        Dataset.from_list(list(rows)).save_to_disk(str(folder / name))
-    return folder / name
+        Dataset.from_list(list(rows)).save_to_disk(str(fresh))
+    else:  # datasets cannot shard zero rows by itself
+        empty = Dataset.from_dict({c: [] for c in columns}, features=_features(columns))
+        empty.save_to_disk(str(fresh), num_shards=1)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(fresh, target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
 
 
-def export_pairs(
-    pairs: Sequence[PreferencePair],
-    folder: Path,
-    *,
-    decisions: Mapping[str, Mapping[str, ReviewDecision]] | None = None,
-) -> Path:
-    """Write `pairs.jsonl` and the `pairs/` dataset; returns the dataset folder.
-
-    `decisions` (pair id → reviewer → standing decision, `rlaif.review.session.current_decisions`) override
-    the AI's labels: swapped when people preferred the rejected answer, dropped on tie or flag.
-    """
+def pair_rows(
+    pairs: Iterable[PreferencePair], decisions: Mapping[str, Mapping[str, ReviewDecision]] | None = None
+) -> list[dict[str, Any]]:
+    """The export's preference rows, by pair id: people's decisions applied (ties and flags left out)."""
     from rlaif.review.session import consensus
 
     rows = []
@@ -93,13 +136,44 @@ def export_pairs(
         if verdict in ("tie", "flag"):
             continue
         rows.append(pair_row(pair, human_verdict=verdict, reviewers=len(by_reviewer)))
-    return _write(rows, folder, "pairs")
+    return rows
+
+
+def export_pairs(
+    pairs: Sequence[PreferencePair],
+    folder: Path,
+    *,
+    decisions: Mapping[str, Mapping[str, ReviewDecision]] | None = None,
+    dropped: Sequence[Dropped] = (),
+) -> Path:
+    """Write `pairs.jsonl` and the `pairs/` dataset of the kept pairs, and `dropped.jsonl` (each dropped
+    pair with its reason); returns the dataset folder.
+
+    `decisions` (pair id → reviewer → standing decision, `rlaif.review.session.current_decisions`) override
+    the AI's labels: swapped when people preferred the rejected answer, dropped on tie or flag.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    write_atomic(
+        folder / "dropped.jsonl",
+        _jsonl(
+            {"pair_id": d.pair.id, "source": d.pair.source, "reason": d.reason, "detail": d.detail,
+             "score": d.pair.score, "prompt_id": d.pair.prompt_id,
+             "principle_ids": list(d.pair.principle_ids)}
+            for d in sorted(dropped, key=lambda d: d.pair.id)
+        ),
+    )  # fmt: skip
+    return _write(pair_rows(pairs, decisions), folder, "pairs", PAIR_COLUMNS)
+
+
+def exported_sources(rows: Iterable[dict[str, Any]]) -> dict[str, int]:
+    """Exported rows by source."""
+    return dict(Counter(row["source"] for row in rows))
 
 
 def export_sft(revisions: Sequence[Revision], prompts: dict[str, PromptRecord], folder: Path) -> Path:
     """Write `sft.jsonl` and the `sft/` dataset; returns the dataset folder."""
     rows = [sft_row(r, prompts[r.prompt_id]) for r in sorted(revisions, key=lambda r: r.id)]
-    return _write(rows, folder, "sft")
+    return _write(rows, folder, "sft", SFT_COLUMNS)
 
 
 def write_card(folder: Path, *, constitution: Constitution, summary: RunSummary) -> Path:
@@ -133,11 +207,46 @@ def write_card(folder: Path, *, constitution: Constitution, summary: RunSummary)
         f"- order consistency: {percent(judge.consistency_rate)}, "
         f"same-position rate: {percent(judge.same_position_rate)}",
         "",
+        *_quality_lines(summary),
         "## Files",
-        "- `pairs.jsonl`, `pairs/` (datasets `load_from_disk`): preference pairs",
+        "- `pairs.jsonl`, `pairs/` (datasets `load_from_disk`): preference pairs that passed the filters",
+        "- `dropped.jsonl`: the candidate pairs the filters left out, each with its reason",
         "- `sft.jsonl`, `sft/`: final revisions for supervised fine-tuning",
         "",
     ]
     path = folder / "README.md"
     write_atomic(path, "\n".join(lines))
     return path
+
+
+def _quality_lines(summary: RunSummary) -> list[str]:
+    quality = summary.quality
+    if quality is None:
+        return []
+    empty = not sum(quality.exported.values())
+    lines = [
+        "## Quality",
+        *(["**This export is empty: no pair passed the filters.**", ""] if empty else []),
+        f"- candidate pairs by source: {_counts(quality.candidates)}",
+        f"- kept by the filters: {_counts(quality.kept)}",
+        f"- exported (after human review): {_counts(quality.exported)}",
+        *[f"- dropped ({reason}): {count}" for reason, count in quality.dropped.items()],
+        f"- trained on by default: {', '.join(quality.sources)}",
+        "",
+        "| gate | value | limit | result |",
+        "| --- | ---: | ---: | --- |",
+    ]
+    for gate in quality.gates:
+        shown = (lambda v: "n/a" if v is None else str(int(v))) if gate.name == "pairs" else percent
+        limit = "off" if gate.threshold is None else ("≥ " if gate.at_least else "≤ ") + shown(gate.threshold)
+        result = {True: "passed", False: "**FAILED**", None: f"does not apply ({gate.note})"}[gate.passed]
+        lines.append(f"| {gate.name} | {shown(gate.value)} | {limit} | {result} |")
+    lines.append("")
+    lines += [f"- warning: {w}" for w in quality.warnings]
+    if quality.forced:
+        lines.append("- **a gate failed and training was forced (`--force`)**")
+    return [*lines, ""]
+
+
+def _counts(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{source} {count}" for source, count in sorted(counts.items())) or "none"

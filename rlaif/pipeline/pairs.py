@@ -47,17 +47,21 @@ def pairs_from_judgments(
     config: JudgeConfig,
     skipped: Counter[str],
 ) -> list[PreferencePair]:
-    """One pair per readable, decisive judgment, by the inconsistency and confidence policy."""
+    """One candidate pair per readable, decisive pairwise judgment (revision validations make none).
+
+    Whether a candidate is exported is the filters' call (`pipeline.quality`): pairs whose two orders
+    disagree or whose label is unsure are made here and dropped there, so they stay on record. A tie
+    (exactly 0.5, or orders that disagree under `inconsistent: tie`) states no preference: no pair.
+    """
     pairs = []
     for judgment in judgments:
+        if judgment.kind == "revision":
+            continue
         if judgment.p_a is None:
             skipped[f"judge {judgment.status}"] += 1
             continue
-        if judgment.consistent is False and config.inconsistent == "drop":
-            skipped["judge orders disagree"] += 1
-            continue
         if judgment.consistent is False and config.inconsistent == "tie":
-            skipped["judge tie (orders disagree)"] += 1  # a tie states no preference: no pair
+            skipped["judge tie (orders disagree)"] += 1
             continue
         a, b = responses[judgment.response_a_id], responses[judgment.response_b_id]
         if a.text.strip() == b.text.strip():
@@ -67,9 +71,6 @@ def pairs_from_judgments(
             skipped["judge tie"] += 1
             continue
         chosen, rejected, score = (a, b, judgment.p_a) if judgment.p_a > 0.5 else (b, a, 1.0 - judgment.p_a)
-        if score < config.min_confidence:
-            skipped["judge below min_confidence"] += 1
-            continue
         pairs.append(
             PreferencePair(
                 id=stable_id("pair", source_id=judgment.id, chosen=chosen.id, rejected=rejected.id),
@@ -78,7 +79,7 @@ def pairs_from_judgments(
                 chosen=chosen.text,
                 rejected=rejected.text,
                 score=score,
-                source="judge",
+                source="check" if judgment.source == "check" else "judge",
                 source_id=judgment.id,
                 principle_ids=judgment.principle_ids,
                 consistent=judgment.consistent,

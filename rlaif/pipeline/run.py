@@ -19,19 +19,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
 from rlaif.backends.serving import make_backend, model_path, served_backend, with_restarts
 from rlaif.backends.vllm_server import VLLMServer
 from rlaif.config import RunConfig
-from rlaif.errors import ConfigError
+from rlaif.errors import ConfigError, QualityGateError
 from rlaif.inputs.load import load_inputs
 from rlaif.monitor import PeakMemory
 from rlaif.pipeline.current import current, responses_by_prompt
-from rlaif.pipeline.export import export_pairs, export_sft, write_card
+from rlaif.pipeline.export import export_pairs, export_sft, exported_sources, pair_rows, write_card
 from rlaif.pipeline.judge import judge
 from rlaif.pipeline.pairs import build_pairs
+from rlaif.pipeline.quality import evaluate_gates, filter_pairs, training_sources
 from rlaif.pipeline.respond import respond
 from rlaif.pipeline.revise import revise
 from rlaif.pipeline.summary import summarize, versions
@@ -44,7 +46,7 @@ from rlaif.records import (
     Revision,
     RevisionStep,
 )
-from rlaif.reports import RunSummary, StageReport
+from rlaif.reports import QualityReport, RunSummary, StageReport
 from rlaif.review.gate import check_gate
 from rlaif.review.session import current_decisions
 from rlaif.store import RunDir, write_atomic
@@ -152,21 +154,52 @@ def _export(
     run: RunDir,
     summary: RunSummary,
     human: dict[str, dict[str, ReviewDecision]],
-) -> None:
-    """Pairs, the export (human decisions applied) and its card; counts go into `summary`."""
+    *,
+    trainers: Sequence[str],
+    force: bool,
+) -> QualityReport:
+    """Pairs, the filters, the export (human decisions applied), its card and the quality gates;
+    counts go into `summary`."""
     layout = run.layout
-    pairs, skipped = build_pairs(config, run, prompts, constitution)
-    export_pairs(pairs, layout.export, decisions=human)
+    candidates, skipped = build_pairs(config, run, prompts, constitution)
+    judgments = current(run, layout.JUDGMENTS, Judgment, prompts, constitution)
+    by_judgment = {j.id: j for j in judgments}
+    validations = {j.response_a_id: j for j in judgments if j.kind == "revision"}
+    kept, dropped = filter_pairs(
+        candidates, config=config, constitution=constitution, judgments=by_judgment, validations=validations
+    )
+    export_pairs(kept, layout.export, decisions=human, dropped=dropped)
+    rows = pair_rows(kept, human)
     by_id = {p.id: p for p in prompts}
     export_sft(current(run, layout.REVISIONS, Revision, prompts, constitution), by_id, layout.export)
     counts = summary.counts
-    counts.pairs = len(pairs)
-    counts.pairs_from_judge = sum(p.source == "judge" for p in pairs)
-    counts.pairs_from_revision = sum(p.source == "revision" for p in pairs)
-    counts.pairs_human_reviewed = sum(p.id in human for p in pairs)
+    counts.pairs = len(rows)
+    counts.pairs_from_judge = sum(r["source"] == "judge" for r in rows)
+    counts.pairs_from_revision = sum(r["source"] == "revision" for r in rows)
+    counts.pairs_from_check = sum(r["source"] == "check" for r in rows)
+    counts.pairs_human_reviewed = sum(r["human_reviewed"] for r in rows)
     summary.skipped = dict(skipped)
+    quality = evaluate_gates(
+        config=config, sources=training_sources(config, trainers),
+        candidates=Counter(p.source for p in candidates), kept=Counter(p.source for p in kept),
+        exported=exported_sources(rows), dropped=dropped, judgments=judgments, forced=force,
+    )  # fmt: skip
+    summary.quality = quality
     write_card(layout.export, constitution=constitution, summary=summary)
     summary.files["export"] = str(layout.export)
+    return quality
+
+
+def _refuse(run: RunDir, summary: RunSummary, quality: QualityReport, trainers: Sequence[str]) -> None:
+    """Stop before training (or after an empty export) with one line per failed gate."""
+    lines = quality.failures()
+    if trainers:
+        message = f"the data in {run.layout.export} failed {len(lines)} quality gate(s); nothing was trained:"
+    else:
+        message = f"the export in {run.layout.export} is empty:"
+    message += "".join(f"\n  - {line}" for line in lines)
+    message += "\n  see export/dropped.jsonl and export/README.md; --force trains anyway"
+    raise QualityGateError(message, summary)
 
 
 def run_pipeline(
@@ -174,7 +207,9 @@ def run_pipeline(
 ) -> RunSummary:
     """Run the chosen stages of the pipeline and return a summary (also saved as `summary.json`).
 
-    `force` trains even when the human-review gate fails.
+    `force` trains even when a quality gate or the human-review gate fails (recorded in the manifest).
+    Raises `QualityGateError` (with the summary so far) when a gate stops training or the export is
+    empty.
     """
     unknown = set(stages) - set(ALL_STAGES)
     if unknown:
@@ -206,8 +241,22 @@ def run_pipeline(
         summary.server_restarts = restarts
         human = current_decisions(run.stage(layout.REVIEWS, ReviewDecision))
         trainers = [name for name, t in TRAINERS.items() if name in stages and t.section(config).enabled]
-        if "export" in stages or (trainers and human):  # reviews made since the export change its labels
-            _export(config, constitution, prompts, run, summary, human)
+        quality = None
+        # Trainers always read a fresh export: reviews or settings changed since the last one count.
+        if "export" in stages or trainers:
+            quality = _export(
+                config, constitution, prompts, run, summary, human, trainers=trainers, force=force
+            )
+            empty = not sum(quality.exported.values())
+            if (trainers and not quality.passed and not force) or (empty and not force):
+                failed = sum(r.failed for r in reports.values())
+                status = "incomplete" if failed else "refused"  # a rerun resumes an incomplete one
+                run.save_manifest(status=status, counts=summary.counts.model_dump(mode="json"))
+                write_atomic(layout.summary, summary.model_dump_json(indent=2))
+                _refuse(run, summary, quality, trainers)
+            if trainers and quality.forced:
+                forced = [*run.manifest.get("forced", []), {"at": _now(), "gates": quality.failures()}]
+                run.save_manifest(forced=forced)
         if trainers:
             check_gate(run, config, force=force)
             for name in trainers:
@@ -225,3 +274,9 @@ def run_pipeline(
         )
         write_atomic(layout.summary, summary.model_dump_json(indent=2))
     return summary
+
+
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="seconds")

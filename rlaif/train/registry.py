@@ -73,7 +73,7 @@ def _dpo(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainResult
     section = config.train.dpo
     return dpo.train_dpo(
         layout.export_pairs, model_path=model, output_dir=layout.model("dpo"), args=section.args,
-        sources=section.sources,
+        sources=section.sources, soft_labels=section.soft_labels,
     )  # fmt: skip
 
 

@@ -186,6 +186,44 @@ def test_dpo_margin_rises(dpo_model: Any, model_dir: Path) -> None:
     assert weights_changed(dpo_model.output_dir, model_dir)
 
 
+def test_dpo_soft_labels_a_coin_flip_export_moves_nothing(
+    run_dir: Path, model_dir: Path, tmp_path: Path
+) -> None:
+    """Every pair at P(chosen) = 0.5: conservative DPO gives no gradient at the reference, so two real TRL
+    steps leave the weights bit for bit; the same pairs as sure pairs (soft labels off) move them."""
+    from datasets import load_from_disk
+
+    from rlaif.pipeline.export import export_pairs
+    from rlaif.train.dpo import train_dpo
+
+    rows = load_from_disk(str(run_dir / "export" / "pairs"))
+    prompt = PromptRecord(id="p", messages=(Message(role="user", content=ASKS[0]),))
+    coin = [
+        PreferencePair(
+            id=f"pai-c{i}",
+            prompt_id="p",
+            prompt=prompt.messages,
+            chosen=r["chosen"][0]["content"],
+            rejected=r["rejected"][0]["content"],
+            score=0.5,
+            source="judge",
+            source_id=f"j{i}",
+            provenance=PROV,
+        )  # fmt: skip
+        for i, r in enumerate(rows.select(range(8)))
+    ]
+    folder = export_pairs(coin, tmp_path / "export")
+    args = {"max_steps": 2, "learning_rate": 1e-4, "max_length": 128, "disable_tqdm": True}
+    for mode in ("smoothing", "weight"):
+        result = train_dpo(
+            folder, model_path=model_dir, output_dir=tmp_path / mode, args=args, soft_labels=mode
+        )
+        assert result.metrics["mean_p_chosen"] == 0.5
+        assert not weights_changed(tmp_path / mode, model_dir), mode
+    train_dpo(folder, model_path=model_dir, output_dir=tmp_path / "off", args=args, soft_labels="off")
+    assert weights_changed(tmp_path / "off", model_dir)
+
+
 def test_kto_from_unpaired_rows(run_dir: Path, model_dir: Path) -> None:
     from rlaif.train.kto import train_kto
 

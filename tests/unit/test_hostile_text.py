@@ -24,6 +24,7 @@ from rlaif.backends.fake import FakeBackend
 from rlaif.backends.protocol import ChatRequest, ChatResult
 from rlaif.backends.vllm_server import VLLMServer
 from rlaif.config import GenerationConfig, JudgeConfig, ReviseConfig, load_config
+from rlaif.errors import QualityGateError
 from rlaif.inputs.constitution import load_constitution
 from rlaif.judging.engine import judge_stats
 from rlaif.pipeline.judge import judge
@@ -443,7 +444,9 @@ def test_run_summary_counts_unparsed_and_failed_judge_orders(tmp_path: Path) -> 
             "revise": {"enabled": False},
             "train": {"dpo": {"enabled": False}},
         }))  # fmt: skip
-        summary = run_pipeline(load_config(config_path), stages=("respond", "judge", "export"), quiet=True)
+        with pytest.raises(QualityGateError, match="export .* is empty") as refused:
+            run_pipeline(load_config(config_path), stages=("respond", "judge", "export"), quiet=True)
+    summary = refused.value.summary
     saved = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert saved["judge"] == summary.judge.model_dump(mode="json")
     counts, stage = saved["judge"], saved["stages"]["judge"]

@@ -153,12 +153,25 @@ def test_export_pairs_is_accepted_by_trl(tmp_path: Path, tokenizer) -> None:  # 
     assert apply_chat_template(by_id["pai-0"], tokenizer)["prompt"].startswith(system_turn)
 
 
-def test_export_nothing_writes_empty_jsonl(tmp_path: Path) -> None:
+def test_export_nothing_writes_an_empty_loadable_dataset(tmp_path: Path) -> None:
+    from datasets import load_from_disk
+
     folder = export_pairs([], tmp_path)
     assert (tmp_path / "pairs.jsonl").read_text(encoding="utf-8") == ""
-    assert not folder.exists()
+    assert len(load_from_disk(str(folder))) == 0 and "p_chosen" in load_from_disk(str(folder)).column_names
     export_sft([], {}, tmp_path)
     assert (tmp_path / "sft.jsonl").read_text(encoding="utf-8") == ""
+
+
+def test_an_empty_export_replaces_the_old_dataset(tmp_path: Path) -> None:
+    """A trainer must never read rows an earlier export left behind (people rejected them all, say)."""
+    from datasets import load_from_disk
+
+    folder = export_pairs([JUDGE_PAIR, REVISION_PAIR], tmp_path)
+    assert len(load_from_disk(str(folder))) == 2
+    export_pairs([], tmp_path)
+    assert len(load_from_disk(str(folder))) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dropped.jsonl", "pairs", "pairs.jsonl"]
 
 
 def test_card_names_constitution_and_counts(tmp_path: Path) -> None:

@@ -122,17 +122,13 @@ def test_judge_pair_ids_differ_by_direction() -> None:
     assert a_wins.id != b_wins.id
 
 
-def test_inconsistent_kept_by_default_and_dropped_on_request() -> None:
-    (pair,), skipped = from_judgments(judgment("jud-1", 0.6, consistent=False))
-    assert pair.consistent is False
-    assert pair.score == pytest.approx(0.6)
-    assert not skipped
-    pairs, skipped = from_judgments(judgment("jud-1", 0.6, consistent=False), inconsistent="drop")
-    assert pairs == []
-    assert skipped == Counter({"judge orders disagree": 1})
-    # A single parsed order (consistent None) is not "inconsistent".
-    pairs, _ = from_judgments(judgment("jud-2", 0.6, consistent=None, status="partial"), inconsistent="drop")
-    assert len(pairs) == 1
+def test_inconsistent_pairs_are_made_for_the_filters_to_judge() -> None:
+    """Dropping is the export filters' call: the candidate stays on record with its doubt."""
+    for policy in ("keep", "drop"):
+        (pair,), skipped = from_judgments(judgment("jud-1", 0.6, consistent=False), inconsistent=policy)
+        assert pair.consistent is False and pair.score == pytest.approx(0.6) and not skipped
+    pairs, skipped = from_judgments(judgment("jud-1", 0.6, consistent=False), inconsistent="tie")
+    assert pairs == [] and skipped == Counter({"judge tie (orders disagree)": 1})
 
 
 def test_ties_unparsed_and_identical_are_skipped_and_counted() -> None:
@@ -147,11 +143,8 @@ def test_ties_unparsed_and_identical_are_skipped_and_counted() -> None:
     assert skipped == Counter({"judge tie": 1, "judge unparsed": 2, "identical responses": 1})
 
 
-def test_min_confidence() -> None:
+def test_unsure_pairs_are_made_for_the_filters_to_judge() -> None:
     judgments = [judgment("jud-1", 0.7), judgment("jud-2", 0.25), judgment("jud-3", 0.6)]
     pairs, skipped = from_judgments(*judgments, min_confidence=0.75)
-    assert [(p.source_id, p.score) for p in pairs] == [("jud-2", pytest.approx(0.75))]
-    assert skipped == Counter({"judge below min_confidence": 2})
-    pairs, skipped = from_judgments(*judgments)
-    assert len(pairs) == 3
+    assert [p.score for p in pairs] == [pytest.approx(0.7), pytest.approx(0.75), pytest.approx(0.6)]
     assert not skipped

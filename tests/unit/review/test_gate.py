@@ -133,7 +133,7 @@ def exported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, lis
     path = tmp_path / "run.yaml"
     path.write_text(
         f"run_dir: {tmp_path / 'run'}\nprompts: {{path: p.jsonl}}\nmodel: {{path: dummy-model}}\n"
-        "review: {gate: {min_agreement: 0.7, min_reviewed: 5}}\n"
+        "review: {gate: {min_agreement: 0.7, min_reviewed: 5}}\nquality: {min_pairs: 1}\n"
     )
     cfg = load_config(path)
     constitution, prompts = load_inputs(cfg)

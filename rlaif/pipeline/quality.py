@@ -1,0 +1,314 @@
+"""What the export refuses to let through: pair filters with reasons, and the gates before training.
+
+Filters run on every candidate pair at export. A dropped pair stays in `pairs.jsonl` (nothing is
+deleted, so a changed threshold needs only a re-export); `export/dropped.jsonl` says why. Judge pairs
+are dropped when the judge's two orders disagree (the label is position bias) or it is unsure; revision
+pairs when the "revision" is no real rewrite: near-identical, copied from the constitution's examples,
+a repetition loop, talk about "the answer" instead of an answer, still failing the check it was
+revised for, or judged worse than the original.
+
+Gates then judge the data trainers would read: only the sources they train on count, so a judge with
+no signal fails the run only if its pairs would be trained on (its figures are shown either way).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+
+from rapidfuzz.distance import Levenshtein
+
+from rlaif.config import PairSource, RunConfig
+from rlaif.judging.labels import position_means, side
+from rlaif.records import Constitution, Judgment, PreferencePair
+from rlaif.reports import Gate, QualityReport, percent
+
+__all__ = [
+    "Dropped",
+    "evaluate_gates",
+    "filter_pairs",
+    "ngram_overlap",
+    "normalised_edit_distance",
+    "repetition_share",
+    "training_sources",
+]
+
+NGRAM = 5
+"""Word n-gram length for copying from the constitution's examples."""
+REPEAT_NGRAM = 4
+"""Word n-gram length for repetition loops."""
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """A candidate pair the export leaves out, and why."""
+
+    pair: PreferencePair
+    reason: str
+    """A filter name (see `config.FILTERS`)."""
+    detail: str = ""
+    """The measured value behind the reason."""
+
+
+# --- text measures -------------------------------------------------------------------------------
+
+
+def normalised_edit_distance(a: str, b: str) -> float:
+    """Levenshtein distance over the longer length: 0 for equal texts, 1 for nothing in common."""
+    return float(Levenshtein.normalized_distance(a, b))
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+def _ngrams(words: Sequence[str], n: int) -> list[tuple[str, ...]]:
+    return [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+
+
+def ngram_overlap(text: str, source: set[tuple[str, ...]], n: int = NGRAM) -> float:
+    """Share of `text`'s word n-grams that occur in `source`; 0 for a text shorter than n words."""
+    grams = _ngrams(_words(text), n)
+    return sum(g in source for g in grams) / len(grams) if grams else 0.0
+
+
+def repetition_share(text: str, n: int = REPEAT_NGRAM) -> float:
+    """Share of the word n-grams that repeat an earlier one: near 0 for prose, high for loops."""
+    grams = _ngrams(_words(text), n)
+    if not grams:
+        return 0.0
+    seen: set[tuple[str, ...]] = set()
+    repeats = 0
+    for gram in grams:
+        repeats += gram in seen
+        seen.add(gram)
+    return repeats / len(grams)
+
+
+def example_ngrams(constitution: Constitution, n: int = NGRAM) -> set[tuple[str, ...]]:
+    """Every word n-gram of the constitution's few-shot examples (all of their texts)."""
+    grams: set[tuple[str, ...]] = set()
+    for example in constitution.examples:
+        for text in (example.prompt, example.response, example.critique, example.revision):
+            grams.update(_ngrams(_words(text), n))
+    return grams
+
+
+@cache
+def _compiled(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
+    return tuple(re.compile(p) for p in patterns)
+
+
+# --- filters -------------------------------------------------------------------------------------
+
+
+def filter_pairs(
+    pairs: Iterable[PreferencePair],
+    *,
+    config: RunConfig,
+    constitution: Constitution,
+    judgments: Mapping[str, Judgment],
+    validations: Mapping[str, Judgment] | None = None,
+    check_failures: Mapping[str, str] | None = None,
+) -> tuple[list[PreferencePair], list[Dropped]]:
+    """(kept, dropped) under the configured filters, in the order given.
+
+    `judgments` maps judgment id to judgment (the source of judge pairs); `validations` maps a revision
+    id to its validation judgment (revision as A, original as B); `check_failures` maps a revision id
+    to why it still fails a check it was revised for.
+    """
+    filters = config.quality.filters
+    off = set(filters.off)
+    examples = example_ngrams(constitution)
+    meta = _compiled(tuple(filters.meta_patterns))
+    kept: list[PreferencePair] = []
+    dropped: list[Dropped] = []
+
+    def drop(pair: PreferencePair) -> tuple[str, str] | None:
+        if pair.source == "judge":
+            judgment = judgments.get(pair.source_id)
+            if (
+                "judge_inconsistent" not in off
+                and config.judge.inconsistent == "drop"
+                and judgment is not None
+                and judgment.consistent is False
+            ):
+                return "judge_inconsistent", "the two orders preferred different responses"
+            if "judge_low_confidence" not in off and pair.score < config.judge.min_confidence:
+                return "judge_low_confidence", f"P(chosen) {pair.score:.3f} < {config.judge.min_confidence}"
+            return None
+        if pair.source != "revision":
+            return None  # check pairs are exact labels
+        chosen, rejected = pair.chosen, pair.rejected
+        distance = normalised_edit_distance(chosen, rejected)
+        if "revision_near_identical" not in off and distance < filters.near_identical:
+            return "revision_near_identical", f"edit distance {distance:.3f} < {filters.near_identical}"
+        overlap = ngram_overlap(chosen, examples)
+        if "revision_few_shot_copy" not in off and examples and overlap >= filters.few_shot_overlap:
+            return "revision_few_shot_copy", f"{percent(overlap)} of its {NGRAM}-grams are in the examples"
+        repeats = repetition_share(chosen)
+        if "revision_degenerate" not in off and repeats >= filters.repetition:
+            return "revision_degenerate", f"{percent(repeats)} of its {REPEAT_NGRAM}-grams repeat"
+        if "revision_meta_talk" not in off:
+            hit = next((m for p in meta if (m := p.search(chosen))), None)
+            if hit is not None:
+                return "revision_meta_talk", f"talks about the answer: {hit.group(0)!r}"
+        failure = (check_failures or {}).get(pair.source_id)
+        if "revision_still_fails_check" not in off and failure:
+            return "revision_still_fails_check", failure
+        validation = (validations or {}).get(pair.source_id)
+        if "revision_judged_worse" not in off and validation is not None:
+            if validation.p_a is None:
+                return "revision_judged_worse", "the validation verdict did not parse"
+            if validation.consistent is False or validation.p_a <= 0.5:
+                return "revision_judged_worse", f"P(revision better) {validation.p_a:.3f}"
+        return None
+
+    for pair in pairs:
+        reason = drop(pair)
+        if reason is None:
+            kept.append(pair)
+        else:
+            dropped.append(Dropped(pair, *reason))
+    return kept, dropped
+
+
+# --- gates ---------------------------------------------------------------------------------------
+
+
+def training_sources(config: RunConfig, trainers: Sequence[str]) -> list[str]:
+    """The pair sources the given trainers read (SFT reads revisions, not pairs); with no trainer, those
+    of the enabled ones, else every source."""
+    from rlaif.train.registry import TRAINERS
+
+    names = list(trainers) or [n for n, t in TRAINERS.items() if t.section(config).enabled]
+    sources: set[PairSource] = set()
+    for name in names:
+        section = TRAINERS[name].section(config)
+        sources.update(getattr(section, "sources", ()))
+    return sorted(sources or {"check", "judge", "revision"})
+
+
+def _llm_stats(judgments: Iterable[Judgment]) -> tuple[int, int, int, int, int, int]:
+    """(judgments, with both orders, consistent, same position, orders, unparsed orders) of the
+    LLM-decided pairwise judgments."""
+    judged = both = consistent = same = orders = unparsed = 0
+    for judgment in judgments:
+        judged += 1
+        orders += len(judgment.orders)
+        unparsed += sum(o.status != "ok" for o in judgment.orders)
+        first, second = position_means(judgment.orders, judgment.response_a_id)
+        if first is None or second is None:
+            continue
+        both += 1
+        consistent += side(first) == side(second)
+        same += side(first) == -side(second) != 0
+    return judged, both, consistent, same, orders, unparsed
+
+
+def _gate(
+    name: str,
+    value: float | None,
+    threshold: float | None,
+    *,
+    at_least: bool,
+    applies: bool,
+    note: str,
+    fix: str,
+) -> Gate:
+    if threshold is None:
+        return Gate(name=name, value=value, threshold=None, at_least=at_least, applies=False, passed=None,
+                    note="off (threshold null)", fix=fix)  # fmt: skip
+    if value is None:
+        return Gate(name=name, value=None, threshold=threshold, at_least=at_least, applies=False, passed=None,
+                    note=note or "not measured", fix=fix)  # fmt: skip
+    ok = value >= threshold if at_least else value <= threshold
+    return Gate(name=name, value=value, threshold=threshold, at_least=at_least, applies=applies,
+                passed=ok if applies else None, note=note, fix=fix)  # fmt: skip
+
+
+def evaluate_gates(
+    *,
+    config: RunConfig,
+    sources: Sequence[str],
+    candidates: Mapping[str, int],
+    kept: Mapping[str, int],
+    exported: Mapping[str, int],
+    dropped: Sequence[Dropped],
+    judgments: Sequence[Judgment],
+    forced: bool = False,
+) -> QualityReport:
+    """The quality report: every gate with its value and threshold, and whether the data may train.
+
+    `candidates` counts the candidate pairs by source, `kept` those the filters let through, `exported`
+    the exported rows (after human review too); `judgments` are the run's current judgments (all kinds).
+    """
+    quality = config.quality
+    trained = {s: n for s, n in exported.items() if s in sources}
+    llm = [j for j in judgments if j.source == "llm" and j.kind == "sampled" and j.mode != "pointwise"]
+    judged, both, consistent, same, orders, unparsed = _llm_stats(llm)
+    judge_applies = trained.get("judge", 0) > 0
+    judge_note = "" if judge_applies else "no LLM-judged pair is in the training data"
+    probes = [j for j in judgments if j.llm_agrees is not None]
+    agree = sum(bool(j.llm_agrees) for j in probes)
+    revision_applies = trained.get("revision", 0) > 0
+    total = sum(trained.values())
+    judge_fix = "use a stronger judge (judge.model) or leave judge pairs out (train.*.sources)"
+    gates = [
+        _gate("pairs", total, quality.min_pairs, at_least=True, applies=True, note="",
+              fix="generate more (more prompts or samples), or loosen the filters (quality.filters)"),
+        _gate("judge order-consistency", consistent / both if both else None, quality.min_order_consistency,
+              at_least=True, applies=judge_applies, note=judge_note, fix=judge_fix),
+        _gate("judge same-position rate", same / both if both else None, quality.max_same_position,
+              at_least=False, applies=judge_applies, note=judge_note, fix=judge_fix),
+        _gate("judge unparsed orders", unparsed / orders if orders else None, quality.max_unparsed,
+              at_least=False, applies=judge_applies, note=judge_note,
+              fix="check the judge's raw answers in judgments.jsonl; use judge.mode: logprob"),
+        _gate("judge decisive share", kept.get("judge", 0) / judged if judged else None, quality.min_decisive,
+              at_least=True, applies=judge_applies, note=judge_note, fix=judge_fix),
+        _gate("judge agreement with checks", agree / len(probes) if probes else None,
+              quality.min_check_agreement,
+              at_least=True, applies=judge_applies and len(probes) >= quality.min_check_probes,
+              note=judge_note or (f"only {len(probes)} probes (need {quality.min_check_probes})"
+                                  if len(probes) < quality.min_check_probes else ""),
+              fix=judge_fix),
+        _gate("revision pairs kept", kept.get("revision", 0) / candidates["revision"]
+              if candidates.get("revision") else None, quality.min_revision_kept, at_least=True,
+              applies=revision_applies,
+              note="" if revision_applies else "no revision pair is in the training data",
+              fix="see export/dropped.jsonl; revise with a stronger model or leave revision pairs out"),
+    ]  # fmt: skip
+    failed = [g for g in gates if g.passed is False]
+    reasons = Counter(d.reason for d in dropped)
+    warnings = [
+        _warning(g, candidates, kept) for g in gates if g.passed is None and g.value is not None and _fails(g)
+    ]
+    return QualityReport(
+        sources=list(sources), candidates=dict(candidates), kept=dict(kept), exported=dict(exported),
+        dropped=dict(sorted(reasons.items())), gates=gates, passed=not failed, forced=forced and bool(failed),
+        warnings=warnings,
+    )  # fmt: skip
+
+
+def _fails(gate: Gate) -> bool:
+    if gate.value is None or gate.threshold is None:
+        return False
+    return gate.value < gate.threshold if gate.at_least else gate.value > gate.threshold
+
+
+def _warning(gate: Gate, candidates: Mapping[str, int], kept: Mapping[str, int]) -> str:
+    """A bad figure where no gate applies: say so loudly, and what became of the pairs it made."""
+    limit = f"{'least' if gate.at_least else 'most'} allowed {_value(gate, gate.threshold)}"
+    source = "judge" if gate.name.startswith("judge") else "revision"
+    made = f"{kept.get(source, 0)} of its {candidates.get(source, 0)} {source} pairs passed the filters"
+    return f"{gate.name} is {_value(gate)} ({limit}): {made}; {gate.note}"
+
+
+def _value(gate: Gate, value: float | None = None) -> str:
+    value = gate.value if value is None else value
+    if gate.name == "pairs":
+        return str(int(value or 0))
+    return percent(value)
