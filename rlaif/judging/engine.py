@@ -23,7 +23,7 @@ from rlaif.judging.injection import flag_injection
 from rlaif.judging.labels import combine_orders, position_means, side
 from rlaif.judging.modes import Asker, JudgeItem, judge_nonce, judge_template, solved_examples
 from rlaif.progress import stage_progress
-from rlaif.records import Constitution, Judgment, Provenance, stable_id
+from rlaif.records import Constitution, Judgment, OrderVerdict, Provenance, stable_id
 from rlaif.reports import JudgeStats
 from rlaif.templates import template_hash
 
@@ -39,6 +39,12 @@ def judgment_id(
         include={"mode", "both_orders", "few_shot", "self_consistency", "cot_max_tokens", "cot_temperature",
                  "cot_final", "cot_clamp", "defences"},
     )  # fmt: skip
+    # Fields that are new since the first format enter only when set, so earlier ids stay valid.
+    extra: dict[str, object] = {}
+    if item.kind != "sampled":
+        extra["kind"] = item.kind
+    if item.check_p_a is not None:
+        extra.update(check_p_a=item.check_p_a, probe=item.probe)
     return stable_id(
         "judgment",
         prompt_id=item.prompt_id,
@@ -49,6 +55,7 @@ def judgment_id(
         constitution_hash=constitution.hash,
         nonce=nonce,
         settings=settings,
+        **extra,
     )
 
 
@@ -85,19 +92,26 @@ async def judge_items(
 
     async def one(index: int, jid: str) -> None:
         item = items[index]
-        async with gate:
-            groups = await asyncio.gather(
-                *(run.member(item, m, ps, jid) for m, ps in enumerate(item.members))
-            )
-        orders = tuple(v for group in groups for v in group)
-        p_a, consistent, status = combine_orders(orders, item.a.id)
+        orders: tuple[OrderVerdict, ...] = ()
+        if item.check_p_a is None or item.probe:
+            async with gate:
+                groups = await asyncio.gather(
+                    *(run.member(item, m, ps, jid) for m, ps in enumerate(item.members))
+                )
+            orders = tuple(v for group in groups for v in group)
+        p_a, consistent, status = combine_orders(orders, item.a.id) if orders else (None, None, "ok")
+        llm: dict[str, object] = {}
+        if item.check_p_a is not None:  # the checks decided; a probed LLM verdict is kept beside
+            agrees = None if p_a is None or side(p_a) == 0 else side(p_a) == side(item.check_p_a)
+            llm = {"source": "check", "llm_p_a": p_a, "llm_agrees": agrees}
+            p_a = item.check_p_a
         flags = {c.id: f for c in (item.a, item.b) if (f := flag_injection(c.text))}
         principle_ids = tuple(dict.fromkeys(p.id for member in item.members for p in member))
         judgment = Judgment(
             id=jid, prompt_id=item.prompt_id, response_a_id=item.a.id, response_b_id=item.b.id,
             principle_ids=principle_ids, orders=orders, p_a=p_a, consistent=consistent,
             status=status,  # type: ignore[arg-type]
-            mode=config.mode, flags=flags,
+            mode=config.mode, flags=flags, kind=item.kind, **llm,  # type: ignore[arg-type]
             provenance=Provenance(
                 model=backend.label, template=template, template_hash=source_hash,
                 constitution_hash=constitution.hash, seed=seed, rlaif_version=__version__,

@@ -58,6 +58,12 @@ class JudgeItem:
     b: Candidate
     members: tuple[tuple[Principle, ...], ...]
     """The principles of each ensemble member (one member without an ensemble)."""
+    kind: Literal["sampled", "contrast", "revision"] = "sampled"
+    """What the pair is (see `Judgment.kind`)."""
+    check_p_a: float | None = None
+    """1.0 or 0.0 when the principles' checks decided the pair (their outcomes differed); None otherwise."""
+    probe: bool = False
+    """With `check_p_a`: ask the LLM judge too and record whether it agreed."""
 
 
 def judge_nonce(seed: int) -> str:

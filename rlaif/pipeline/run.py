@@ -31,7 +31,7 @@ from rlaif.inputs.load import load_inputs
 from rlaif.monitor import PeakMemory
 from rlaif.pipeline.current import current, responses_by_prompt
 from rlaif.pipeline.export import export_pairs, export_sft, exported_sources, pair_rows, write_card
-from rlaif.pipeline.judge import judge
+from rlaif.pipeline.judge import judge, validate_revisions, validates_revisions
 from rlaif.pipeline.pairs import build_pairs
 from rlaif.pipeline.quality import evaluate_gates, filter_pairs, training_sources
 from rlaif.pipeline.respond import respond
@@ -102,6 +102,13 @@ async def _generate(
                 seed=config.seed, stage=run.stage(layout.JUDGMENTS, Judgment), quiet=quiet,
             )  # fmt: skip
         reports.update(zip(work, await _together(list(work.values())), strict=True))
+        if "revise" in work and validates_revisions(config.judge):
+            # After revise: a validation needs the final revision.
+            reports["validate"] = await validate_revisions(
+                judge_backend, prompts, current(run, layout.REVISIONS, Revision, prompts, constitution),
+                constitution=constitution, config=config.judge, seed=config.seed,
+                stage=run.stage(layout.JUDGMENTS, Judgment), quiet=quiet,
+            )  # fmt: skip
     finally:
         await policy.aclose()
         if judge_backend is not policy:

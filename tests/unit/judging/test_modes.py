@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 from collections import Counter
@@ -282,3 +283,40 @@ def test_inconsistent_policy_tie_emits_no_pair() -> None:
     config = JudgeConfig(inconsistent="tie")
     assert pairs_from_judgments([judgment], responses, {"p1": prompt}, config, skipped) == []
     assert skipped == Counter({"judge tie (orders disagree)": 1})
+
+
+def test_a_check_decided_pair_asks_the_llm_nothing_unless_probed() -> None:
+    backend = FakeBackend(p_first=0.9)
+    decided = dataclasses.replace(item(), check_p_a=1.0)
+    (judgment,) = asyncio.run(
+        judge_items(
+            backend, [decided], constitution=CONSTITUTION, config=JudgeConfig(), seed=SEED, quiet=True
+        )
+    )
+    assert backend.requests == []
+    assert (judgment.p_a, judgment.source, judgment.orders, judgment.status) == (1.0, "check", (), "ok")
+    assert judgment.llm_agrees is None and judgment.llm_p_a is None
+    assert judgment.id != judgment_id(item(), model="fake", config=JudgeConfig(), constitution=CONSTITUTION,
+                                      nonce=judge_nonce(SEED))  # fmt: skip
+
+
+def test_a_probe_records_whether_the_llm_agreed_with_the_check() -> None:
+    def prefers_good(request: ChatRequest) -> float:
+        return 0.9 if shown(request)[0] == GOOD.text else 0.1
+
+    for check_p_a, agrees in ((1.0, True), (0.0, False)):
+        backend = FakeBackend(p_first=prefers_good)
+        probed = dataclasses.replace(item(), check_p_a=check_p_a, probe=True)
+        (judgment,) = asyncio.run(
+            judge_items(
+                backend, [probed], constitution=CONSTITUTION, config=JudgeConfig(), seed=SEED, quiet=True
+            )
+        )
+        assert len(backend.requests) == 2  # both orders
+        assert judgment.p_a == check_p_a and judgment.source == "check"
+        assert judgment.llm_p_a == pytest.approx(0.9) and judgment.llm_agrees is agrees
+        assert judgment.consistent is True
+    # A position-biased judge is consistent with nothing: its tie-breaking leaning is not agreement.
+    coin = dataclasses.replace(item(), check_p_a=1.0, probe=True)
+    (judgment,) = run(FakeBackend(p_first=0.5), [coin])
+    assert judgment.llm_p_a == 0.5 and judgment.llm_agrees is None
