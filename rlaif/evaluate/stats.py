@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -12,10 +13,14 @@ __all__ = ["CalibrationBin", "expected_calibration_error", "reliability_bins", "
 Z95 = 1.959963984540054
 
 
-def wilson(successes: int, total: int, *, z: float = Z95) -> tuple[float, float] | None:
-    """Wilson score interval for a proportion (95% by default); None when `total` is 0."""
+def wilson(successes: float, total: int, *, confidence: float = 0.95) -> tuple[float, float] | None:
+    """Wilson score interval for the proportion `successes / total` (95% by default); None when `total`
+    is 0. `successes` may be fractional (a tie counted as half a win)."""
+    if not 0 <= successes <= max(total, 0):
+        raise ValueError(f"successes {successes} must be within [0, {total}]")
     if total <= 0:
         return None
+    z = Z95 if confidence == 0.95 else statistics.NormalDist().inv_cdf(0.5 + confidence / 2)
     p = successes / total
     denominator = 1 + z * z / total
     centre = (p + z * z / (2 * total)) / denominator

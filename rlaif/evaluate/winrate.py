@@ -21,6 +21,7 @@ from typing import Any, Literal
 from rlaif.config import JudgeConfig, RunConfig
 from rlaif.errors import ConfigError
 from rlaif.evaluate.samples import Sample
+from rlaif.evaluate.stats import wilson
 from rlaif.judging.labels import combine_orders
 from rlaif.records import Constitution, OrderVerdict, PromptRecord, stable_id
 
@@ -29,25 +30,7 @@ __all__ = [
     "length_stats",
     "preference",
     "tally",
-    "wilson_interval",
 ]
-
-
-def wilson_interval(successes: float, n: int, *, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a proportion `successes / n` (successes may be fractional: ties as half)."""
-    if n <= 0:
-        raise ValueError("the Wilson interval needs n > 0")
-    if not 0 <= successes <= n:
-        raise ValueError(f"successes {successes} must be within [0, {n}]")
-    z = statistics.NormalDist().inv_cdf(0.5 + confidence / 2)
-    p = successes / n
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    # At 0 or n the bound is exactly 0 or 1; the formula gets there up to rounding.
-    low = 0.0 if successes == 0 else max(0.0, centre - half)
-    high = 1.0 if successes == n else min(1.0, centre + half)
-    return low, high
 
 
 def preference(orders: Sequence[OrderVerdict], candidate_id: str) -> tuple[float | None, bool | None]:
@@ -87,7 +70,7 @@ def tally(
         ties += p == 0.5
     n = wins + losses + ties
     rate = (wins + ties / 2) / n if n else None
-    low, high = wilson_interval(wins + ties / 2, n, confidence=confidence) if n else (None, None)
+    low, high = wilson(wins + ties / 2, n, confidence=confidence) or (None, None)
     return {
         "n": n, "wins": wins, "losses": losses, "ties": ties, "unjudged": unjudged,
         "orders_disagreed": disagreed, "inconsistent": inconsistent,

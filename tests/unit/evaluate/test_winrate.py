@@ -7,7 +7,8 @@ import math
 import pytest
 
 from rlaif.evaluate.samples import Sample
-from rlaif.evaluate.winrate import length_stats, preference, tally, wilson_interval
+from rlaif.evaluate.stats import wilson
+from rlaif.evaluate.winrate import length_stats, preference, tally
 from rlaif.records import OrderVerdict
 
 BASE, CAND = "base-1", "cand-1"
@@ -15,6 +16,12 @@ BASE, CAND = "base-1", "cand-1"
 
 def order(first: str, p_first: float | None, status: str = "ok") -> OrderVerdict:
     return OrderVerdict(first_id=first, p_first=p_first, status=status, raw="A")  # type: ignore[arg-type]
+
+
+def wilson_interval(successes: float, n: int, *, confidence: float = 0.95) -> tuple[float, float]:
+    interval = wilson(successes, n, confidence=confidence)
+    assert interval is not None
+    return interval
 
 
 def test_wilson_matches_hand_computed_values() -> None:
@@ -42,7 +49,11 @@ def test_wilson_is_symmetric_narrows_with_n_and_takes_half_wins() -> None:
 @pytest.mark.parametrize("bad", [(1, 0), (-1, 5), (6, 5)])
 def test_wilson_rejects_impossible_counts(bad: tuple[float, int]) -> None:
     with pytest.raises(ValueError):
-        wilson_interval(*bad)
+        wilson(*bad)
+
+
+def test_wilson_of_nothing_is_undefined() -> None:
+    assert wilson(0, 0) is None
 
 
 def test_both_orders_agree_for_the_candidate() -> None:
