@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from rlaif.cli.options import console
-from rlaif.reports import RunSummary, percent
+from rlaif.reports import AgreementReport, RunSummary, percent
 from rlaif.train.registry import TRAINERS
 
 __all__ = ["print_judge_report", "print_review_report", "print_summary", "print_winrate"]
@@ -173,52 +174,51 @@ def print_judge_report(report: dict[str, Any]) -> None:
     console.print(table)
 
 
-def _num(value: float | None, ci: list[float] | None = None) -> str:
+def _num(value: float | None, ci: tuple[float, float] | None = None) -> str:
     if value is None:
         return "n/a"
     return f"{value:.3f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
 
 
-def print_review_report(result: dict[str, Any]) -> None:
-    """The report as rich tables."""
-    level = int(round(100 * result["settings"]["confidence"]))
-    ai = result["ai_vs_human"]
+def print_review_report(report: AgreementReport) -> None:
+    """The agreement report as rich tables."""
+    level = int(round(100 * report.settings.confidence))
+    ai = report.ai_vs_human
     table = Table(title=f"AI judge vs people ({level}% bootstrap intervals)")
     for column in ("overall / principle", "pairs", "decisions", "accuracy", "kappa", "ties", "flags"):
         table.add_column(column, justify="left" if column.startswith("overall") else "right")
-    rows = [("overall", ai["overall"])] + [(f"· {k}", v) for k, v in ai["by_principle"].items()]
+    rows = [("overall", ai.overall)] + [(f"· {k}", v) for k, v in ai.by_principle.items()]
     for scope, stats in rows:
         table.add_row(
-            scope, str(stats["pairs"]), str(stats["decisions"]),
-            _num(stats["accuracy"], stats.get("accuracy_ci")), _num(stats["kappa"], stats.get("kappa_ci")),
-            str(stats["ties"]), str(stats["flags"]),
+            scope, str(stats.pairs), str(stats.decisions), _num(stats.accuracy, stats.accuracy_ci),
+            _num(stats.kappa, stats.kappa_ci), str(stats.ties), str(stats.flags),
         )  # fmt: skip
     console.print(table)
-    people = result["between_reviewers"]
-    if len(people["reviewers"]) >= 2:
+    people = report.between_reviewers
+    if len(people.reviewers) >= 2:
         between = Table(title="Between reviewers")
         for column in ("reviewers", "shared pairs", "raw agreement", "kappa"):
             between.add_column(column)
-        for names, stats in people["cohen"].items():
+        for names, cohen in people.cohen.items():
             between.add_row(
-                f"Cohen: {names}", str(stats["pairs"]), _num(stats["raw_agreement"]),
-                _num(stats["kappa"], stats["kappa_ci"]),
-            )  # fmt: skip
-        if people["fleiss"]:
-            fleiss = people["fleiss"]
+                f"Cohen: {names}",
+                str(cohen.pairs),
+                _num(cohen.raw_agreement),
+                _num(cohen.kappa, cohen.kappa_ci),
+            )
+        if people.fleiss:
+            fleiss = people.fleiss
             between.add_row(
-                f"Fleiss: {len(people['reviewers'])} reviewers", str(fleiss["pairs"]), "",
-                _num(fleiss["kappa"], fleiss["kappa_ci"]),
+                f"Fleiss: {len(people.reviewers)} reviewers", str(fleiss.pairs), "",
+                _num(fleiss.kappa, fleiss.kappa_ci),
             )  # fmt: skip
         console.print(between)
-    reviewers = ", ".join(f"{name} ({count})" for name, count in result["reviewers"].items()) or "none yet"
-    console.print(f"pairs reviewed: {result['pairs_reviewed']}; reviewers: {reviewers}")
-    gate = result["gate"]
+    reviewers = ", ".join(f"{name} ({count})" for name, count in report.reviewers.items()) or "none yet"
+    console.print(f"pairs reviewed: {report.pairs_reviewed}; reviewers: {reviewers}", highlight=False)
+    gate = report.gate
     if gate is None:
         console.print("gate: none configured (review.gate)")
-    elif gate["passed"]:
-        console.print(
-            f"gate: [green]passed[/green] ({gate['metric']} {gate['value']:.3f} on {gate['pairs']} pairs)"
-        )
+    elif gate.passed:
+        console.print(f"gate: [green]passed[/green] ({gate.metric} {_num(gate.value)} on {gate.pairs} pairs)")
     else:
-        console.print(f"gate: [red]failed[/red]: {'; '.join(gate['reasons'])}")
+        console.print(f"gate: [red]failed[/red]: {escape('; '.join(gate.reasons))}")
