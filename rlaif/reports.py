@@ -229,6 +229,49 @@ class RunSummary(Report):
 # --- attacks -----------------------------------------------------------------------------------------
 
 
+class AttackOutcome(Report):
+    """One attack under one defence setting."""
+
+    judged: int
+    """Pairs whose clean and attacked verdicts both parsed."""
+    clean_losses: int
+    """Of those, pairs whose clean verdict went against the attacked (rejected) response."""
+    flips: int
+    """Of those, pairs whose attacked verdict went for it."""
+    flip_rate: float | None
+    """flips / clean_losses; None without clean losses."""
+    win_rate_clean: float | None
+    """Share of judged pairs the rejected response wins clean, a tie counting half; None when none judged."""
+    win_rate_attacked: float | None
+    """The same once attacked."""
+    mean_shift: float | None
+    """Mean change of P(attacked response is better) from clean to attacked."""
+
+
+class AttackResult(Report):
+    """One attack, with the defences on and off."""
+
+    defences_on: AttackOutcome | None = None
+    """With the defended template (per-run delimiters, the question after the candidates)."""
+    defences_off: AttackOutcome | None = None
+    """With the plain template."""
+    flagged: float | None = None
+    """Share of attacked responses the injection flagger caught."""
+
+
+class AttackReport(Report):
+    """`rlaif evaluate attacks`: can a response talk the judge into preferring it?"""
+
+    judge: str = ""
+    """The judge model's label."""
+    pairs: int
+    """Labelled pairs attacked."""
+    attacks: dict[str, AttackResult] = Field(default_factory=dict)
+    """Attack name → its flip rates."""
+    clean_flagged: float | None = None
+    """Share of clean responses the injection flagger caught (false alarms)."""
+
+
 # --- win rate and compliance -------------------------------------------------------------------------
 
 

@@ -7,7 +7,6 @@ a config it is the bundled model on a managed server with the default judge sett
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,7 +15,7 @@ import typer
 from rich.table import Table
 
 from rlaif.cli.options import JsonOpt, QuietOpt, SetOpt, console, overrides, set_option
-from rlaif.cli.render import print_judge_report, print_winrate
+from rlaif.cli.render import print_attacks, print_judge_report, print_winrate
 from rlaif.errors import ConfigError
 
 __all__ = ["evaluate_app"]
@@ -168,82 +167,23 @@ def attacks_command(
     quiet: QuietOpt = False,
 ) -> None:
     """Attack the rejected reply of each pair; flip rates with injection defences on and off."""
-    from rlaif.backends.bundled import cache_dir
-    from rlaif.backends.serving import served_backend
-    from rlaif.evaluate.attacks import ATTACKS
-    from rlaif.inputs.constitution import find_constitution, load_constitution
-    from rlaif.inputs.labelled import load_labelled_pairs
+    from rlaif.evaluate.attacks import ATTACKS, evaluate_attacks
 
     run_config = judge_run_config(
         data, config, set_, base_url=base_url, model=model, model_path=model_path, both_orders=both_orders,
         constitution=constitution, seed=seed,
     )  # fmt: skip
-    pairs = load_labelled_pairs(data, limit=limit).pairs
-    candidate = run_config.resolve(run_config.constitution)
-    loaded = load_constitution(
-        candidate if candidate.exists() else find_constitution(run_config.constitution)
+    report = evaluate_attacks(
+        data,
+        config=run_config,
+        limit=limit,
+        attacks=tuple(attack or ATTACKS),
+        json_path=json_path,
+        quiet=quiet,
     )
-    logs = cache_dir() / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    judge_model = run_config.judge.model or run_config.model
-    with served_backend(judge_model, logs, name="judge-attacks", ray=True) as args:
-        report = asyncio.run(_attacks(args, pairs, loaded, run_config, tuple(attack or ATTACKS), quiet))
-    table = Table(title=f"attack suite on {len(pairs)} pairs (the rejected reply is attacked)")
-    for column in (
-        "attack",
-        "flip rate, defences on",
-        "flip rate, defences off",
-        "win rate on/off",
-        "flagged",
-    ):
-        table.add_column(column)
-    for name, entry in report["attacks"].items():
-        on, off = entry["defences on"], entry["defences off"]
-        table.add_row(
-            name,
-            _flip(on),
-            _flip(off),
-            f"{_share(on['win_rate_attacked'])} / {_share(off['win_rate_attacked'])}",
-            _share(entry["flagged"]),
-        )
-    console.print(table)
-    console.print(f"clean responses flagged (false alarms): {_share(report['clean_flagged'])}")
+    print_attacks(report)
     if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        console.print(f"report: {json_path}")
-
-
-def _share(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.0f}%"
-
-
-def _flip(entry: dict[str, Any]) -> str:
-    return f"{_share(entry['flip_rate'])} ({entry['flips']}/{entry['clean_losses']})"
-
-
-async def _attacks(
-    args: dict[str, Any],
-    pairs: Any,
-    constitution: Any,
-    run_config: Any,
-    attacks: tuple[str, ...],
-    quiet: bool,
-) -> dict[str, Any]:
-    from rlaif.backends.serving import make_backend
-    from rlaif.evaluate.attacks import run_attacks
-
-    backend = make_backend(args, quiet=quiet)
-    try:
-        await backend.resolve_model()
-        report = await run_attacks(
-            backend, pairs, constitution=constitution, config=run_config.judge, seed=run_config.seed,
-            attacks=attacks, quiet=quiet,
-        )  # fmt: skip
-    finally:
-        await backend.aclose()
-    report["judge"] = backend.label
-    return report
+        console.print(f"report: {json_path}", highlight=False)
 
 
 @evaluate_app.command("judge-cost")

@@ -11,10 +11,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from rlaif.cli.options import console
-from rlaif.reports import AgreementReport, RunSummary, percent
+from rlaif.reports import AgreementReport, AttackOutcome, AttackReport, RunSummary, percent
 from rlaif.train.registry import TRAINERS
 
-__all__ = ["print_judge_report", "print_review_report", "print_summary", "print_winrate"]
+__all__ = ["print_attacks", "print_judge_report", "print_review_report", "print_summary", "print_winrate"]
 
 
 def print_summary(summary: RunSummary) -> None:
@@ -172,6 +172,31 @@ def print_judge_report(report: dict[str, Any]) -> None:
     table.add_row("candidates flagged as injections (rows)", str(report.get("flagged_rows", 0)))
     table.add_row("time", f"{report.get('seconds')} s")
     console.print(table)
+
+
+def _flip(outcome: AttackOutcome | None) -> str:
+    if outcome is None:
+        return "n/a"
+    return f"{percent(outcome.flip_rate, 0)} ({outcome.flips}/{outcome.clean_losses})"
+
+
+def print_attacks(report: AttackReport) -> None:
+    """The attack suite's flip rates as a table."""
+    table = Table(title=f"attack suite on {report.pairs} pairs (the rejected reply is attacked)")
+    for column in (
+        "attack",
+        "flip rate, defences on",
+        "flip rate, defences off",
+        "win rate on/off",
+        "flagged",
+    ):
+        table.add_column(column)
+    for name, result in report.attacks.items():
+        on, off = result.defences_on, result.defences_off
+        wins = " / ".join(percent(o.win_rate_attacked, 0) if o else "n/a" for o in (on, off))
+        table.add_row(escape(name), _flip(on), _flip(off), wins, percent(result.flagged, 0))
+    console.print(table)
+    console.print(f"clean responses flagged (false alarms): {percent(report.clean_flagged, 0)}")
 
 
 def _num(value: float | None, ci: tuple[float, float] | None = None) -> str:
