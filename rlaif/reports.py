@@ -36,6 +36,17 @@ class Report(BaseModel):
     model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
 
 
+class Rate(Report):
+    """A share with its denominator: `value` of `n`, with a Wilson 95% interval (`evaluate.stats.rate`)."""
+
+    value: float | None
+    """The share; None ("n/a") when `n` is 0, never 0."""
+    n: int
+    """Its denominator."""
+    ci95: tuple[float, float] | None = None
+    """Wilson 95% interval; None when `n` is 0."""
+
+
 # --- pipeline stages ---------------------------------------------------------------------------------
 
 
@@ -273,6 +284,158 @@ class AttackReport(Report):
 
 
 # --- win rate and compliance -------------------------------------------------------------------------
+
+
+class WinTally(Report):
+    """Wins, losses and ties of the candidate, and its win rate (a tie counting half)."""
+
+    n: int
+    """Prompts counted (unjudged ones and, with `inconsistent: drop`, disagreeing ones left out)."""
+    wins: int
+    """Prompts where P(candidate better) > 0.5."""
+    losses: int
+    """Prompts where it is < 0.5."""
+    ties: int
+    """Prompts where it is exactly 0.5."""
+    unjudged: int
+    """Prompts with no parsed verdict (left out)."""
+    orders_disagreed: int
+    """Prompts whose two orders preferred different answers."""
+    inconsistent: str
+    """How those were counted: `keep` (their average), `drop` or `tie`."""
+    win_rate: float | None
+    """(wins + ties / 2) / n; None ("n/a") when no prompt was decided."""
+    ci: tuple[float, float] | None
+    """Wilson interval of `win_rate` at `confidence`; None with it."""
+    confidence: float
+    """Level of `ci`."""
+    mean_p_candidate: float | None
+    """Mean P(candidate better) over the prompts counted."""
+
+
+class LengthStats(Report):
+    """Answer lengths of one model."""
+
+    n: int
+    """Answers."""
+    tokens_mean: float | None = None
+    """Mean tokens per answer."""
+    tokens_median: float | None = None
+    """Median tokens per answer."""
+    tokens_p90: int | None = None
+    """90th percentile of tokens per answer."""
+    words_mean: float | None = None
+    """Mean words per answer."""
+    cut_off: float | None = None
+    """Share of answers cut off at the token limit."""
+
+
+class LengthComparison(Report):
+    """Answer lengths of base and candidate: a judge that likes long answers can be won by verbosity."""
+
+    base: LengthStats
+    """The base model's answers."""
+    candidate: LengthStats
+    """The candidate's answers."""
+    drift_tokens: float | None
+    """Mean candidate tokens minus mean base tokens."""
+
+
+class KLEstimate(Report):
+    """KL(candidate ‖ base) on the candidate's own samples."""
+
+    per_token: float | None
+    """Total log-ratio over all answer tokens / their number; None without tokens."""
+    per_answer: float | None
+    """Mean over answers of each answer's summed log-ratio."""
+    answers: int
+    """Answers scored."""
+    tokens: int
+    """Answer tokens scored."""
+    temperature: float
+    """Sampling temperature the log-probabilities were taken at."""
+    estimator: str
+    """What was computed."""
+
+
+class PromptSetInfo(Report):
+    """The prompts a win rate was measured on."""
+
+    path: str
+    """The prompt file."""
+    count: int
+    """Prompts used."""
+    overlap_with_training: int
+    """Of those, prompts also in the config's (training) prompt set."""
+    held_out: bool
+    """True when none overlap."""
+
+
+class SamplingSettings(Report):
+    """How both models answered."""
+
+    max_tokens: int
+    """Answer length limit."""
+    temperature: float
+    """Sampling temperature."""
+    top_p: float
+    """Nucleus sampling threshold."""
+    engine: str
+    """`transformers` or `vllm`."""
+    seed: int
+    """Sampling seed."""
+
+
+class WinRateRow(Report):
+    """One prompt's answers and verdict."""
+
+    prompt_id: str
+    """The prompt."""
+    base: str
+    """The base model's answer."""
+    candidate: str
+    """The candidate's answer."""
+    p_candidate: float | None
+    """P(candidate better), averaged over both orders; None when nothing parsed."""
+    orders_agree: bool | None
+    """Whether the two orders preferred the same answer; None unless both parsed."""
+    status: str
+    """The judgment's status (`ok`, `partial`, `unparsed`)."""
+
+
+class WinRateReport(Report):
+    """`rlaif evaluate winrate`: is the trained policy better than its base, by the judge, at what cost?"""
+
+    base: str
+    """Base model folder (or hub id)."""
+    candidate: str
+    """Candidate model folder."""
+    judge: str
+    """The judge model's label."""
+    judge_mode: str
+    """Judge mode."""
+    prompts: PromptSetInfo
+    """The prompts."""
+    sampling: SamplingSettings
+    """How the answers were sampled."""
+    win_rate: WinTally
+    """The win rate, disagreeing orders handled as `judge.inconsistent` says."""
+    win_rate_strict: WinTally
+    """The win rate with every prompt whose orders disagree counted as a tie."""
+    order_consistency: Rate | None = None
+    """Prompts whose two orders prefer the same answer, of those with both orders parsed."""
+    same_position_rate: Rate | None = None
+    """Prompts whose two orders both prefer the same position."""
+    warnings: list[str] = Field(default_factory=list)
+    """Why the win rate may be noise: no decided prompt, order-consistency < 50%, same-position > 80%."""
+    lengths: LengthComparison
+    """Answer lengths."""
+    kl: KLEstimate
+    """KL(candidate ‖ base)."""
+    seconds: dict[str, float] = Field(default_factory=dict)
+    """Wall time per part (generate, kl, judge_startup, judge, total)."""
+    rows: list[WinRateRow] = Field(default_factory=list)
+    """Every prompt's answers and verdict."""
 
 
 # --- human review ------------------------------------------------------------------------------------

@@ -270,6 +270,7 @@ def evaluate_winrate(
     """Win rate of a trained policy against its base: both answer, the judge compares in both orders.
 
     Reports the win rate with a Wilson interval, answer lengths (verbosity drift) and KL(candidate ‖ base).
+    Exits with status 1 when no prompt was decided (every verdict a tie or unparsed).
     """
     from rlaif.config import load_config
     from rlaif.evaluate.winrate import evaluate_winrate as run_winrate
@@ -283,4 +284,6 @@ def evaluate_winrate(
     )  # fmt: skip
     print_winrate(report)
     if json_path:
-        console.print(f"report: {json_path}")
+        console.print(f"report: {json_path}", highlight=False)
+    if report.win_rate.win_rate is None:
+        raise typer.Exit(1)  # no prompt decided: there is no win rate to report

@@ -11,7 +11,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from rlaif.cli.options import console
-from rlaif.reports import AgreementReport, AttackOutcome, AttackReport, RunSummary, percent
+from rlaif.reports import (
+    AgreementReport,
+    AttackOutcome,
+    AttackReport,
+    Rate,
+    RunSummary,
+    WinRateReport,
+    WinTally,
+    percent,
+)
 from rlaif.train.registry import TRAINERS
 
 __all__ = ["print_attacks", "print_judge_report", "print_review_report", "print_summary", "print_winrate"]
@@ -63,66 +72,72 @@ def print_summary(summary: RunSummary) -> None:
     console.print(table)
 
 
-def print_winrate(report: dict[str, Any]) -> None:
+def _rate(rate: Rate | None) -> str:
+    """A rate with its denominator and interval: "44.1% of 500 [39.8%, 48.5%]"; "n/a" when undefined."""
+    if rate is None or rate.value is None:
+        return "n/a" if rate is None else f"n/a (of {rate.n})"
+    tail = f"  [{percent(rate.ci95[0])}, {percent(rate.ci95[1])}]" if rate.ci95 else ""
+    return f"{percent(rate.value)} of {rate.n}{tail}"
+
+
+def _warnings(table: Table, warnings: list[str]) -> None:
+    for warning in warnings:
+        table.add_row("[yellow]warning[/yellow]", f"[yellow]{escape(warning)}[/yellow]")
+
+
+def _win(tally: WinTally) -> str:
+    if tally.win_rate is None:
+        return "n/a (no prompt decided)"
+    interval = ""
+    if tally.ci is not None:
+        interval = f"  {percent(tally.confidence, 0)} CI [{percent(tally.ci[0])}, {percent(tally.ci[1])}]"
+    return f"{percent(tally.win_rate)} of {tally.n}{interval}"
+
+
+def print_winrate(report: WinRateReport) -> None:
     """The win-rate report as a table."""
-    rate = report["win_rate"]
-    table = Table(title=f"win rate of {report['candidate']} against {report['base']}", show_header=False)
+    rate = report.win_rate
+    title = f"win rate of {escape(report.candidate)} against {escape(report.base)}"
+    table = Table(title=title, show_header=False)
     table.add_column("what")
     table.add_column("value")
-    prompts = report["prompts"]
+    prompts = report.prompts
     held = (
         "held out"
-        if prompts["held_out"]
-        else f"[yellow]{prompts['overlap_with_training']} seen in training[/yellow]"
+        if prompts.held_out
+        else f"[yellow]{prompts.overlap_with_training} seen in training[/yellow]"
     )
-    table.add_row("prompts", f"{prompts['count']} from {prompts['path']} ({held})")
-    table.add_row("judge", f"{report['judge']} ({report['judge_mode']}, both orders)")
-    if rate["win_rate"] is None:
-        table.add_row("win rate", "n/a (no verdict parsed)")
-    else:
-        low, high = rate["ci"]
-        level = f"{100 * rate['confidence']:.0f}%"
-        table.add_row(
-            "candidate win rate (tie = half)",
-            f"{100 * rate['win_rate']:.1f}%  {level} CI [{100 * low:.1f}, {100 * high:.1f}]",
-        )
-    table.add_row("wins / losses / ties", f"{rate['wins']} / {rate['losses']} / {rate['ties']}")
-    strict = report["win_rate_strict"]
-    if strict["win_rate"] is not None and rate["orders_disagreed"]:
-        low, high = strict["ci"]
-        table.add_row(
-            "win rate, prompts whose orders disagree as ties",
-            f"{100 * strict['win_rate']:.1f}%  CI [{100 * low:.1f}, {100 * high:.1f}]",
-        )
-    if rate["n"] and rate["orders_disagreed"] > (rate["n"] + rate["unjudged"]) / 2:
-        table.add_row(
-            "[yellow]warning[/yellow]",
-            "[yellow]the judge's two orders disagree on most prompts: its verdicts are mostly position "
-            "bias, so trust the strict rate (or use a stronger judge: judge.model)[/yellow]",
-        )
-    table.add_row(
-        "orders disagreed (handled: inconsistent=" + rate["inconsistent"] + ")", str(rate["orders_disagreed"])
-    )
-    table.add_row("unjudged (no verdict parsed)", str(rate["unjudged"]))
-    if rate["mean_p_candidate"] is not None:
-        table.add_row("mean P(candidate better)", f"{rate['mean_p_candidate']:.3f}")
-    lengths = report["lengths"]
-    for who in ("base", "candidate"):
-        stats = lengths[who]
-        if stats.get("n"):
+    table.add_row("prompts", f"{prompts.count} from {escape(prompts.path)} ({held})")
+    table.add_row("judge", f"{escape(report.judge)} ({report.judge_mode}, both orders)")
+    table.add_row("candidate win rate (tie = half)", _win(rate))
+    table.add_row("wins / losses / ties", f"{rate.wins} / {rate.losses} / {rate.ties}")
+    if rate.orders_disagreed:
+        table.add_row("win rate, prompts whose orders disagree as ties", _win(report.win_rate_strict))
+    table.add_row("order-consistency", _rate(report.order_consistency))
+    table.add_row("same-position rate", _rate(report.same_position_rate))
+    table.add_row(f"orders disagreed (handled: inconsistent={rate.inconsistent})", str(rate.orders_disagreed))
+    table.add_row("unjudged (no verdict parsed)", str(rate.unjudged))
+    if rate.mean_p_candidate is not None:
+        table.add_row("mean P(candidate better)", f"{rate.mean_p_candidate:.3f}")
+    lengths = report.lengths
+    for who, stats in (("base", lengths.base), ("candidate", lengths.candidate)):
+        if stats.n and stats.tokens_mean is not None:
             table.add_row(
                 f"{who} answer tokens mean / median / p90",
-                f"{stats['tokens_mean']:.1f} / {stats['tokens_median']:.0f} / {stats['tokens_p90']}  "
-                f"(cut off {100 * stats['cut_off']:.0f}%)",
+                f"{stats.tokens_mean:.1f} / {stats.tokens_median:.0f} / {stats.tokens_p90}  "
+                f"(cut off {percent(stats.cut_off, 0)})",
             )
-    if lengths.get("drift_tokens") is not None:
-        table.add_row("verbosity drift (candidate - base, tokens)", f"{lengths['drift_tokens']:+.1f}")
-    kl = report["kl"]
-    if kl.get("per_token") is not None:
+    if lengths.drift_tokens is not None:
+        table.add_row("verbosity drift (candidate - base, tokens)", f"{lengths.drift_tokens:+.1f}")
+    kl = report.kl
+    if kl.per_token is not None and kl.per_answer is not None:
         table.add_row(
-            "KL(candidate ‖ base)", f"{kl['per_token']:.4f} nats/token, {kl['per_answer']:.3f} nats/answer"
+            "KL(candidate ‖ base)", f"{kl.per_token:.4f} nats/token, {kl.per_answer:.3f} nats/answer"
         )
-    table.add_row("time", f"{report['seconds']['total']} s")
+    seconds = report.seconds
+    startup = f" (judge server start {seconds['judge_startup']} s)" if "judge_startup" in seconds else ""
+    table.add_row("time", f"{seconds.get('total')} s{startup}")
+    _warnings(table, report.warnings)
     console.print(table)
 
 

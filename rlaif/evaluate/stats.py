@@ -8,7 +8,17 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-__all__ = ["CalibrationBin", "expected_calibration_error", "reliability_bins", "reliability_plot", "wilson"]
+from rlaif.reports import Rate, percent
+
+__all__ = [
+    "CalibrationBin",
+    "bias_warnings",
+    "expected_calibration_error",
+    "rate",
+    "reliability_bins",
+    "reliability_plot",
+    "wilson",
+]
 
 Z95 = 1.959963984540054
 
@@ -120,3 +130,27 @@ def reliability_plot(bins: Sequence[CalibrationBin], path: Path, *, title: str) 
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def rate(successes: float, total: int) -> Rate:
+    """`successes / total` with its Wilson 95% interval; "n/a" (None) when `total` is 0."""
+    return Rate(value=successes / total if total else None, n=total, ci95=wilson(successes, total))
+
+
+def bias_warnings(consistency: Rate | None, same_position: Rate | None, *, unit: str) -> list[str]:
+    """Warnings for a judge whose verdicts are mostly position bias: its two presentation orders
+    disagree on most `unit`s (order-consistency below 50%), or it picks the same position whatever
+    is shown there (same-position rate above 80%)."""
+    warnings = []
+    if consistency is not None and consistency.value is not None and consistency.value < 0.5:
+        warnings.append(
+            f"order-consistency {percent(consistency.value)} of {consistency.n} {unit}s is below 50%: "
+            "the judge's two presentation orders disagree on most of them, so its verdicts are mostly "
+            "position bias; use a stronger judge (judge.model)"
+        )
+    if same_position is not None and same_position.value is not None and same_position.value > 0.8:
+        warnings.append(
+            f"same-position rate {percent(same_position.value)} of {same_position.n} {unit}s is above 80%: "
+            "the judge picks the same position whatever is shown there"
+        )
+    return warnings

@@ -300,20 +300,23 @@ def test_winrate_of_the_dpo_model_against_its_base(
         prompts_path=run_dir / "held_out.jsonl", max_tokens=16, temperature=1.0,
         json_path=run_dir / "winrate.json", quiet=True,
     )  # fmt: skip
-    rate = report["win_rate"]
-    assert rate["n"] + rate["unjudged"] == 2 and report["prompts"]["held_out"] is True
-    assert report["win_rate_strict"]["n"] + report["win_rate_strict"]["unjudged"] == 2
-    if rate["n"]:
-        assert 0.0 <= rate["ci"][0] <= rate["win_rate"] <= rate["ci"][1] <= 1.0
-    assert report["lengths"]["base"]["n"] == 2 and report["lengths"]["candidate"]["tokens_mean"] > 0
-    assert math.isfinite(report["kl"]["per_token"]) and report["kl"]["answers"] == 2
+    rate = report.win_rate
+    assert rate.n + rate.unjudged == 2 and report.prompts.held_out is True
+    assert report.win_rate_strict.n + report.win_rate_strict.unjudged == 2
+    if rate.win_rate is not None:
+        assert rate.ci is not None and 0.0 <= rate.ci[0] <= rate.win_rate <= rate.ci[1] <= 1.0
+    else:
+        assert report.warnings[0].startswith("no prompt was decided")
+    assert report.lengths.base.n == 2 and (report.lengths.candidate.tokens_mean or 0) > 0
+    assert report.kl.per_token is not None and math.isfinite(report.kl.per_token) and report.kl.answers == 2
+    assert "judge_startup" in report.seconds and "judge" in report.seconds
     assert json.loads((run_dir / "winrate.json").read_text())["rows"][0]["candidate"]
     # The estimator is exactly zero between a model and itself.
     prompts = load_prompts(run_dir / "held_out.jsonl")
     from rlaif.evaluate.samples import Sample
 
     samples = [Sample("I can't.", (40, 476, 982, 30, 2), True), Sample("No.", (1770, 30, 2), True)]
-    assert sequence_kl(model_dir, model_dir, prompts, samples)["per_token"] == 0.0
+    assert sequence_kl(model_dir, model_dir, prompts, samples).per_token == 0.0
 
 
 def test_bench_times_ours_beside_plain_trl(run_dir: Path) -> None:
