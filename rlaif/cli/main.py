@@ -42,7 +42,8 @@ def _sigterm(signum: int, frame: Any) -> None:
 def main() -> None:
     signal.signal(signal.SIGTERM, _sigterm)
     try:
-        app(standalone_mode=False)
+        # Outside standalone mode click hands back a command's `typer.Exit(code)` as the return value.
+        code = app(standalone_mode=False)
     except RlaifError as exc:
         err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
@@ -59,6 +60,8 @@ def main() -> None:
             show()
             sys.exit(code)
         raise
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":
