@@ -237,6 +237,140 @@ class RunSummary(Report):
 # --- judge evaluation --------------------------------------------------------------------------------
 
 
+class CalibrationBin(Report):
+    """Labelled rows whose predicted probability falls in [low, high)."""
+
+    low: float
+    """Lower edge of the bin."""
+    high: float
+    """Upper edge (exclusive, except 1.0 in the last bin)."""
+    n: int
+    """Rows in the bin (one point per row)."""
+    mean_p: float | None
+    """Mean predicted probability in the bin; None when it is empty."""
+    observed: float | None
+    """Share of the bin's rows whose predicted event happened; None when it is empty."""
+
+
+class Calibration(Report):
+    """How often the judge's soft labels come true: one point per labelled row."""
+
+    label: str
+    """What each row's predicted probability is, and when it counts as having come true."""
+    points: int
+    """Rows with a label: one point each."""
+    ece: float | None
+    """Expected calibration error over 10 equal-width bins; None without labelled rows."""
+    brier: float | None
+    """Brier score of the points; a constant 0.5 scores 0.25 (no signal), lower is better."""
+    bins: list[CalibrationBin] = Field(default_factory=list)
+    """The reliability bins."""
+    plot: str | None = None
+    """The reliability plot (PNG), when one was written."""
+
+
+class LabelledDataInfo(Report):
+    """The labelled file an evaluation read."""
+
+    path: str
+    """The file."""
+    format: str
+    """`hh-rlhf` transcripts or `prompt-chosen-rejected` rows."""
+    rows: int
+    """Rows read (after `--limit`)."""
+    prefix_mismatch_lines: list[int] = Field(default_factory=list)
+    """Lines of hh-rlhf rows whose two transcripts differ before the last Assistant turn."""
+    empty_chosen: int = 0
+    """Rows whose chosen reply is empty."""
+    empty_rejected: int = 0
+    """Rows whose rejected reply is empty."""
+    principle_rows: int = 0
+    """Rows that name their principle (`principle_id`) and are judged under it."""
+
+
+class ParseCounts(Report):
+    """Verdicts that gave no label."""
+
+    unparsed_orders: int = 0
+    """Presentation orders whose answer did not parse."""
+    error_orders: int = 0
+    """Presentation orders whose request failed."""
+    rows_without_label: int = 0
+    """Rows with no parsed verdict in any order (left out of every rate)."""
+
+
+class JudgeEvaluation(Report):
+    """`rlaif evaluate judge`: how often the judge (or a baseline) agrees with human labels.
+
+    Every rate counts a tie (a label of exactly 0.5) as half an agreement, as RewardBench and FastChat
+    do; rows without a label are left out and counted in `parse`. With no decided row the agreement
+    is None ("n/a") and the command exits with status 1.
+    """
+
+    judge: str = ""
+    """The judge model's label, or `baseline:NAME`."""
+    baseline: str | None = None
+    """The baseline answering instead of a model, if any."""
+    mode: str | None = None
+    """Judge mode (logprob, cot, pointwise); None for a baseline."""
+    seed: int = 0
+    """Seed of positions, principle draws and requests."""
+    n: int
+    """Rows evaluated."""
+    agreement: float | None
+    """Headline agreement with the human label (two orders averaged when both were judged), a tie counting
+    half, over the rows with a label; None when no row was decided."""
+    agreement_ci95: tuple[float, float] | None
+    """Wilson 95% interval of `agreement`."""
+    agreement_method: str
+    """How the headline label was formed (one order, or two orders averaged) and how ties count."""
+    agreement_one_order: Rate
+    """Agreement of the first presentation order alone (a tie counting half)."""
+    agreement_two_orders: Rate | None
+    """Agreement of the two-order averaged label (a tie counting half); None when one order was judged."""
+    agreement_decisive: Rate
+    """Agreement over decided rows only (ties left out)."""
+    ties: int
+    """Rows whose label is exactly 0.5."""
+    decided: int
+    """Rows whose label prefers one response (not a tie, not unparsed)."""
+    order_consistency: Rate | None
+    """Rows whose two orders prefer the same response, of those with both orders parsed."""
+    same_position_rate: Rate | None
+    """Rows whose two orders both prefer the same position (A twice or B twice)."""
+    first_order_picks_a: Rate
+    """Decided first-order verdicts that pick position A."""
+    parse: ParseCounts
+    """Verdicts that gave no label."""
+    per_principle: dict[str, Rate] = Field(default_factory=dict)
+    """Principle id → agreement of the rows judged under that fixed principle (`principle_id` in the row);
+    rows whose principle was sampled are not counted here."""
+    calibration: Calibration
+    """Calibration of the soft labels, one point per row."""
+    flagged_rows: int = 0
+    """Rows with a candidate flagged as a prompt injection."""
+    warnings: list[str] = Field(default_factory=list)
+    """Why a figure may be noise: no decided row, order-consistency < 50%, same-position rate > 80%."""
+    data: LabelledDataInfo | None = None
+    """The labelled file."""
+    seconds: float | None = None
+    """Wall time of judging (server start-up excluded)."""
+    startup_seconds: float | None = None
+    """Wall time of starting (or connecting to) the judge's server; None for a baseline."""
+    engine: str | None = None
+    """`vLLM server` or `ray.data.llm`; None for a baseline."""
+    judge_config: dict[str, Any] | None = None
+    """The judge settings (`judge:` of the config, without its model)."""
+    constitution: str | None = None
+    """The constitution the principles come from."""
+    orders_parsed: int | None = None
+    """Presentation orders whose verdict parsed."""
+    judgments_file: str | None = None
+    """Where the judgments are stored (a rerun resumes from it)."""
+    judgments_stored_before: int | None = None
+    """Judgments found stored from an earlier run (> 0: resumed; `seconds` covers only the rest)."""
+
+
 # --- attacks -----------------------------------------------------------------------------------------
 
 

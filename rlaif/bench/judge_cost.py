@@ -22,11 +22,12 @@ from rlaif.backends.protocol import ChatRequest
 from rlaif.backends.vllm_server import VLLMServer
 from rlaif.bench.generation import prefix_cache_counters
 from rlaif.config import JudgeConfig, ServerConfig
-from rlaif.evaluate.judge import chosen_first
-from rlaif.inputs.constitution import find_constitution, load_constitution
-from rlaif.inputs.labelled import LabelledPair, load_labelled_pairs
+from rlaif.evaluate.judge import labelled_items
+from rlaif.inputs.constitution import load_constitution
+from rlaif.inputs.labelled import load_labelled_pairs
+from rlaif.inputs.load import constitution_file
 from rlaif.judging.engine import judge_items
-from rlaif.judging.modes import Candidate, JudgeItem, draw_principles, judge_nonce, judge_prompt
+from rlaif.judging.modes import JudgeItem, judge_nonce, judge_prompt
 from rlaif.records import Constitution
 
 __all__ = ["MEASUREMENTS", "bench_judge_cost", "token_counts"]
@@ -37,19 +38,6 @@ MEASUREMENTS: dict[str, dict[str, Any]] = {
     "cot-one-order": {"mode": "cot", "both_orders": False},
 }
 """Measurement name → judge settings."""
-
-
-def _items(
-    pairs: Sequence[LabelledPair], constitution: Constitution, config: JudgeConfig, seed: int
-) -> list[JudgeItem]:
-    items = []
-    for pair, first in zip(pairs, chosen_first(len(pairs), seed=seed), strict=True):
-        chosen = Candidate(f"row{pair.line}:chosen", pair.chosen)
-        rejected = Candidate(f"row{pair.line}:rejected", pair.rejected)
-        a, b = (chosen, rejected) if first else (rejected, chosen)
-        members = draw_principles(constitution, config, seed=seed, key=f"evaluate:{pair.line}")
-        items.append(JudgeItem(f"row{pair.line}", pair.conversation, a, b, members))
-    return items
 
 
 def token_counts(
@@ -156,9 +144,9 @@ def bench_judge_cost(
 
     server = server or ServerConfig()
     model_dir = Path(model_path) if model_path else ensure_model()
-    pairs = load_labelled_pairs(data_path, limit=limit).pairs
-    loaded = load_constitution(find_constitution(constitution))
-    items = _items(pairs, loaded, JudgeConfig(), seed)
+    data = load_labelled_pairs(data_path, limit=limit)
+    loaded = load_constitution(constitution_file(constitution, Path.cwd()))
+    items = labelled_items(data.pairs, loaded, JudgeConfig(), seed=seed, source=data.path)
     tokens = token_counts(items, AutoTokenizer.from_pretrained(model_dir), seed=seed)
     runs: list[dict[str, Any]] = []
     for repeat in range(repeats):

@@ -127,7 +127,10 @@ def judge_command(
     seed: SeedOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Agreement of the judge (or a baseline) with the human labels of a pairwise set."""
+    """Agreement of the judge (or a baseline) with the human labels of a pairwise set.
+
+    A tie counts half. Exits with status 1 when no row was decided (every label a tie or unparsed).
+    """
     from rlaif.evaluate.judge import evaluate_judge
 
     run_config = judge_run_config(
@@ -145,7 +148,9 @@ def judge_command(
     )
     print_judge_report(report)
     if json_path:
-        console.print(f"report: {json_path}")
+        console.print(f"report: {json_path}", highlight=False)
+    if not report.decided:
+        raise typer.Exit(1)  # no decided row: there is no agreement to report
 
 
 @evaluate_app.command("attacks")

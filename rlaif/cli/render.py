@@ -5,8 +5,6 @@ Text that comes from users or models (names, paths, prompts) is never read as ri
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.markup import escape
 from rich.table import Table
 
@@ -15,6 +13,7 @@ from rlaif.reports import (
     AgreementReport,
     AttackOutcome,
     AttackReport,
+    JudgeEvaluation,
     Rate,
     RunSummary,
     WinRateReport,
@@ -141,52 +140,65 @@ def print_winrate(report: WinRateReport) -> None:
     console.print(table)
 
 
-def _pct(rate: dict[str, Any] | None) -> str:
-    if not rate or rate.get("value") is None:
-        return "n/a"
-    ci = rate.get("ci95")
-    tail = f"  [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else ""
-    return f"{100 * rate['value']:.1f}% of {rate['n']}{tail}"
-
-
-def print_judge_report(report: dict[str, Any]) -> None:
-    """The evaluation report as a table."""
-    table = Table(title=f"judge evaluation: {report['judge']}", show_header=False)
+def print_judge_report(report: JudgeEvaluation) -> None:
+    """The judge evaluation as a table; a figure that means the data is noise is yellow, with a warning."""
+    table = Table(title=f"judge evaluation: {escape(report.judge)}", show_header=False)
     table.add_column("what")
     table.add_column("value")
-    data = report.get("data", {})
-    table.add_row("data", f"{data.get('path')} ({data.get('format')}, {data.get('rows')} rows)")
-    if data.get("prefix_mismatch_lines"):
+    data = report.data
+    if data is not None:
+        fixed = f", {data.principle_rows} naming their principle" if data.principle_rows else ""
+        table.add_row("data", f"{escape(data.path)} ({data.format}, {data.rows} rows{fixed})")
+        if data.prefix_mismatch_lines:
+            lines = ", ".join(map(str, data.prefix_mismatch_lines))
+            table.add_row("[yellow]prefix mismatch (lines)[/yellow]", lines)
+    labelled = report.n - report.parse.rows_without_label
+    headline = "[yellow]n/a (no row decided)[/yellow]"
+    if report.agreement is not None:
+        interval = ""
+        if report.agreement_ci95 is not None:
+            low, high = report.agreement_ci95
+            interval = f"  95% CI [{percent(low)}, {percent(high)}]"
+        headline = f"{percent(report.agreement)} of {labelled} labelled rows{interval}"
+    table.add_row(f"agreement ({report.agreement_method})", headline)
+    table.add_row("agreement, decided rows only", _rate(report.agreement_decisive))
+    table.add_row("ties (label exactly 0.5, counted half)", str(report.ties))
+    if report.agreement_two_orders is not None:
+        table.add_row("agreement, first order only", _rate(report.agreement_one_order))
+    consistency, same = report.order_consistency, report.same_position_rate
+    low_consistency = consistency is not None and consistency.value is not None and consistency.value < 0.5
+    one_position = same is not None and same.value is not None and same.value > 0.8
+    table.add_row("order-consistency", _yellow(_rate(consistency), low_consistency))
+    table.add_row("same-position rate", _yellow(_rate(same), one_position))
+    table.add_row("first order picks A", _rate(report.first_order_picks_a))
+    parse = report.parse
+    table.add_row("unparsed / error orders", f"{parse.unparsed_orders} / {parse.error_orders}")
+    table.add_row("rows without a label (left out)", str(parse.rows_without_label))
+    calibration = report.calibration
+    if calibration.ece is None or calibration.brier is None:
+        table.add_row("calibration", "n/a (no labelled row)")
+    else:
         table.add_row(
-            "[yellow]prefix mismatch (lines)[/yellow]", ", ".join(map(str, data["prefix_mismatch_lines"]))
+            "calibration (one point per row)",
+            f"ECE {calibration.ece:.3f}, Brier {calibration.brier:.3f} over {calibration.points} rows "
+            "(a constant 0.5 scores Brier 0.25)",
         )
-    ci = report.get("agreement_ci95")
-    agreement = report.get("agreement")
-    table.add_row(
-        f"agreement ({report['agreement_method']})",
-        "n/a"
-        if agreement is None or not ci
-        else f"{100 * agreement:.1f}%  95% CI [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]",
-    )
-    table.add_row("agreement, one order", _pct(report.get("agreement_one_order")))
-    table.add_row("agreement, decisive labels only", _pct(report.get("agreement_decisive")))
-    table.add_row("ties", str(report.get("ties")))
-    table.add_row("order-consistency", _pct(report.get("order_consistency")))
-    table.add_row("same-position rate", _pct(report.get("same_position_rate")))
-    table.add_row("first order picks A", _pct(report.get("first_order_picks_a")))
-    parse = report.get("parse", {})
-    table.add_row(
-        "unparsed / error orders", f"{parse.get('unparsed_orders', 0)} / {parse.get('error_orders', 0)}"
-    )
-    ece = report.get("calibration", {}).get("ece")
-    table.add_row("calibration ECE", "n/a" if ece is None else f"{ece:.3f}")
-    if report.get("calibration", {}).get("plot"):
-        table.add_row("reliability plot", report["calibration"]["plot"])
-    for pid, rate in report.get("per_principle", {}).items():
-        table.add_row(f"  principle {pid}", _pct(rate))
-    table.add_row("candidates flagged as injections (rows)", str(report.get("flagged_rows", 0)))
-    table.add_row("time", f"{report.get('seconds')} s")
+    if calibration.plot:
+        table.add_row("reliability plot", escape(calibration.plot))
+    if report.per_principle:
+        for pid, rate in report.per_principle.items():
+            table.add_row(f"  principle {escape(pid)} (fixed per row)", _rate(rate))
+    else:
+        table.add_row("per principle", "none: no row names its principle_id (principles were sampled)")
+    table.add_row("candidates flagged as injections (rows)", str(report.flagged_rows))
+    startup = "" if report.startup_seconds is None else f" (server start {report.startup_seconds} s)"
+    table.add_row("time judging", f"{report.seconds} s{startup}")
+    _warnings(table, report.warnings)
     console.print(table)
+
+
+def _yellow(text: str, warn: bool) -> str:
+    return f"[yellow]{text}[/yellow]" if warn else text
 
 
 def _flip(outcome: AttackOutcome | None) -> str:

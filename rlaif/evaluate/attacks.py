@@ -21,11 +21,11 @@ from typing import Any
 from rlaif.backends.protocol import Backend
 from rlaif.config import JudgeConfig, RunConfig
 from rlaif.errors import ConfigError
-from rlaif.evaluate.judge import chosen_first
+from rlaif.evaluate.judge import chosen_first, principle_members
 from rlaif.inputs.labelled import LabelledPair
 from rlaif.judging.engine import judge_items
 from rlaif.judging.injection import flag_injection
-from rlaif.judging.modes import Candidate, JudgeItem, draw_principles
+from rlaif.judging.modes import Candidate, JudgeItem
 from rlaif.records import Constitution, Judgment
 from rlaif.reports import AttackOutcome, AttackReport, AttackResult
 
@@ -71,14 +71,14 @@ def _items(
     seed: int,
 ) -> list[JudgeItem]:
     items = []
-    for pair, first in zip(pairs, chosen_first(len(pairs), seed=seed), strict=True):
-        members = draw_principles(constitution, config, seed=seed, key=f"evaluate:{pair.line}")
+    members = principle_members(pairs, constitution, config, seed=seed)
+    for pair, first, principles in zip(pairs, chosen_first(len(pairs), seed=seed), members, strict=True):
         chosen = Candidate(f"row{pair.line}:chosen", pair.chosen)
         for attack in ("clean", *attacks):
             text = pair.rejected if attack == "clean" else ATTACKS[attack](pair.rejected)
             attacked = Candidate(f"row{pair.line}:rejected:{attack}", text)
             a, b = (chosen, attacked) if first else (attacked, chosen)
-            items.append(JudgeItem(f"row{pair.line}:{attack}", pair.conversation, a, b, members))
+            items.append(JudgeItem(f"row{pair.line}:{attack}", pair.conversation, a, b, principles))
     return items
 
 
@@ -200,8 +200,11 @@ def evaluate_attacks(
     from rlaif.inputs.load import load_run_constitution
 
     _check(config.judge, attacks)
-    pairs = load_labelled_pairs(data_path, limit=limit).pairs
+    data = load_labelled_pairs(data_path, limit=limit)
+    pairs = data.pairs
     constitution = load_run_constitution(config)
+    # A principle_id the constitution lacks is refused before any server starts.
+    principle_members(pairs, constitution, config.judge, seed=config.seed, source=data.path)
     logs = cache_dir() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
 
