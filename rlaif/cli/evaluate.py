@@ -7,15 +7,13 @@ a config it is the bundled model on a managed server with the default judge sett
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from rlaif.cli.options import JsonOpt, QuietOpt, SetOpt, console, overrides, set_option
-from rlaif.cli.render import print_attacks, print_judge_report, print_winrate
+from rlaif.cli.render import print_attacks, print_judge_cost, print_judge_report, print_winrate
 from rlaif.errors import ConfigError
 
 __all__ = ["evaluate_app"]
@@ -205,39 +203,20 @@ def judge_cost_command(
     Every measurement starts its own managed server (no warm prefix cache carries over).
     """
     from rlaif.bench.judge_cost import bench_judge_cost
+    from rlaif.reports import JudgeCostBench
 
-    def save(result: dict[str, Any]) -> None:
+    def save(result: JudgeCostBench) -> None:
         if json_path:  # after every measurement: a late failure keeps what was measured
             json_path.parent.mkdir(parents=True, exist_ok=True)
-            json_path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+            json_path.write_text(result.model_dump_json(indent=2) + "\n", encoding="utf-8")
 
     result = bench_judge_cost(
         data, limit=limit, model_path=model_path, repeats=repeats, on_update=save, quiet=quiet
     )
     save(result)
-    tokens = result["tokens"]
-    table = Table(
-        title=f"judging cost on {tokens['pairs']} pairs (fresh server per measurement)", show_header=False
-    )
-    table.add_column("what")
-    table.add_column("value")
-    table.add_row(
-        "shared prefix tokens S / rest R", f"{tokens['shared_tokens_S']} / {tokens['rest_tokens_R']}"
-    )
-    table.add_row("token ratio (S + 2R)/(S + R)", f"{tokens['token_ratio']:.3f}")
-    table.add_row(f"  with S in whole {tokens['block']}-token blocks", f"{tokens['block_ratio']:.3f}")
-    for name, seconds in result["mean_seconds"].items():
-        table.add_row(f"wall time, {name}", f"{seconds:.1f} s")
-        rate = result["prefix_cache_hit_rate"][name]
-        table.add_row(f"  prefix-cache hit rate, {name}", "n/a" if rate is None else f"{100 * rate:.1f}%")
-    if "wall_ratio" in result:
-        table.add_row("wall ratio two-order / one-order", f"{result['wall_ratio']:.3f}")
-        table.add_row("within 10% of the token ratio", str(result["within_10_percent"]))
-    if "cot_one_order_over_two_order" in result:
-        table.add_row("one-order CoT / two-order one-token", f"{result['cot_one_order_over_two_order']:.2f}x")
-    console.print(table)
+    print_judge_cost(result)
     if json_path:
-        console.print(f"report: {json_path}")
+        console.print(f"report: {json_path}", highlight=False)
 
 
 @evaluate_app.command("winrate")

@@ -13,16 +13,28 @@ from rlaif.reports import (
     AgreementReport,
     AttackOutcome,
     AttackReport,
+    GenerationBench,
+    JudgeCostBench,
     JudgeEvaluation,
     Rate,
     RunSummary,
+    TrainBench,
     WinRateReport,
     WinTally,
     percent,
 )
 from rlaif.train.registry import TRAINERS
 
-__all__ = ["print_attacks", "print_judge_report", "print_review_report", "print_summary", "print_winrate"]
+__all__ = [
+    "generation_markdown",
+    "print_attacks",
+    "print_judge_cost",
+    "print_judge_report",
+    "print_review_report",
+    "print_summary",
+    "print_winrate",
+    "train_bench_markdown",
+]
 
 
 def print_summary(summary: RunSummary) -> None:
@@ -274,3 +286,86 @@ def print_review_report(report: AgreementReport) -> None:
         console.print(f"gate: [green]passed[/green] ({gate.metric} {_num(gate.value)} on {gate.pairs} pairs)")
     else:
         console.print(f"gate: [red]failed[/red]: {escape('; '.join(gate.reasons))}")
+
+
+def generation_markdown(report: GenerationBench) -> str:
+    """`rlaif bench` as a markdown table (for the README)."""
+    rows = [
+        "| measurement | requests | seconds | gen tok/s | req/s | vs raw | prefix-cache hits |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for m in report.measurements:
+        shown = "" if m.ratio_to_raw is None else f"{m.ratio_to_raw:.2f}"
+        if m.ratio_to_raw_all_at_once is not None:
+            shown += f" ({m.ratio_to_raw_all_at_once:.2f} all at once)"
+        tokens = f"{m.tokens_per_second:.0f}" if m.completion_tokens else "-"  # pipeline: not counted
+        rows.append(
+            f"| {m.name} | {m.requests} | {m.seconds:.1f} | {tokens} | {m.requests_per_second:.1f} | "
+            f"{shown} | {percent(m.prefix_cache_hit_rate, 0)} |"
+        )
+    judge, hw = report.judge, report.hardware
+    pipeline = next((m.pairs_per_hour for m in report.measurements if m.pairs_per_hour is not None), 0.0)
+    rows += [
+        "",
+        f"Two-order / one-order judge time: {judge.two_vs_one_order_time:.2f} "
+        f"(prompt-token ratio {judge.two_vs_one_order_prompt_tokens:.2f}); "
+        f"{judge.pairs_per_hour:.0f} judged pairs/hour ({judge.judge_calls_per_second:.1f} "
+        f"judge calls/s); pipeline {pipeline:.0f} pairs/hour; peak RSS {report.peak_rss_gib} GiB; "
+        f"{report.prompts} prompts, concurrency {report.concurrency}; "
+        f"{hw.device}, {hw.cpus} CPUs, vLLM {hw.vllm}.",
+    ]
+    return "\n".join(rows)
+
+
+def train_bench_markdown(report: TrainBench) -> str:
+    """`rlaif train bench` as a markdown table: one row per trainer and per plain TRL run."""
+    lines = [
+        f"steps per measurement: {report.steps} (s/step: median after the first); "
+        f"threads: {report.threads or 'torch default'}; device: {report.hardware.device}",
+        "",
+        "| trainer | s/step | peak RSS (GiB) | steps | note |",
+        "|---|---|---|---|---|",
+    ]
+    for runs_by_trainer, label in ((report.trainers, "rlaif"), (report.plain_trl, "plain TRL")):
+        for name, runs in runs_by_trainer.items():
+            for run in runs:
+                if run.error is not None:
+                    lines.append(f"| {label} {name} | - | - | - | {run.error} |")
+                    continue
+                step = "-" if run.seconds_per_step is None else f"{run.seconds_per_step:.2f}"
+                rss = "-" if run.peak_rss_gib is None else f"{run.peak_rss_gib:.2f}"
+                lines.append(f"| {label} {name} | {step} | {rss} | {run.steps} | |")
+    for name, entry in report.comparison.items():
+        lines.append("")
+        lines.append(
+            f"{name}: rlaif {entry.rlaif_seconds_per_step:.2f} s/step vs plain TRL "
+            f"{entry.plain_trl_seconds_per_step:.2f} (ratio {entry.ratio:.3f}, "
+            f"within 5%: {entry.within_5_percent})"
+        )
+    return "\n".join(lines)
+
+
+def print_judge_cost(result: JudgeCostBench) -> None:
+    """The judging-cost benchmark as a table."""
+    tokens = result.tokens
+    table = Table(
+        title=f"judging cost on {tokens.pairs} pairs (fresh server per measurement)", show_header=False
+    )
+    table.add_column("what")
+    table.add_column("value")
+    table.add_row("shared prefix tokens S / rest R", f"{tokens.shared_tokens_S} / {tokens.rest_tokens_R}")
+    table.add_row("token ratio (S + 2R)/(S + R)", _ratio(tokens.token_ratio))
+    table.add_row(f"  with S in whole {tokens.block}-token blocks", _ratio(tokens.block_ratio))
+    for name, seconds in result.mean_seconds.items():
+        table.add_row(f"wall time, {name}", f"{seconds:.1f} s")
+        table.add_row(f"  prefix-cache hit rate, {name}", percent(result.prefix_cache_hit_rate.get(name)))
+    if result.wall_ratio is not None:
+        table.add_row("wall ratio two-order / one-order", _ratio(result.wall_ratio))
+        table.add_row("within 10% of the token ratio", str(result.within_10_percent))
+    if result.cot_one_order_over_two_order is not None:
+        table.add_row("one-order CoT / two-order one-token", f"{result.cot_one_order_over_two_order:.2f}x")
+    console.print(table)
+
+
+def _ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"

@@ -325,9 +325,9 @@ def test_bench_times_ours_beside_plain_trl(run_dir: Path) -> None:
     train = {"dpo": {"args": {"max_length": 128, "per_device_train_batch_size": 2}}}
     config = load_config(write_config(run_dir, train=train))
     report = bench_trainers(config, steps=2, trainers=("dpo",), threads=1)
-    ours, plain = report["trainers"]["dpo"][0], report["plain_trl"]["dpo"][0]
-    assert "error" not in ours and "error" not in plain, (ours, plain)
-    assert ours["steps"] == plain["steps"] == 2
-    assert ours["peak_rss_gib"] > 0.3 and plain["peak_rss_gib"] > 0.3
-    assert report["comparison"]["dpo"]["ratio"] > 0
+    ours, plain = report.trainers["dpo"][0], report.plain_trl["dpo"][0]
+    assert ours.error is None and plain.error is None, (ours, plain)
+    assert ours.steps == plain.steps == 2
+    assert (ours.peak_rss_gib or 0) > 0.3 and (plain.peak_rss_gib or 0) > 0.3
+    assert report.comparison["dpo"].ratio > 0
     assert not (run_dir / "models" / "dpo").exists()  # the bench trains in a scratch folder
