@@ -246,9 +246,8 @@ def _num(value: float | None, ci: tuple[float, float] | None = None) -> str:
 
 def print_review_report(report: AgreementReport) -> None:
     """The agreement report as rich tables."""
-    level = int(round(100 * report.settings.confidence))
     ai = report.ai_vs_human
-    table = Table(title=f"AI judge vs people ({level}% bootstrap intervals)")
+    table = Table(title=f"AI judge vs people ({percent(report.settings.confidence, 0)} bootstrap intervals)")
     for column in ("overall / principle", "pairs", "decisions", "accuracy", "kappa", "ties", "flags"):
         table.add_column(column, justify="left" if column.startswith("overall") else "right")
     rows = [("overall", ai.overall)] + [(f"· {k}", v) for k, v in ai.by_principle.items()]
