@@ -200,7 +200,7 @@ def print_judge_report(report: JudgeEvaluation) -> None:
     if report.per_principle:
         for pid, rate in report.per_principle.items():
             table.add_row(f"  principle {escape(pid)} (fixed per row)", _rate(rate))
-    else:
+    elif report.baseline is None:
         table.add_row("per principle", "none: no row names its principle_id (principles were sampled)")
     table.add_row("candidates flagged as injections (rows)", str(report.flagged_rows))
     startup = "" if report.startup_seconds is None else f" (server start {report.startup_seconds} s)"
