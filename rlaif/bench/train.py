@@ -187,7 +187,7 @@ def _child(spec: dict[str, Any], scratch: Path) -> TrainerMeasurement:
     return result
 
 
-def _run_ours(spec: dict[str, Any]) -> dict[str, Any]:
+def _run_ours(spec: dict[str, Any]) -> TrainerMeasurement:
     """In the child: train one of our trainers and describe it."""
     from rlaif.monitor import PeakMemory
 
@@ -200,16 +200,16 @@ def _run_ours(spec: dict[str, Any]) -> dict[str, Any]:
             from rlaif.train.registry import train_stage
 
             trained = train_stage(spec["trainer"], config, run_path, model=spec["model"])
-            result = {
-                "steps": trained.steps, "seconds": trained.seconds, "step_seconds": trained.step_seconds,
-                "losses": trained.losses, "metrics": trained.metrics,
-            }  # fmt: skip
-    result["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    result["peak_tree_gib"] = memory.peak_gib
+            result = TrainerMeasurement(
+                steps=trained.steps, seconds=trained.seconds, step_seconds=trained.step_seconds,
+                losses=trained.losses, metrics=trained.metrics,
+            )  # fmt: skip
+    result.peak_rss_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    result.peak_tree_gib = memory.peak_gib
     return result
 
 
-def _run_ppo(config: RunConfig, run_path: Path, model: str, steps: int) -> dict[str, Any]:
+def _run_ppo(config: RunConfig, run_path: Path, model: str, steps: int) -> TrainerMeasurement:
     """Our PPO on the export's prompts, scored by the reward model this bench trained when there is one,
     else by a length rule (the bench measures time and memory, not learning)."""
     from datasets import load_from_disk
@@ -234,10 +234,15 @@ def _run_ppo(config: RunConfig, run_path: Path, model: str, steps: int) -> dict[
         ppo_epochs=2, max_new_tokens=32, seed=config.seed,
     )  # fmt: skip
     metrics = train_ppo(ppo, model=model, prompts=prompts, reward_fn=reward_fn)
-    return {"steps": len(metrics), "seconds": sum(m.get("seconds", 0.0) for m in metrics),
-            "step_seconds": [m.get("seconds", 0.0) for m in metrics],
-            "settings": ppo.model_dump(mode="json", include={"batch_size", "mini_batch_size", "ppo_epochs",
-                                                              "max_new_tokens"})}  # fmt: skip
+    settings = ppo.model_dump(
+        mode="json", include={"batch_size", "mini_batch_size", "ppo_epochs", "max_new_tokens"}
+    )
+    return TrainerMeasurement(
+        steps=len(metrics),
+        seconds=sum(m.get("seconds", 0.0) for m in metrics),
+        step_seconds=[m.get("seconds", 0.0) for m in metrics],
+        settings=settings,
+    )
 
 
 def main(spec_path: str) -> None:
@@ -247,7 +252,7 @@ def main(spec_path: str) -> None:
 
         torch.set_num_threads(spec["threads"])
     result = _run_ours(spec)
-    Path(spec["result"]).write_text(json.dumps(result, default=str), encoding="utf-8")
+    Path(spec["result"]).write_text(result.model_dump_json(fallback=str), encoding="utf-8")
 
 
 if __name__ == "__main__":

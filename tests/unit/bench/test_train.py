@@ -45,3 +45,14 @@ def test_no_export_is_one_clear_error(tmp_path: Path) -> None:
         bench_trainers(config, steps=2, trainers=("dpo",))
     with pytest.raises(RlaifError, match="unknown trainer"):
         bench_trainers(config, trainers=("nope",))
+
+
+def test_a_measurement_whose_process_fails_reports_why(tmp_path: Path) -> None:
+    from rlaif.bench.train import _child
+
+    spec = {"kind": "rlaif", "trainer": "dpo", "config": {"prompts": "not a section"},
+            "run_path": str(tmp_path), "model": "m", "steps": 2, "threads": 1}  # fmt: skip
+    result = _child(spec, tmp_path)
+    assert result.error == "exit code 1" and result.steps is None
+    assert any("ValidationError" in line or "validation error" in line for line in result.log_tail)
+    assert result.wall_seconds is not None and result.wall_seconds > 0
