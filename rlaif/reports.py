@@ -38,6 +38,17 @@ class Report(BaseModel):
     model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
 
 
+class Rate(Report):
+    """A share with its denominator: `value` of `n`, with a Wilson 95% interval (`evaluate.stats.rate`)."""
+
+    value: float | None
+    """The share; None ("n/a") when `n` is 0, never 0."""
+    n: int
+    """Its denominator."""
+    ci95: tuple[float, float] | None = None
+    """Wilson 95% interval; None when `n` is 0."""
+
+
 # --- pipeline stages ---------------------------------------------------------------------------------
 
 
@@ -287,13 +298,677 @@ class QualityReport(Report):
 # --- judge evaluation --------------------------------------------------------------------------------
 
 
+class CalibrationBin(Report):
+    """Labelled rows whose predicted probability falls in [low, high)."""
+
+    low: float
+    """Lower edge of the bin."""
+    high: float
+    """Upper edge (exclusive, except 1.0 in the last bin)."""
+    n: int
+    """Rows in the bin (one point per row)."""
+    mean_p: float | None
+    """Mean predicted probability in the bin; None when it is empty."""
+    observed: float | None
+    """Share of the bin's rows whose predicted event happened; None when it is empty."""
+
+
+class Calibration(Report):
+    """How often the judge's soft labels come true: one point per labelled row."""
+
+    label: str
+    """What each row's predicted probability is, and when it counts as having come true."""
+    points: int
+    """Rows with a label: one point each."""
+    ece: float | None
+    """Expected calibration error over 10 equal-width bins; None without labelled rows."""
+    brier: float | None
+    """Brier score of the points; a constant 0.5 scores 0.25 (no signal), lower is better."""
+    bins: list[CalibrationBin] = Field(default_factory=list)
+    """The reliability bins."""
+    plot: str | None = None
+    """The reliability plot (PNG), when one was written."""
+
+
+class LabelledDataInfo(Report):
+    """The labelled file an evaluation read."""
+
+    path: str
+    """The file."""
+    format: str
+    """`hh-rlhf` transcripts or `prompt-chosen-rejected` rows."""
+    rows: int
+    """Rows read (after `--limit`)."""
+    prefix_mismatch_lines: list[int] = Field(default_factory=list)
+    """Lines of hh-rlhf rows whose two transcripts differ before the last Assistant turn."""
+    empty_chosen: int = 0
+    """Rows whose chosen reply is empty."""
+    empty_rejected: int = 0
+    """Rows whose rejected reply is empty."""
+    principle_rows: int = 0
+    """Rows that name their principle (`principle_id`) and are judged under it."""
+
+
+class ParseCounts(Report):
+    """Verdicts that gave no label."""
+
+    unparsed_orders: int = 0
+    """Presentation orders whose answer did not parse."""
+    error_orders: int = 0
+    """Presentation orders whose request failed."""
+    rows_without_label: int = 0
+    """Rows with no parsed verdict in any order (left out of every rate)."""
+
+
+class JudgeEvaluation(Report):
+    """`rlaif evaluate judge`: how often the judge (or a baseline) agrees with human labels.
+
+    Every rate counts a tie (a label of exactly 0.5) as half an agreement, as RewardBench and FastChat
+    do; rows without a label are left out and counted in `parse`. With no decided row the agreement
+    is None ("n/a") and the command exits with status 1.
+    """
+
+    judge: str = ""
+    """The judge model's label, or `baseline:NAME`."""
+    baseline: str | None = None
+    """The baseline answering instead of a model, if any."""
+    mode: str | None = None
+    """Judge mode (logprob, cot, pointwise); None for a baseline."""
+    seed: int = 0
+    """Seed of positions, principle draws and requests."""
+    n: int
+    """Rows evaluated."""
+    agreement: float | None
+    """Headline agreement with the human label (two orders averaged when both were judged), a tie counting
+    half, over the rows with a label; None when no row was decided."""
+    agreement_ci95: tuple[float, float] | None
+    """Wilson 95% interval of `agreement`."""
+    agreement_method: str
+    """How the headline label was formed (one order, or two orders averaged) and how ties count."""
+    agreement_one_order: Rate
+    """Agreement of the first presentation order alone (a tie counting half)."""
+    agreement_two_orders: Rate | None
+    """Agreement of the two-order averaged label (a tie counting half); None when one order was judged."""
+    agreement_decisive: Rate
+    """Agreement over decided rows only (ties left out)."""
+    ties: int
+    """Rows whose label is exactly 0.5."""
+    decided: int
+    """Rows whose label prefers one response (not a tie, not unparsed)."""
+    order_consistency: Rate | None
+    """Rows whose two orders prefer the same response, of those with both orders parsed."""
+    same_position_rate: Rate | None
+    """Rows whose two orders both prefer the same position (A twice or B twice)."""
+    first_order_picks_a: Rate
+    """Decided first-order verdicts that pick position A."""
+    parse: ParseCounts
+    """Verdicts that gave no label."""
+    per_principle: dict[str, Rate] = Field(default_factory=dict)
+    """Principle id → agreement of the rows judged under that fixed principle (`principle_id` in the row);
+    rows whose principle was sampled are not counted here."""
+    calibration: Calibration
+    """Calibration of the soft labels, one point per row."""
+    flagged_rows: int = 0
+    """Rows with a candidate flagged as a prompt injection."""
+    warnings: list[str] = Field(default_factory=list)
+    """Why a figure may be noise: no decided row, order-consistency < 50%, same-position rate > 80%."""
+    data: LabelledDataInfo | None = None
+    """The labelled file."""
+    seconds: float | None = None
+    """Wall time of judging (server start-up excluded)."""
+    startup_seconds: float | None = None
+    """Wall time of starting (or connecting to) the judge's server; None for a baseline."""
+    engine: str | None = None
+    """`vLLM server` or `ray.data.llm`; None for a baseline."""
+    judge_config: dict[str, Any] | None = None
+    """The judge settings (`judge:` of the config, without its model)."""
+    constitution: str | None = None
+    """The constitution the principles come from."""
+    orders_parsed: int | None = None
+    """Presentation orders whose verdict parsed."""
+    judgments_file: str | None = None
+    """Where the judgments are stored (a rerun resumes from it)."""
+    judgments_stored_before: int | None = None
+    """Judgments found stored from an earlier run (> 0: resumed; `seconds` covers only the rest)."""
+
+
 # --- attacks -----------------------------------------------------------------------------------------
+
+
+class AttackOutcome(Report):
+    """One attack under one defence setting."""
+
+    judged: int
+    """Pairs whose clean and attacked verdicts both parsed."""
+    clean_losses: int
+    """Of those, pairs whose clean verdict went against the attacked (rejected) response."""
+    flips: int
+    """Of those, pairs whose attacked verdict went for it."""
+    flip_rate: float | None
+    """flips / clean_losses; None without clean losses."""
+    win_rate_clean: float | None
+    """Share of judged pairs the rejected response wins clean, a tie counting half; None when none judged."""
+    win_rate_attacked: float | None
+    """The same once attacked."""
+    mean_shift: float | None
+    """Mean change of P(attacked response is better) from clean to attacked."""
+
+
+class AttackResult(Report):
+    """One attack, with the defences on and off."""
+
+    defences_on: AttackOutcome | None = None
+    """With the defended template (per-run delimiters, the question after the candidates)."""
+    defences_off: AttackOutcome | None = None
+    """With the plain template."""
+    flagged: float | None = None
+    """Share of attacked responses the injection flagger caught."""
+
+
+class AttackReport(Report):
+    """`rlaif evaluate attacks`: can a response talk the judge into preferring it?"""
+
+    judge: str = ""
+    """The judge model's label."""
+    pairs: int
+    """Labelled pairs attacked."""
+    attacks: dict[str, AttackResult] = Field(default_factory=dict)
+    """Attack name → its flip rates."""
+    clean_flagged: float | None = None
+    """Share of clean responses the injection flagger caught (false alarms)."""
 
 
 # --- win rate and compliance -------------------------------------------------------------------------
 
 
+class WinTally(Report):
+    """Wins, losses and ties of the candidate, and its win rate (a tie counting half)."""
+
+    n: int
+    """Prompts counted (unjudged ones and, with `inconsistent: drop`, disagreeing ones left out)."""
+    wins: int
+    """Prompts where P(candidate better) > 0.5."""
+    losses: int
+    """Prompts where it is < 0.5."""
+    ties: int
+    """Prompts where it is exactly 0.5."""
+    unjudged: int
+    """Prompts with no parsed verdict (left out)."""
+    orders_disagreed: int
+    """Prompts whose two orders preferred different answers."""
+    inconsistent: str
+    """How those were counted: `keep` (their average), `drop` or `tie`."""
+    win_rate: float | None
+    """(wins + ties / 2) / n; None ("n/a") when no prompt was decided."""
+    ci: tuple[float, float] | None
+    """Wilson interval of `win_rate` at `confidence`; None with it."""
+    confidence: float
+    """Level of `ci`."""
+    mean_p_candidate: float | None
+    """Mean P(candidate better) over the prompts counted."""
+
+
+class LengthStats(Report):
+    """Answer lengths of one model."""
+
+    n: int
+    """Answers."""
+    tokens_mean: float | None = None
+    """Mean tokens per answer."""
+    tokens_median: float | None = None
+    """Median tokens per answer."""
+    tokens_p90: int | None = None
+    """90th percentile of tokens per answer."""
+    words_mean: float | None = None
+    """Mean words per answer."""
+    cut_off: float | None = None
+    """Share of answers cut off at the token limit."""
+
+
+class LengthComparison(Report):
+    """Answer lengths of base and candidate: a judge that likes long answers can be won by verbosity."""
+
+    base: LengthStats
+    """The base model's answers."""
+    candidate: LengthStats
+    """The candidate's answers."""
+    drift_tokens: float | None
+    """Mean candidate tokens minus mean base tokens."""
+
+
+class KLEstimate(Report):
+    """KL(candidate ‖ base) on the candidate's own samples."""
+
+    per_token: float | None
+    """Total log-ratio over all answer tokens / their number; None without tokens."""
+    per_answer: float | None
+    """Mean over answers of each answer's summed log-ratio."""
+    answers: int
+    """Answers scored."""
+    tokens: int
+    """Answer tokens scored."""
+    temperature: float
+    """Sampling temperature the log-probabilities were taken at."""
+    estimator: str
+    """What was computed."""
+
+
+class PromptSetInfo(Report):
+    """The prompts a win rate was measured on."""
+
+    path: str
+    """The prompt file."""
+    count: int
+    """Prompts used."""
+    overlap_with_training: int
+    """Of those, prompts also in the config's (training) prompt set."""
+    held_out: bool
+    """True when none overlap."""
+
+
+class SamplingSettings(Report):
+    """How both models answered."""
+
+    max_tokens: int
+    """Answer length limit."""
+    temperature: float
+    """Sampling temperature."""
+    top_p: float
+    """Nucleus sampling threshold."""
+    engine: str
+    """`transformers` or `vllm`."""
+    seed: int
+    """Sampling seed."""
+
+
+class WinRateRow(Report):
+    """One prompt's answers and verdict."""
+
+    prompt_id: str
+    """The prompt."""
+    base: str
+    """The base model's answer."""
+    candidate: str
+    """The candidate's answer."""
+    p_candidate: float | None
+    """P(candidate better), averaged over both orders; None when nothing parsed."""
+    orders_agree: bool | None
+    """Whether the two orders preferred the same answer; None unless both parsed."""
+    status: str
+    """The judgment's status (`ok`, `partial`, `unparsed`)."""
+
+
+class WinRateReport(Report):
+    """`rlaif evaluate winrate`: is the trained policy better than its base, by the judge, at what cost?"""
+
+    base: str
+    """Base model folder (or hub id)."""
+    candidate: str
+    """Candidate model folder."""
+    judge: str
+    """The judge model's label."""
+    judge_mode: str
+    """Judge mode."""
+    prompts: PromptSetInfo
+    """The prompts."""
+    sampling: SamplingSettings
+    """How the answers were sampled."""
+    win_rate: WinTally
+    """The win rate, disagreeing orders handled as `judge.inconsistent` says."""
+    win_rate_strict: WinTally
+    """The win rate with every prompt whose orders disagree counted as a tie."""
+    order_consistency: Rate | None = None
+    """Prompts whose two orders prefer the same answer, of those with both orders parsed."""
+    same_position_rate: Rate | None = None
+    """Prompts whose two orders both prefer the same position."""
+    warnings: list[str] = Field(default_factory=list)
+    """Why the win rate may be noise: no decided prompt, order-consistency < 50%, same-position > 80%."""
+    lengths: LengthComparison
+    """Answer lengths."""
+    kl: KLEstimate
+    """KL(candidate ‖ base)."""
+    seconds: dict[str, float] = Field(default_factory=dict)
+    """Wall time per part (generate, kl, judge_startup, judge, total)."""
+    rows: list[WinRateRow] = Field(default_factory=list)
+    """Every prompt's answers and verdict."""
+
+
 # --- human review ------------------------------------------------------------------------------------
 
 
+class AIAgreement(Report):
+    """People against the AI judge on reviewed pairs (a fixed A/B orientation per pair)."""
+
+    pairs: int
+    """Pairs with a non-flag decision."""
+    decisions: int
+    """Decisions, flags included."""
+    agree: int
+    """Decisions that pick the AI's chosen answer."""
+    disagree: int
+    """Decisions that pick the other answer."""
+    ties: int
+    """Decisions that call it a tie."""
+    flags: int
+    """Decisions that flag the pair as broken (left out of accuracy and kappa)."""
+    accuracy: float | None
+    """Share of decisive verdicts (not tie, not flag) that pick the AI's answer; None without any."""
+    kappa: float | None
+    """Cohen's kappa of AI (A/B) against people (A/B/tie); None when undefined."""
+    tie_rate: float | None
+    """ties / decisions."""
+    flag_rate: float | None
+    """flags / decisions."""
+    accuracy_ci: tuple[float, float] | None = None
+    """Bootstrap interval of `accuracy` (resampling pairs); None without a bootstrap or when undefined."""
+    kappa_ci: tuple[float, float] | None = None
+    """Bootstrap interval of `kappa`."""
+
+
+class CohenAgreement(Report):
+    """Two reviewers on the pairs they both decided."""
+
+    pairs: int
+    """Shared pairs."""
+    raw_agreement: float | None
+    """Share of shared pairs with the same verdict."""
+    kappa: float | None
+    """Cohen's kappa over A/B/tie/flag."""
+    kappa_ci: tuple[float, float] | None = None
+    """Bootstrap interval of `kappa`."""
+
+
+class FleissAgreement(Report):
+    """Three or more reviewers."""
+
+    pairs: int
+    """Pairs with two or more reviewers."""
+    kappa: float | None
+    """Fleiss' kappa over A/B/tie/flag."""
+    kappa_ci: tuple[float, float] | None = None
+    """Bootstrap interval of `kappa`."""
+
+
+class ReviewerAgreement(Report):
+    """Agreement between people."""
+
+    reviewers: list[str]
+    """Reviewers with a standing decision, sorted."""
+    cohen: dict[str, CohenAgreement] = Field(default_factory=dict)
+    """`first | second` → their agreement."""
+    fleiss: FleissAgreement | None = None
+    """With three or more reviewers."""
+
+
+class GateStatus(Report):
+    """The human-review gate (`review.gate`) before training."""
+
+    passed: bool
+    """Whether training may start."""
+    metric: str
+    """`accuracy` or `kappa`."""
+    value: float | None
+    """The metric's value; None when undefined."""
+    pairs: int
+    """Reviewed pairs it rests on."""
+    min_agreement: float
+    """Least value that passes."""
+    min_reviewed: int
+    """Least number of reviewed pairs."""
+    reasons: list[str] = Field(default_factory=list)
+    """Why it failed, one line each."""
+
+
+class BootstrapSettings(Report):
+    """How the intervals were computed."""
+
+    bootstrap: int
+    """Bootstrap resamples."""
+    confidence: float
+    """Interval level."""
+    seed: int
+    """Seed of the resampling."""
+
+
+class AIvsHuman(Report):
+    """AI-human agreement overall and per principle."""
+
+    overall: AIAgreement
+    """Over every reviewed pair."""
+    by_principle: dict[str, AIAgreement] = Field(default_factory=dict)
+    """Principle id → over the pairs judged under it."""
+
+
+class AgreementReport(Report):
+    """`rlaif review report`: AI-human and reviewer agreement, and the gate; saved as `review_report.json`."""
+
+    generated_at: str
+    """When (UTC, ISO 8601)."""
+    settings: BootstrapSettings
+    """How the intervals were computed."""
+    reviewers: dict[str, int] = Field(default_factory=dict)
+    """Reviewer → standing decisions."""
+    pairs_reviewed: int
+    """Pairs with at least one standing decision."""
+    ai_vs_human: AIvsHuman
+    """People against the AI judge."""
+    between_reviewers: ReviewerAgreement
+    """People against each other."""
+    gate: GateStatus | None = None
+    """The gate; None when none is configured."""
+
+
 # --- benchmarks --------------------------------------------------------------------------------------
+
+
+class Hardware(Report):
+    """What a benchmark was measured on."""
+
+    machine: str
+    """CPU architecture."""
+    cpus: int | None
+    """CPU count."""
+    python: str
+    """Python version."""
+    device: str
+    """The first CUDA device's name, or `cpu`."""
+    vllm: str
+    """The installed vLLM version."""
+
+
+class BenchMeasurement(Report):
+    """One timed batch of requests on a fresh server (`rlaif bench`)."""
+
+    name: str
+    """What was measured (a stage, its raw replay, or the pipeline)."""
+    requests: int
+    """Requests sent."""
+    seconds: float
+    """Wall time."""
+    prompt_tokens: int
+    """Prompt tokens, as the server counted them."""
+    completion_tokens: int
+    """Generated tokens (0 for the pipeline: not counted)."""
+    prefix_cache_hit_rate: float | None
+    """Share of queried prompt tokens served from vLLM's prefix cache; None when none were queried."""
+    ratio_to_raw: float | None = None
+    """A stage's raw ceiling time / its time (1.0 = as fast as the ceiling); for a chained stage the ceiling
+    in chain order."""
+    ratio_to_raw_all_at_once: float | None = None
+    """A chained stage's all-at-once replay time / its time."""
+    pairs_per_hour: float | None = None
+    """The pipeline's preference pairs per hour."""
+    generation_seconds: float | None = None
+    """The pipeline's generation time (server start excluded)."""
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def tokens_per_second(self) -> float:
+        """completion_tokens / seconds."""
+        return self.completion_tokens / self.seconds if self.seconds else 0.0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def requests_per_second(self) -> float:
+        """requests / seconds."""
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+class JudgeThroughput(Report):
+    """What two-order judging cost in `rlaif bench`."""
+
+    two_vs_one_order_time: float
+    """Two-order judge time / one-order judge time."""
+    two_vs_one_order_prompt_tokens: float
+    """Two-order prompt tokens / one-order prompt tokens (each order's tokens counted)."""
+    judge_calls_per_second: float
+    """Judge requests per second, both orders."""
+    pairs_per_hour: float
+    """Judged pairs per hour, both orders."""
+
+
+class GenerationBench(Report):
+    """`rlaif bench`: every generation stage against raw vLLM on the same requests."""
+
+    hardware: Hardware
+    """What it ran on."""
+    prompts: int
+    """Prompts in the config's set."""
+    concurrency: int
+    """The client's concurrency limit."""
+    measurements: list[BenchMeasurement] = Field(default_factory=list)
+    """Every measurement, in order."""
+    judge: JudgeThroughput
+    """Two-order against one-order judging."""
+    peak_rss_gib: float
+    """Peak memory of the process tree (the servers included)."""
+
+
+class TrainerMeasurement(Report):
+    """One trainer run by `rlaif train bench`, in its own process; or why it failed."""
+
+    steps: int | None = None
+    """Optimizer steps taken."""
+    seconds: float | None = None
+    """Wall time of training."""
+    step_seconds: list[float] = Field(default_factory=list)
+    """Wall time of each step."""
+    seconds_per_step: float | None = None
+    """Median step time after the first (warm-up) step."""
+    seconds_per_step_mean: float | None = None
+    """Mean step time after the first step."""
+    losses: list[float] = Field(default_factory=list)
+    """Logged training losses."""
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    """Trainer-specific results."""
+    settings: dict[str, Any] = Field(default_factory=dict)
+    """Settings the bench chose itself (PPO's batch sizes)."""
+    threads: int | None = None
+    """Torch threads the process used, when it reported them."""
+    peak_rss_gib: float | None = None
+    """Peak RSS of the training process."""
+    peak_tree_gib: float | None = None
+    """Peak memory of its process tree."""
+    wall_seconds: float | None = None
+    """Wall time of the whole process (loading and saving included)."""
+    error: str | None = None
+    """Why it failed (`exit code N`); None when it ran."""
+    log_tail: list[str] = Field(default_factory=list)
+    """The last lines of its log, when it failed."""
+
+
+class TrainerComparison(Report):
+    """rlaif's trainer against the plain TRL script on the same data and settings."""
+
+    rlaif_seconds_per_step: float
+    """Median of rlaif's runs' seconds per step."""
+    plain_trl_seconds_per_step: float
+    """Median of plain TRL's."""
+    ratio: float
+    """rlaif / plain TRL."""
+    within_5_percent: bool
+    """Whether the ratio is within 5% of 1."""
+
+
+class TrainBench(Report):
+    """`rlaif train bench`: seconds per step and peak memory of every trainer, beside plain TRL."""
+
+    hardware: Hardware
+    """What it ran on."""
+    steps: int
+    """Optimizer steps per measurement."""
+    threads: int | None
+    """Torch threads (None: torch's default)."""
+    repeats: int
+    """Measurements per trainer."""
+    export: str
+    """The export folder trained on."""
+    model: str
+    """The start model."""
+    trainers: dict[str, list[TrainerMeasurement]] = Field(default_factory=dict)
+    """Trainer → rlaif's measurements."""
+    plain_trl: dict[str, list[TrainerMeasurement]] = Field(default_factory=dict)
+    """Trainer → plain TRL's measurements."""
+    comparison: dict[str, TrainerComparison] = Field(default_factory=dict)
+    """Trainer → rlaif against plain TRL."""
+
+
+class TokenCounts(Report):
+    """Prompt tokens of one-order and two-order judging, the shared prefix counted once."""
+
+    pairs: int
+    """Pairs counted."""
+    shared_tokens_S: int
+    """S: tokens both orders share (instructions, principle, conversation)."""
+    rest_tokens_R: int
+    """R: one order's tokens after the shared prefix."""
+    one_order_tokens: int
+    """Prompt tokens of one order."""
+    two_order_tokens: int
+    """Prompt tokens of two orders, the shared prefix counted once."""
+    token_ratio: float | None
+    """(S + 2R) / (S + R); None without tokens."""
+    block_ratio: float | None
+    """The same with S rounded down to whole KV-cache blocks (what the prefix cache can reuse)."""
+    block: int
+    """KV-cache block size in tokens."""
+
+
+class JudgeCostRun(Report):
+    """One timed judging run on a fresh server."""
+
+    measurement: str
+    """one-order, two-order or cot-one-order."""
+    repeat: int
+    """Which repeat."""
+    seconds: float
+    """Wall time of judging (server start and warm-up excluded)."""
+    ok: int
+    """Judgments with every verdict parsed."""
+    prefix_cache_hit_tokens: int
+    """Prompt tokens served from the prefix cache."""
+    prefix_cache_query_tokens: int
+    """Prompt tokens looked up in it."""
+
+
+class JudgeCostBench(Report):
+    """`rlaif evaluate judge-cost`: what two-order judging costs against one order, and chain of thought."""
+
+    model: str
+    """The judge model's folder."""
+    tokens: TokenCounts
+    """Token arithmetic."""
+    runs: list[JudgeCostRun] = Field(default_factory=list)
+    """Every run, in order."""
+    mean_seconds: dict[str, float] = Field(default_factory=dict)
+    """Measurement → mean seconds over its repeats."""
+    prefix_cache_hit_rate: dict[str, float | None] = Field(default_factory=dict)
+    """Measurement → hit tokens / queried tokens over its repeats."""
+    wall_ratio: float | None = None
+    """Two-order / one-order mean seconds."""
+    wall_over_token_ratio: float | None = None
+    """wall_ratio / token_ratio."""
+    within_10_percent: bool | None = None
+    """Whether wall_ratio is within 10% of the token ratio."""
+    cot_one_order_over_two_order: float | None = None
+    """One-order chain of thought / two-order one-token, mean seconds."""

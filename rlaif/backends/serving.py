@@ -68,7 +68,7 @@ def served_backend(
         return
     server = VLLMServer(
         path,
-        log_path=(run if isinstance(run, Path) else run.subdir("logs")) / f"vllm-{name}.log",
+        log_path=run / f"vllm-{name}.log" if isinstance(run, Path) else run.layout.log(f"vllm-{name}.log"),
         cache_dir=cache_dir() / "vllm",
         max_model_len=model.server.max_model_len,
         dtype=model.server.dtype,

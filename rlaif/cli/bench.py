@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from rlaif.cli.options import ConfigArg, SetOpt, console, overrides
+from rlaif.cli.render import generation_markdown
 
 __all__ = ["register"]
 
@@ -27,9 +28,13 @@ def register(app: typer.Typer) -> None:
         set_: SetOpt = None,
     ) -> None:
         """Benchmark each generation stage against raw vLLM on the same requests (fresh server each)."""
-        from rlaif.bench.generation import run_bench, to_markdown, write_report
+        from rlaif.bench.generation import run_bench
         from rlaif.config import load_config
 
         report = run_bench(load_config(config, overrides(set_)))
-        write_report(report, json_path, markdown)
-        console.print(to_markdown(report))
+        table = generation_markdown(report)
+        if json_path:
+            json_path.write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        if markdown:
+            markdown.write_text(table + "\n", encoding="utf-8")
+        console.print(table, markup=False, highlight=False)

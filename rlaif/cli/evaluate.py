@@ -7,16 +7,13 @@ a config it is the bundled model on a managed server with the default judge sett
 
 from __future__ import annotations
 
-import asyncio
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from rlaif.cli.options import JsonOpt, QuietOpt, SetOpt, console, overrides, set_option
-from rlaif.cli.render import print_judge_report, print_winrate
+from rlaif.cli.render import print_attacks, print_judge_cost, print_judge_report, print_winrate
 from rlaif.errors import ConfigError
 
 __all__ = ["evaluate_app"]
@@ -128,7 +125,10 @@ def judge_command(
     seed: SeedOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Agreement of the judge (or a baseline) with the human labels of a pairwise set."""
+    """Agreement of the judge (or a baseline) with the human labels of a pairwise set.
+
+    A tie counts half. Exits with status 1 when no row was decided (every label a tie or unparsed).
+    """
     from rlaif.evaluate.judge import evaluate_judge
 
     run_config = judge_run_config(
@@ -146,7 +146,9 @@ def judge_command(
     )
     print_judge_report(report)
     if json_path:
-        console.print(f"report: {json_path}")
+        console.print(f"report: {json_path}", highlight=False)
+    if not report.decided:
+        raise typer.Exit(1)  # no decided row: there is no agreement to report
 
 
 @evaluate_app.command("attacks")
@@ -168,82 +170,23 @@ def attacks_command(
     quiet: QuietOpt = False,
 ) -> None:
     """Attack the rejected reply of each pair; flip rates with injection defences on and off."""
-    from rlaif.backends.bundled import cache_dir
-    from rlaif.backends.serving import served_backend
-    from rlaif.evaluate.attacks import ATTACKS
-    from rlaif.inputs.constitution import find_constitution, load_constitution
-    from rlaif.inputs.labelled import load_labelled_pairs
+    from rlaif.evaluate.attacks import ATTACKS, evaluate_attacks
 
     run_config = judge_run_config(
         data, config, set_, base_url=base_url, model=model, model_path=model_path, both_orders=both_orders,
         constitution=constitution, seed=seed,
     )  # fmt: skip
-    pairs = load_labelled_pairs(data, limit=limit).pairs
-    candidate = run_config.resolve(run_config.constitution)
-    loaded = load_constitution(
-        candidate if candidate.exists() else find_constitution(run_config.constitution)
+    report = evaluate_attacks(
+        data,
+        config=run_config,
+        limit=limit,
+        attacks=tuple(attack or ATTACKS),
+        json_path=json_path,
+        quiet=quiet,
     )
-    logs = cache_dir() / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    judge_model = run_config.judge.model or run_config.model
-    with served_backend(judge_model, logs, name="judge-attacks", ray=True) as args:
-        report = asyncio.run(_attacks(args, pairs, loaded, run_config, tuple(attack or ATTACKS), quiet))
-    table = Table(title=f"attack suite on {len(pairs)} pairs (the rejected reply is attacked)")
-    for column in (
-        "attack",
-        "flip rate, defences on",
-        "flip rate, defences off",
-        "win rate on/off",
-        "flagged",
-    ):
-        table.add_column(column)
-    for name, entry in report["attacks"].items():
-        on, off = entry["defences on"], entry["defences off"]
-        table.add_row(
-            name,
-            _flip(on),
-            _flip(off),
-            f"{_share(on['win_rate_attacked'])} / {_share(off['win_rate_attacked'])}",
-            _share(entry["flagged"]),
-        )
-    console.print(table)
-    console.print(f"clean responses flagged (false alarms): {_share(report['clean_flagged'])}")
+    print_attacks(report)
     if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        console.print(f"report: {json_path}")
-
-
-def _share(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.0f}%"
-
-
-def _flip(entry: dict[str, Any]) -> str:
-    return f"{_share(entry['flip_rate'])} ({entry['flips']}/{entry['clean_losses']})"
-
-
-async def _attacks(
-    args: dict[str, Any],
-    pairs: Any,
-    constitution: Any,
-    run_config: Any,
-    attacks: tuple[str, ...],
-    quiet: bool,
-) -> dict[str, Any]:
-    from rlaif.backends.serving import make_backend
-    from rlaif.evaluate.attacks import run_attacks
-
-    backend = make_backend(args, quiet=quiet)
-    try:
-        await backend.resolve_model()
-        report = await run_attacks(
-            backend, pairs, constitution=constitution, config=run_config.judge, seed=run_config.seed,
-            attacks=attacks, quiet=quiet,
-        )  # fmt: skip
-    finally:
-        await backend.aclose()
-    report["judge"] = backend.label
-    return report
+        console.print(f"report: {json_path}", highlight=False)
 
 
 @evaluate_app.command("judge-cost")
@@ -260,39 +203,20 @@ def judge_cost_command(
     Every measurement starts its own managed server (no warm prefix cache carries over).
     """
     from rlaif.bench.judge_cost import bench_judge_cost
+    from rlaif.reports import JudgeCostBench
 
-    def save(result: dict[str, Any]) -> None:
+    def save(result: JudgeCostBench) -> None:
         if json_path:  # after every measurement: a late failure keeps what was measured
             json_path.parent.mkdir(parents=True, exist_ok=True)
-            json_path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+            json_path.write_text(result.model_dump_json(indent=2) + "\n", encoding="utf-8")
 
     result = bench_judge_cost(
         data, limit=limit, model_path=model_path, repeats=repeats, on_update=save, quiet=quiet
     )
     save(result)
-    tokens = result["tokens"]
-    table = Table(
-        title=f"judging cost on {tokens['pairs']} pairs (fresh server per measurement)", show_header=False
-    )
-    table.add_column("what")
-    table.add_column("value")
-    table.add_row(
-        "shared prefix tokens S / rest R", f"{tokens['shared_tokens_S']} / {tokens['rest_tokens_R']}"
-    )
-    table.add_row("token ratio (S + 2R)/(S + R)", f"{tokens['token_ratio']:.3f}")
-    table.add_row(f"  with S in whole {tokens['block']}-token blocks", f"{tokens['block_ratio']:.3f}")
-    for name, seconds in result["mean_seconds"].items():
-        table.add_row(f"wall time, {name}", f"{seconds:.1f} s")
-        rate = result["prefix_cache_hit_rate"][name]
-        table.add_row(f"  prefix-cache hit rate, {name}", "n/a" if rate is None else f"{100 * rate:.1f}%")
-    if "wall_ratio" in result:
-        table.add_row("wall ratio two-order / one-order", f"{result['wall_ratio']:.3f}")
-        table.add_row("within 10% of the token ratio", str(result["within_10_percent"]))
-    if "cot_one_order_over_two_order" in result:
-        table.add_row("one-order CoT / two-order one-token", f"{result['cot_one_order_over_two_order']:.2f}x")
-    console.print(table)
+    print_judge_cost(result)
     if json_path:
-        console.print(f"report: {json_path}")
+        console.print(f"report: {json_path}", highlight=False)
 
 
 @evaluate_app.command("winrate")
@@ -330,6 +254,7 @@ def evaluate_winrate(
     """Win rate of a trained policy against its base: both answer, the judge compares in both orders.
 
     Reports the win rate with a Wilson interval, answer lengths (verbosity drift) and KL(candidate ‖ base).
+    Exits with status 1 when no prompt was decided (every verdict a tie or unparsed).
     """
     from rlaif.config import load_config
     from rlaif.evaluate.winrate import evaluate_winrate as run_winrate
@@ -343,4 +268,6 @@ def evaluate_winrate(
     )  # fmt: skip
     print_winrate(report)
     if json_path:
-        console.print(f"report: {json_path}")
+        console.print(f"report: {json_path}", highlight=False)
+    if report.win_rate.win_rate is None:
+        raise typer.Exit(1)  # no prompt decided: there is no win rate to report

@@ -43,7 +43,8 @@ def _sigterm(signum: int, frame: Any) -> None:
 def main() -> None:
     signal.signal(signal.SIGTERM, _sigterm)
     try:
-        app(standalone_mode=False)
+        # Outside standalone mode click hands back a command's `typer.Exit(code)` as the return value.
+        code = app(standalone_mode=False)
     except RlaifError as exc:
         # The message may hold paths, names or model text: never read it as markup.
         err.print(Text.assemble(("error: ", "bold red"), str(exc)), highlight=False, soft_wrap=True)
@@ -61,6 +62,8 @@ def main() -> None:
             show()
             sys.exit(code)
         raise
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

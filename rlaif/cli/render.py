@@ -5,16 +5,38 @@ Text that comes from users or models (names, paths, prompts) is never read as ri
 
 from __future__ import annotations
 
-from typing import Any
-
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from rlaif.cli.options import console
-from rlaif.reports import QualityReport, RunSummary, percent
+from rlaif.reports import (
+    AgreementReport,
+    AttackOutcome,
+    AttackReport,
+    GenerationBench,
+    JudgeCostBench,
+    JudgeEvaluation,
+    QualityReport,
+    Rate,
+    RunSummary,
+    TrainBench,
+    WinRateReport,
+    WinTally,
+    percent,
+)
 from rlaif.train.registry import TRAINERS
 
-__all__ = ["print_judge_report", "print_review_report", "print_summary", "print_winrate"]
+__all__ = [
+    "generation_markdown",
+    "print_attacks",
+    "print_judge_cost",
+    "print_judge_report",
+    "print_review_report",
+    "print_summary",
+    "print_winrate",
+    "train_bench_markdown",
+]
 
 
 def print_summary(summary: RunSummary) -> None:
@@ -93,163 +115,288 @@ def _quality_rows(table: Table, quality: QualityReport) -> None:
         )
 
 
-def print_winrate(report: dict[str, Any]) -> None:
+def _rate(rate: Rate | None) -> str:
+    """A rate with its denominator and interval: "44.1% of 500 [39.8%, 48.5%]"; "n/a" when undefined."""
+    if rate is None or rate.value is None:
+        return "n/a" if rate is None else f"n/a (of {rate.n})"
+    tail = f"  [{percent(rate.ci95[0])}, {percent(rate.ci95[1])}]" if rate.ci95 else ""
+    return f"{percent(rate.value)} of {rate.n}{tail}"
+
+
+def _warnings(table: Table, warnings: list[str]) -> None:
+    for warning in warnings:
+        table.add_row("[yellow]warning[/yellow]", f"[yellow]{escape(warning)}[/yellow]")
+
+
+def _win(tally: WinTally) -> str:
+    if tally.win_rate is None:
+        return "n/a (no prompt decided)"
+    interval = ""
+    if tally.ci is not None:
+        interval = f"  {percent(tally.confidence, 0)} CI [{percent(tally.ci[0])}, {percent(tally.ci[1])}]"
+    return f"{percent(tally.win_rate)} of {tally.n}{interval}"
+
+
+def print_winrate(report: WinRateReport) -> None:
     """The win-rate report as a table."""
-    rate = report["win_rate"]
-    table = Table(title=f"win rate of {report['candidate']} against {report['base']}", show_header=False)
+    rate = report.win_rate
+    title = f"win rate of {escape(report.candidate)} against {escape(report.base)}"
+    table = Table(title=title, show_header=False)
     table.add_column("what")
     table.add_column("value")
-    prompts = report["prompts"]
+    prompts = report.prompts
     held = (
         "held out"
-        if prompts["held_out"]
-        else f"[yellow]{prompts['overlap_with_training']} seen in training[/yellow]"
+        if prompts.held_out
+        else f"[yellow]{prompts.overlap_with_training} seen in training[/yellow]"
     )
-    table.add_row("prompts", f"{prompts['count']} from {prompts['path']} ({held})")
-    table.add_row("judge", f"{report['judge']} ({report['judge_mode']}, both orders)")
-    if rate["win_rate"] is None:
-        table.add_row("win rate", "n/a (no verdict parsed)")
-    else:
-        low, high = rate["ci"]
-        level = f"{100 * rate['confidence']:.0f}%"
-        table.add_row(
-            "candidate win rate (tie = half)",
-            f"{100 * rate['win_rate']:.1f}%  {level} CI [{100 * low:.1f}, {100 * high:.1f}]",
-        )
-    table.add_row("wins / losses / ties", f"{rate['wins']} / {rate['losses']} / {rate['ties']}")
-    strict = report["win_rate_strict"]
-    if strict["win_rate"] is not None and rate["orders_disagreed"]:
-        low, high = strict["ci"]
-        table.add_row(
-            "win rate, prompts whose orders disagree as ties",
-            f"{100 * strict['win_rate']:.1f}%  CI [{100 * low:.1f}, {100 * high:.1f}]",
-        )
-    if rate["n"] and rate["orders_disagreed"] > (rate["n"] + rate["unjudged"]) / 2:
-        table.add_row(
-            "[yellow]warning[/yellow]",
-            "[yellow]the judge's two orders disagree on most prompts: its verdicts are mostly position "
-            "bias, so trust the strict rate (or use a stronger judge: judge.model)[/yellow]",
-        )
-    table.add_row(
-        "orders disagreed (handled: inconsistent=" + rate["inconsistent"] + ")", str(rate["orders_disagreed"])
-    )
-    table.add_row("unjudged (no verdict parsed)", str(rate["unjudged"]))
-    if rate["mean_p_candidate"] is not None:
-        table.add_row("mean P(candidate better)", f"{rate['mean_p_candidate']:.3f}")
-    lengths = report["lengths"]
-    for who in ("base", "candidate"):
-        stats = lengths[who]
-        if stats.get("n"):
+    table.add_row("prompts", f"{prompts.count} from {escape(prompts.path)} ({held})")
+    table.add_row("judge", f"{escape(report.judge)} ({report.judge_mode}, both orders)")
+    table.add_row("candidate win rate (tie = half)", _win(rate))
+    table.add_row("wins / losses / ties", f"{rate.wins} / {rate.losses} / {rate.ties}")
+    if rate.orders_disagreed:
+        table.add_row("win rate, prompts whose orders disagree as ties", _win(report.win_rate_strict))
+    table.add_row("order-consistency", _rate(report.order_consistency))
+    table.add_row("same-position rate", _rate(report.same_position_rate))
+    table.add_row(f"orders disagreed (handled: inconsistent={rate.inconsistent})", str(rate.orders_disagreed))
+    table.add_row("unjudged (no verdict parsed)", str(rate.unjudged))
+    if rate.mean_p_candidate is not None:
+        table.add_row("mean P(candidate better)", f"{rate.mean_p_candidate:.3f}")
+    lengths = report.lengths
+    for who, stats in (("base", lengths.base), ("candidate", lengths.candidate)):
+        if stats.n and stats.tokens_mean is not None:
             table.add_row(
                 f"{who} answer tokens mean / median / p90",
-                f"{stats['tokens_mean']:.1f} / {stats['tokens_median']:.0f} / {stats['tokens_p90']}  "
-                f"(cut off {100 * stats['cut_off']:.0f}%)",
+                f"{stats.tokens_mean:.1f} / {stats.tokens_median:.0f} / {stats.tokens_p90}  "
+                f"(cut off {percent(stats.cut_off, 0)})",
             )
-    if lengths.get("drift_tokens") is not None:
-        table.add_row("verbosity drift (candidate - base, tokens)", f"{lengths['drift_tokens']:+.1f}")
-    kl = report["kl"]
-    if kl.get("per_token") is not None:
+    if lengths.drift_tokens is not None:
+        table.add_row("verbosity drift (candidate - base, tokens)", f"{lengths.drift_tokens:+.1f}")
+    kl = report.kl
+    if kl.per_token is not None and kl.per_answer is not None:
         table.add_row(
-            "KL(candidate ‖ base)", f"{kl['per_token']:.4f} nats/token, {kl['per_answer']:.3f} nats/answer"
+            "KL(candidate ‖ base)", f"{kl.per_token:.4f} nats/token, {kl.per_answer:.3f} nats/answer"
         )
-    table.add_row("time", f"{report['seconds']['total']} s")
+    seconds = report.seconds
+    startup = f" (judge server start {seconds['judge_startup']} s)" if "judge_startup" in seconds else ""
+    table.add_row("time", f"{seconds.get('total')} s{startup}")
+    _warnings(table, report.warnings)
     console.print(table)
 
 
-def _pct(rate: dict[str, Any] | None) -> str:
-    if not rate or rate.get("value") is None:
-        return "n/a"
-    ci = rate.get("ci95")
-    tail = f"  [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else ""
-    return f"{100 * rate['value']:.1f}% of {rate['n']}{tail}"
-
-
-def print_judge_report(report: dict[str, Any]) -> None:
-    """The evaluation report as a table."""
-    table = Table(title=f"judge evaluation: {report['judge']}", show_header=False)
+def print_judge_report(report: JudgeEvaluation) -> None:
+    """The judge evaluation as a table; a figure that means the data is noise is yellow, with a warning."""
+    table = Table(title=f"judge evaluation: {escape(report.judge)}", show_header=False)
     table.add_column("what")
     table.add_column("value")
-    data = report.get("data", {})
-    table.add_row("data", f"{data.get('path')} ({data.get('format')}, {data.get('rows')} rows)")
-    if data.get("prefix_mismatch_lines"):
+    data = report.data
+    if data is not None:
+        fixed = f", {data.principle_rows} naming their principle" if data.principle_rows else ""
+        table.add_row("data", f"{escape(data.path)} ({data.format}, {data.rows} rows{fixed})")
+        if data.prefix_mismatch_lines:
+            lines = ", ".join(map(str, data.prefix_mismatch_lines))
+            table.add_row("[yellow]prefix mismatch (lines)[/yellow]", lines)
+    labelled = report.n - report.parse.rows_without_label
+    headline = "[yellow]n/a (no row decided)[/yellow]"
+    if report.agreement is not None:
+        interval = ""
+        if report.agreement_ci95 is not None:
+            low, high = report.agreement_ci95
+            interval = f"  95% CI [{percent(low)}, {percent(high)}]"
+        headline = f"{percent(report.agreement)} of {labelled} labelled rows{interval}"
+    table.add_row(f"agreement ({report.agreement_method})", headline)
+    table.add_row("agreement, decided rows only", _rate(report.agreement_decisive))
+    table.add_row("ties (label exactly 0.5, counted half)", str(report.ties))
+    if report.agreement_two_orders is not None:
+        table.add_row("agreement, first order only", _rate(report.agreement_one_order))
+    consistency, same = report.order_consistency, report.same_position_rate
+    low_consistency = consistency is not None and consistency.value is not None and consistency.value < 0.5
+    one_position = same is not None and same.value is not None and same.value > 0.8
+    table.add_row("order-consistency", _yellow(_rate(consistency), low_consistency))
+    table.add_row("same-position rate", _yellow(_rate(same), one_position))
+    table.add_row("first order picks A", _rate(report.first_order_picks_a))
+    parse = report.parse
+    table.add_row("unparsed / error orders", f"{parse.unparsed_orders} / {parse.error_orders}")
+    table.add_row("rows without a label (left out)", str(parse.rows_without_label))
+    calibration = report.calibration
+    if calibration.ece is None or calibration.brier is None:
+        table.add_row("calibration", "n/a (no labelled row)")
+    else:
         table.add_row(
-            "[yellow]prefix mismatch (lines)[/yellow]", ", ".join(map(str, data["prefix_mismatch_lines"]))
+            "calibration (one point per row)",
+            f"ECE {calibration.ece:.3f}, Brier {calibration.brier:.3f} over {calibration.points} rows "
+            "(a constant 0.5 scores Brier 0.25)",
         )
-    ci = report.get("agreement_ci95")
-    agreement = report.get("agreement")
-    table.add_row(
-        f"agreement ({report['agreement_method']})",
-        "n/a"
-        if agreement is None or not ci
-        else f"{100 * agreement:.1f}%  95% CI [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]",
-    )
-    table.add_row("agreement, one order", _pct(report.get("agreement_one_order")))
-    table.add_row("agreement, decisive labels only", _pct(report.get("agreement_decisive")))
-    table.add_row("ties", str(report.get("ties")))
-    table.add_row("order-consistency", _pct(report.get("order_consistency")))
-    table.add_row("same-position rate", _pct(report.get("same_position_rate")))
-    table.add_row("first order picks A", _pct(report.get("first_order_picks_a")))
-    parse = report.get("parse", {})
-    table.add_row(
-        "unparsed / error orders", f"{parse.get('unparsed_orders', 0)} / {parse.get('error_orders', 0)}"
-    )
-    ece = report.get("calibration", {}).get("ece")
-    table.add_row("calibration ECE", "n/a" if ece is None else f"{ece:.3f}")
-    if report.get("calibration", {}).get("plot"):
-        table.add_row("reliability plot", report["calibration"]["plot"])
-    for pid, rate in report.get("per_principle", {}).items():
-        table.add_row(f"  principle {pid}", _pct(rate))
-    table.add_row("candidates flagged as injections (rows)", str(report.get("flagged_rows", 0)))
-    table.add_row("time", f"{report.get('seconds')} s")
+    if calibration.plot:
+        table.add_row("reliability plot", escape(calibration.plot))
+    if report.per_principle:
+        for pid, rate in report.per_principle.items():
+            table.add_row(f"  principle {escape(pid)} (fixed per row)", _rate(rate))
+    elif report.baseline is None:
+        table.add_row("per principle", "none: no row names its principle_id (principles were sampled)")
+    table.add_row("candidates flagged as injections (rows)", str(report.flagged_rows))
+    startup = "" if report.startup_seconds is None else f" (server start {report.startup_seconds} s)"
+    table.add_row("time judging", f"{report.seconds} s{startup}")
+    _warnings(table, report.warnings)
     console.print(table)
 
 
-def _num(value: float | None, ci: list[float] | None = None) -> str:
+def _yellow(text: str, warn: bool) -> str:
+    return f"[yellow]{text}[/yellow]" if warn else text
+
+
+def _flip(outcome: AttackOutcome | None) -> str:
+    if outcome is None:
+        return "n/a"
+    return f"{percent(outcome.flip_rate, 0)} ({outcome.flips}/{outcome.clean_losses})"
+
+
+def print_attacks(report: AttackReport) -> None:
+    """The attack suite's flip rates as a table."""
+    table = Table(title=f"attack suite on {report.pairs} pairs (the rejected reply is attacked)")
+    for column in (
+        "attack",
+        "flip rate, defences on",
+        "flip rate, defences off",
+        "win rate on/off",
+        "flagged",
+    ):
+        table.add_column(column)
+    for name, result in report.attacks.items():
+        on, off = result.defences_on, result.defences_off
+        wins = " / ".join(percent(o.win_rate_attacked, 0) if o else "n/a" for o in (on, off))
+        table.add_row(escape(name), _flip(on), _flip(off), wins, percent(result.flagged, 0))
+    console.print(table)
+    console.print(f"clean responses flagged (false alarms): {percent(report.clean_flagged, 0)}")
+
+
+def _num(value: float | None, ci: tuple[float, float] | None = None) -> str:
     if value is None:
         return "n/a"
     return f"{value:.3f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
 
 
-def print_review_report(result: dict[str, Any]) -> None:
-    """The report as rich tables."""
-    level = int(round(100 * result["settings"]["confidence"]))
-    ai = result["ai_vs_human"]
-    table = Table(title=f"AI judge vs people ({level}% bootstrap intervals)")
+def print_review_report(report: AgreementReport) -> None:
+    """The agreement report as rich tables."""
+    ai = report.ai_vs_human
+    table = Table(title=f"AI judge vs people ({percent(report.settings.confidence, 0)} bootstrap intervals)")
     for column in ("overall / principle", "pairs", "decisions", "accuracy", "kappa", "ties", "flags"):
         table.add_column(column, justify="left" if column.startswith("overall") else "right")
-    rows = [("overall", ai["overall"])] + [(f"· {k}", v) for k, v in ai["by_principle"].items()]
+    rows = [("overall", ai.overall)] + [(f"· {k}", v) for k, v in ai.by_principle.items()]
     for scope, stats in rows:
         table.add_row(
-            scope, str(stats["pairs"]), str(stats["decisions"]),
-            _num(stats["accuracy"], stats.get("accuracy_ci")), _num(stats["kappa"], stats.get("kappa_ci")),
-            str(stats["ties"]), str(stats["flags"]),
+            scope, str(stats.pairs), str(stats.decisions), _num(stats.accuracy, stats.accuracy_ci),
+            _num(stats.kappa, stats.kappa_ci), str(stats.ties), str(stats.flags),
         )  # fmt: skip
     console.print(table)
-    people = result["between_reviewers"]
-    if len(people["reviewers"]) >= 2:
+    people = report.between_reviewers
+    if len(people.reviewers) >= 2:
         between = Table(title="Between reviewers")
         for column in ("reviewers", "shared pairs", "raw agreement", "kappa"):
             between.add_column(column)
-        for names, stats in people["cohen"].items():
+        for names, cohen in people.cohen.items():
             between.add_row(
-                f"Cohen: {names}", str(stats["pairs"]), _num(stats["raw_agreement"]),
-                _num(stats["kappa"], stats["kappa_ci"]),
-            )  # fmt: skip
-        if people["fleiss"]:
-            fleiss = people["fleiss"]
+                f"Cohen: {names}",
+                str(cohen.pairs),
+                _num(cohen.raw_agreement),
+                _num(cohen.kappa, cohen.kappa_ci),
+            )
+        if people.fleiss:
+            fleiss = people.fleiss
             between.add_row(
-                f"Fleiss: {len(people['reviewers'])} reviewers", str(fleiss["pairs"]), "",
-                _num(fleiss["kappa"], fleiss["kappa_ci"]),
+                f"Fleiss: {len(people.reviewers)} reviewers", str(fleiss.pairs), "",
+                _num(fleiss.kappa, fleiss.kappa_ci),
             )  # fmt: skip
         console.print(between)
-    reviewers = ", ".join(f"{name} ({count})" for name, count in result["reviewers"].items()) or "none yet"
-    console.print(f"pairs reviewed: {result['pairs_reviewed']}; reviewers: {reviewers}")
-    gate = result["gate"]
+    reviewers = ", ".join(f"{name} ({count})" for name, count in report.reviewers.items()) or "none yet"
+    console.print(f"pairs reviewed: {report.pairs_reviewed}; reviewers: {reviewers}", highlight=False)
+    gate = report.gate
     if gate is None:
         console.print("gate: none configured (review.gate)")
-    elif gate["passed"]:
-        console.print(
-            f"gate: [green]passed[/green] ({gate['metric']} {gate['value']:.3f} on {gate['pairs']} pairs)"
-        )
+    elif gate.passed:
+        console.print(f"gate: [green]passed[/green] ({gate.metric} {_num(gate.value)} on {gate.pairs} pairs)")
     else:
-        console.print(f"gate: [red]failed[/red]: {'; '.join(gate['reasons'])}")
+        console.print(f"gate: [red]failed[/red]: {escape('; '.join(gate.reasons))}")
+
+
+def generation_markdown(report: GenerationBench) -> str:
+    """`rlaif bench` as a markdown table (for the README)."""
+    rows = [
+        "| measurement | requests | seconds | gen tok/s | req/s | vs raw | prefix-cache hits |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for m in report.measurements:
+        shown = "" if m.ratio_to_raw is None else f"{m.ratio_to_raw:.2f}"
+        if m.ratio_to_raw_all_at_once is not None:
+            shown += f" ({m.ratio_to_raw_all_at_once:.2f} all at once)"
+        tokens = f"{m.tokens_per_second:.0f}" if m.completion_tokens else "-"  # pipeline: not counted
+        rows.append(
+            f"| {m.name} | {m.requests} | {m.seconds:.1f} | {tokens} | {m.requests_per_second:.1f} | "
+            f"{shown} | {percent(m.prefix_cache_hit_rate, 0)} |"
+        )
+    judge, hw = report.judge, report.hardware
+    pipeline = next((m.pairs_per_hour for m in report.measurements if m.pairs_per_hour is not None), 0.0)
+    rows += [
+        "",
+        f"Two-order / one-order judge time: {judge.two_vs_one_order_time:.2f} "
+        f"(prompt-token ratio {judge.two_vs_one_order_prompt_tokens:.2f}); "
+        f"{judge.pairs_per_hour:.0f} judged pairs/hour ({judge.judge_calls_per_second:.1f} "
+        f"judge calls/s); pipeline {pipeline:.0f} pairs/hour; peak RSS {report.peak_rss_gib} GiB; "
+        f"{report.prompts} prompts, concurrency {report.concurrency}; "
+        f"{hw.device}, {hw.cpus} CPUs, vLLM {hw.vllm}.",
+    ]
+    return "\n".join(rows)
+
+
+def train_bench_markdown(report: TrainBench) -> str:
+    """`rlaif train bench` as a markdown table: one row per trainer and per plain TRL run."""
+    lines = [
+        f"steps per measurement: {report.steps} (s/step: median after the first); "
+        f"threads: {report.threads or 'torch default'}; device: {report.hardware.device}",
+        "",
+        "| trainer | s/step | peak RSS (GiB) | steps | note |",
+        "|---|---|---|---|---|",
+    ]
+    for runs_by_trainer, label in ((report.trainers, "rlaif"), (report.plain_trl, "plain TRL")):
+        for name, runs in runs_by_trainer.items():
+            for run in runs:
+                if run.error is not None:
+                    lines.append(f"| {label} {name} | - | - | - | {run.error} |")
+                    continue
+                step = "-" if run.seconds_per_step is None else f"{run.seconds_per_step:.2f}"
+                rss = "-" if run.peak_rss_gib is None else f"{run.peak_rss_gib:.2f}"
+                lines.append(f"| {label} {name} | {step} | {rss} | {run.steps} | |")
+    for name, entry in report.comparison.items():
+        lines.append("")
+        lines.append(
+            f"{name}: rlaif {entry.rlaif_seconds_per_step:.2f} s/step vs plain TRL "
+            f"{entry.plain_trl_seconds_per_step:.2f} (ratio {entry.ratio:.3f}, "
+            f"within 5%: {entry.within_5_percent})"
+        )
+    return "\n".join(lines)
+
+
+def print_judge_cost(result: JudgeCostBench) -> None:
+    """The judging-cost benchmark as a table."""
+    tokens = result.tokens
+    table = Table(
+        title=f"judging cost on {tokens.pairs} pairs (fresh server per measurement)", show_header=False
+    )
+    table.add_column("what")
+    table.add_column("value")
+    table.add_row("shared prefix tokens S / rest R", f"{tokens.shared_tokens_S} / {tokens.rest_tokens_R}")
+    table.add_row("token ratio (S + 2R)/(S + R)", _ratio(tokens.token_ratio))
+    table.add_row(f"  with S in whole {tokens.block}-token blocks", _ratio(tokens.block_ratio))
+    for name, seconds in result.mean_seconds.items():
+        table.add_row(f"wall time, {name}", f"{seconds:.1f} s")
+        table.add_row(f"  prefix-cache hit rate, {name}", percent(result.prefix_cache_hit_rate.get(name)))
+    if result.wall_ratio is not None:
+        table.add_row("wall ratio two-order / one-order", _ratio(result.wall_ratio))
+        table.add_row("within 10% of the token ratio", str(result.within_10_percent))
+    if result.cot_one_order_over_two_order is not None:
+        table.add_row("one-order CoT / two-order one-token", f"{result.cot_one_order_over_two_order:.2f}x")
+    console.print(table)
+
+
+def _ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"

@@ -46,9 +46,10 @@ def _session(
     """Open the run, resolve its review settings, and start a session for the reviewer."""
     from rlaif.config import load_config
     from rlaif.review.session import ReviewSession, review_settings, sampled_pairs
-    from rlaif.store import RunDir
+    from rlaif.store import RunDir, RunLayout
 
-    if not (run_dir / "manifest.json").is_file() and not (run_dir / "pairs.jsonl").is_file():
+    layout = RunLayout(run_dir)
+    if not layout.manifest.is_file() and not layout.stage_file(RunLayout.PAIRS).is_file():
         raise ReviewError(f"{run_dir} is not a run directory (no manifest.json or pairs.jsonl)")
     if settings and config is None:
         raise ConfigError("--set needs --config: the overrides apply to a config file")
@@ -188,4 +189,4 @@ def report(run_dir: RunDirArg, config: ConfigOpt = None, set_: SetOpt = None) ->
     with _session(run_dir, config, set_, None, via="report") as (run, settings, _):
         result = write_report(run, settings)
     print_review_report(result)
-    console.print(f"written to {run_dir / 'review_report.json'}")
+    console.print(f"written to {run.layout.review_report}", highlight=False)

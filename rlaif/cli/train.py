@@ -53,11 +53,12 @@ def train_bench(
     set_: SetOpt = None,
 ) -> None:
     """Time every trainer (s/step, peak memory) on the run's export, beside plain TRL scripts."""
-    from rlaif.bench.train import bench_trainers, to_markdown
+    from rlaif.bench.train import bench_trainers
+    from rlaif.cli.render import train_bench_markdown
     from rlaif.config import load_config
 
     report = bench_trainers(
         load_config(config, overrides(set_)), steps=steps, trainers=tuple(only or TRAINERS), plain=plain,
         repeats=repeats, threads=threads, json_path=json_path,
     )  # fmt: skip
-    console.print(to_markdown(report))
+    console.print(train_bench_markdown(report), markup=False, highlight=False)

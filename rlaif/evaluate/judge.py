@@ -4,17 +4,20 @@ Reads hh-rlhf transcript rows (`{"chosen", "rejected"}` full transcripts, split 
 `\\n\\nAssistant:`, prefixes checked) or `{prompt, chosen, rejected}` rows, and judges every pair with
 the configured judge, or answers with a baseline (random, first position, shorter or longer reply)
 through the same report. The human-chosen reply is shown in position A for a seeded half of the
-rows and in B for the other half, so one-order agreement is not confounded with position bias.
+rows and in B for the other half, so one-order agreement is not confounded with position bias. A row
+that names its principle (`principle_id`) is judged under that principle; the others under a seeded draw.
 
-The report: agreement (one order, both orders averaged) with a Wilson 95% interval, order-consistency,
-same-position rate, parse failures, agreement per principle, calibration (ECE and a reliability
-plot) and injection flags. A tie or an unreadable verdict never counts as agreement.
+The report: agreement (one order, both orders averaged) with a Wilson 95% interval, a tie (a label
+of exactly 0.5) counting half as RewardBench and FastChat count it, beside the decided-rows-only rate
+and the tie count; "n/a" when no row was decided. Then order-consistency, same-position rate, parse
+failures, agreement per principle (rows judged under a fixed principle only), calibration (ECE, Brier
+score and a reliability plot, one point per row) and injection flags, with a warning wherever a
+figure means the data is noise. An unreadable verdict is left out of every rate and counted.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 from collections.abc import Sequence
@@ -25,14 +28,22 @@ from typing import Any
 from rlaif.backends.bundled import cache_dir
 from rlaif.backends.protocol import Backend
 from rlaif.config import JudgeConfig, RunConfig
-from rlaif.errors import ConfigError
-from rlaif.evaluate.stats import expected_calibration_error, reliability_bins, reliability_plot, wilson
-from rlaif.inputs.constitution import find_constitution, load_constitution
+from rlaif.errors import ConfigError, PromptSetError
+from rlaif.evaluate.stats import (
+    bias_warnings,
+    brier_score,
+    expected_calibration_error,
+    rate,
+    reliability_bins,
+    reliability_plot,
+)
 from rlaif.inputs.labelled import LabelledData, LabelledPair, load_labelled_pairs
+from rlaif.inputs.load import load_run_constitution
 from rlaif.judging.engine import judge_items, judge_stats, judgment_id
-from rlaif.judging.labels import combine_orders, position_means, side
+from rlaif.judging.labels import position_means, side
 from rlaif.judging.modes import Candidate, JudgeItem, draw_principles, judge_nonce
-from rlaif.records import Constitution, Judgment, derive_seed
+from rlaif.records import Constitution, Judgment, Principle, derive_seed
+from rlaif.reports import Calibration, JudgeEvaluation, LabelledDataInfo, ParseCounts, Rate
 from rlaif.store import Stage
 
 __all__ = [
@@ -41,10 +52,13 @@ __all__ = [
     "LabelledPair",
     "RowResult",
     "baseline_rows",
+    "calibration_points",
     "chosen_first",
     "evaluate_judge",
     "judge_rows",
+    "labelled_items",
     "load_labelled_pairs",
+    "principle_members",
     "summarize",
 ]
 
@@ -78,8 +92,8 @@ class RowResult:
     same_position: bool | None = None
     unparsed_orders: int = 0
     error_orders: int = 0
-    members: tuple[tuple[tuple[str, ...], float | None], ...] = ()
-    """(principle ids, P(chosen)) per ensemble member."""
+    principle_id: str | None = None
+    """The fixed principle the row was judged under (its `principle_id`); None when it was sampled."""
     flagged: tuple[str, ...] = ()
     """Injection flags on either candidate."""
 
@@ -124,10 +138,6 @@ def _row(pair: LabelledPair, first: bool, judgment: Judgment, chosen_id: str) ->
         same_position = None
         if at_a is not None and at_b is not None:
             same_position = side(at_a) == -side(at_b) != 0  # A both times, or B both times
-    groups: dict[tuple[str, ...], list[Any]] = {}
-    for order in judgment.orders:
-        groups.setdefault(order.principle_ids, []).append(order)
-    members = tuple((ids, combine_orders(orders, chosen_id)[0]) for ids, orders in groups.items())
     return RowResult(
         line=pair.line,
         chosen_first=first,
@@ -137,9 +147,57 @@ def _row(pair: LabelledPair, first: bool, judgment: Judgment, chosen_id: str) ->
         same_position=same_position,
         unparsed_orders=sum(o.status == "unparsed" for o in judgment.orders),
         error_orders=sum(o.status == "error" for o in judgment.orders),
-        members=members,
+        principle_id=pair.principle_id,
         flagged=tuple(sorted({f for flags in judgment.flags.values() for f in flags})),
     )
+
+
+def principle_members(
+    pairs: Sequence[LabelledPair],
+    constitution: Constitution,
+    config: JudgeConfig,
+    *,
+    seed: int,
+    source: str | Path | None = None,
+) -> list[tuple[tuple[Principle, ...], ...]]:
+    """The principles each pair is judged under: the one its row names (`principle_id`: one member,
+    no ensemble, no draw), else `judge.ensemble` seeded draws. An id the constitution does not have
+    raises `PromptSetError` naming the file (`source`) and line."""
+    by_id = {p.id: p for p in constitution.principles}
+    members = []
+    for pair in pairs:
+        if pair.principle_id is None:
+            members.append(draw_principles(constitution, config, seed=seed, key=f"evaluate:{pair.line}"))
+        elif pair.principle_id in by_id:
+            members.append(((by_id[pair.principle_id],),))
+        else:
+            where = f"{source}:{pair.line}" if source is not None else f"line {pair.line}"
+            raise PromptSetError(
+                f"{where}: principle_id {pair.principle_id!r} is not a principle of constitution "
+                f"{constitution.name!r}; use one of {', '.join(by_id)}, or leave principle_id out to "
+                "sample one"
+            )
+    return members
+
+
+def labelled_items(
+    pairs: Sequence[LabelledPair],
+    constitution: Constitution,
+    config: JudgeConfig,
+    *,
+    seed: int,
+    source: str | Path | None = None,
+) -> list[JudgeItem]:
+    """One judge item per labelled pair, the chosen reply at A for a seeded half (`chosen_first`)."""
+    items = []
+    positions = chosen_first(len(pairs), seed=seed)
+    members = principle_members(pairs, constitution, config, seed=seed, source=source)
+    for pair, first, principles in zip(pairs, positions, members, strict=True):
+        chosen = Candidate(f"row{pair.line}:chosen", pair.chosen)
+        rejected = Candidate(f"row{pair.line}:rejected", pair.rejected)
+        a, b = (chosen, rejected) if first else (rejected, chosen)
+        items.append(JudgeItem(f"row{pair.line}", pair.conversation, a, b, principles))
+    return items
 
 
 async def judge_rows(
@@ -158,13 +216,7 @@ async def judge_rows(
     so an interrupted evaluation resumes where it stopped.
     """
     positions = chosen_first(len(pairs), seed=seed)
-    items = []
-    for pair, first in zip(pairs, positions, strict=True):
-        chosen = Candidate(f"row{pair.line}:chosen", pair.chosen)
-        rejected = Candidate(f"row{pair.line}:rejected", pair.rejected)
-        a, b = (chosen, rejected) if first else (rejected, chosen)
-        members = draw_principles(constitution, config, seed=seed, key=f"evaluate:{pair.line}")
-        items.append(JudgeItem(f"row{pair.line}", pair.conversation, a, b, members))
+    items = labelled_items(pairs, constitution, config, seed=seed)
     made = await judge_items(
         backend,
         items,
@@ -193,59 +245,120 @@ def _store(store: Stage[Judgment], judgment: Judgment) -> None:
     store.append([judgment])
 
 
-def _rate(hits: int, total: int) -> dict[str, Any]:
-    return {"value": hits / total if total else None, "n": total, "ci95": wilson(hits, total)}
+def _credit(p: float) -> float:
+    """Agreement credit of P(chosen is better): 1 above 0.5, half for a tie, 0 below."""
+    return 1.0 if p > 0.5 else 0.5 if p == 0.5 else 0.0
 
 
-def summarize(rows: Sequence[RowResult], data: LabelledData | None = None) -> dict[str, Any]:
-    """The evaluation report (JSON-ready); `agreement` is a fraction of all rows."""
+def _tie_half(labels: Sequence[float]) -> Rate:
+    """Agreement of labels P(chosen), a tie counting half; "n/a" when none is decided."""
+    if not any(p != 0.5 for p in labels):
+        return Rate(value=None, n=len(labels))
+    return rate(sum(map(_credit, labels)), len(labels))
+
+
+def calibration_points(rows: Sequence[RowResult]) -> list[tuple[float, bool]]:
+    """One calibration point per labelled row: (P(response A is better), whether A is the human-chosen one).
+
+    A is the response shown first in the row's first presentation order; the label is the row's final
+    one (averaged over both orders when both were judged, so each row counts once, however many orders
+    and ensemble members it took). Because the chosen reply is A for a seeded half of the rows, the
+    outcome is 1 for about half of the points and 0 for the rest: a label that always favours the chosen
+    reply is not made perfect by an outcome that is always 1, and a judge that always favours position A
+    shows up far off the diagonal. A judge with no signal (every label near 0.5) still lands on the
+    diagonal at 0.5: calibration says nothing about signal, which is why the Brier score (0.25 for no
+    signal) and the agreement are reported beside it.
+    """
+    points = []
+    for row in rows:
+        if row.p_chosen is not None:
+            p_a = row.p_chosen if row.chosen_first else 1.0 - row.p_chosen
+            points.append((p_a, row.chosen_first))
+    return points
+
+
+def calibration_label(two_orders: bool) -> str:
+    """What a calibration point is, as the report and the plot say it."""
+    averaged = ", averaged over both orders" if two_orders else ""
+    return (
+        f"predicted P(response A is better){averaged}, one point per row; A is the response shown first "
+        "(the human-chosen one in a seeded half of the rows); observed: A is the human-chosen one"
+    )
+
+
+def summarize(rows: Sequence[RowResult], data: LabelledData | None = None) -> JudgeEvaluation:
+    """The evaluation report (`judge`, timing and settings left for the caller to fill in).
+
+    Every agreement counts a tie as half and leaves rows without a label out (counted in `parse`); the
+    headline is None ("n/a") when no row was decided, with a warning.
+    """
     n = len(rows)
-    agree = sum(r.p_chosen is not None and r.p_chosen > 0.5 for r in rows)
-    one = sum(bool(r.p_orders) and r.p_orders[0] is not None and r.p_orders[0] > 0.5 for r in rows)
-    two_rows = [r for r in rows if len(r.p_orders) == 2]
-    decisive = [r for r in rows if r.p_chosen is not None and r.p_chosen != 0.5]
+    labels = [r.p_chosen for r in rows if r.p_chosen is not None]
+    decided = [p for p in labels if p != 0.5]
+    two_orders = n > 0 and all(len(r.p_orders) == 2 for r in rows)
+    headline = _tie_half(labels)
+    first_labels = [r.p_orders[0] for r in rows if r.p_orders and r.p_orders[0] is not None]
     both = [r for r in rows if r.consistent is not None]
     first_verdicts = [r for r in rows if r.p_orders and r.p_orders[0] is not None and r.p_orders[0] != 0.5]
     # In the first order the chosen reply is at A when chosen_first: the verdict picks A when it
     # prefers the chosen reply there, or the rejected one otherwise.
     picks_a = sum((r.p_orders[0] > 0.5) == r.chosen_first for r in first_verdicts)  # type: ignore[operator]
-    per_principle: dict[str, list[bool]] = {}
+    fixed: dict[str, list[float]] = {}
     for r in rows:
-        for ids, p in r.members:
-            for pid in ids:
-                per_principle.setdefault(pid, []).append(p is not None and p > 0.5)
-    bins = reliability_bins([r.p_chosen for r in rows if r.p_chosen is not None])
-    two_orders = len(two_rows) == n and n > 0
-    report: dict[str, Any] = {
-        "n": n,
-        "agreement": agree / n if n else None,
-        "agreement_ci95": wilson(agree, n),
-        "agreement_method": "two orders averaged" if two_orders else "one order",
-        "agreement_one_order": _rate(one, n),
-        "agreement_two_orders": _rate(agree, n) if two_orders else None,
-        "agreement_decisive": _rate(sum(r.p_chosen > 0.5 for r in decisive), len(decisive)),  # type: ignore[operator]
-        "ties": sum(r.p_chosen == 0.5 for r in rows),
-        "order_consistency": _rate(sum(bool(r.consistent) for r in both), len(both)) if both else None,
-        "same_position_rate": _rate(sum(bool(r.same_position) for r in both), len(both)) if both else None,
-        "first_order_picks_a": _rate(picks_a, len(first_verdicts)),
-        "parse": {
-            "unparsed_orders": sum(r.unparsed_orders for r in rows),
-            "error_orders": sum(r.error_orders for r in rows),
-            "rows_without_label": sum(r.p_chosen is None for r in rows),
-        },
-        "per_principle": {pid: _rate(sum(hits), len(hits)) for pid, hits in sorted(per_principle.items())},
-        "calibration": {"ece": expected_calibration_error(bins), "bins": [b.as_dict() for b in bins]},
-        "flagged_rows": sum(bool(r.flagged) for r in rows),
-    }
+        if r.principle_id is not None and r.p_chosen is not None:
+            fixed.setdefault(r.principle_id, []).append(r.p_chosen)
+    points = calibration_points(rows)
+    bins = reliability_bins(points)
+    consistency = rate(sum(bool(r.consistent) for r in both), len(both)) if both else None
+    same_position = rate(sum(bool(r.same_position) for r in both), len(both)) if both else None
+    parse = ParseCounts(
+        unparsed_orders=sum(r.unparsed_orders for r in rows),
+        error_orders=sum(r.error_orders for r in rows),
+        rows_without_label=n - len(labels),
+    )
+    warnings = []
+    if not decided:
+        warnings.append(
+            f"no row was decided ({len(labels)} ties, {parse.rows_without_label} without a parsed verdict): "
+            "agreement is n/a, the judge gave no usable signal; `rlaif evaluate judge` exits with status 1"
+        )
+    warnings += bias_warnings(consistency, same_position, unit="row")
+    method = "two orders averaged" if two_orders else "one order"
+    report = JudgeEvaluation(
+        n=n,
+        agreement=headline.value,
+        agreement_ci95=headline.ci95,
+        agreement_method=f"{method}, a tie counts half",
+        agreement_one_order=_tie_half(first_labels),
+        agreement_two_orders=headline if two_orders else None,
+        agreement_decisive=rate(sum(p > 0.5 for p in decided), len(decided)),
+        ties=len(labels) - len(decided),
+        decided=len(decided),
+        order_consistency=consistency,
+        same_position_rate=same_position,
+        first_order_picks_a=rate(picks_a, len(first_verdicts)),
+        parse=parse,
+        per_principle={pid: _tie_half(fixed[pid]) for pid in sorted(fixed)},
+        calibration=Calibration(
+            label=calibration_label(two_orders),
+            points=len(points),
+            ece=expected_calibration_error(bins),
+            brier=brier_score(points),
+            bins=bins,
+        ),
+        flagged_rows=sum(bool(r.flagged) for r in rows),
+        warnings=warnings,
+    )
     if data is not None:
-        report["data"] = {
-            "path": str(data.path),
-            "format": data.format,
-            "rows": len(data.pairs),
-            "prefix_mismatch_lines": data.mismatched,
-            "empty_chosen": sum(not p.chosen.strip() for p in data.pairs),
-            "empty_rejected": sum(not p.rejected.strip() for p in data.pairs),
-        }
+        report.data = LabelledDataInfo(
+            path=str(data.path),
+            format=data.format,
+            rows=len(data.pairs),
+            prefix_mismatch_lines=data.mismatched,
+            empty_chosen=sum(not p.chosen.strip() for p in data.pairs),
+            empty_rejected=sum(not p.rejected.strip() for p in data.pairs),
+            principle_rows=sum(p.principle_id is not None for p in data.pairs),
+        )
     return report
 
 
@@ -265,25 +378,26 @@ def evaluate_judge(
     plot_path: Path | None = None,
     judgments_path: Path | None = None,
     quiet: bool = False,
-) -> dict[str, Any]:
+) -> JudgeEvaluation:
     """Evaluate the config's judge (`judge.model`, else `model`) or a baseline on a labelled file.
 
     Writes the report to `json_path` and the reliability plot to `plot_path` (default: next to the
     JSON, `NAME.reliability.png`) when given. Judgments are appended to `judgments_path` (default:
     next to the JSON, `NAME.judgments.jsonl`) as they complete, so rerunning the same evaluation
-    resumes instead of starting over. Returns the report.
+    resumes instead of starting over. `seconds` times the judging; starting the judge's server is
+    timed apart (`startup_seconds`). Returns the report.
     """
     data = load_labelled_pairs(data_path, limit=limit)
-    started = time.perf_counter()
-    judge_label = f"baseline:{baseline}" if baseline else ""
     if baseline:
+        started = time.perf_counter()
         rows = baseline_rows(data.pairs, baseline, seed=config.seed)
-        stats = None
+        report = summarize(rows, data)
+        report.seconds = round(time.perf_counter() - started, 1)
+        report.judge, report.baseline = f"baseline:{baseline}", baseline
     else:
-        candidate = config.resolve(config.constitution)
-        constitution = load_constitution(
-            candidate if candidate.exists() else find_constitution(config.constitution)
-        )
+        constitution = load_run_constitution(config)
+        # A principle_id the constitution lacks is refused before any server starts.
+        principle_members(data.pairs, constitution, config.judge, seed=config.seed, source=data.path)
         log_dir = cache_dir() / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         if judgments_path is None and json_path is not None:
@@ -293,40 +407,40 @@ def evaluate_judge(
             judgments_path.parent.mkdir(parents=True, exist_ok=True)
             store = Stage(judgments_path, Judgment)
         reused = len(store) if store is not None else 0
+        started = time.perf_counter()
         with _eval_backend(config, log_dir) as args:
+            startup = time.perf_counter() - started
             engine = "ray.data.llm" if "ray" in args else "vLLM server"
+            started = time.perf_counter()
             rows, judgments, judge_label = asyncio.run(
                 _judge_served(args, data, constitution, config, quiet, store)
             )
-        stats = judge_stats(judgments)
-    report = summarize(rows, data)
-    report = {
-        "judge": judge_label,
-        "baseline": baseline,
-        "mode": None if baseline else config.judge.mode,
-        "seed": config.seed,
-        **report,
-        "seconds": round(time.perf_counter() - started, 1),
-    }
-    if not baseline:
-        report["judge_config"] = config.judge.model_dump(mode="json", exclude={"model"})
-        report["constitution"] = config.constitution
-        report["orders_parsed"] = stats.parsed_orders if stats else 0
-        report["judgments_file"] = None if judgments_path is None else str(judgments_path)
-        report["engine"] = engine
-        report["judgments_stored_before"] = reused  # > 0: a resumed run, `seconds` covers only the rest
+            seconds = time.perf_counter() - started
+        report = summarize(rows, data)
+        report.judge, report.mode = judge_label, config.judge.mode
+        report.seconds, report.startup_seconds = round(seconds, 1), round(startup, 1)
+        report.engine = engine
+        report.judge_config = config.judge.model_dump(mode="json", exclude={"model"})
+        report.constitution = config.constitution
+        report.orders_parsed = judge_stats(judgments).parsed_orders
+        report.judgments_file = None if judgments_path is None else str(judgments_path)
+        report.judgments_stored_before = reused  # > 0: a resumed run, `seconds` covers only the rest
+    report.seed = config.seed
     if plot_path is None and json_path is not None:
         plot_path = json_path.with_name(json_path.stem + ".reliability.png")
     if plot_path is not None:
-        bins = reliability_bins([r.p_chosen for r in rows if r.p_chosen is not None])
-        ece = report["calibration"]["ece"]
+        calibration = report.calibration
+        ece = "n/a" if calibration.ece is None else f"{calibration.ece:.3f}"
+        brier = "n/a" if calibration.brier is None else f"{calibration.brier:.3f}"
         title = (
-            f"{judge_label} on {data.path.name} (n={len(rows)}, ECE={'n/a' if ece is None else f'{ece:.3f}'})"
+            f"{report.judge} on {data.path.name}: {calibration.points} rows, one point per row "
+            f"(ECE {ece}, Brier {brier}; a constant 0.5 scores Brier 0.25)"
         )
-        report["calibration"]["plot"] = str(reliability_plot(bins, plot_path, title=title))
+        plot = reliability_plot(calibration.bins, plot_path, title=title, xlabel=calibration.label)
+        calibration.plot = str(plot)
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        json_path.write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
     return report
 
 

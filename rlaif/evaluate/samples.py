@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rlaif.records import PromptRecord, derive_seed
+from rlaif.reports import KLEstimate
 
 __all__ = ["Sample", "generate", "sequence_kl"]
 
@@ -153,7 +154,7 @@ def sequence_kl(
     *,
     temperature: float = 1.0,
     batch_size: int = 8,
-) -> dict[str, Any]:
+) -> KLEstimate:
     """KL(candidate ‖ base) on the candidate's own samples: per token and per answer.
 
     Each answer's log-probability under both models (logits divided by `temperature`, as it was
@@ -195,14 +196,14 @@ def sequence_kl(
         sums.extend((diff * mask).sum(dim=1).tolist())
         counts.extend(mask.sum(dim=1).tolist())
     tokens = sum(counts)
-    return {
-        "per_token": sum(sums) / tokens if tokens else None,
-        "per_answer": sum(sums) / len(sums) if sums else None,
-        "answers": len(sums),
-        "tokens": tokens,
-        "temperature": temperature,
-        "estimator": "mean of log p_candidate(y) - log p_base(y) over the candidate's samples",
-    }
+    return KLEstimate(
+        per_token=sum(sums) / tokens if tokens else None,
+        per_answer=sum(sums) / len(sums) if sums else None,
+        answers=len(sums),
+        tokens=tokens,
+        temperature=temperature,
+        estimator="mean of log p_candidate(y) - log p_base(y) over the candidate's samples",
+    )
 
 
 def _token_logprobs(model: Any, ids: Any, attention: Any, temperature: float) -> Any:

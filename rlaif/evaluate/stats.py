@@ -1,21 +1,40 @@
-"""Statistics of a judge evaluation: Wilson intervals, calibration bins, ECE and the reliability plot."""
+"""Statistics of the evaluations: the Wilson interval, rates, calibration bins, ECE, Brier score and the
+reliability plot."""
 
 from __future__ import annotations
 
 import math
+import statistics
+import textwrap
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
-__all__ = ["CalibrationBin", "expected_calibration_error", "reliability_bins", "reliability_plot", "wilson"]
+from rlaif.reports import CalibrationBin, Rate, percent
+
+__all__ = [
+    "CalibrationBin",
+    "bias_warnings",
+    "brier_score",
+    "expected_calibration_error",
+    "rate",
+    "reliability_bins",
+    "reliability_figure",
+    "reliability_plot",
+    "wilson",
+]
 
 Z95 = 1.959963984540054
 
 
-def wilson(successes: int, total: int, *, z: float = Z95) -> tuple[float, float] | None:
-    """Wilson score interval for a proportion (95% by default); None when `total` is 0."""
+def wilson(successes: float, total: int, *, confidence: float = 0.95) -> tuple[float, float] | None:
+    """Wilson score interval for the proportion `successes / total` (95% by default); None when `total`
+    is 0. `successes` may be fractional (a tie counted as half a win)."""
+    if not 0 <= successes <= max(total, 0):
+        raise ValueError(f"successes {successes} must be within [0, {total}]")
     if total <= 0:
         return None
+    z = Z95 if confidence == 0.95 else statistics.NormalDist().inv_cdf(0.5 + confidence / 2)
     p = successes / total
     denominator = 1 + z * z / total
     centre = (p + z * z / (2 * total)) / denominator
@@ -26,31 +45,36 @@ def wilson(successes: int, total: int, *, z: float = Z95) -> tuple[float, float]
     return low, high
 
 
-@dataclass(frozen=True)
-class CalibrationBin:
-    """Predictions whose probability falls in [low, high)."""
-
-    low: float
-    high: float
-    n: int
-    mean_p: float | None
-    """Mean predicted probability in the bin."""
-    observed: float | None
-    """Share of those predictions that came true."""
-
-    def as_dict(self) -> dict[str, float | int | None]:
-        return asdict(self)
+def rate(successes: float, total: int) -> Rate:
+    """`successes / total` with its Wilson 95% interval; "n/a" (None) when `total` is 0."""
+    return Rate(value=successes / total if total else None, n=total, ci95=wilson(successes, total))
 
 
-def reliability_bins(p_chosen: Sequence[float], *, bins: int = 10) -> list[CalibrationBin]:
-    """Calibration bins of the soft label P(response X is better), symmetrised over the two responses.
+def bias_warnings(consistency: Rate | None, same_position: Rate | None, *, unit: str) -> list[str]:
+    """Warnings for a judge whose verdicts are mostly position bias: its two presentation orders
+    disagree on most `unit`s (order-consistency below 50%), or it picks the same position whatever
+    is shown there (same-position rate above 80%)."""
+    warnings = []
+    if consistency is not None and consistency.value is not None and consistency.value < 0.5:
+        warnings.append(
+            f"order-consistency {percent(consistency.value)} of {consistency.n} {unit}s is below 50%: "
+            "the judge's two presentation orders disagree on most of them, so its verdicts are mostly "
+            "position bias; use a stronger judge (judge.model)"
+        )
+    if same_position is not None and same_position.value is not None and same_position.value > 0.8:
+        warnings.append(
+            f"same-position rate {percent(same_position.value)} of {same_position.n} {unit}s is above 80%: "
+            "the judge picks the same position whatever is shown there"
+        )
+    return warnings
 
-    Each pair contributes P(chosen is better) with outcome 1 and P(rejected is better) = 1 - p with
-    outcome 0, so the label is scored as a probability whichever response it is read from (and a
-    ground truth that always names the chosen response does not make every bin trivially 100%).
+
+def reliability_bins(points: Sequence[tuple[float, bool]], *, bins: int = 10) -> list[CalibrationBin]:
+    """Calibration bins of (predicted probability, whether the predicted event happened) points.
+
+    Every point is counted once, in the bin [low, high) its probability falls in (1.0 in the last).
     """
-    points = [(p, 1) for p in p_chosen] + [(1.0 - p, 0) for p in p_chosen]
-    grouped: list[list[tuple[float, int]]] = [[] for _ in range(bins)]
+    grouped: list[list[tuple[float, bool]]] = [[] for _ in range(bins)]
     for p, outcome in points:
         grouped[min(int(p * bins), bins - 1)].append((p, outcome))
     result = []
@@ -80,15 +104,26 @@ def expected_calibration_error(bins: Sequence[CalibrationBin]) -> float | None:
     )
 
 
-def reliability_plot(bins: Sequence[CalibrationBin], path: Path, *, title: str) -> Path:
-    """Save a reliability diagram (observed against predicted, with counts below) as a PNG."""
+def brier_score(points: Sequence[tuple[float, bool]]) -> float | None:
+    """Mean squared error of the predicted probabilities; 0.25 is what a constant 0.5 scores (no signal),
+    lower is better. None without predictions."""
+    if not points:
+        return None
+    return sum((p - float(outcome)) ** 2 for p, outcome in points) / len(points)
+
+
+def reliability_figure(bins: Sequence[CalibrationBin], *, title: str, xlabel: str) -> Any:
+    """A reliability diagram (observed against predicted, with counts below) as a matplotlib figure.
+
+    The title is wrapped to the figure's width, never cut off.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (top, bottom) = plt.subplots(
-        2, 1, figsize=(5, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]}, constrained_layout=True
+        2, 1, figsize=(5.5, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]}, constrained_layout=True
     )
     width = bins[0].high - bins[0].low if bins else 0.1
     full = [b for b in bins if b.n]
@@ -105,12 +140,20 @@ def reliability_plot(bins: Sequence[CalibrationBin], path: Path, *, title: str) 
     )
     top.set_ylabel("observed frequency")
     top.set_ylim(0, 1)
-    top.set_title(title, fontsize=9)
+    top.set_title("\n".join(textwrap.wrap(title, width=60)), fontsize=8)
     top.legend(loc="upper left", fontsize=8)
     bottom.bar([b.low + width / 2 for b in bins], [b.n for b in bins], width=width * 0.9, color="grey")
-    bottom.set_xlabel("predicted P(response is better)")
+    bottom.set_xlabel("\n".join(textwrap.wrap(xlabel, width=70)), fontsize=8)
     bottom.set_ylabel("count")
     bottom.set_xlim(0, 1)
+    return fig
+
+
+def reliability_plot(bins: Sequence[CalibrationBin], path: Path, *, title: str, xlabel: str) -> Path:
+    """Save `reliability_figure` as a PNG."""
+    import matplotlib.pyplot as plt
+
+    fig = reliability_figure(bins, title=title, xlabel=xlabel)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)

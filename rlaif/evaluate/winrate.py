@@ -4,13 +4,13 @@ Both models answer the same held-out prompts (`rlaif.evaluate.samples`); the jud
 answers in both presentation orders (cancelling its position bias); the report gives the
 candidate's win rate with a Wilson interval (a tie counts half), the answers' lengths (a preference
 judge often rewards verbosity: a win that comes with much longer answers is suspect), and the KL
-divergence from the base, estimated on the candidate's own samples.
+divergence from the base, estimated on the candidate's own samples. With no decided prompt the win rate is
+"n/a"; a judge whose orders mostly disagree, or that mostly picks one position, is warned about.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import statistics
 import time
@@ -21,33 +21,30 @@ from typing import Any, Literal
 from rlaif.config import JudgeConfig, RunConfig
 from rlaif.errors import ConfigError
 from rlaif.evaluate.samples import Sample
+from rlaif.evaluate.stats import bias_warnings, rate, wilson
+from rlaif.judging.engine import judge_stats
 from rlaif.judging.labels import combine_orders
-from rlaif.records import Constitution, OrderVerdict, PromptRecord, stable_id
+from rlaif.records import Constitution, Judgment, OrderVerdict, PromptRecord, stable_id
+from rlaif.reports import (
+    JudgeStats,
+    LengthComparison,
+    LengthStats,
+    PromptSetInfo,
+    Rate,
+    SamplingSettings,
+    WinRateReport,
+    WinRateRow,
+    WinTally,
+)
+from rlaif.store import RunLayout
 
 __all__ = [
     "evaluate_winrate",
     "length_stats",
     "preference",
     "tally",
-    "wilson_interval",
+    "winrate_warnings",
 ]
-
-
-def wilson_interval(successes: float, n: int, *, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a proportion `successes / n` (successes may be fractional: ties as half)."""
-    if n <= 0:
-        raise ValueError("the Wilson interval needs n > 0")
-    if not 0 <= successes <= n:
-        raise ValueError(f"successes {successes} must be within [0, {n}]")
-    z = statistics.NormalDist().inv_cdf(0.5 + confidence / 2)
-    p = successes / n
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    # At 0 or n the bound is exactly 0 or 1; the formula gets there up to rounding.
-    low = 0.0 if successes == 0 else max(0.0, centre - half)
-    high = 1.0 if successes == n else min(1.0, centre + half)
-    return low, high
 
 
 def preference(orders: Sequence[OrderVerdict], candidate_id: str) -> tuple[float | None, bool | None]:
@@ -61,13 +58,14 @@ def tally(
     *,
     inconsistent: Literal["keep", "drop", "tie"] = "keep",
     confidence: float = 0.95,
-) -> dict[str, Any]:
+) -> WinTally:
     """Wins, losses and ties of the candidate from per-prompt `preference`s, and its win rate.
 
     A prompt is a win when P(candidate better) > 0.5, a loss below, a tie at 0.5. Prompts whose orders
     disagree are kept by their average (`keep`), left out (`drop`) or counted as ties (`tie`), as the
     judge config says for pairs; prompts with no parsed verdict are left out and counted as unjudged.
-    The win rate counts a tie as half a win; its interval is Wilson's.
+    The win rate counts a tie as half a win; its interval is Wilson's. With no decided prompt (no win,
+    no loss) the win rate is None ("n/a"), not the 50% the ties alone would make.
     """
     wins = losses = ties = unjudged = disagreed = 0
     soft: list[float] = []
@@ -86,29 +84,43 @@ def tally(
         losses += p < 0.5
         ties += p == 0.5
     n = wins + losses + ties
-    rate = (wins + ties / 2) / n if n else None
-    low, high = wilson_interval(wins + ties / 2, n, confidence=confidence) if n else (None, None)
-    return {
-        "n": n, "wins": wins, "losses": losses, "ties": ties, "unjudged": unjudged,
-        "orders_disagreed": disagreed, "inconsistent": inconsistent,
-        "win_rate": rate, "ci": [low, high], "confidence": confidence,
-        "mean_p_candidate": sum(soft) / len(soft) if soft else None,
-    }  # fmt: skip
+    decided = wins + losses > 0
+    return WinTally(
+        n=n, wins=wins, losses=losses, ties=ties, unjudged=unjudged, orders_disagreed=disagreed,
+        inconsistent=inconsistent, win_rate=(wins + ties / 2) / n if decided else None,
+        ci=wilson(wins + ties / 2, n, confidence=confidence) if decided else None, confidence=confidence,
+        mean_p_candidate=sum(soft) / len(soft) if soft else None,
+    )  # fmt: skip
 
 
-def length_stats(samples: Sequence[Sample]) -> dict[str, Any]:
+def length_stats(samples: Sequence[Sample]) -> LengthStats:
     """Answer lengths in tokens and words, and the share cut off at the token limit."""
     if not samples:
-        return {"n": 0}
+        return LengthStats(n=0)
     tokens = sorted(len(s.token_ids) for s in samples)
-    return {
-        "n": len(samples),
-        "tokens_mean": statistics.fmean(tokens),
-        "tokens_median": statistics.median(tokens),
-        "tokens_p90": tokens[min(len(tokens) - 1, math.ceil(0.9 * len(tokens)) - 1)],
-        "words_mean": statistics.fmean(len(s.text.split()) for s in samples),
-        "cut_off": sum(not s.finished for s in samples) / len(samples),
-    }
+    return LengthStats(
+        n=len(samples),
+        tokens_mean=statistics.fmean(tokens),
+        tokens_median=statistics.median(tokens),
+        tokens_p90=tokens[min(len(tokens) - 1, math.ceil(0.9 * len(tokens)) - 1)],
+        words_mean=statistics.fmean(len(s.text.split()) for s in samples),
+        cut_off=sum(not s.finished for s in samples) / len(samples),
+    )
+
+
+def winrate_warnings(result: WinTally, stats: JudgeStats) -> tuple[Rate | None, Rate | None, list[str]]:
+    """Order-consistency and same-position rate of the judge over the prompts, and the warnings they and
+    the tally call for."""
+    consistency = rate(stats.consistent, stats.both_orders) if stats.both_orders else None
+    same_position = rate(stats.same_position, stats.both_orders) if stats.both_orders else None
+    warnings = []
+    if result.win_rate is None:
+        warnings.append(
+            f"no prompt was decided ({result.ties} ties, {result.unjudged} without a parsed verdict): "
+            "the win rate is n/a; the judge gave no usable signal"
+        )
+    warnings += bias_warnings(consistency, same_position, unit="prompt")
+    return consistency, same_position, warnings
 
 
 def _resolve(model: str | None, default: str | Path, what: str) -> str:
@@ -138,7 +150,7 @@ def evaluate_winrate(
     temperature: float | None = None,
     json_path: Path | None = None,
     quiet: bool = False,
-) -> dict[str, Any]:
+) -> WinRateReport:
     """Generate with base and candidate on the prompts, judge, and report (also written to `json_path`).
 
     Args:
@@ -162,8 +174,9 @@ def evaluate_winrate(
 
     quiet_libraries()
     started = time.perf_counter()
+    layout = RunLayout(Path(config.run_dir))
     base_path = _resolve(base, model_path(config.model), "base")
-    candidate_path = _resolve(candidate, Path(config.run_dir) / "models" / "dpo", "candidate")
+    candidate_path = _resolve(candidate, layout.model("dpo"), "candidate")
     constitution, training_prompts = load_inputs(config)
     source = config.resolve(config.prompts.path) if prompts_path is None else Path(prompts_path)
     prompts = load_prompts(source, limit=limit)
@@ -176,66 +189,57 @@ def evaluate_winrate(
         engine = "transformers" if len(prompts) <= 64 else "vllm"
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    logs = Path(config.run_dir) / "logs"
     options = {"max_tokens": max_tokens, "temperature": temperature, "seed": config.seed, "engine": engine,
-               "logs": logs, "quiet": quiet}  # fmt: skip
+               "logs": layout.logs, "quiet": quiet}  # fmt: skip
     base_samples = generate(base_path, prompts, **options)  # type: ignore[arg-type]
     candidate_samples = generate(candidate_path, prompts, **options)  # type: ignore[arg-type]
     seconds["generate"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     kl = sequence_kl(candidate_path, base_path, prompts, candidate_samples, temperature=temperature)
     seconds["kl"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
     judge_config = config.judge.model_copy(update={"both_orders": True})
     judgments, judge_label = _judge(config, judge_config, constitution, prompts, base_samples,
-                                    candidate_samples, logs, quiet)  # fmt: skip
-    seconds["judge"] = time.perf_counter() - t0
+                                    candidate_samples, layout.logs, quiet, seconds)  # fmt: skip
     rows = []
     for prompt, b, c, (judgment, cid) in zip(
         prompts, base_samples, candidate_samples, judgments, strict=True
     ):
         p, consistent = preference(judgment.orders, cid)
-        rows.append({"prompt_id": prompt.id, "base": b.text, "candidate": c.text, "p_candidate": p,
-                     "orders_agree": consistent, "status": judgment.status})  # fmt: skip
-    preferences = [(r["p_candidate"], r["orders_agree"]) for r in rows]
+        rows.append(WinRateRow(prompt_id=prompt.id, base=b.text, candidate=c.text, p_candidate=p,
+                               orders_agree=consistent, status=judgment.status))  # fmt: skip
+    preferences = [(r.p_candidate, r.orders_agree) for r in rows]
     result = tally(preferences, inconsistent=config.judge.inconsistent)
+    consistency, same_position, warnings = winrate_warnings(result, judge_stats([j for j, _ in judgments]))
     base_lengths, candidate_lengths = length_stats(base_samples), length_stats(candidate_samples)
     seconds["total"] = time.perf_counter() - started
-    report = {
-        "base": base_path,
-        "candidate": candidate_path,
-        "judge": judge_label,
-        "judge_mode": judge_config.mode,
-        "prompts": {
-            "path": str(source),
-            "count": len(prompts),
-            "overlap_with_training": overlap,
-            "held_out": overlap == 0,
-        },  # fmt: skip
-        "sampling": {
-            "max_tokens": max_tokens,
-            "temperature": temperature,
-            "top_p": 1.0,
-            "engine": engine,
-            "seed": config.seed,
-        },  # fmt: skip
-        "win_rate": result,
+    drift = None
+    if base_lengths.tokens_mean is not None and candidate_lengths.tokens_mean is not None:
+        drift = candidate_lengths.tokens_mean - base_lengths.tokens_mean
+    report = WinRateReport(
+        base=base_path,
+        candidate=candidate_path,
+        judge=judge_label,
+        judge_mode=judge_config.mode,
+        prompts=PromptSetInfo(
+            path=str(source), count=len(prompts), overlap_with_training=overlap, held_out=overlap == 0
+        ),
+        sampling=SamplingSettings(
+            max_tokens=max_tokens, temperature=temperature, top_p=1.0, engine=engine, seed=config.seed
+        ),
+        win_rate=result,
         # A weak judge's two orders often disagree (position bias): its leans are then noise.
-        "win_rate_strict": tally(preferences, inconsistent="tie"),
-        "lengths": {
-            "base": base_lengths,
-            "candidate": candidate_lengths,
-            "drift_tokens": candidate_lengths["tokens_mean"] - base_lengths["tokens_mean"]
-            if prompts
-            else None,
-        },
-        "kl": kl,
-        "seconds": {k: round(v, 1) for k, v in seconds.items()},
-        "rows": rows,
-    }
+        win_rate_strict=tally(preferences, inconsistent="tie"),
+        order_consistency=consistency,
+        same_position_rate=same_position,
+        warnings=warnings,
+        lengths=LengthComparison(base=base_lengths, candidate=candidate_lengths, drift_tokens=drift),
+        kl=kl,
+        seconds={k: round(v, 1) for k, v in seconds.items()},
+        rows=rows,
+    )
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        json_path.write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
     return report
 
 
@@ -248,8 +252,13 @@ def _judge(
     candidate: Sequence[Sample],
     logs: Path,
     quiet: bool,
-) -> tuple[list[tuple[Any, str]], str]:
-    """Judgments of (base, candidate) per prompt, each with the candidate's id, and the judge's label."""
+    seconds: dict[str, float],
+) -> tuple[list[tuple[Judgment, str]], str]:
+    """Judgments of (base, candidate) per prompt, each with the candidate's id, and the judge's label.
+
+    The time to start (or reach) the judge's server goes to `seconds["judge_startup"]`, judging to
+    `seconds["judge"]`.
+    """
     from rlaif.backends.serving import make_backend, served_backend
     from rlaif.judging.engine import judge_items
     from rlaif.judging.modes import Candidate, JudgeItem, draw_principles
@@ -268,7 +277,7 @@ def _judge(
             )
         )
 
-    async def run(args: dict[str, Any]) -> tuple[list[Any], str]:
+    async def run(args: dict[str, Any]) -> tuple[list[Judgment], str]:
         backend = make_backend(args, quiet=quiet)
         try:
             await backend.resolve_model()
@@ -281,6 +290,10 @@ def _judge(
         return found, backend.label
 
     logs.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
     with served_backend(config.judge.model or config.model, logs, name="judge-winrate", ray=True) as args:
+        seconds["judge_startup"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
         judgments, label = asyncio.run(run(args))
+        seconds["judge"] = time.perf_counter() - t0
     return [(j, item.b.id) for j, item in zip(judgments, items, strict=True)], label

@@ -1,5 +1,8 @@
 """Human-labelled pairwise sets: hh-rlhf transcripts or `{prompt, chosen, rejected}` rows.
 
+Any row may name the principle it is labelled under (`"principle_id": "harm-general"`); the evaluation
+then judges it under that principle instead of a sampled one, and reports agreement per principle.
+
 hh-rlhf rows are full transcripts; each is split at its last `\n\nAssistant:` and the two prefixes are
 compared. Where they differ (5 of the 2,312 harmless-base test rows), the judge compares the two
 continuations of the turns they share, the rows are listed in `LabelledData.mismatched`, and length
@@ -8,8 +11,8 @@ baselines still compare the final replies.
 
 from __future__ import annotations
 
-import gzip
-import json
+import dataclasses
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +21,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from rlaif.errors import PromptSetError
+from rlaif.inputs.jsonl import read_jsonl
 from rlaif.inputs.prompts import parse_transcript, split_last_assistant
 from rlaif.records import Message
 
@@ -44,6 +48,8 @@ class LabelledPair:
     """The rejected transcript's final reply."""
     prefix_match: bool = True
     """False for hh-rlhf rows whose transcripts differ before the last Assistant turn."""
+    principle_id: str | None = None
+    """The principle the row names (`principle_id`): the pair is judged under it, not a sampled one."""
 
 
 @dataclass
@@ -108,44 +114,71 @@ def _prompt(value: Any) -> tuple[Message, ...]:
     raise ValueError("`prompt` must be a string or a list of messages")
 
 
+def _principle_id(row: dict[str, Any]) -> str | None:
+    value = row.get("principle_id")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(
+            f"`principle_id` must be a principle id of the constitution (text), got {value!r}; "
+            "fix it or leave the field out to sample a principle"
+        )
+    return value.strip()
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _holds_both(conversation: Sequence[Message], chosen: str, rejected: str) -> bool:
+    """Whether the conversation contains both candidate replies verbatim, each as whole words."""
+    text = _words("\n".join(m.content for m in conversation))
+    for reply in (_words(chosen), _words(rejected)):
+        if not reply or not re.search(rf"(?<!\w){re.escape(reply)}(?!\w)", text):
+            return False
+    return True
+
+
 def load_labelled_pairs(path: str | Path, *, limit: int | None = None) -> LabelledData:
-    """Read a labelled pairwise file (JSONL, optionally .gz); a bad row raises with its line number."""
+    """Read a labelled pairwise file (JSONL, optionally .gz); a bad row raises with its line number.
+
+    A row whose conversation already holds both candidate replies verbatim (a multiple-choice question
+    with its options) is refused: the judge would be comparing two texts it was shown in the question.
+    """
     path = Path(path)
     if not path.is_file():
         raise PromptSetError(f"labelled file {path} not found; give a JSONL file with chosen/rejected rows")
-    opener = gzip.open if path.suffix == ".gz" else open
     pairs: list[LabelledPair] = []
     formats: set[str] = set()
-    with opener(path, "rt", encoding="utf-8") as handle:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            if limit is not None and len(pairs) >= limit:
-                break
-            try:
-                row = json.loads(text)
-                if not isinstance(row, dict) or "chosen" not in row or "rejected" not in row:
-                    raise ValueError(
-                        "a row needs `chosen` and `rejected` (and `prompt` unless hh-rlhf transcripts)"
-                    )
-                if "prompt" in row:
-                    formats.add("prompt-chosen-rejected")
-                    chosen, rejected = _reply(row["chosen"], "chosen"), _reply(row["rejected"], "rejected")
-                    pairs.append(
-                        LabelledPair(number, _prompt(row["prompt"]), chosen, rejected, chosen, rejected)
-                    )
-                else:
-                    formats.add("hh-rlhf")
-                    if not isinstance(row["chosen"], str) or not isinstance(row["rejected"], str):
-                        raise ValueError("hh-rlhf `chosen` and `rejected` must be transcript strings")
-                    pairs.append(_hh_pair(number, row["chosen"], row["rejected"]))
-            except json.JSONDecodeError as exc:
-                raise PromptSetError(
-                    f"{path}:{number}: not valid JSON ({exc.msg}, column {exc.colno})"
-                ) from None
-            except (ValueError, ValidationError) as exc:
-                detail = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-                raise PromptSetError(f"{path}:{number}: {detail}") from None
+    for number, row in read_jsonl(path, PromptSetError):
+        if limit is not None and len(pairs) >= limit:
+            break
+        try:
+            if "chosen" not in row or "rejected" not in row:
+                raise ValueError(
+                    "a row needs `chosen` and `rejected` (and `prompt` unless hh-rlhf transcripts)"
+                )
+            if "prompt" in row:
+                formats.add("prompt-chosen-rejected")
+                chosen, rejected = _reply(row["chosen"], "chosen"), _reply(row["rejected"], "rejected")
+                pair = LabelledPair(number, _prompt(row["prompt"]), chosen, rejected, chosen, rejected)
+            else:
+                formats.add("hh-rlhf")
+                if not isinstance(row["chosen"], str) or not isinstance(row["rejected"], str):
+                    raise ValueError("hh-rlhf `chosen` and `rejected` must be transcript strings")
+                pair = _hh_pair(number, row["chosen"], row["rejected"])
+            pair = dataclasses.replace(pair, principle_id=_principle_id(row))
+        except (ValueError, ValidationError) as exc:
+            detail = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+            raise PromptSetError(f"{path}:{number}: {detail}") from None
+        if _holds_both(pair.conversation, pair.chosen, pair.rejected):
+            field = "prompt" if "prompt" in row else "chosen"
+            raise PromptSetError(
+                f"{path}:{number}: `{field}` holds both candidate answers verbatim (a multiple-choice "
+                "question with its options?), so the judge would compare two texts it was already shown; "
+                "keep only the question in the prompt, or drop the row"
+            )
+        pairs.append(pair)
     if not pairs:
         raise PromptSetError(f"{path}: no labelled pairs found")
     if len(formats) > 1:

@@ -7,8 +7,6 @@ Assistant turn becomes the prompt (multi-turn conversations are kept whole).
 
 from __future__ import annotations
 
-import gzip
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from rlaif.errors import PromptSetError
+from rlaif.inputs.jsonl import read_jsonl
 from rlaif.records import Message, PromptRecord, stable_id
 
 __all__ = ["load_prompts", "parse_transcript", "split_last_assistant"]
@@ -57,9 +56,7 @@ def _messages(raw: list[Any], field: str) -> list[Message]:
     return messages
 
 
-def _messages_from_row(row: Any) -> list[Message]:
-    if not isinstance(row, dict):
-        raise ValueError(f"expected a JSON object, got {type(row).__name__}")
+def _messages_from_row(row: dict[str, Any]) -> list[Message]:
     if "messages" in row:
         raw = row["messages"]
         if not isinstance(raw, list) or not raw:
@@ -92,44 +89,25 @@ def load_prompts(path: str | Path, *, limit: int | None = None) -> list[PromptRe
         raise PromptSetError(f"prompt file {path} not found; set prompts.path to a JSONL file")
     if path.is_dir():
         raise PromptSetError(f"prompt file {path} is a folder; set prompts.path to a JSONL file")
-    opener = gzip.open if path.suffix == ".gz" else open
     records: dict[str, PromptRecord] = {}
-    try:
-        with opener(path, "rt", encoding="utf-8-sig") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise PromptSetError(
-                        f"{path}:{number}: not valid JSON ({exc.msg}, column {exc.colno})"
-                    ) from None
-                except (ValueError, RecursionError) as exc:  # 5000-digit numbers, deep nesting
-                    problem = str(exc).split(";")[0] or "nested too deeply"
-                    raise PromptSetError(f"{path}:{number}: not a readable JSON row ({problem})") from None
-                try:
-                    messages = _messages_from_row(row)
-                except (ValueError, ValidationError) as exc:
-                    detail = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-                    raise PromptSetError(f"{path}:{number}: {detail}") from None
-                try:
-                    record_id = stable_id("prompt", messages=[m.model_dump() for m in messages])
-                except UnicodeEncodeError:
-                    raise PromptSetError(
-                        f"{path}:{number}: the text holds an unpaired surrogate escape (such as \\ud800), "
-                        "which is not Unicode; fix or drop that escape"
-                    ) from None
-                records.setdefault(
-                    record_id,
-                    PromptRecord(id=record_id, messages=tuple(messages), source=f"{path.name}:{number}"),
-                )
-                if limit is not None and len(records) >= limit:
-                    break
-    except UnicodeDecodeError as exc:
-        raise PromptSetError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except (OSError, EOFError) as exc:  # unreadable, or a .gz file that is not (whole) gzip
-        raise PromptSetError(f"{path}: cannot read the file ({exc}); check the path") from None
+    for number, row in read_jsonl(path, PromptSetError):
+        try:
+            messages = _messages_from_row(row)
+        except (ValueError, ValidationError) as exc:
+            detail = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+            raise PromptSetError(f"{path}:{number}: {detail}") from None
+        try:
+            record_id = stable_id("prompt", messages=[m.model_dump() for m in messages])
+        except UnicodeEncodeError:
+            raise PromptSetError(
+                f"{path}:{number}: the text holds an unpaired surrogate escape (such as \\ud800), "
+                "which is not Unicode; fix or drop that escape"
+            ) from None
+        records.setdefault(
+            record_id, PromptRecord(id=record_id, messages=tuple(messages), source=f"{path.name}:{number}")
+        )
+        if limit is not None and len(records) >= limit:
+            break
     if not records:
         raise PromptSetError(f"{path}: no prompts found; add JSONL rows with `messages` or `prompt`")
     return list(records.values())

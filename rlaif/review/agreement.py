@@ -23,6 +23,16 @@ import numpy as np
 
 from rlaif.config import GateConfig
 from rlaif.records import ReviewDecision, derive_seed
+from rlaif.reports import (
+    AgreementReport,
+    AIAgreement,
+    AIvsHuman,
+    BootstrapSettings,
+    CohenAgreement,
+    FleissAgreement,
+    GateStatus,
+    ReviewerAgreement,
+)
 from rlaif.review.session import REVIEWS, ReviewSettings, current_decisions
 from rlaif.store import RunDir, write_atomic
 
@@ -34,6 +44,7 @@ __all__ = [
     "evaluate_gate",
     "fleiss_kappa",
     "oriented",
+    "reviewer_agreement",
     "write_report",
 ]
 
@@ -160,29 +171,32 @@ def ai_agreement(
     n_boot: int = 0,
     level: float = 0.95,
     seed: int = 0,
-) -> dict[str, Any]:
+) -> AIAgreement:
     """Accuracy and Cohen's kappa of people against the AI; intervals when `n_boot` > 0."""
     decisions = list(decisions)
     features, verdicts = _ai_features(decisions)
     totals = features.sum(axis=0, keepdims=True) if len(features) else np.zeros((1, 9))
     total = sum(verdicts.values())
-    stats: dict[str, Any] = {
-        "pairs": len(features),
-        "decisions": total,
-        "agree": verdicts["chosen"],
-        "disagree": verdicts["rejected"],
-        "ties": verdicts["tie"],
-        "flags": verdicts["flag"],
-        "accuracy": _scalar(_accuracy(totals)[0]),
-        "kappa": _scalar(_cohen(totals)[0]),
-        "tie_rate": verdicts["tie"] / total if total else None,
-        "flag_rate": verdicts["flag"] / total if total else None,
-    }
+    accuracy_ci = kappa_ci = None
     if n_boot:
-        for name, statistic in (("accuracy", _accuracy), ("kappa", _cohen)):
-            ci = bootstrap_ci(features, statistic, n_boot=n_boot, level=level, seed=derive_seed(seed, name))
-            stats[f"{name}_ci"] = list(ci) if ci else None
-    return stats
+        accuracy_ci = bootstrap_ci(
+            features, _accuracy, n_boot=n_boot, level=level, seed=derive_seed(seed, "accuracy")
+        )
+        kappa_ci = bootstrap_ci(features, _cohen, n_boot=n_boot, level=level, seed=derive_seed(seed, "kappa"))
+    return AIAgreement(
+        pairs=len(features),
+        decisions=total,
+        agree=verdicts["chosen"],
+        disagree=verdicts["rejected"],
+        ties=verdicts["tie"],
+        flags=verdicts["flag"],
+        accuracy=_scalar(_accuracy(totals)[0]),
+        kappa=_scalar(_cohen(totals)[0]),
+        tie_rate=verdicts["tie"] / total if total else None,
+        flag_rate=verdicts["flag"] / total if total else None,
+        accuracy_ci=accuracy_ci,
+        kappa_ci=kappa_ci,
+    )
 
 
 # --- between people ------------------------------------------------------------------------------------
@@ -190,11 +204,11 @@ def ai_agreement(
 
 def reviewer_agreement(
     standing: dict[str, dict[str, ReviewDecision]], *, n_boot: int, level: float, seed: int
-) -> dict[str, Any]:
+) -> ReviewerAgreement:
     """Cohen's kappa for every two reviewers on their shared pairs; Fleiss' kappa with three or more."""
     reviewers = sorted({r for by in standing.values() for r in by})
     k = len(ALL_CATEGORIES)
-    cohen: dict[str, Any] = {}
+    cohen: dict[str, CohenAgreement] = {}
     for first, second in itertools.combinations(reviewers, 2):
         rows = []
         for pair_id, by in standing.items():
@@ -208,13 +222,13 @@ def reviewer_agreement(
         ci = bootstrap_ci(
             features, _cohen, n_boot=n_boot, level=level, seed=derive_seed(seed, first + second)
         )
-        cohen[f"{first} | {second}"] = {
-            "pairs": len(rows),
-            "raw_agreement": float(np.trace(features.sum(0).reshape(k, k)) / len(rows)) if rows else None,
-            "kappa": _scalar(_cohen(features.sum(0, keepdims=True))[0]) if rows else None,
-            "kappa_ci": list(ci) if ci else None,
-        }
-    result: dict[str, Any] = {"reviewers": reviewers, "cohen": cohen, "fleiss": None}
+        cohen[f"{first} | {second}"] = CohenAgreement(
+            pairs=len(rows),
+            raw_agreement=float(np.trace(features.sum(0).reshape(k, k)) / len(rows)) if rows else None,
+            kappa=_scalar(_cohen(features.sum(0, keepdims=True))[0]) if rows else None,
+            kappa_ci=ci,
+        )
+    fleiss = None
     if len(reviewers) >= 3:
         counts = [
             [sum(oriented(d.verdict, pid) == c for d in by.values()) for c in ALL_CATEGORIES]
@@ -224,22 +238,21 @@ def reviewer_agreement(
         if counts:
             features = _fleiss_features(np.array(counts, dtype=float))
             ci = bootstrap_ci(features, _fleiss, n_boot=n_boot, level=level, seed=derive_seed(seed, "fleiss"))
-            result["fleiss"] = {
-                "pairs": len(counts),
-                "kappa": _scalar(_fleiss(features.sum(0, keepdims=True))[0]),
-                "kappa_ci": list(ci) if ci else None,
-            }
-    return result
+            fleiss = FleissAgreement(
+                pairs=len(counts), kappa=_scalar(_fleiss(features.sum(0, keepdims=True))[0]), kappa_ci=ci
+            )
+    return ReviewerAgreement(reviewers=reviewers, cohen=cohen, fleiss=fleiss)
 
 
 # --- report and gate ---------------------------------------------------------------------------------
 
 
-def evaluate_gate(overall: dict[str, Any], gate: GateConfig | None) -> dict[str, Any] | None:
+def evaluate_gate(overall: AIAgreement, gate: GateConfig | None) -> GateStatus | None:
     """Whether AI-human agreement (`ai_agreement` output) passes the gate, and why not."""
     if gate is None:
         return None
-    value, pairs = overall.get(gate.metric), overall.get("pairs", 0)
+    value: float | None = getattr(overall, gate.metric)
+    pairs = overall.pairs
     reasons = []
     if pairs < gate.min_reviewed:
         reasons.append(f"only {pairs} reviewed pairs count toward {gate.metric}, need {gate.min_reviewed}")
@@ -247,15 +260,15 @@ def evaluate_gate(overall: dict[str, Any], gate: GateConfig | None) -> dict[str,
         reasons.append(f"{gate.metric} is undefined (no decisive human verdicts yet)")
     elif value < gate.min_agreement:
         reasons.append(f"{gate.metric} {value:.3f} is below min_agreement {gate.min_agreement}")
-    return {
-        "passed": not reasons,
-        "metric": gate.metric,
-        "value": value,
-        "pairs": pairs,
-        "min_agreement": gate.min_agreement,
-        "min_reviewed": gate.min_reviewed,
-        "reasons": reasons,
-    }
+    return GateStatus(
+        passed=not reasons,
+        metric=gate.metric,
+        value=value,
+        pairs=pairs,
+        min_agreement=gate.min_agreement,
+        min_reviewed=gate.min_reviewed,
+        reasons=reasons,
+    )
 
 
 def agreement_report(
@@ -265,7 +278,7 @@ def agreement_report(
     level: float = 0.95,
     seed: int = 0,
     gate: GateConfig | None = None,
-) -> dict[str, Any]:
+) -> AgreementReport:
     """Everything `rlaif review report` shows: counts, AI-human agreement overall and per principle,
     agreement between reviewers, and the gate."""
     standing = current_decisions(decisions)
@@ -273,29 +286,27 @@ def agreement_report(
     boot = {"n_boot": n_boot, "level": level}
     principles = sorted({pid for d in flat for pid in d.principle_ids})
     overall = ai_agreement(flat, seed=seed, **boot)
-    return {
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "settings": {"bootstrap": n_boot, "confidence": level, "seed": seed},
-        "reviewers": dict(Counter(d.reviewer for d in flat)),
-        "pairs_reviewed": len(standing),
-        "ai_vs_human": {
-            "overall": overall,
-            "by_principle": {
+    return AgreementReport(
+        generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        settings=BootstrapSettings(bootstrap=n_boot, confidence=level, seed=seed),
+        reviewers=dict(Counter(d.reviewer for d in flat)),
+        pairs_reviewed=len(standing),
+        ai_vs_human=AIvsHuman(
+            overall=overall,
+            by_principle={
                 pid: ai_agreement(
                     [d for d in flat if pid in d.principle_ids], seed=derive_seed(seed, pid), **boot
                 )
                 for pid in principles
             },
-        },
-        "between_reviewers": reviewer_agreement(standing, seed=seed, **boot),
-        "gate": evaluate_gate(overall, gate),
-    }
+        ),
+        between_reviewers=reviewer_agreement(standing, seed=seed, **boot),
+        gate=evaluate_gate(overall, gate),
+    )
 
 
-def write_report(run: RunDir, settings: ReviewSettings) -> dict[str, Any]:
+def write_report(run: RunDir, settings: ReviewSettings) -> AgreementReport:
     """Compute the agreement report of a run and write it to `review_report.json`."""
-    import json
-
     config = settings.config
     report = agreement_report(
         run.stage(REVIEWS, ReviewDecision),
@@ -304,5 +315,5 @@ def write_report(run: RunDir, settings: ReviewSettings) -> dict[str, Any]:
         seed=settings.seed,
         gate=config.gate,
     )
-    write_atomic(run.path / "review_report.json", json.dumps(report, indent=2))
+    write_atomic(run.layout.review_report, report.model_dump_json(indent=2))
     return report

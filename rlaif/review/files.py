@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rlaif.errors import ReviewError
+from rlaif.inputs.jsonl import read_jsonl
 from rlaif.records import ReviewAnswer, ReviewDecision, stable_id
 from rlaif.review.session import REVIEWS, ReviewSession, current_decisions, new_decision, to_pair_verdict
-from rlaif.store import RunDir, write_atomic
+from rlaif.store import RunDir, RunLayout, write_atomic
 
 __all__ = ["ImportResult", "export_batch", "import_decisions"]
 
@@ -45,7 +46,8 @@ def export_batch(
             f"nothing to export: every sampled pair of {run.path} is reviewed by {session.reviewer}"
         )
     batch_id = stable_id("batch", pairs=[i.pair_id for i in items], session=session.session)
-    keys = run.subdir("review_batches")
+    keys = run.layout.review_batches
+    keys.mkdir(parents=True, exist_ok=True)
     write_atomic(
         keys / f"{batch_id}.key.json",
         json.dumps({"batch_id": batch_id, "shown_first": {i.pair_id: session.first[i.pair_id] for i in items},
@@ -115,7 +117,7 @@ def import_decisions(run: RunDir, path: Path, *, reviewer: str | None = None) ->
     rows = _read_rows(path)
     from rlaif.records import PreferencePair
 
-    pairs = run.stage("pairs", PreferencePair)
+    pairs = run.stage(RunLayout.PAIRS, PreferencePair)
     store = run.stage(REVIEWS, ReviewDecision)
     standing = current_decisions(store)
     keys: dict[str, dict[str, Any]] = {}
@@ -157,7 +159,7 @@ def import_decisions(run: RunDir, path: Path, *, reviewer: str | None = None) ->
 
 
 def _key(run: RunDir, batch_id: str, where: str) -> dict[str, Any]:
-    path = run.path / "review_batches" / f"{batch_id}.key.json"
+    path = run.layout.review_batches / f"{batch_id}.key.json"
     if not batch_id or not path.is_file():
         raise ReviewError(
             f"{where}: unknown batch_id {batch_id!r}: no {path}; import into the run directory the batch "
@@ -169,21 +171,7 @@ def _key(run: RunDir, batch_id: str, where: str) -> dict[str, Any]:
 def _read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
     if not path.is_file():
         raise ReviewError(f"no file {path}")
-    text = path.read_text(encoding="utf-8-sig")
     if path.suffix == ".csv":
-        reader = csv.DictReader(io.StringIO(text))
+        reader = csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig")))
         return [(reader.line_num, row) for row in reader]
-    rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ReviewError(
-                f"{path}:{number}: not JSON ({exc.msg}); a batch file has one object per line"
-            ) from None
-        if not isinstance(row, dict):
-            raise ReviewError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
-        rows.append((number, row))
-    return rows
+    return list(read_jsonl(path, ReviewError))

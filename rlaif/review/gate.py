@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 from rlaif.config import RunConfig
 from rlaif.errors import GateError
 from rlaif.records import ReviewDecision
+from rlaif.reports import GateStatus
 from rlaif.review.agreement import ai_agreement, evaluate_gate
 from rlaif.review.session import REVIEWS, current_decisions
 from rlaif.store import RunDir
@@ -22,9 +22,7 @@ __all__ = ["check_gate"]
 log = logging.getLogger(__name__)
 
 
-def check_gate(
-    run_dir: str | Path | RunDir, config: RunConfig, *, force: bool = False
-) -> dict[str, Any] | None:
+def check_gate(run_dir: str | Path | RunDir, config: RunConfig, *, force: bool = False) -> GateStatus | None:
     """Raise `GateError` when the configured review gate fails; returns its status (None: no gate).
 
     With `force=True` a failing gate is logged as a warning and training may go on.
@@ -38,10 +36,10 @@ def check_gate(
     flat = [d for by in current_decisions(decisions).values() for d in by.values()]
     status = evaluate_gate(ai_agreement(flat), gate)
     assert status is not None
-    if status["passed"]:
+    if status.passed:
         return status
     message = (
-        f"review gate failed for {run.path}: {'; '.join(status['reasons'])} "
+        f"review gate failed for {run.path}: {'; '.join(status.reasons)} "
         f"(review.gate: {gate.metric} >= {gate.min_agreement} on >= {gate.min_reviewed} pairs). "
         f"Review more pairs with `rlaif review terminal {run.path}` (or `review serve`, `review hook`, "
         "`review import`), see `rlaif review report`, or pass --force to train anyway"

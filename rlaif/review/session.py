@@ -1,14 +1,13 @@
 """Human spot-checks: sample stored pairs, show them to reviewers, store their decisions.
 
 A reviewer is anything that takes a batch of `ReviewItem`s and answers `ReviewAnswer`s: a person at
-the terminal (`review_terminal`), in a browser (`review_web`), annotators through files
-(`review_files`), or a Python callable named in the config (`review.hook: module:function`).
+the terminal (`terminal.py`), in a browser (`web.py`), annotators through files
+(`files.py`), or a Python callable named in the config (`review.hook: module:function`).
 Items show the two answers in a seeded random order, so position does not give the AI's choice
 away; answers (`first` / `second`) are turned back into the pair's frame (`chosen` / `rejected`)
 here. Decisions are appended to `reviews.jsonl`; a reviewer's latest record for a pair is their
-decision, so sessions stop and resume and undo is one more record. Sampling is in
-`review_sample.py`, Python reviewers in `review_hook.py`, agreement in `agreement.py`, the
-training gate in `gate.py`.
+decision, so sessions stop and resume and undo is one more record. Sampling is in `sample.py`,
+Python reviewers in `hook.py`, agreement in `agreement.py`, the training gate in `gate.py`.
 """
 
 from __future__ import annotations
@@ -159,7 +158,7 @@ def review_settings(
             review = ReviewConfig.model_validate(data.get("review") or {})
         except ValidationError as exc:
             raise ConfigError(
-                f"{run.path / 'manifest.json'}: the saved review section is invalid "
+                f"{run.layout.manifest}: the saved review section is invalid "
                 f"({exc.errors()[0]['msg']}); pass --config with a valid run config"
             ) from None
         seed, constitution, base_dir = int(data.get("seed", 0)), data.get("constitution"), Path.cwd()
@@ -184,13 +183,13 @@ def _login() -> str:
 
 
 def _questions(constitution: str | None, base_dir: Path) -> dict[str, str]:
-    from rlaif.inputs.constitution import find_constitution, load_constitution
+    from rlaif.inputs.constitution import load_constitution
+    from rlaif.inputs.load import constitution_file
 
     if not constitution:
         return {}
-    candidate = Path(constitution) if Path(constitution).is_absolute() else base_dir / constitution
     try:
-        loaded = load_constitution(candidate if candidate.is_file() else find_constitution(constitution))
+        loaded = load_constitution(constitution_file(constitution, base_dir))
     except RlaifError:
         return {}  # the questions only help the reviewer; reviewing works without them
     return {p.id: p.judge_question for p in loaded.principles}
@@ -198,7 +197,7 @@ def _questions(constitution: str | None, base_dir: Path) -> dict[str, str]:
 
 def sampled_pairs(run: RunDir, settings: ReviewSettings) -> list[PreferencePair]:
     """The run's review sample: stored pairs drawn by `review.sample`."""
-    pairs = run.stage("pairs", PreferencePair)
+    pairs = run.stage(RunLayout.PAIRS, PreferencePair)
     if not len(pairs):
         raise ReviewError(
             f"{run.path} has no pairs to review (pairs.jsonl is empty or missing); "

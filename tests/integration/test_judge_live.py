@@ -184,13 +184,12 @@ def test_attack_suite_end_to_end(backend_args: dict[str, Any]) -> None:
             quiet=True,
         ),
     )
-    assert report["pairs"] == 2
-    assert set(report["attacks"]) == set(ATTACKS)
-    for entry in report["attacks"].values():
-        for setting in ("defences on", "defences off"):
-            result = entry[setting]
-            assert result["judged"] == 2
-            assert result["flip_rate"] is None or 0.0 <= result["flip_rate"] <= 1.0
-            assert result["mean_shift"] is not None
-    assert report["attacks"]["append-instructions"]["flagged"] == 1.0
-    assert report["clean_flagged"] == 0.0
+    assert report.pairs == 2
+    assert set(report.attacks) == set(ATTACKS)
+    for entry in report.attacks.values():
+        for result in (entry.defences_on, entry.defences_off):
+            assert result is not None and result.judged == 2
+            assert result.flip_rate is None or 0.0 <= result.flip_rate <= 1.0
+            assert result.mean_shift is not None
+    assert report.attacks["append-instructions"].flagged == 1.0
+    assert report.clean_flagged == 0.0

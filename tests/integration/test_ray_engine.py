@@ -91,8 +91,11 @@ def test_judge_evaluation_runs_through_ray_data_and_resumes(tmp_path: Path) -> N
         done = subprocess.run(
             command, capture_output=True, text=True, timeout=600, env=environment(), cwd=ROOT
         )
-        assert done.returncode == 0, done.stderr[-3000:]
-        return json.loads(report_path.read_text())  # type: ignore[no-any-return]
+        assert report_path.is_file(), done.stderr[-3000:]
+        report: dict[str, object] = json.loads(report_path.read_text())
+        # The bundled judge may tie every row (no row decided): the command then exits 1 by design.
+        assert done.returncode == (0 if report["decided"] else 1), done.stderr[-3000:]
+        return report
 
     first = evaluate()
     assert first["judge"] == "SmolLM2-135M-Instruct" and first["engine"] == "ray.data.llm"

@@ -338,20 +338,23 @@ def test_winrate_of_the_dpo_model_against_its_base(
         prompts_path=run_dir / "held_out.jsonl", max_tokens=16, temperature=1.0,
         json_path=run_dir / "winrate.json", quiet=True,
     )  # fmt: skip
-    rate = report["win_rate"]
-    assert rate["n"] + rate["unjudged"] == 2 and report["prompts"]["held_out"] is True
-    assert report["win_rate_strict"]["n"] + report["win_rate_strict"]["unjudged"] == 2
-    if rate["n"]:
-        assert 0.0 <= rate["ci"][0] <= rate["win_rate"] <= rate["ci"][1] <= 1.0
-    assert report["lengths"]["base"]["n"] == 2 and report["lengths"]["candidate"]["tokens_mean"] > 0
-    assert math.isfinite(report["kl"]["per_token"]) and report["kl"]["answers"] == 2
+    rate = report.win_rate
+    assert rate.n + rate.unjudged == 2 and report.prompts.held_out is True
+    assert report.win_rate_strict.n + report.win_rate_strict.unjudged == 2
+    if rate.win_rate is not None:
+        assert rate.ci is not None and 0.0 <= rate.ci[0] <= rate.win_rate <= rate.ci[1] <= 1.0
+    else:
+        assert report.warnings[0].startswith("no prompt was decided")
+    assert report.lengths.base.n == 2 and (report.lengths.candidate.tokens_mean or 0) > 0
+    assert report.kl.per_token is not None and math.isfinite(report.kl.per_token) and report.kl.answers == 2
+    assert "judge_startup" in report.seconds and "judge" in report.seconds
     assert json.loads((run_dir / "winrate.json").read_text())["rows"][0]["candidate"]
     # The estimator is exactly zero between a model and itself.
     prompts = load_prompts(run_dir / "held_out.jsonl")
     from rlaif.evaluate.samples import Sample
 
     samples = [Sample("I can't.", (40, 476, 982, 30, 2), True), Sample("No.", (1770, 30, 2), True)]
-    assert sequence_kl(model_dir, model_dir, prompts, samples)["per_token"] == 0.0
+    assert sequence_kl(model_dir, model_dir, prompts, samples).per_token == 0.0
 
 
 def test_bench_times_ours_beside_plain_trl(run_dir: Path) -> None:
@@ -360,9 +363,9 @@ def test_bench_times_ours_beside_plain_trl(run_dir: Path) -> None:
     train = {"dpo": {"args": {"max_length": 128, "per_device_train_batch_size": 2}}}
     config = load_config(write_config(run_dir, train=train))
     report = bench_trainers(config, steps=2, trainers=("dpo",), threads=1)
-    ours, plain = report["trainers"]["dpo"][0], report["plain_trl"]["dpo"][0]
-    assert "error" not in ours and "error" not in plain, (ours, plain)
-    assert ours["steps"] == plain["steps"] == 2
-    assert ours["peak_rss_gib"] > 0.3 and plain["peak_rss_gib"] > 0.3
-    assert report["comparison"]["dpo"]["ratio"] > 0
+    ours, plain = report.trainers["dpo"][0], report.plain_trl["dpo"][0]
+    assert ours.error is None and plain.error is None, (ours, plain)
+    assert ours.steps == plain.steps == 2
+    assert (ours.peak_rss_gib or 0) > 0.3 and (plain.peak_rss_gib or 0) > 0.3
+    assert report.comparison["dpo"].ratio > 0
     assert not (run_dir / "models" / "dpo").exists()  # the bench trains in a scratch folder

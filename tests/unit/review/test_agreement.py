@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from rlaif.config import GateConfig
+from rlaif.reports import AgreementReport
 from rlaif.review.agreement import (
     agreement_report,
     ai_agreement,
@@ -91,22 +92,23 @@ def test_ai_vs_human_by_hand() -> None:
     decisions.append(decision(make_pair(999), "flag"))
     stats = ai_agreement(decisions, n_boot=500, seed=1)
     # accuracy: (3 + 2) agreeing of 8 decisive; kappa over A/B/tie: p_o = 0.5, p_e = (5*5 + 5*3)/100
-    assert stats["accuracy"] == pytest.approx(5 / 8)
-    assert stats["kappa"] == pytest.approx((0.5 - 0.4) / 0.6)
-    assert (stats["pairs"], stats["decisions"], stats["ties"], stats["flags"]) == (10, 11, 2, 1)
-    assert stats["flag_rate"] == pytest.approx(1 / 11)
-    for name in ("accuracy", "kappa"):
-        low, high = stats[f"{name}_ci"]
-        assert low <= stats[name] <= high
+    assert stats.accuracy == pytest.approx(5 / 8)
+    assert stats.kappa == pytest.approx((0.5 - 0.4) / 0.6)
+    assert (stats.pairs, stats.decisions, stats.ties, stats.flags) == (10, 11, 2, 1)
+    assert stats.flag_rate == pytest.approx(1 / 11)
+    for value, interval in ((stats.accuracy, stats.accuracy_ci), (stats.kappa, stats.kappa_ci)):
+        assert interval is not None and value is not None
+        low, high = interval
+        assert low <= value <= high
 
 
 def test_perfect_and_reversed_agreement() -> None:
     a, b = _pairs_by_orientation(10)
-    assert ai_agreement([decision(p, "chosen") for p in a + b])["kappa"] == pytest.approx(1.0)
+    assert ai_agreement([decision(p, "chosen") for p in a + b]).kappa == pytest.approx(1.0)
     reversed_ = ai_agreement([decision(p, "rejected") for p in a + b])
-    assert (reversed_["accuracy"], reversed_["kappa"]) == (0.0, pytest.approx(-1.0))
+    assert (reversed_.accuracy, reversed_.kappa) == (0.0, pytest.approx(-1.0))
     empty = ai_agreement([])
-    assert (empty["accuracy"], empty["kappa"], empty["pairs"]) == (None, None, 0)
+    assert (empty.accuracy, empty.kappa, empty.pairs) == (None, None, 0)
 
 
 def test_report_per_principle_between_reviewers_and_gate() -> None:
@@ -119,17 +121,15 @@ def test_report_per_principle_between_reviewers_and_gate() -> None:
     report = agreement_report(
         decisions, n_boot=200, seed=0, gate=GateConfig(min_agreement=0.7, min_reviewed=5)
     )
-    assert report["reviewers"] == {"alice": 11, "bob": 12, "carol": 12}
-    assert report["pairs_reviewed"] == 12
-    assert set(report["ai_vs_human"]["by_principle"]) == {"harm", "honest"}
-    by = report["ai_vs_human"]["by_principle"]
-    assert (
-        by["harm"]["decisions"] + by["honest"]["decisions"] == report["ai_vs_human"]["overall"]["decisions"]
-    )
-    people = report["between_reviewers"]
-    assert people["reviewers"] == ["alice", "bob", "carol"]
-    assert set(people["cohen"]) == {"alice | bob", "alice | carol", "bob | carol"}
-    assert people["cohen"]["alice | bob"]["pairs"] == 11
+    assert report.reviewers == {"alice": 11, "bob": 12, "carol": 12}
+    assert report.pairs_reviewed == 12
+    assert set(report.ai_vs_human.by_principle) == {"harm", "honest"}
+    by = report.ai_vs_human.by_principle
+    assert by["harm"].decisions + by["honest"].decisions == report.ai_vs_human.overall.decisions
+    people = report.between_reviewers
+    assert people.reviewers == ["alice", "bob", "carol"]
+    assert set(people.cohen) == {"alice | bob", "alice | carol", "bob | carol"}
+    assert people.cohen["alice | bob"].pairs == 11
     # Fleiss by hand from the oriented labels of every pair with two or more reviewers
     standing = {}
     for d in decisions:
@@ -139,7 +139,10 @@ def test_report_per_principle_between_reviewers_and_gate() -> None:
         [sum(oriented(d.verdict, pid) == c for d in by.values()) for c in ("A", "B", "tie", "flag")]
         for pid, by in standing.items()
     ]
-    assert people["fleiss"]["kappa"] == pytest.approx(fleiss_kappa(counts))
-    gate = report["gate"]
-    assert gate["passed"] is (report["ai_vs_human"]["overall"]["accuracy"] >= 0.7)
-    assert report["settings"] == {"bootstrap": 200, "confidence": 0.95, "seed": 0}
+    assert people.fleiss is not None
+    assert people.fleiss.kappa == pytest.approx(fleiss_kappa(counts))
+    gate, accuracy = report.gate, report.ai_vs_human.overall.accuracy
+    assert gate is not None and accuracy is not None and gate.passed is (accuracy >= 0.7)
+    assert report.settings.model_dump() == {"bootstrap": 200, "confidence": 0.95, "seed": 0}
+    # --json and review_report.json are the model's dump: it reads back as the same report.
+    assert AgreementReport.model_validate_json(report.model_dump_json()) == report

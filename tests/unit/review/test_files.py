@@ -87,7 +87,7 @@ def test_jsonl_import_with_reviewer_option_and_errors(tmp_path: Path) -> None:
         with pytest.raises(ReviewError, match="unknown batch_id 'bat-nope'"):
             import_decisions(run, filled, reviewer="yan")
         filled.write_text("not json\n")
-        with pytest.raises(ReviewError, match="filled.jsonl:1: not JSON"):
+        with pytest.raises(ReviewError, match="filled.jsonl:1: not valid JSON"):
             import_decisions(run, filled, reviewer="yan")
 
 

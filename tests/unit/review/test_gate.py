@@ -58,11 +58,11 @@ def test_low_agreement_fails_high_passes_force_overrides(tmp_path: Path) -> None
     with pytest.raises(GateError, match="accuracy 0.600 is below min_agreement 0.7"):
         check_gate(low, config(low))
     status = check_gate(low, config(low), force=True)
-    assert status is not None and not status["passed"]
+    assert status is not None and not status.passed
     high = tmp_path / "high"
     store(high, [decision(p, "chosen" if i < 16 else "rejected") for i, p in enumerate(pairs)])
     passed = check_gate(high, config(high))
-    assert passed is not None and passed["passed"] and passed["value"] == pytest.approx(0.8)
+    assert passed is not None and passed.passed and passed.value == pytest.approx(0.8)
 
 
 def test_flags_and_ties_do_not_count_toward_accuracy_pairs(tmp_path: Path) -> None:
@@ -79,7 +79,7 @@ def test_kappa_metric_and_a_run_dir_the_caller_holds(tmp_path: Path) -> None:
     kappa = config(tmp_path, review={"gate": {"min_agreement": 0.9, "min_reviewed": 30, "metric": "kappa"}})
     with RunDir(tmp_path) as run:  # the pipeline holds the lock while it checks
         status = check_gate(run, kappa)
-    assert status is not None and status["metric"] == "kappa" and status["value"] == pytest.approx(1.0)
+    assert status is not None and status.metric == "kappa" and status.value == pytest.approx(1.0)
 
 
 # --- overrides in the export --------------------------------------------------------------------------
