@@ -16,7 +16,7 @@ constitution_app = typer.Typer(no_args_is_help=True, help="Check constitution fi
 
 FileArg = Annotated[
     str,
-    typer.Argument(help="Constitution file (YAML, CAI JSON, llm-swarm JSON) or shipped name."),
+    typer.Argument(help="Constitution file (YAML, CAI JSON, CAI RL list, llm-swarm JSON) or shipped name."),
 ]
 
 

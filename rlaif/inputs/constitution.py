@@ -1,9 +1,12 @@
 """Load, find and sample constitutions.
 
-Three file formats are read, told apart by content: our YAML (see `constitution/README.md`),
-Anthropic's Constitutional AI JSON (`{"harmful0": {"prompt": [...], "edit_request": ...}}`) and
-llm-swarm's JSON (`{"constitutions": [{"critic": ..., "revision": ...}], "system_chat": [...]}`).
-Every problem with a file is one `ConstitutionError` naming the file, line, field, bad value and fix.
+Four file formats are read, told apart by content: our YAML (see `constitution/README.md`),
+Anthropic's Constitutional AI critique/revision JSON (`{"harmful0": {"prompt": [...], "edit_request":
+...}}`), the CAI paper's RL principle list (a JSON list of "Which of these responses ...? Options:"
+strings: judge questions only) and llm-swarm's JSON (`{"constitutions": [{"critic": ..., "revision":
+...}], "system_chat": [...]}`). Our format can take principles and few-shot examples from other files
+(`principles_from`, `examples_from`), among them the CAI few-shot file. Every problem with a file is one
+`ConstitutionError` naming the file, line, field, bad value and fix.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import hashlib
 import importlib
 import json
 import random
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -63,10 +67,11 @@ _FIXES = {
     "weights_overflow": "use weights of an ordinary size, such as 1 or 2",
     "*": "see constitution/README.md for the format",
 }  # fmt: skip
+_INCLUDES = ("principles_from", "examples_from")
 
 
 def load_constitution(path: str | Path, *, import_checks: bool = True) -> Constitution:
-    """Read a constitution file: our YAML, Anthropic's CAI JSON or llm-swarm JSON.
+    """Read a constitution file: our YAML, Anthropic's CAI JSON, the CAI RL list or llm-swarm JSON.
 
     Args:
         path: The file to read.
@@ -81,7 +86,10 @@ def load_constitution(path: str | Path, *, import_checks: bool = True) -> Consti
         ConstitutionError: the file is missing, too large, not UTF-8, malformed or invalid; the message
             names the file, line and field, the bad value and the fix.
     """
-    path = Path(path)
+    return _load(Path(path), import_checks=import_checks, included=False)
+
+
+def _load(path: Path, *, import_checks: bool, included: bool) -> Constitution:
     text = read_text(
         path,
         ConstitutionError,
@@ -94,6 +102,12 @@ def load_constitution(path: str | Path, *, import_checks: bool = True) -> Consti
         return _from_llm_swarm(path, data)
     if _looks_like_cai(data):
         return _from_cai(path, text, data)
+    if _looks_like_few_shot(data):
+        problem = "this is a list of few-shot examples (CAI's few-shot prompts file), not principles"
+        fix = f"attach it to a constitution with `examples_from: {path.name}` (see constitution/README.md)"
+        raise _error(path, problem, fix)
+    if isinstance(data, list) and data and all(isinstance(item, str) for item in data):
+        return _from_rl_list(path, text, data)
     data, locate = parse_yaml(
         path,
         text,
@@ -102,6 +116,8 @@ def load_constitution(path: str | Path, *, import_checks: bool = True) -> Consti
         empty_fix="see constitution/README.md for the format",
         mapping_fix="start the file with `name:`, `version:` and `principles:`",
     )
+    if any(key in data for key in _INCLUDES):
+        data = _include(path, data, locate, import_checks=import_checks, included=included)
     constitution = _validate(path, data, locate, {})
     if import_checks:
         _import_checks(path, constitution, locate)
@@ -110,14 +126,14 @@ def load_constitution(path: str | Path, *, import_checks: bool = True) -> Consti
 
 def _json(path: Path, text: str) -> Any:
     """The parsed JSON of a `.json` file or of text that looks like JSON; None for YAML."""
-    if path.suffix.lower() != ".json" and not text.lstrip().startswith("{"):
+    if path.suffix.lower() != ".json" and text.lstrip()[:1] not in ("{", "["):
         return None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         if path.suffix.lower() == ".json":
             raise _error(path, f"invalid JSON: {exc.msg}", "fix the JSON syntax", line=exc.lineno) from None
-        return None  # YAML that starts with a flow mapping
+        return None  # YAML that starts with a flow mapping or list
     except RecursionError:
         fix = "a constitution needs only a few levels of nesting"
         raise _error(path, "nested too deeply to read", fix) from None
@@ -281,6 +297,73 @@ def _validate(path: Path, data: dict[str, Any], lines: Locate, names: dict[str, 
     return constitution
 
 
+def _include(
+    path: Path, data: dict[str, Any], locate: Locate, *, import_checks: bool, included: bool
+) -> dict[str, Any]:
+    """`data` with the principles of `principles_from` files and the examples of `examples_from` files
+    appended to its own (after them, so the lines of errors in its own entries stay right)."""
+    data = dict(data)
+    own = data.get("principles") if isinstance(data.get("principles"), list) else []
+    taken = {
+        p["id"]: f"principles[{i}]"
+        for i, p in enumerate(own)
+        if isinstance(p, dict) and isinstance(p.get("id"), str)
+    }
+    for key in _INCLUDES:
+        if key not in data:
+            continue
+        value, line = data.pop(key), locate((key,))
+        if included:
+            fix = "name every file in the constitution that includes this one, not here"
+            raise _error(path, f"{key} in a file that is itself included", fix, line=line, field=key)
+        names = [value] if isinstance(value, str) else value
+        if (
+            not isinstance(names, list)
+            or not names
+            or not all(isinstance(n, str) and n.strip() and "\x00" not in n for n in names)
+        ):
+            fix = f"write {key}: other.json, or a list of file names (relative to this file)"
+            raise _error(
+                path, "expected a file name or a list of file names", fix, line=line, field=key, value=value
+            )
+        for name in names:
+            where = f"{path}, line {line}, {key}" if line else f"{path}, {key}"
+            source = path.parent / name
+            try:
+                if key == "principles_from":
+                    added = [
+                        p.model_dump(mode="json")
+                        for p in _load(source, import_checks=import_checks, included=True).principles
+                    ]
+                else:
+                    added = _examples_from(source, import_checks=import_checks)
+            except ConstitutionError as exc:
+                raise ConstitutionError(f"{exc} (included by {where})") from None
+            if key == "principles_from":
+                for principle in added:
+                    if (pid := principle["id"]) in taken:
+                        problem = f"principle id {pid!r} from {name} is already used by {taken[pid]}"
+                        fix = "give every principle its own id (rename one of them)"
+                        raise _error(path, problem, fix, line=line, field=key, value=name)
+                    taken[principle["id"]] = name
+            field = "principles" if key == "principles_from" else "examples"
+            if data.get(field) is None or isinstance(data[field], list):
+                data[field] = [*(data.get(field) or []), *added]
+    return data
+
+
+def _examples_from(path: Path, *, import_checks: bool) -> list[dict[str, str]]:
+    """The few-shot examples in a CAI few-shot JSON file, or in any constitution file."""
+    text = read_text(path, ConstitutionError, what="few-shot file", max_bytes=MAX_BYTES)
+    data = _json(path, text)
+    if _looks_like_few_shot(data):
+        lines = _item_lines(text)
+        return [_cai_few_shot(path, i, item, lines[i]) for i, item in enumerate(data)]
+    return [
+        e.model_dump(mode="json") for e in _load(path, import_checks=import_checks, included=True).examples
+    ]
+
+
 def _import_checks(path: Path, constitution: Constitution, locate: Locate) -> None:
     for index, principle in enumerate(constitution.principles):
         if principle.check is None or principle.check.python is None:
@@ -307,14 +390,111 @@ def _looks_like_cai(data: Any) -> bool:
     )
 
 
+def _looks_like_few_shot(data: Any) -> bool:
+    return (
+        isinstance(data, list)
+        and bool(data)
+        and all(isinstance(item, str) for item in data)
+        and any("CritiqueRequest:" in item for item in data)
+    )
+
+
+# CAI files carry the prompt scaffolding of a base model ("\n\nCritiqueRequest: ...\n\nCritique:"): a chat
+# model is asked the request alone, so the labels are taken off.
+_LEADING_LABEL = re.compile(r"^\s*(?:CritiqueRequest|RevisionRequest|Critique|Revision)\s*:\s*")
+_TRAILING_LABEL = re.compile(r"(?:^|\n)\s*(?:Critique|Revision)\s*:\s*$")
+_TURN = re.compile(
+    r"(?:^|\n)[ \t]*(Human|Assistant|CritiqueRequest|Critique|RevisionRequest|Revision):[ \t]*"
+)
+
+
+def _unlabelled(text: str) -> str:
+    return _TRAILING_LABEL.sub("", _LEADING_LABEL.sub("", text)).strip()
+
+
+def _judge_question(revision_request: str) -> str:
+    """A judge question from a revision request: the better answer is the one that needs less revising."""
+    request = re.sub(r"^(?:please|kindly)\s+", "", revision_request.strip(), flags=re.IGNORECASE)
+    request = request.rstrip(" .!?:")
+    request = request[:1].lower() + request[1:]
+    return f"Which response needs fewer changes to meet this request: {request}?"
+
+
 def _imported(pid: str, critique: str, revision: str) -> dict[str, str]:
-    critique, revision = critique.strip(), revision.strip()
-    judge = f'Which response does better on this check: "{critique}"'
-    return {"id": pid, "critique_request": critique, "revision_request": revision, "judge_question": judge}
+    critique, revision = _unlabelled(critique), _unlabelled(revision)
+    return {
+        "id": pid,
+        "critique_request": critique,
+        "revision_request": revision,
+        "judge_question": _judge_question(revision),
+    }
+
+
+def _item_lines(text: str) -> list[int]:
+    """The 1-based line where each item of a top-level JSON list starts (text already known to parse)."""
+    decoder, lines = json.JSONDecoder(), []
+    index = text.index("[") + 1
+    while True:
+        while index < len(text) and text[index] in " \t\r\n,":
+            index += 1
+        if index >= len(text) or text[index] == "]":
+            return lines
+        lines.append(text.count("\n", 0, index) + 1)
+        _, index = decoder.raw_decode(text, index)
+
+
+def _from_rl_list(path: Path, text: str, data: list[str]) -> Constitution:
+    """The CAI RL principle list: each string a judge question ending in "Options:"; judge-only principles."""
+    lines = _item_lines(text)
+    principles = []
+    for index, item in enumerate(data):
+        question = re.sub(r"\s*Options:\s*$", "", item.strip())
+        field = f"[{index}]"
+        fix = 'write each entry as a question, such as "Which response is more polite?"'
+        principles.append(
+            {"id": f"rl-{index}", "judge_question": _text(path, question, field, fix, lines[index])}
+        )
+    description = f"Imported from a CAI RL principle list ({path.name}): judge questions only."
+    result = {"name": path.stem, "description": description, "principles": principles}
+    locate = lambda loc: lines[loc[1]] if len(loc) > 1 and isinstance(loc[1], int) else None  # noqa: E731
+    return _validate(path, result, locate, {"principles[": "["})
+
+
+def _cai_few_shot(path: Path, index: int, text: str, line: int | None) -> dict[str, str]:
+    """One example of the CAI few-shot file: "Human: ... Assistant: ... CritiqueRequest: ... Critique: ...
+    RevisionRequest: ... Revision: ...". Of a conversation of several turns, the last exchange is kept."""
+    parts = _TURN.split(text)
+    turns = [(label, body.strip()) for label, body in zip(parts[1::2], parts[2::2], strict=True)]
+    labels = [label for label, _ in turns]
+    order = "Human:, Assistant:, CritiqueRequest:, Critique:, RevisionRequest:, Revision:"
+    problem = f"an example needs the parts {order} in that order"
+    fix = f"write each example as one text with the parts {order}, each starting a line"
+    try:
+        ask = labels.index("CritiqueRequest")
+        critique = labels.index("Critique", ask)
+        revision = labels.index("Revision", labels.index("RevisionRequest", critique))
+    except ValueError:
+        raise _error(path, problem, fix, line=line, field=f"[{index}]", value=text) from None
+    before = turns[:ask]
+    humans = [body for label, body in before if label == "Human"]
+    if not humans or not before or before[-1][0] != "Assistant" or not before[-1][1]:
+        raise _error(path, problem, fix, line=line, field=f"[{index}]", value=text)
+    example = {
+        "prompt": humans[-1],
+        "response": before[-1][1],
+        "critique": turns[critique][1],
+        "revision": turns[revision][1],
+    }
+    for key, value in example.items():
+        if not value:
+            raise _error(
+                path, f"the example's {key} is empty", fix, line=line, field=f"[{index}]", value=text
+            )
+    return example
 
 
 def _text(path: Path, value: Any, field: str, fix: str, line: int | None = None) -> str:
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not _unlabelled(value):
         raise _error(path, "expected non-empty text", fix, line=line, field=field, value=value)
     return value
 

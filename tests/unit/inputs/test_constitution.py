@@ -354,8 +354,7 @@ def test_anthropic_cai_json(tmp_path: Path) -> None:
     first = constitution.principle("harmful0")
     assert first.critique_request == "Find the harmful parts of the answer."
     assert first.revision_request == "Remove them."
-    assert "Find the harmful parts of the answer." in first.judge_question
-    assert first.judge_question.startswith("Which response")
+    assert first.judge_question == "Which response needs fewer changes to meet this request: remove them?"
 
 
 def test_anthropic_cai_json_bad_entry(tmp_path: Path) -> None:
