@@ -115,6 +115,14 @@ def test_validate_shows_checks(rlaif: Cli, tmp_path: Path) -> None:
     assert "ok: 1 principles (0 critique, 1 judge, 1 checkable), 0 examples" in result.stdout
 
 
+def test_validate_shows_shipped_checks(rlaif: Cli) -> None:
+    result = rlaif("constitution", "validate", "concise-plain")
+    assert result.returncode == 0, result.stderr
+    assert "min_words: 5; max_words: 60" in result.stdout
+    assert "must_not_match: (?i)https?://" in result.stdout
+    assert "4 checkable" in result.stdout
+
+
 def test_validate_unknown_name(rlaif: Cli) -> None:
     assert_one_line_error(rlaif("constitution", "validate", "no-such-thing"), "'no-such-thing'", "harmless")
 

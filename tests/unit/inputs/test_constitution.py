@@ -80,7 +80,9 @@ def make(weights: list[float]) -> Constitution:
 # --- shipped files and good files ---
 
 
-@pytest.mark.parametrize(("name", "at_least"), [("harmless", 14), ("helpful-honest", 8)])
+@pytest.mark.parametrize(
+    ("name", "at_least"), [("harmless", 14), ("helpful-honest", 8), ("concise-plain", 7)]
+)
 def test_shipped_constitutions_load(name: str, at_least: int) -> None:
     constitution = load_constitution(find_constitution(name))
     assert constitution.name == name
@@ -94,8 +96,29 @@ def test_shipped_constitutions_load(name: str, at_least: int) -> None:
             assert text.count(". ") <= 1, f"{principle.id}: keep requests to one or two sentences"
 
 
+def test_concise_plain_mixes_judged_and_checked_principles() -> None:
+    from rlaif.judging.checks import checkable, run_check
+
+    constitution = load_constitution(find_constitution("concise-plain"))
+    checked = {p.id: p for p in checkable(constitution)}
+    assert set(checked) == {"concise", "no-canned-opener", "no-links", "plain-prose"}
+    assert len(constitution.principles) > len(checked)
+    good = "Put the egg in boiling water for about nine minutes, then cool it in cold water."
+    for principle in checked.values():
+        assert run_check(principle, (), good).passed, principle.id
+    bad = {
+        "concise": "Yes.",
+        "no-canned-opener": "Certainly! Put the egg in boiling water for nine minutes.",
+        "no-links": "Boil it for nine minutes, as https://example.org/eggs explains in detail.",
+        "plain-prose": "Do this:\n- boil water\n- add the egg\n- wait nine minutes",
+    }
+    for pid, text in bad.items():
+        assert run_check(checked[pid], (), text).failed == (next(iter(checked[pid].check.rules())),), pid  # type: ignore[union-attr]
+    assert run_check(checked["no-canned-opener"], (), "Surely the egg needs nine minutes to boil.").passed
+
+
 def test_shipped_names_and_lookup(tmp_path: Path) -> None:
-    assert {"harmless", "helpful-honest"} <= set(shipped_names())
+    assert {"harmless", "helpful-honest", "concise-plain"} <= set(shipped_names())
     assert find_constitution("harmless.yaml").name == "harmless.yaml"
     path = write(tmp_path, GOOD, "mine.yaml")
     assert find_constitution(path) == path
