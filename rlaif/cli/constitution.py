@@ -1,14 +1,16 @@
-"""`rlaif constitution ...`: check constitution files."""
+"""`rlaif constitution ...`: check constitution files and measure their checks."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from rlaif.cli.options import console
+from rlaif.cli.options import JsonOpt, console
+from rlaif.errors import ConfigError
 
 __all__ = ["constitution_app"]
 
@@ -45,3 +47,49 @@ def constitution_validate(file: FileArg) -> None:
         f"{len(constitution.examples)} examples"
     )
     console.print(f"[green]ok[/green]: {counts}")
+
+
+@constitution_app.command("bench")
+def constitution_bench(
+    file: FileArg,
+    responses: Annotated[
+        int,
+        typer.Option("--responses", min=1, help="Responses in the mix, each checked under every principle."),
+    ] = 20_000,
+    json_path: JsonOpt = None,
+) -> None:
+    """Measure how many responses per second the declarative check rules handle (not a timed test)."""
+    from rlaif.bench.checks import bench_checks
+    from rlaif.inputs.constitution import find_constitution, load_constitution
+    from rlaif.reports import percent
+
+    constitution = load_constitution(find_constitution(file))
+    report = bench_checks(constitution, responses=responses)
+    table = Table(title=escape(f"checks of {report.constitution} on {report.responses:,} responses"))
+    for column in ("principle", "rules", "pass rate", "check errors"):
+        table.add_column(column)
+    for entry in report.principles:
+        row = (entry.principle_id, ", ".join(entry.rules), percent(entry.pass_rate), str(entry.check_errors))
+        table.add_row(*(escape(cell) for cell in row))
+    console.print(table)
+    for note in report.left_out:
+        console.print(f"[yellow]left out[/yellow]: {escape(note)}")
+    rate, target = report.responses_per_second, report.target_per_second
+    shown = "n/a" if rate is None else f"{rate:,.0f}"
+    colour = "green" if rate is not None and rate >= target else "yellow"
+    console.print(
+        f"[{colour}]{shown} responses/s[/{colour}] (median of {report.repeats} passes; each response checked "
+        f"under {len(report.principles)} principles; target {target:,.0f}) on {escape(report.machine)}"
+    )
+    if json_path is not None:
+        _write_json(json_path, report.model_dump_json(indent=2) + "\n")
+
+
+def _write_json(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"--json {path}: cannot write the report ({exc.strerror or exc}); give a file path"
+        ) from None

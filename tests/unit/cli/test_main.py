@@ -6,6 +6,7 @@ what the script runs, to keep the suite fast.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -121,6 +122,28 @@ def test_validate_shows_shipped_checks(rlaif: Cli) -> None:
     assert "min_words: 5; max_words: 60" in result.stdout
     assert "must_not_match: (?i)https?://" in result.stdout
     assert "4 checkable" in result.stdout
+
+
+def test_constitution_bench(rlaif: Cli, tmp_path: Path) -> None:
+    report = tmp_path / "bench.json"
+    result = rlaif("constitution", "bench", "concise-plain", "--responses", "300", "--json", str(report))
+    assert result.returncode == 0, result.stderr
+    assert "responses/s" in result.stdout
+    data = json.loads(report.read_text(encoding="utf-8"))
+    assert data["responses"] == 300
+    assert [p["principle_id"] for p in data["principles"]] == [
+        "concise", "no-canned-opener", "no-links", "plain-prose",
+    ]  # fmt: skip
+    assert data["responses_per_second"] > 0
+
+
+def test_constitution_bench_without_checks(rlaif: Cli) -> None:
+    assert_one_line_error(rlaif("constitution", "bench", "harmless"), "no principle with a declarative check")
+
+
+def test_constitution_bench_json_into_a_folder(rlaif: Cli, tmp_path: Path) -> None:
+    args = ("constitution", "bench", "concise-plain", "--responses", "10", "--json", str(tmp_path))
+    assert_one_line_error(rlaif(*args), "--json", "cannot write the report")
 
 
 def test_validate_unknown_name(rlaif: Cli) -> None:
