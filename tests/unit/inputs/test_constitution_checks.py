@@ -251,3 +251,36 @@ def test_python_checks_are_not_imported_when_asked_not_to(tmp_path: Path) -> Non
     assert "house_checks_never" not in sys.modules
     check = constitution.principle("concise").check
     assert check is not None and check.python == "house_checks_never:fn"
+
+
+# --- the examples in constitution/README.md ---
+
+README = Path(__file__).resolve().parents[3] / "constitution" / "README.md"
+
+
+def blocks(language: str) -> list[str]:
+    text = README.read_text(encoding="utf-8")
+    return [part.split("```", 1)[0] for part in text.split(f"```{language}\n")[1:]]
+
+
+def test_readme_examples(tmp_path: Path) -> None:
+    yaml_blocks, json_blocks = blocks("yaml"), blocks("json")
+    example = tmp_path / "example.yaml"
+    example.write_text(yaml_blocks[0], encoding="utf-8")
+    constitution = load_constitution(example)
+    assert constitution.principle("brief").check == Check(max_words=60, min_words=3)
+    every_rule = yaml.safe_load(next(b for b in yaml_blocks if b.startswith("check:")))["check"]
+    assert set(Check.model_validate(every_rule).rules()) == {
+        field.alias or name for name, field in Check.model_fields.items()
+    }
+    for index, block in enumerate(json_blocks):
+        path = tmp_path / f"imported{index}.json"
+        path.write_text(block, encoding="utf-8")
+        assert load_constitution(path).principles
+
+
+def test_readme_python_examples() -> None:
+    code = blocks("python")
+    assert any("run_check" in block for block in code)
+    for block in code:
+        exec(compile(block, str(README), "exec"), {})  # noqa: S102 - our own documentation
