@@ -25,11 +25,14 @@ from rlaif.errors import (
 from rlaif.evaluate.winrate import evaluate_winrate
 from rlaif.inputs.constitution import find_constitution, load_constitution, sample_principle
 from rlaif.inputs.prompts import load_prompts
+from rlaif.judging.checks import checkable, run_check
 from rlaif.pipeline.judge import judge
 from rlaif.pipeline.respond import respond
 from rlaif.pipeline.revise import revise
 from rlaif.pipeline.run import run_pipeline
 from rlaif.records import (
+    Check,
+    CheckOutcome,
     Constitution,
     Judgment,
     Message,
@@ -54,6 +57,8 @@ __all__ = [
     "BackendError",
     "ChatRequest",
     "ChatResult",
+    "Check",
+    "CheckOutcome",
     "ConfigError",
     "Constitution",
     "ConstitutionError",
@@ -83,6 +88,7 @@ __all__ = [
     "__version__",
     "agreement_report",
     "check_gate",
+    "checkable",
     "ensure_model",
     "evaluate_winrate",
     "find_constitution",
@@ -93,6 +99,7 @@ __all__ = [
     "respond",
     "revise",
     "run_batch",
+    "run_check",
     "run_hook",
     "run_pipeline",
     "sample_pairs",

@@ -8,11 +8,27 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal
+import math
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import regex
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 __all__ = [
+    "Check",
+    "CheckOutcome",
     "Constitution",
     "CritiqueRound",
     "FewShotExample",
@@ -78,21 +94,189 @@ class Message(Record):
     """What is said."""
 
 
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise PydanticCustomError("blank_text", "text is only whitespace")
+    return text
+
+
+Text = Annotated[str, Field(min_length=1), AfterValidator(_not_blank)]
+"""Text that must say something: empty and whitespace-only values are refused."""
+
+REGEX_FLAGS = regex.V0
+"""User patterns are Python `re` syntax: the `regex` engine in its re-compatible mode (V0)."""
+
+
+def compile_pattern(pattern: str) -> regex.Pattern[str]:
+    """A user pattern compiled as checks run it; `regex.error` when it does not compile."""
+    return regex.compile(pattern, REGEX_FLAGS)
+
+
+def _compiles(pattern: str) -> str:
+    try:
+        compile_pattern(pattern)
+    except (regex.error, ValueError, OverflowError, RecursionError) as exc:
+        reason = " ".join(str(exc).split())
+        raise PydanticCustomError(
+            "check_regex", "the pattern does not compile: {reason}", {"reason": reason}
+        ) from None
+    return pattern
+
+
+_PYTHON_TARGET = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", re.ASCII)
+
+
+def _python_target(target: str) -> str:
+    if not _PYTHON_TARGET.fullmatch(target):
+        raise PydanticCustomError("check_python_target", "not a 'package.module:function' target")
+    return target
+
+
+Pattern = Annotated[str, Field(min_length=1), AfterValidator(_compiles)]
+"""A regular expression in Python `re` syntax, checked to compile."""
+Limit = Annotated[int, Field(strict=True, ge=1)]
+"""A word or character count: a whole number, 1 or more."""
+
+
+class Check(Record):
+    """Rules a response must pass, checked in code; every rule given must pass.
+
+    Written in a principle as `check: {max_words: 60, not_starts_with: "(?i)sure"}`. The rules are run
+    by `rlaif.judging.checks.run_check`; `rlaif.judging.checks.RULES` says what each one reads.
+    """
+
+    model_config = ConfigDict(populate_by_name=True)  # merged with Record's: `Check(valid_json=True)` works
+
+    min_words: Limit | None = None
+    """At least this many words (runs of non-whitespace)."""
+    max_words: Limit | None = None
+    """At most this many words."""
+    min_chars: Limit | None = None
+    """At least this many characters, leading and trailing whitespace not counted."""
+    max_chars: Limit | None = None
+    """At most this many characters, leading and trailing whitespace not counted."""
+    must_match: Pattern | None = None
+    """A regular expression that must match somewhere in the response."""
+    must_not_match: Pattern | None = None
+    """A regular expression that must not match anywhere in the response."""
+    starts_with: Pattern | None = None
+    """A regular expression that must match at the start of the response (after leading whitespace)."""
+    not_starts_with: Pattern | None = None
+    """A regular expression that must not match at the start of the response (after leading whitespace)."""
+    valid_json: Literal[True] | None = Field(default=None, alias="json")
+    """`json: true`: the whole response (surrounding whitespace aside) is valid JSON."""
+    python: Annotated[str, AfterValidator(_python_target)] | None = None
+    """`package.module:function` called as `fn(conversation, response)`: runs the user's own code."""
+
+    @field_validator("max_words", "max_chars")
+    @classmethod
+    def _max_not_below_min(cls, value: int | None, info: ValidationInfo) -> int | None:
+        low = info.data.get(f"min_{info.field_name.removeprefix('max_')}") if info.field_name else None
+        if value is not None and low is not None and value < low:
+            raise PydanticCustomError(
+                "check_never_passes",
+                "{limit} {value} is below {other} {low}: no response can pass",
+                {"limit": info.field_name, "value": value, "other": f"min_{info.field_name[4:]}", "low": low},
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _can_pass(self) -> Check:
+        if not self.rules():
+            raise PydanticCustomError("check_empty", "the check has no rules")
+        words, chars = self.min_words, self.max_chars
+        if words is not None and chars is not None and 2 * words - 1 > chars:  # n words, n - 1 spaces
+            raise PydanticCustomError(
+                "check_never_passes",
+                "{other} {low} needs at least {need} characters but max_chars is {value}: nothing can pass",
+                {
+                    "low": words,
+                    "need": 2 * words - 1,
+                    "value": chars,
+                    "limit": "max_chars",
+                    "other": "min_words",
+                },
+            )
+        return self
+
+    def rules(self) -> dict[str, Any]:
+        """The rules given, by their YAML name (`json`, not `valid_json`), in declaration order."""
+        return {
+            (field.alias or name): value
+            for name, field in type(self).model_fields.items()
+            if (value := getattr(self, name)) is not None
+        }
+
+    @model_serializer(mode="wrap")
+    def _only_given(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Only the rules given, under their YAML names: a dump reads back as the same YAML, and adding
+        # a rule to this model does not change the hash of constitutions that do not use it.
+        data = handler(self)
+        if "valid_json" in data:
+            data["json"] = data.pop("valid_json")
+        return {key: value for key, value in data.items() if value is not None}
+
+
 class Principle(Record):
-    """One principle of a constitution."""
+    """One principle of a constitution.
+
+    A principle is used to critique and revise when it has both `critique_request` and
+    `revision_request`, and by the judge when it has a `judge_question`; it needs at least one of the two.
+    """
 
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", min_length=1, max_length=80)
     """Short stable name, used in provenance and to pick a principle by hand."""
-    critique_request: str = Field(min_length=1)
-    """Asks the model to critique its last answer under this principle."""
-    revision_request: str = Field(min_length=1)
-    """Asks the model to rewrite its answer to address the critique."""
-    judge_question: str = Field(min_length=1)
-    """Asks a judge which of two answers better follows this principle."""
+    critique_request: Text | None = None
+    """Asks the model to critique its last answer under this principle; None: not used to critique."""
+    revision_request: Text | None = None
+    """Asks the model to rewrite its answer to address the critique; given with `critique_request`."""
+    judge_question: Text | None = None
+    """Asks a judge which of two answers better follows this principle; None: not used by the judge."""
     tags: tuple[str, ...] = ()
     """Free labels for filtering and per-tag reports."""
-    weight: float = Field(default=1.0, gt=0)
+    weight: float = Field(default=1.0, gt=0, allow_inf_nan=False)
     """Relative probability of being sampled."""
+    check: Check | None = None
+    """Rules checked in code, for exact labels where they apply; None: judged by the LLM only."""
+
+    @model_validator(mode="after")
+    def _usable(self) -> Principle:
+        if (self.critique_request is None) != (self.revision_request is None):
+            given, missing = (
+                ("critique_request", "revision_request")
+                if self.revision_request is None
+                else ("revision_request", "critique_request")
+            )
+            raise PydanticCustomError(
+                "principle_half_pair",
+                "{given} is given without {missing}",
+                {"given": given, "missing": missing},
+            )
+        if self.critique_request is None and self.judge_question is None:
+            raise PydanticCustomError(
+                "principle_unused", "the principle has no judge_question and no critique_request"
+            )
+        return self
+
+    @property
+    def critiques(self) -> bool:
+        """Whether the principle can be used to critique and revise."""
+        return self.critique_request is not None and self.revision_request is not None
+
+    @property
+    def judges(self) -> bool:
+        """Whether the principle can be used by the judge."""
+        return self.judge_question is not None
+
+    @model_serializer(mode="wrap")
+    def _without_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Fields added after the first release are left out when unset, so a constitution that does not
+        # use them dumps, and hashes, exactly as it did before they existed.
+        data = handler(self)
+        for key in ("critique_request", "revision_request", "judge_question", "check"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data  # type: ignore[no-any-return]
 
 
 class FewShotExample(Record):
@@ -111,7 +295,7 @@ class FewShotExample(Record):
 class Constitution(Record):
     """A named, versioned set of principles."""
 
-    name: str = Field(min_length=1)
+    name: Text
     """Human-readable name."""
     version: str = "1"
     """The author's version string."""
@@ -123,6 +307,21 @@ class Constitution(Record):
     """The principles; ids are unique."""
     examples: tuple[FewShotExample, ...] = ()
     """Optional few-shot critique-and-revision examples."""
+
+    @field_validator("principles")
+    @classmethod
+    def _weights_add_up(cls, principles: tuple[Principle, ...]) -> tuple[Principle, ...]:
+        if not math.isfinite(sum(p.weight for p in principles)):
+            raise PydanticCustomError("weights_overflow", "the weights add up to more than a float can hold")
+        return principles
+
+    def for_critique(self) -> tuple[Principle, ...]:
+        """The principles used to critique and revise: those with a critique and a revision request."""
+        return tuple(p for p in self.principles if p.critiques)
+
+    def for_judging(self) -> tuple[Principle, ...]:
+        """The principles the judge uses: those with a judge question."""
+        return tuple(p for p in self.principles if p.judges)
 
     @property
     def hash(self) -> str:
@@ -140,6 +339,40 @@ class Constitution(Record):
         raise ConstitutionError(
             f"unknown principle id {principle_id!r} in constitution {self.name!r}; known ids: {known}"
         )
+
+
+class CheckOutcome(Record):
+    """What a principle's check said about one response: a pass, a fail, or a check error.
+
+    A check error (a python check that raised or returned something other than a score in [0, 1], a
+    regular expression that timed out) is never a pass or a fail: `score` and `passed` are None.
+    """
+
+    principle_id: str | None = None
+    """The principle whose check ran; None for a bare `Check`."""
+    score: float | None = Field(default=None, ge=0, le=1)
+    """1.0 pass, 0.0 fail, or a python check's score in [0, 1]; None on a check error."""
+    passed: bool | None = None
+    """score >= 0.5; None on a check error."""
+    failed: tuple[str, ...] = ()
+    """Names of the rules that failed (`max_words`, `python`, ...), in the check's order."""
+    error: str | None = None
+    """What went wrong, for a check error; None otherwise."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CheckOutcome:
+        if (self.score is None) != (self.error is not None):
+            raise ValueError("an outcome has a score or an error, never both or neither")
+        if self.passed != (None if self.score is None else self.score >= 0.5):
+            raise ValueError("passed must be score >= 0.5, or None without a score")
+        return self
+
+    @property
+    def status(self) -> Literal["pass", "fail", "check_error"]:
+        """`pass`, `fail` or `check_error`."""
+        if self.passed is None:
+            return "check_error"
+        return "pass" if self.passed else "fail"
 
 
 class SamplingParams(Record):

@@ -13,6 +13,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 __all__ = [
+    "CheckBenchPrinciple",
+    "CheckBenchReport",
     "Gate",
     "JudgeStats",
     "JudgeSummary",
@@ -293,6 +295,67 @@ class QualityReport(Report):
 
 
 # --- checks ------------------------------------------------------------------------------------------
+
+
+class CheckBenchPrinciple(Report):
+    """One principle's check in the check benchmark."""
+
+    principle_id: str
+    """The principle."""
+    rules: list[str]
+    """The rules measured (python rules are left out)."""
+    pass_rate: float | None
+    """Share of the mix's responses that passed; None when every one was a check error."""
+    check_errors: int
+    """Responses on which the check could not decide (a regular expression timed out, say)."""
+
+
+class CheckBenchReport(Report):
+    """How fast a constitution's declarative check rules run (`rlaif constitution bench`): a measurement
+    on this machine, not a timed test."""
+
+    constitution: str
+    """The constitution's name."""
+    constitution_hash: str
+    """Its content hash."""
+    responses: int
+    """Responses in the mix; each is checked under every measured principle."""
+    mix: dict[str, int]
+    """Responses of each kind in the mix (plain, long, canned opener, link, list, json, unicode, ...)."""
+    principles: list[CheckBenchPrinciple]
+    """The principles measured."""
+    left_out: list[str] = Field(default_factory=list)
+    """What was not measured and why (python rules run the user's own code, at its own speed)."""
+    repeats: int
+    """Timed passes over the whole mix, after one untimed warm-up pass."""
+    seconds: list[float]
+    """Wall time of each timed pass."""
+    target_per_second: float = 10_000
+    """The rate the checks are meant to reach on a 2-core CPU machine."""
+    machine: str = ""
+    """Where it was measured (platform, CPU count, Python)."""
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def responses_per_second(self) -> float | None:
+        """Responses per second over the median pass, each checked under every measured principle."""
+        median = _median(self.seconds)
+        return self.responses / median if median else None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def checks_per_second(self) -> float | None:
+        """(response, principle) checks per second over the median pass."""
+        rate = self.responses_per_second
+        return None if rate is None else rate * len(self.principles)
+
+
+def _median(values: list[float]) -> float | None:
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 # --- judge evaluation --------------------------------------------------------------------------------

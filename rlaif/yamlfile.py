@@ -50,6 +50,8 @@ _FIX = {
     "int_from_float": "use a whole number for {field}, such as 1 or 2",
     "float_parsing": "use a number for {field}, such as 1 or 2.5",
     "float_type": "use a number for {field}, such as 1 or 2.5",
+    "finite_number": "use a finite number for {field}, such as 1 or 2.5 (not .inf or .nan)",
+    "blank_text": "write some text in {field}, or leave the key out where it is optional",
     "bool_parsing": "write {field} as true or false",
     "bool_type": "write {field} as true or false",
     "literal_error": "use {expected} for {field}",
@@ -285,7 +287,7 @@ def _describe(error: Any, model: type[BaseModel] | None, fixes: Mapping[str, str
         owner = _model_at(model, loc[:-1])
         if owner is None:
             return f"unknown key {name!r}", "remove or rename it", NO_VALUE
-        allowed = sorted(key for key, field in owner.model_fields.items() if not field.exclude)
+        allowed = sorted(field.alias or key for key, field in owner.model_fields.items() if not field.exclude)
         close = difflib.get_close_matches(name, allowed, n=1)
         guess = f"did you mean {close[0]!r}? " if close else ""
         return f"unknown key {name!r}", f"{guess}remove or rename it; allowed: {', '.join(allowed)}", NO_VALUE
@@ -299,7 +301,7 @@ def _describe(error: Any, model: type[BaseModel] | None, fixes: Mapping[str, str
     if kind == "greater_than" and context.get("gt") == 0:
         fix += ", such as 1 or 2"
     if kind == "model_type" and (expected := _model_at(model, loc)) is not None:
-        keys = [key for key, field in expected.model_fields.items() if not field.exclude]
+        keys = [field.alias or key for key, field in expected.model_fields.items() if not field.exclude]
         fix += f" with the keys {', '.join(keys)}"
     problem = (
         "needs at least one entry" if kind == "too_short" else error["msg"][0].lower() + error["msg"][1:]
@@ -321,7 +323,12 @@ def _step(annotation: Any, part: Any) -> Any:
     if origin is typing.Annotated:
         return _step(args[0], part)
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        field = annotation.model_fields.get(part) if isinstance(part, str) else None
+        fields = annotation.model_fields
+        field = (
+            fields.get(part) or next((f for f in fields.values() if f.alias == part), None)
+            if isinstance(part, str)
+            else None
+        )
         return field.annotation if field else None
     if origin in (typing.Union, types.UnionType):
         members = [a for a in args if a is not type(None)]

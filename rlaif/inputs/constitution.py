@@ -1,23 +1,29 @@
 """Load, find and sample constitutions.
 
-Three file formats are read, told apart by content: our YAML (see `constitution/README.md`),
-Anthropic's Constitutional AI JSON (`{"harmful0": {"prompt": [...], "edit_request": ...}}`) and
-llm-swarm's JSON (`{"constitutions": [{"critic": ..., "revision": ...}], "system_chat": [...]}`).
-Every problem with a file is one `ConstitutionError` naming the file, line, field, bad value and fix.
+Four file formats are read, told apart by content: our YAML (see `constitution/README.md`), and three
+from other projects, turned into ours by `rlaif.inputs.foreign`: Anthropic's Constitutional AI
+critique/revision JSON, the CAI paper's RL principle list (judge questions only) and llm-swarm's JSON.
+Our format can take principles and few-shot examples from other files (`principles_from`,
+`examples_from`), among them the CAI few-shot prompts. Every problem with a file is one
+`ConstitutionError` naming the file, line, field, bad value and fix.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import random
+import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
 from rlaif.errors import ConstitutionError
-from rlaif.records import Constitution, Principle
+from rlaif.inputs.foreign import cai_few_shot_examples, is_cai_few_shot, read_foreign
+from rlaif.records import Check, Constitution, Principle
 from rlaif.yamlfile import (
     MAX_BYTES,
     NO_VALUE,
@@ -29,24 +35,48 @@ from rlaif.yamlfile import (
     read_text,
 )
 
-__all__ = ["find_constitution", "load_constitution", "sample_principle", "sample_principles", "shipped_names"]
+__all__ = [
+    "Purpose",
+    "find_constitution",
+    "import_check",
+    "load_constitution",
+    "sample_principle",
+    "sample_principles",
+    "shipped_names",
+]
+
+Purpose = Literal["critique", "judge"]
+"""What principles are sampled for: `critique` (and revise) or `judge`."""
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 SHIPPED_DIRS = (
     _PACKAGE.parent / "constitution",  # a checkout
     _PACKAGE / "_data" / "constitution",  # an installed wheel
 )
+_RULES = ", ".join(field.alias or name for name, field in Check.model_fields.items())
 _FIXES = {
     "string_pattern_mismatch": "use only letters, digits, '_', '.' and '-' in {field}",
+    "check_regex": "write {field} in Python `re` syntax (escape a literal ( [ ? + * . with a backslash)",
+    "check_python_target": "write {field} as 'package.module:function', such as 'mychecks:is_polite'",
+    "check_never_passes": "raise {limit} or lower {other}",
+    "check_empty": f"give the check at least one rule ({_RULES}), or remove it",
+    "literal_error": "write {field}: true, or leave it out",  # `json: false` is the only literal
+    "principle_half_pair": "add {missing} (critique and revision requests go together), or remove {given}",
+    "principle_unused": "add a judge_question, or a critique_request and a revision_request, or both",
+    "weights_overflow": "use weights of an ordinary size, such as 1 or 2",
     "*": "see constitution/README.md for the format",
-}
+}  # fmt: skip
+_INCLUDES = ("principles_from", "examples_from")
 
 
-def load_constitution(path: str | Path) -> Constitution:
-    """Read a constitution file: our YAML, Anthropic's CAI JSON or llm-swarm JSON.
+def load_constitution(path: str | Path, *, import_checks: bool = True) -> Constitution:
+    """Read a constitution file: our YAML, Anthropic's CAI JSON, the CAI RL list or llm-swarm JSON.
 
     Args:
         path: The file to read.
+        import_checks: Import the function of every `python` check, so a name that does not import is
+            an error now rather than during a run. This runs the module's code: pass False to read a
+            constitution you do not trust (its python checks then fail when they run).
 
     Returns:
         The validated constitution.
@@ -55,7 +85,10 @@ def load_constitution(path: str | Path) -> Constitution:
         ConstitutionError: the file is missing, too large, not UTF-8, malformed or invalid; the message
             names the file, line and field, the bad value and the fix.
     """
-    path = Path(path)
+    return _load(Path(path), import_checks=import_checks, included=False)
+
+
+def _load(path: Path, *, import_checks: bool, included: bool) -> Constitution:
     text = read_text(
         path,
         ConstitutionError,
@@ -63,24 +96,10 @@ def load_constitution(path: str | Path) -> Constitution:
         max_bytes=MAX_BYTES,
         not_found_fix="check the path, or use a shipped name",
     )
-    if path.suffix.lower() == ".json" or text.lstrip().startswith("{"):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            if path.suffix.lower() == ".json":
-                raise _error(
-                    path, f"invalid JSON: {exc.msg}", "fix the JSON syntax", line=exc.lineno
-                ) from None
-        except RecursionError:
-            fix = "a constitution needs only a few levels of nesting"
-            raise _error(path, "nested too deeply to read", fix) from None
-        except ValueError as exc:  # a number JSON cannot convert (thousands of digits)
-            raise _error(path, f"invalid JSON: {str(exc).split(';')[0]}", "fix the value") from None
-        else:
-            if isinstance(data, dict) and isinstance(data.get("constitutions"), list):
-                return _from_llm_swarm(path, data)
-            if _looks_like_cai(data):
-                return _from_cai(path, text, data)
+    data = _json(path, text)
+    foreign = read_foreign(path, text, data)
+    if foreign is not None:
+        return _validate(path, foreign.data, foreign.locate, foreign.names)
     data, locate = parse_yaml(
         path,
         text,
@@ -89,7 +108,29 @@ def load_constitution(path: str | Path) -> Constitution:
         empty_fix="see constitution/README.md for the format",
         mapping_fix="start the file with `name:`, `version:` and `principles:`",
     )
-    return _validate(path, data, locate, {})
+    if any(key in data for key in _INCLUDES):
+        data = _include(path, data, locate, import_checks=import_checks, included=included)
+    constitution = _validate(path, data, locate, {})
+    if import_checks:
+        _import_checks(path, constitution, locate)
+    return constitution
+
+
+def _json(path: Path, text: str) -> Any:
+    """The parsed JSON of a `.json` file or of text that looks like JSON; None for YAML."""
+    if path.suffix.lower() != ".json" and text.lstrip()[:1] not in ("{", "["):
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        if path.suffix.lower() == ".json":
+            raise _error(path, f"invalid JSON: {exc.msg}", "fix the JSON syntax", line=exc.lineno) from None
+        return None  # YAML that starts with a flow mapping or list
+    except RecursionError:
+        fix = "a constitution needs only a few levels of nesting"
+        raise _error(path, "nested too deeply to read", fix) from None
+    except ValueError as exc:  # a number JSON cannot convert (thousands of digits)
+        raise _error(path, f"invalid JSON: {str(exc).split(';')[0]}", "fix the value") from None
 
 
 def find_constitution(name_or_path: str | Path) -> Path:
@@ -118,27 +159,106 @@ def shipped_names() -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
-def sample_principle(constitution: Constitution, *, seed: int, key: str) -> Principle:
-    """A weighted random principle, the same for the same (seed, key) whatever the call order."""
-    return sample_principles(constitution, 1, seed=seed, key=key)[0]
+def sample_principle(
+    constitution: Constitution, *, seed: int, key: str, purpose: Purpose | None = None
+) -> Principle:
+    """A weighted random principle for `purpose`, the same for the same (seed, key) whatever the call order.
+
+    See `sample_principles`.
+    """
+    return sample_principles(constitution, 1, seed=seed, key=key, purpose=purpose)[0]
 
 
-def sample_principles(constitution: Constitution, k: int, *, seed: int, key: str) -> tuple[Principle, ...]:
-    """`k` distinct principles, drawn by weight without replacement, determined by (seed, key)."""
-    count = len(constitution.principles)
-    if not 0 <= k <= count:
+def sample_principles(
+    constitution: Constitution, k: int, *, seed: int, key: str, purpose: Purpose | None = None
+) -> tuple[Principle, ...]:
+    """`k` distinct principles, drawn by weight without replacement, determined by (seed, key).
+
+    Args:
+        constitution: The constitution to draw from.
+        k: How many principles.
+        seed: The run's seed.
+        key: Names the draw (a stage and a prompt id, say).
+        purpose: `critique` draws from `Constitution.for_critique()`, `judge` from `for_judging()`.
+            None draws from all principles, and is refused for a constitution in which some principle
+            serves only one of the two. Where every principle serves both, all three draw the same.
+
+    Raises:
+        ConstitutionError: no principle serves `purpose` (the message names the missing field), or
+            fewer than `k` do.
+    """
+    pool = _pool(constitution, purpose)
+    if not 0 <= k <= len(pool):
+        which = "" if purpose is None else f" usable to {purpose}"
         raise ConstitutionError(
             f"cannot sample {k} distinct principles from constitution {constitution.name!r}, which has "
-            f"{count}; ask for between 0 and {count}"
+            f"{len(pool)}{which}; ask for between 0 and {len(pool)}"
         )
     digest = hashlib.sha256(f"{seed}\x00{key}".encode()).digest()
     rng = random.Random(int.from_bytes(digest[:8], "big"))
-    pool = list(constitution.principles)
+    remaining = list(pool)
     chosen: list[Principle] = []
     for _ in range(k):
-        pick = rng.choices(range(len(pool)), weights=[p.weight for p in pool])[0]
-        chosen.append(pool.pop(pick))
+        pick = rng.choices(range(len(remaining)), weights=[p.weight for p in remaining])[0]
+        chosen.append(remaining.pop(pick))
     return tuple(chosen)
+
+
+def _pool(constitution: Constitution, purpose: Purpose | None) -> tuple[Principle, ...]:
+    name = constitution.name
+    if purpose is None:
+        partial = [p.id for p in constitution.principles if not (p.critiques and p.judges)]
+        if partial:
+            raise ConstitutionError(
+                f"constitution {name!r} has principles that only judge or only critique "
+                f"({', '.join(partial[:5])}{', ...' if len(partial) > 5 else ''}); "
+                "sample them with purpose='critique' or purpose='judge'"
+            )
+        return constitution.principles
+    if purpose == "critique":
+        pool, missing, other = constitution.for_critique(), "critique_request and revision_request", "judge"
+    else:
+        pool, missing, other = constitution.for_judging(), "judge_question", "critique and revise"
+    if not pool:
+        raise ConstitutionError(
+            f"constitution {name!r} has no principle with a {missing}, so it cannot be used to {purpose}; "
+            f"add a {missing} to a principle, or use this constitution only to {other}"
+        )
+    return pool
+
+
+def import_check(target: str, *, base_dir: Path | None = None) -> Callable[..., object]:
+    """The function a `python` check names (`package.module:function`). This imports the module: it runs
+    the user's code.
+
+    Args:
+        target: `package.module:function` (or `module:Class.method`).
+        base_dir: A folder searched before the Python path (the constitution's own folder).
+
+    Raises:
+        ImportError: the module does not import (whatever it raised), or has no such attribute.
+        TypeError: the attribute is not callable.
+    """
+    module_name, _, attribute = target.partition(":")
+    added = str(base_dir.resolve()) if base_dir is not None else None
+    if added:
+        sys.path.insert(0, added)
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # the user's module may raise anything while it loads; reported, not lost
+        detail = " ".join(str(exc).split())[:200]
+        raise ImportError(f"cannot import {module_name!r} ({type(exc).__name__}: {detail})") from None
+    finally:
+        if added:
+            sys.path.remove(added)
+    found: Any = module
+    for part in attribute.split("."):
+        if not hasattr(found, part):
+            raise ImportError(f"module {module_name!r} has no attribute {part!r}")
+        found = getattr(found, part)
+    if not callable(found):
+        raise TypeError(f"{target} is a {type(found).__name__}, not a function")
+    return found  # type: ignore[no-any-return]
 
 
 def _error(
@@ -169,77 +289,84 @@ def _validate(path: Path, data: dict[str, Any], lines: Locate, names: dict[str, 
     return constitution
 
 
-def _looks_like_cai(data: Any) -> bool:
-    entries = list(data.values()) if isinstance(data, dict) and "principles" not in data else []
-    return (
-        bool(entries)
-        and all(isinstance(e, dict) for e in entries)
-        and any("edit_request" in e for e in entries)
-    )
-
-
-def _imported(pid: str, critique: str, revision: str) -> dict[str, str]:
-    critique, revision = critique.strip(), revision.strip()
-    judge = f'Which response does better on this check: "{critique}"'
-    return {"id": pid, "critique_request": critique, "revision_request": revision, "judge_question": judge}
-
-
-def _text(path: Path, value: Any, field: str, fix: str, line: int | None = None) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise _error(path, "expected non-empty text", fix, line=line, field=field, value=value)
-    return value
-
-
-def _from_cai(path: Path, text: str, data: dict[str, Any]) -> Constitution:
-    principles, lines = [], {}
-    for index, (key, entry) in enumerate(data.items()):
-        lines[index] = line = text.count("\n", 0, max(text.find(json.dumps(key)), 0)) + 1
-        prompt = entry.get("prompt")
-        first = prompt[0] if isinstance(prompt, list) and prompt else prompt
-        critique = _text(path, first, f"{key}.prompt[0]", 'write "prompt": ["<critique request>"]', line)
-        revision = _text(
-            path, entry.get("edit_request"), f"{key}.edit_request", "add the revision request", line
-        )
-        principles.append(_imported(key, critique, revision))
-    description = f"Imported from Anthropic CAI JSON ({path.name})."
-    result = {"name": path.stem, "description": description, "principles": principles}
-    names = {f"principles[{index}].id": f"key {key!r}" for index, key in enumerate(data)}
-    return _validate(path, result, lambda loc: lines.get(loc[1]) if len(loc) > 1 else None, names)
-
-
-def _from_llm_swarm(path: Path, data: dict[str, Any]) -> Constitution:
-    principles = []
-    for index, entry in enumerate(data["constitutions"]):
-        where = f"constitutions[{index}]"
-        if not isinstance(entry, dict):
+def _include(
+    path: Path, data: dict[str, Any], locate: Locate, *, import_checks: bool, included: bool
+) -> dict[str, Any]:
+    """`data` with the principles of `principles_from` files and the examples of `examples_from` files
+    appended to its own (after them, so the lines of errors in its own entries stay right)."""
+    data = dict(data)
+    own = data.get("principles") if isinstance(data.get("principles"), list) else []
+    taken = {
+        p["id"]: f"principles[{i}]"
+        for i, p in enumerate(own)
+        if isinstance(p, dict) and isinstance(p.get("id"), str)
+    }
+    for key in _INCLUDES:
+        if key not in data:
+            continue
+        value, line = data.pop(key), locate((key,))
+        if included:
+            fix = "name every file in the constitution that includes this one, not here"
+            raise _error(path, f"{key} in a file that is itself included", fix, line=line, field=key)
+        names = [value] if isinstance(value, str) else value
+        if (
+            not isinstance(names, list)
+            or not names
+            or not all(isinstance(n, str) and n.strip() and "\x00" not in n for n in names)
+        ):
+            fix = f"write {key}: other.json, or a list of file names (relative to this file)"
             raise _error(
-                path, "expected a mapping", 'write {"critic": ..., "revision": ...}', field=where, value=entry
+                path, "expected a file name or a list of file names", fix, line=line, field=key, value=value
             )
-        critique = _text(path, entry.get("critic"), f"{where}.critic", "add a non-empty critic")
-        revision = _text(path, entry.get("revision"), f"{where}.revision", "add a non-empty revision")
-        principles.append(_imported(f"principle-{index}", critique, revision))
-    chats = data.get("system_chat") or []
-    if not isinstance(chats, list):
-        raise _error(
-            path, "expected a list of conversations", "write system_chat as [[{role, content}, ...], ...]",
-            field="system_chat", value=chats,
-        )  # fmt: skip
-    examples = [example for chat in chats if (example := _few_shot(chat))]
-    description = f"Imported from llm-swarm JSON ({path.name})."
-    result = {"name": path.stem, "description": description, "principles": principles, "examples": examples}
-    return _validate(path, result, lambda loc: None, {"principles[": "constitutions["})
+        for name in names:
+            where = f"{path}, line {line}, {key}" if line else f"{path}, {key}"
+            source = path.parent / name
+            try:
+                if key == "principles_from":
+                    added = [
+                        p.model_dump(mode="json")
+                        for p in _load(source, import_checks=import_checks, included=True).principles
+                    ]
+                else:
+                    added = _examples_from(source, import_checks=import_checks)
+            except ConstitutionError as exc:
+                raise ConstitutionError(f"{exc} (included by {where})") from None
+            if key == "principles_from":
+                for principle in added:
+                    if (pid := principle["id"]) in taken:
+                        problem = f"principle id {pid!r} from {name} is already used by {taken[pid]}"
+                        fix = "give every principle its own id (rename one of them)"
+                        raise _error(path, problem, fix, line=line, field=key, value=name)
+                    taken[principle["id"]] = name
+            field = "principles" if key == "principles_from" else "examples"
+            if data.get(field) is None or isinstance(data[field], list):
+                data[field] = [*(data.get(field) or []), *added]
+    return data
 
 
-def _few_shot(chat: Any) -> dict[str, str] | None:
-    """A few-shot example from a user/assistant x 3 conversation, or None when it has another shape."""
-    roles = ["user", "assistant"] * 3
-    if not isinstance(chat, list) or len(chat) != len(roles):
-        return None
-    shapes = [
-        isinstance(m, dict) and m.get("role") == r and isinstance(m.get("content"), str)
-        for m, r in zip(chat, roles, strict=True)
+def _examples_from(path: Path, *, import_checks: bool) -> list[dict[str, str]]:
+    """The few-shot examples in a CAI few-shot JSON file, or in any constitution file."""
+    text = read_text(path, ConstitutionError, what="few-shot file", max_bytes=MAX_BYTES)
+    data = _json(path, text)
+    if is_cai_few_shot(data):
+        return cai_few_shot_examples(path, text, data)
+    return [
+        e.model_dump(mode="json") for e in _load(path, import_checks=import_checks, included=True).examples
     ]
-    if not all(shapes):
-        return None
-    turns = ("prompt", 0), ("response", 1), ("critique", 3), ("revision", 5)
-    return {field: chat[index]["content"] for field, index in turns}
+
+
+def _import_checks(path: Path, constitution: Constitution, locate: Locate) -> None:
+    for index, principle in enumerate(constitution.principles):
+        if principle.check is None or principle.check.python is None:
+            continue
+        target = principle.check.python
+        try:
+            import_check(target, base_dir=path.parent)
+        except (ImportError, TypeError) as exc:
+            loc = ("principles", index, "check", "python")
+            fix = (
+                "name an importable function as package.module:function (installed, or a .py file in "
+                "the constitution's folder)"
+            )
+            problem = f"the python check cannot be used: {exc}"
+            raise _error(path, problem, fix, line=locate(loc), field=field_path(loc), value=target) from None

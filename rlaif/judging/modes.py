@@ -85,7 +85,7 @@ def draw_principles(
 ) -> tuple[tuple[Principle, ...], ...]:
     """`ensemble` distinct groups of `principles_per_judgment` principles, fixed by (seed, key)."""
     per = config.principles_per_judgment
-    drawn = sample_principles(constitution, per * config.ensemble, seed=seed, key=key)
+    drawn = sample_principles(constitution, per * config.ensemble, seed=seed, key=key, purpose="judge")
     return tuple(drawn[i * per : (i + 1) * per] for i in range(config.ensemble))
 
 

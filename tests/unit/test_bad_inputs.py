@@ -110,10 +110,34 @@ CONSTITUTIONS = [
     Case(
         "principle-missing-critique",
         principle(critique_request=None),
-        ("principles[0].critique_request", "missing"),
+        ("line 3", "principles[0]", "revision_request is given without critique_request"),
     ),
     Case(
-        "principle-missing-judge-question", principle(judge_question=None), ("principles[0].judge_question",)
+        "principle-serves-nothing",
+        principle(judge_question=None, critique_request=None, revision_request=None),
+        ("principles[0]", "no judge_question and no critique_request"),
+    ),
+    Case(
+        "critique-blank",
+        principle(critique_request="   "),
+        ("principles[0].critique_request", "only whitespace"),
+    ),
+    Case(
+        "judge-question-blank",
+        principle(judge_question="\t\n"),
+        ("principles[0].judge_question", "whitespace"),
+    ),
+    Case("name-blank", constitution(name=" "), ("line 1", "name", "only whitespace")),
+    Case("weight-inf", principle(weight=float("inf")), ("principles[0].weight", "finite number")),
+    Case("weight-nan", principle(weight=float("nan")), ("principles[0].weight", "finite number")),
+    Case(
+        "check-bad-regex", principle(check={"must_match": "("}), ("principles[0].check.must_match", "compile")
+    ),
+    Case("check-unknown-rule", principle(check={"max_word": 3}), ("did you mean 'max_words'",)),
+    Case("check-empty", principle(check={}), ("principles[0].check", "no rules")),
+    Case("check-never-passes", principle(check={"min_words": 5, "max_words": 2}), ("no response can pass",)),
+    Case(
+        "check-python-unimportable", principle(check={"python": "nope_nope:fn"}), ("check.python", "import")
     ),
     Case("principle-empty-revision", principle(revision_request=""), ("principles[0].revision_request",)),
     Case("principle-id-with-space", principle(id="be kind"), ("line 3", "principles[0].id", "'be kind'")),

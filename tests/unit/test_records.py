@@ -142,3 +142,22 @@ def test_records_are_frozen_and_strict() -> None:
     with pytest.raises(ValidationError):
         Message(role="robot", content="hi")  # type: ignore[arg-type]
     assert hash(message) == hash(Message(role="user", content="hi"))
+
+
+def test_check_outcome_is_consistent() -> None:
+    from rlaif.records import CheckOutcome
+
+    assert CheckOutcome(principle_id="a", score=1.0, passed=True).status == "pass"
+    assert CheckOutcome(score=0.5, passed=True).status == "pass"
+    assert CheckOutcome(score=0.0, passed=False, failed=("max_words",)).status == "fail"
+    assert CheckOutcome(error="python: boom").status == "check_error"
+    for bad in (
+        {"score": 1.0, "passed": False},
+        {"score": 0.2, "passed": True},
+        {"score": 1.0, "passed": True, "error": "x"},
+        {"passed": None},
+        {"error": "x", "passed": False},
+        {"score": 1.5, "passed": True},
+    ):
+        with pytest.raises(ValidationError):
+            CheckOutcome(**bad)  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ what the script runs, to keep the suite fast.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -71,7 +72,7 @@ def test_script_validates_shipped_constitution() -> None:
     assert "harmless v1" in result.stdout
     for principle_id in ("harm-general", "weapons", "privacy", "substances"):
         assert principle_id in result.stdout
-    assert "ok: 16 principles, 2 examples" in result.stdout
+    assert "ok: 16 principles (16 critique, 16 judge, 0 checkable), 2 examples" in result.stdout
     assert result.stderr == ""
 
 
@@ -89,17 +90,60 @@ def test_validate_own_file(rlaif: Cli, tmp_path: Path) -> None:
     result = rlaif("constitution", "validate", str(path))
     assert result.returncode == 0, result.stderr
     assert "kind" in result.stdout
-    assert "ok: 1 principles, 0 examples" in result.stdout
+    assert "ok: 1 principles (1 critique, 1 judge, 0 checkable), 0 examples" in result.stdout
 
 
 def test_validate_bad_file(rlaif: Cli, tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(
-        "name: bad\nprinciples:\n  - id: kind\n    critique_request: c\n    revision_request: r\n",
+        "name: bad\nprinciples:\n  - id: kind\n    critique_request: c\n    judge_question: q\n",
         encoding="utf-8",
     )
-    line = assert_one_line_error(rlaif("constitution", "validate", str(path)), "bad.yaml", "judge_question")
+    line = assert_one_line_error(rlaif("constitution", "validate", str(path)), "bad.yaml", "revision_request")
     assert "line 3" in line
+
+
+def test_validate_shows_checks(rlaif: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "checked.yaml"
+    path.write_text(
+        "name: checked\nprinciples:\n  - id: brief\n    judge_question: Which is shorter?\n"
+        '    check: {max_words: 60, must_not_match: "(?i)https?://"}\n',
+        encoding="utf-8",
+    )
+    result = rlaif("constitution", "validate", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "max_words: 60; must_not_match: (?i)https?://" in result.stdout
+    assert "ok: 1 principles (0 critique, 1 judge, 1 checkable), 0 examples" in result.stdout
+
+
+def test_validate_shows_shipped_checks(rlaif: Cli) -> None:
+    result = rlaif("constitution", "validate", "concise-plain")
+    assert result.returncode == 0, result.stderr
+    assert "min_words: 5; max_words: 60" in result.stdout
+    assert "must_not_match: (?i)https?://" in result.stdout
+    assert "4 checkable" in result.stdout
+
+
+def test_constitution_bench(rlaif: Cli, tmp_path: Path) -> None:
+    report = tmp_path / "bench.json"
+    result = rlaif("constitution", "bench", "concise-plain", "--responses", "300", "--json", str(report))
+    assert result.returncode == 0, result.stderr
+    assert "responses/s" in result.stdout
+    data = json.loads(report.read_text(encoding="utf-8"))
+    assert data["responses"] == 300
+    assert [p["principle_id"] for p in data["principles"]] == [
+        "concise", "no-canned-opener", "no-links", "plain-prose",
+    ]  # fmt: skip
+    assert data["responses_per_second"] > 0
+
+
+def test_constitution_bench_without_checks(rlaif: Cli) -> None:
+    assert_one_line_error(rlaif("constitution", "bench", "harmless"), "no principle with a declarative check")
+
+
+def test_constitution_bench_json_into_a_folder(rlaif: Cli, tmp_path: Path) -> None:
+    args = ("constitution", "bench", "concise-plain", "--responses", "10", "--json", str(tmp_path))
+    assert_one_line_error(rlaif(*args), "--json", "cannot write the report")
 
 
 def test_validate_unknown_name(rlaif: Cli) -> None:

@@ -80,7 +80,9 @@ def make(weights: list[float]) -> Constitution:
 # --- shipped files and good files ---
 
 
-@pytest.mark.parametrize(("name", "at_least"), [("harmless", 14), ("helpful-honest", 8)])
+@pytest.mark.parametrize(
+    ("name", "at_least"), [("harmless", 14), ("helpful-honest", 8), ("concise-plain", 7)]
+)
 def test_shipped_constitutions_load(name: str, at_least: int) -> None:
     constitution = load_constitution(find_constitution(name))
     assert constitution.name == name
@@ -88,12 +90,35 @@ def test_shipped_constitutions_load(name: str, at_least: int) -> None:
     assert len(constitution.examples) >= 2
     for principle in constitution.principles:
         assert principle.tags
+        assert principle.critiques and principle.judges, "shipped principles serve both critique and judge"
         for text in (principle.critique_request, principle.revision_request, principle.judge_question):
+            assert text is not None
             assert text.count(". ") <= 1, f"{principle.id}: keep requests to one or two sentences"
 
 
+def test_concise_plain_mixes_judged_and_checked_principles() -> None:
+    from rlaif.judging.checks import checkable, run_check
+
+    constitution = load_constitution(find_constitution("concise-plain"))
+    checked = {p.id: p for p in checkable(constitution)}
+    assert set(checked) == {"concise", "no-canned-opener", "no-links", "plain-prose"}
+    assert len(constitution.principles) > len(checked)
+    good = "Put the egg in boiling water for about nine minutes, then cool it in cold water."
+    for principle in checked.values():
+        assert run_check(principle, (), good).passed, principle.id
+    bad = {
+        "concise": "Yes.",
+        "no-canned-opener": "Certainly! Put the egg in boiling water for nine minutes.",
+        "no-links": "Boil it for nine minutes, as https://example.org/eggs explains in detail.",
+        "plain-prose": "Do this:\n- boil water\n- add the egg\n- wait nine minutes",
+    }
+    for pid, text in bad.items():
+        assert run_check(checked[pid], (), text).failed == (next(iter(checked[pid].check.rules())),), pid  # type: ignore[union-attr]
+    assert run_check(checked["no-canned-opener"], (), "Surely the egg needs nine minutes to boil.").passed
+
+
 def test_shipped_names_and_lookup(tmp_path: Path) -> None:
-    assert {"harmless", "helpful-honest"} <= set(shipped_names())
+    assert {"harmless", "helpful-honest", "concise-plain"} <= set(shipped_names())
     assert find_constitution("harmless.yaml").name == "harmless.yaml"
     path = write(tmp_path, GOOD, "mine.yaml")
     assert find_constitution(path) == path
@@ -139,11 +164,83 @@ def test_our_format_written_as_json_is_read(tmp_path: Path) -> None:
 
 
 def test_missing_field(tmp_path: Path) -> None:
+    message = error_for(write(tmp_path, "version: 1\nprinciples:\n" + PRINCIPLE.format(id="a")))
+    assert "line 1" in message
+    assert "required field 'name' is missing" in message
+
+
+def test_critique_request_without_revision_request(tmp_path: Path) -> None:
     text = GOOD.replace("    critique_request: Was anything false?\n", "")
     message = error_for(write(tmp_path, text))
     assert "line 12" in message
-    assert "principles[1].critique_request" in message
-    assert "add a non-empty critique_request" in message
+    assert "principles[1]:" in message
+    assert "revision_request is given without critique_request" in message
+    assert (
+        "add critique_request (critique and revision requests go together), or remove revision_request"
+        in message
+    )
+
+
+def test_principle_that_serves_nothing(tmp_path: Path) -> None:
+    message = error_for(write(tmp_path, "name: x\nprinciples:\n  - id: idle\n    tags: [a]\n"))
+    assert "line 3" in message
+    assert "principles[0]" in message
+    assert "no judge_question and no critique_request" in message
+    assert "add a judge_question, or a critique_request and a revision_request" in message
+
+
+def test_judge_only_and_critique_only_principles(tmp_path: Path) -> None:
+    text = (
+        "name: split\nprinciples:\n  - id: judged\n    judge_question: Which is kinder?\n"
+        "  - id: revised\n    critique_request: Is it unkind?\n    revision_request: Make it kind.\n"
+    )
+    constitution = load_constitution(write(tmp_path, text, "split.yaml"))
+    judged, revised = constitution.principles
+    assert (judged.judges, judged.critiques, judged.critique_request) == (True, False, None)
+    assert (revised.judges, revised.critiques, revised.judge_question) == (False, True, None)
+    assert constitution.for_judging() == (judged,)
+    assert constitution.for_critique() == (revised,)
+    dumped = constitution.model_dump(mode="json")
+    assert (
+        "critique_request" not in dumped["principles"][0] and "judge_question" not in dumped["principles"][1]
+    )
+    again = load_constitution(write(tmp_path, yaml.safe_dump(dumped), "again.yaml"))
+    assert again == constitution and again.hash == constitution.hash
+
+
+@pytest.mark.parametrize("field", ["critique_request", "revision_request", "judge_question"])
+@pytest.mark.parametrize(
+    "blank", ["   ", r"\t\n", r"\u00a0 \u3000"]
+)  # YAML escapes: tab, newline, odd spaces
+def test_blank_principle_text(tmp_path: Path, field: str, blank: str) -> None:
+    lines = ("name: b\nprinciples:\n" + PRINCIPLE.format(id="a")).splitlines()
+    text = "\n".join(
+        f'    {field}: "{blank}"' if line.startswith(f"    {field}:") else line for line in lines
+    )
+    message = error_for(write(tmp_path, text + "\n"))
+    assert f"principles[0].{field}" in message
+    assert "text is only whitespace" in message
+    assert f"write some text in {field}" in message
+
+
+def test_blank_name(tmp_path: Path) -> None:
+    message = error_for(write(tmp_path, "name: '   '\nprinciples:\n" + PRINCIPLE.format(id="a")))
+    assert "line 1" in message and "name: text is only whitespace" in message
+
+
+@pytest.mark.parametrize("weight", [".inf", "-.inf", ".nan", "1e400"])
+def test_weight_must_be_finite(tmp_path: Path, weight: str) -> None:
+    message = error_for(write(tmp_path, GOOD.replace("weight: 2", f"weight: {weight}")))
+    assert "line 11" in message
+    assert "principles[0].weight" in message
+
+
+def test_weights_whose_sum_overflows(tmp_path: Path) -> None:
+    text = "name: big\nprinciples:\n" + PRINCIPLE.format(id="a") + "    weight: 1e308\n"
+    text += PRINCIPLE.format(id="b") + "    weight: 1e308\n"
+    message = error_for(write(tmp_path, text))
+    assert "line 2" in message
+    assert "principles: the weights add up to more than a float can hold" in message
 
 
 def test_wrong_type(tmp_path: Path) -> None:
@@ -280,8 +377,7 @@ def test_anthropic_cai_json(tmp_path: Path) -> None:
     first = constitution.principle("harmful0")
     assert first.critique_request == "Find the harmful parts of the answer."
     assert first.revision_request == "Remove them."
-    assert "Find the harmful parts of the answer." in first.judge_question
-    assert first.judge_question.startswith("Which response")
+    assert first.judge_question == "Which response needs fewer changes to meet this request: remove them?"
 
 
 def test_anthropic_cai_json_bad_entry(tmp_path: Path) -> None:
@@ -372,3 +468,32 @@ def test_sample_principles_distinct() -> None:
 def test_sample_too_many() -> None:
     with pytest.raises(ConstitutionError, match="cannot sample 4"):
         sample_principles(make([1, 1, 1]), 4, seed=0, key="x")
+
+
+def test_sampling_by_purpose() -> None:
+    both = make([1, 1])
+    judged = Principle(id="judged", judge_question="Which is kinder?", weight=5)
+    revised = Principle(id="revised", critique_request="c", revision_request="r")
+    mixed = Constitution(name="mixed", principles=(*both.principles, judged, revised))
+    keys = [str(i) for i in range(200)]
+    assert {sample_principle(mixed, seed=0, key=k, purpose="judge").id for k in keys} == {
+        "p0",
+        "p1",
+        "judged",
+    }
+    assert {sample_principle(mixed, seed=0, key=k, purpose="critique").id for k in keys} == {
+        "p0",
+        "p1",
+        "revised",
+    }
+    for k in keys:  # where every principle serves both, the purpose changes no draw
+        assert sample_principles(both, 2, seed=0, key=k, purpose="judge") == sample_principles(
+            both, 2, seed=0, key=k
+        )
+    with pytest.raises(ConstitutionError, match="only judge or only critique .*judged, revised"):
+        sample_principle(mixed, seed=0, key="k")
+    with pytest.raises(ConstitutionError, match="which has 3 usable to judge"):
+        sample_principles(mixed, 4, seed=0, key="k", purpose="judge")
+    judge_only = Constitution(name="j", principles=(judged,))
+    with pytest.raises(ConstitutionError, match="no principle with a critique_request and revision_request"):
+        sample_principle(judge_only, seed=0, key="k", purpose="critique")
