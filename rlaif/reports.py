@@ -13,18 +13,57 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 __all__ = [
+    "AIAgreement",
+    "AIvsHuman",
+    "AgreementReport",
+    "AttackOutcome",
+    "AttackReport",
+    "AttackResult",
+    "BenchMeasurement",
+    "BootstrapSettings",
+    "Calibration",
+    "CalibrationBin",
     "CheckBenchPrinciple",
     "CheckBenchReport",
+    "CohenAgreement",
+    "ComplianceExample",
+    "ComplianceReport",
+    "FleissAgreement",
     "Gate",
+    "GateStatus",
+    "GenerationBench",
+    "Hardware",
+    "JudgeCostBench",
+    "JudgeCostRun",
+    "JudgeEvaluation",
     "JudgeStats",
     "JudgeSummary",
+    "JudgeThroughput",
+    "KLEstimate",
+    "LabelledDataInfo",
+    "LengthComparison",
+    "LengthStats",
+    "ParseCounts",
+    "PassRate",
+    "PrincipleCompliance",
+    "PromptSetInfo",
     "QualityReport",
+    "Rate",
     "Report",
+    "ReviewerAgreement",
     "RunCounts",
     "RunSummary",
+    "SamplingSettings",
     "StageReport",
+    "TokenCounts",
+    "TrainBench",
     "TrainResult",
     "TrainSummary",
+    "TrainerComparison",
+    "TrainerMeasurement",
+    "WinRateReport",
+    "WinRateRow",
+    "WinTally",
     "percent",
 ]
 
@@ -292,6 +331,89 @@ class QualityReport(Report):
     def failures(self) -> list[str]:
         """One line per failed gate."""
         return [g.message() for g in self.gates if g.passed is False]
+
+
+# --- compliance ----------------------------------------------------------------------------------
+
+
+class PassRate(Rate):
+    """How often answers passed a check: `value` of the `n` answers whose check decided."""
+
+    passed: int
+    """Answers that passed."""
+    errors: int = 0
+    """Answers whose check errored (counted apart, never a pass or a fail)."""
+
+
+class PrincipleCompliance(Report):
+    """A checkable principle (or every check at once) before and after training."""
+
+    principle_id: str
+    """The principle, or "every check" for answers that passed all of them."""
+    rules: str
+    """The check's rules as written."""
+    base: PassRate
+    """The base policy's pass rate."""
+    candidate: PassRate
+    """The trained policy's pass rate."""
+    difference: float | None
+    """candidate rate - base rate."""
+    difference_ci95: tuple[float, float] | None
+    """Newcombe's 95% interval of the difference; above 0 means the candidate complies more often."""
+
+
+class ComplianceExample(Report):
+    """One held-out prompt answered by both models."""
+
+    prompt: str
+    """The prompt's last user turn."""
+    base: str
+    """The base model's answer."""
+    candidate: str
+    """The trained model's answer."""
+    base_failed: list[str]
+    """Principles whose check the base answer failed."""
+    candidate_failed: list[str]
+    """Principles whose check the trained answer failed."""
+
+
+class ComplianceReport(Report):
+    """`rlaif evaluate compliance`: checkable principles, base against candidate, on held-out prompts."""
+
+    constitution: str
+    """The constitution whose checks were run."""
+    base: str
+    """Base model folder."""
+    candidate: str
+    """Trained model folder."""
+    prompts_path: str
+    """The held-out prompt file."""
+    prompts: int
+    """Prompts used."""
+    prompts_seen_in_training: int
+    """Of those, prompts also in the run's prompt set (0 for a true held-out set)."""
+    samples: int
+    """Answers per prompt and model."""
+    temperature: float
+    """Sampling temperature."""
+    max_tokens: int
+    """Answer length limit (tokens)."""
+    engine: str
+    """How answers were sampled (transformers or vllm)."""
+    principles: list[PrincipleCompliance]
+    """One row per checkable principle, then "every check"."""
+    lengths: LengthComparison
+    """Answer lengths of both (a length limit is easy to meet by saying nothing)."""
+    kl: KLEstimate | None = None
+    """KL(candidate ‖ base) on the candidate's samples (nats); None when not estimated."""
+    examples: list[ComplianceExample] = Field(default_factory=list)
+    """A few answers before and after (first those where training fixed a failing check)."""
+    warnings: list[str] = Field(default_factory=list)
+    """What to distrust: a shrinking answer length, a difference that is not significant."""
+    seconds: dict[str, float] = Field(default_factory=dict)
+    """Wall time of generation, the KL estimate and the whole evaluation."""
+    plot: str | None = None
+    """The bar chart (PNG), when written."""
 
 
 # --- checks ------------------------------------------------------------------------------------------

@@ -13,7 +13,13 @@ from typing import Annotated, Any
 import typer
 
 from rlaif.cli.options import JsonOpt, QuietOpt, SetOpt, console, overrides, set_option
-from rlaif.cli.render import print_attacks, print_judge_cost, print_judge_report, print_winrate
+from rlaif.cli.render import (
+    print_attacks,
+    print_compliance,
+    print_judge_cost,
+    print_judge_report,
+    print_winrate,
+)
 from rlaif.errors import ConfigError
 
 __all__ = ["evaluate_app"]
@@ -219,35 +225,41 @@ def judge_cost_command(
         console.print(f"report: {json_path}", highlight=False)
 
 
+PolicyConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Run config: judge, seed, generation.")]
+BaseOpt = Annotated[
+    str | None, typer.Option("--base", help="Base model folder or `bundled` (default: the config's model).")
+]
+CandidateOpt = Annotated[
+    str | None, typer.Option("--candidate", help="Trained model folder (default: RUN_DIR/models/dpo).")
+]
+EngineOpt = Annotated[
+    str, typer.Option("--engine", help="auto, transformers or vllm (answers from each model).")
+]
+MaxTokensOpt = Annotated[int | None, typer.Option("--max-tokens", min=1, help="Answer length limit.")]
+TemperatureOpt = Annotated[float | None, typer.Option("--temperature", help="Sampling temperature (> 0).")]
+AnswersJsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the report (with answers) here.")]
+
+
+def _engine(engine: str) -> str:
+    if engine not in ("auto", "transformers", "vllm"):
+        raise ConfigError(f"--engine {engine!r}: choose auto, transformers or vllm")
+    return engine
+
+
 @evaluate_app.command("winrate")
 def evaluate_winrate(
-    config: Annotated[Path, typer.Option("--config", "-c", help="Run config: judge, seed, generation.")],
-    base: Annotated[
-        str | None,
-        typer.Option("--base", help="Base model folder or `bundled` (default: the config's model)."),
-    ] = None,
-    candidate: Annotated[
-        str | None, typer.Option("--candidate", help="Trained model folder (default: RUN_DIR/models/dpo).")
-    ] = None,
+    config: PolicyConfigOpt,
+    base: BaseOpt = None,
+    candidate: CandidateOpt = None,
     prompts: Annotated[
         Path | None,
         typer.Option("--prompts", help="Held-out prompts JSONL (default: the config's, not held out)."),
     ] = None,
-    limit: Annotated[
-        int | None, typer.Option("--limit", "-n", min=1, help="Use the first N prompts.")
-    ] = None,
-    engine: Annotated[
-        str, typer.Option("--engine", help="auto, transformers or vllm (answers from each model).")
-    ] = "auto",
-    max_tokens: Annotated[
-        int | None, typer.Option("--max-tokens", min=1, help="Answer length limit.")
-    ] = None,
-    temperature: Annotated[
-        float | None, typer.Option("--temperature", help="Sampling temperature (> 0).")
-    ] = None,
-    json_path: Annotated[
-        Path | None, typer.Option("--json", help="Write the report (with answers) here.")
-    ] = None,
+    limit: LimitOpt = None,
+    engine: EngineOpt = "auto",
+    max_tokens: MaxTokensOpt = None,
+    temperature: TemperatureOpt = None,
+    json_path: AnswersJsonOpt = None,
     set_: SetOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -259,11 +271,9 @@ def evaluate_winrate(
     from rlaif.config import load_config
     from rlaif.evaluate.winrate import evaluate_winrate as run_winrate
 
-    if engine not in ("auto", "transformers", "vllm"):
-        raise ConfigError(f"--engine {engine!r}: choose auto, transformers or vllm")
     report = run_winrate(
         load_config(config, overrides(set_)), base=base, candidate=candidate, prompts_path=prompts,
-        limit=limit, engine=engine, max_tokens=max_tokens, temperature=temperature,  # type: ignore[arg-type]
+        limit=limit, engine=_engine(engine), max_tokens=max_tokens, temperature=temperature,  # type: ignore[arg-type]
         json_path=json_path, quiet=quiet,
     )  # fmt: skip
     print_winrate(report)
@@ -271,3 +281,42 @@ def evaluate_winrate(
         console.print(f"report: {json_path}", highlight=False)
     if report.win_rate.win_rate is None:
         raise typer.Exit(1)  # no prompt decided: there is no win rate to report
+
+
+@evaluate_app.command("compliance")
+def evaluate_compliance(
+    config: PolicyConfigOpt,
+    prompts: Annotated[
+        Path, typer.Option("--prompts", help="Held-out prompts JSONL the training never saw.")
+    ],
+    base: BaseOpt = None,
+    candidate: CandidateOpt = None,
+    samples: Annotated[int, typer.Option("--samples", min=1, help="Answers per prompt and model.")] = 2,
+    limit: LimitOpt = None,
+    engine: EngineOpt = "auto",
+    max_tokens: MaxTokensOpt = None,
+    temperature: TemperatureOpt = None,
+    kl: Annotated[bool, typer.Option("--kl/--no-kl", help="Estimate KL(candidate ‖ base) per token.")] = True,
+    json_path: AnswersJsonOpt = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Bar chart PNG (default: next to --json).")
+    ] = None,
+    set_: SetOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Pass rates of every checkable principle, base against trained policy, on held-out prompts.
+
+    Each rate has a Wilson 95% interval and the difference Newcombe's; with answer lengths, KL(candidate ‖
+    base) and a few answers before and after. Needs a constitution whose principles carry checks.
+    """
+    from rlaif.config import load_config
+    from rlaif.evaluate.compliance import evaluate_compliance as run_compliance
+
+    report = run_compliance(
+        load_config(config, overrides(set_)), prompts_path=prompts, base=base, candidate=candidate,
+        samples=samples, limit=limit, engine=_engine(engine), max_tokens=max_tokens,  # type: ignore[arg-type]
+        temperature=temperature, kl=kl, json_path=json_path, plot_path=plot, quiet=quiet,
+    )  # fmt: skip
+    print_compliance(report)
+    if json_path:
+        console.print(f"report: {json_path}", highlight=False)

@@ -14,9 +14,11 @@ from rlaif.reports import (
     AgreementReport,
     AttackOutcome,
     AttackReport,
+    ComplianceReport,
     GenerationBench,
     JudgeCostBench,
     JudgeEvaluation,
+    PassRate,
     QualityReport,
     Rate,
     RunSummary,
@@ -400,3 +402,51 @@ def print_judge_cost(result: JudgeCostBench) -> None:
 
 def _ratio(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
+
+
+def _pass(rate: PassRate) -> str:
+    if rate.value is None:
+        return f"n/a (0 decided, {rate.errors} check errors)"
+    interval = f" [{percent(rate.ci95[0])}, {percent(rate.ci95[1])}]" if rate.ci95 else ""
+    errors = f", {rate.errors} check errors" if rate.errors else ""
+    return f"{percent(rate.value)} of {rate.n}{interval}{errors}"
+
+
+def print_compliance(report: ComplianceReport) -> None:
+    """Pass rates per checkable principle, base against candidate, with the difference and its interval."""
+    title = (
+        f"compliance of {escape(report.candidate)} against {escape(report.base)}: {report.prompts} held-out "
+        f"prompts × {report.samples} answers"
+    )
+    table = Table(title=title)
+    for column in ("principle", "check", "base", "candidate", "difference [95% CI]"):
+        table.add_column(column)
+    for row in report.principles:
+        if row.difference is None or row.difference_ci95 is None:
+            difference = Text("n/a")
+        else:
+            low, high = row.difference_ci95
+            style = "green" if low > 0 else ("red" if high < 0 else "")
+            difference = Text(f"{percent(row.difference)} [{percent(low)}, {percent(high)}]", style=style)
+        table.add_row(row.principle_id, Text(row.rules), _pass(row.base), _pass(row.candidate), difference)
+    console.print(table)
+    lengths = report.lengths
+    words = [
+        f"{x:.1f}" if x is not None else "n/a"
+        for x in (lengths.base.words_mean, lengths.candidate.words_mean)
+    ]
+    console.print(
+        f"words per answer: base {words[0]}, candidate {words[1]}; "
+        f"cut off: {percent(lengths.base.cut_off)} / {percent(lengths.candidate.cut_off)}",
+        highlight=False,
+    )
+    if report.kl is not None and report.kl.per_token is not None:
+        console.print(f"KL(candidate ‖ base): {report.kl.per_token:.4f} nats/token", highlight=False)
+    if report.prompts_seen_in_training:
+        console.print(
+            Text(f"{report.prompts_seen_in_training} of the prompts were in the training set", style="yellow")
+        )
+    for warning in report.warnings:
+        console.print(Text(f"warning: {warning}", style="yellow"))
+    if report.plot:
+        console.print(f"chart: {report.plot}", highlight=False)
