@@ -549,6 +549,8 @@ class Judgment(Record):
     llm_agrees: bool | None = None
     """Probe: whether the LLM judge preferred the response the check preferred; None when it was not
     asked, tied, or did not parse."""
+    checks: dict[str, tuple[CheckOutcome, ...]] = {}
+    """Response id -> the outcome of each checkable principle of this judgment on that response."""
 
 
 class PreferencePair(Record):

@@ -238,6 +238,13 @@ class JudgeSummary(JudgeStats):
     """Orders by status (`ok`, `unparsed`, `error`)."""
     judgments_by_status: dict[str, int] = Field(default_factory=dict)
     """Judgments by status (`ok`, `partial`, `unparsed`)."""
+    by_kind: dict[str, int] = Field(default_factory=dict)
+    """Judgments by kind (`sampled`, `contrast`, `revision`)."""
+    check_decided: int = 0
+    """Judgments the principles' checks decided (their outcomes differed)."""
+    check_agreement: Rate | None = None
+    """Of the check-decided pairs the LLM judge was asked about too (`judge.checks: probe`) and decided,
+    the share where it agreed with the checks: a ground-truth estimate of the judge; None without probes."""
 
 
 class RunSummary(Report):

@@ -51,8 +51,19 @@ def print_summary(summary: RunSummary) -> None:
             table.add_row(name, str(count))
     judge = summary.judge
     if judge.judged:
-        table.add_row("judge order-consistency", percent(judge.consistency_rate))
+        # Red at the bias warnings' limits: orders agreeing under half the time, one position picked 80%.
+        low = judge.consistency_rate is not None and judge.consistency_rate < 0.5
+        biased = judge.same_position_rate is not None and judge.same_position_rate > 0.8
+        table.add_row(
+            "judge order-consistency", Text(percent(judge.consistency_rate), style="red" if low else "")
+        )
+        table.add_row(
+            "judge same-position rate", Text(percent(judge.same_position_rate), style="red" if biased else "")
+        )
         table.add_row("judge unparsed orders", str(judge.unparsed_orders))
+        if judge.check_decided:
+            table.add_row("pairs decided by checks", str(judge.check_decided))
+        table.add_row("judge agreement with the checks", _rate(judge.check_agreement))
         if judge.error_orders:
             table.add_row("[red]judge orders whose request failed[/red]", str(judge.error_orders))
     if summary.server_restarts:

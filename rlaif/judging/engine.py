@@ -42,7 +42,7 @@ def judgment_id(
     # Fields that are new since the first format enter only when set, so earlier ids stay valid.
     extra: dict[str, object] = {}
     if item.kind != "sampled":
-        extra["kind"] = item.kind
+        extra["pair_kind"] = item.kind
     if item.check_p_a is not None:
         extra.update(check_p_a=item.check_p_a, probe=item.probe)
     return stable_id(
@@ -111,7 +111,7 @@ async def judge_items(
             id=jid, prompt_id=item.prompt_id, response_a_id=item.a.id, response_b_id=item.b.id,
             principle_ids=principle_ids, orders=orders, p_a=p_a, consistent=consistent,
             status=status,  # type: ignore[arg-type]
-            mode=config.mode, flags=flags, kind=item.kind, **llm,  # type: ignore[arg-type]
+            mode=config.mode, flags=flags, kind=item.kind, checks=item.checks, **llm,  # type: ignore[arg-type]
             provenance=Provenance(
                 model=backend.label, template=template, template_hash=source_hash,
                 constitution_hash=constitution.hash, seed=seed, rlaif_version=__version__,

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from rlaif.backends.protocol import Backend, ChatRequest, ChatResult
 from rlaif.config import JudgeConfig
 from rlaif.inputs.constitution import sample_principles
 from rlaif.judging.labels import OPTIONS, clamp, option_probability, parse_score, parse_verdict
-from rlaif.records import Constitution, Message, OrderVerdict, Principle, derive_seed
+from rlaif.records import CheckOutcome, Constitution, Message, OrderVerdict, Principle, derive_seed
 from rlaif.templates import Rendered, render
 
 __all__ = [
@@ -64,6 +64,8 @@ class JudgeItem:
     """1.0 or 0.0 when the principles' checks decided the pair (their outcomes differed); None otherwise."""
     probe: bool = False
     """With `check_p_a`: ask the LLM judge too and record whether it agreed."""
+    checks: dict[str, tuple[CheckOutcome, ...]] = field(default_factory=dict)
+    """Response id -> its check outcomes under the item's checkable principles (recorded on the judgment)."""
 
 
 def judge_nonce(seed: int) -> str:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rlaif.records import Constitution, PreferencePair, PromptRecord, ReviewDecision, Revision
-from rlaif.reports import RunSummary, percent
+from rlaif.reports import Rate, RunSummary, percent
 from rlaif.store import write_atomic
 
 if TYPE_CHECKING:
@@ -206,6 +206,8 @@ def write_card(folder: Path, *, constitution: Constitution, summary: RunSummary)
         f"unparsed: {judge.unparsed_orders}",
         f"- order consistency: {percent(judge.consistency_rate)}, "
         f"same-position rate: {percent(judge.same_position_rate)}",
+        f"- pairs decided by the principles' checks: {judge.check_decided}; the LLM judge's agreement with "
+        f"them where both decided: {_agreement(judge.check_agreement)}",
         "",
         *_quality_lines(summary),
         "## Files",
@@ -250,3 +252,10 @@ def _quality_lines(summary: RunSummary) -> list[str]:
 
 def _counts(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{source} {count}" for source, count in sorted(counts.items())) or "none"
+
+
+def _agreement(rate: Rate | None) -> str:
+    if rate is None or rate.value is None:
+        return "n/a (no probe: judge.checks is not probe, or no check decided a pair)"
+    assert rate.ci95 is not None
+    return f"{percent(rate.value)} of {rate.n} (95% CI {percent(rate.ci95[0])}-{percent(rate.ci95[1])})"

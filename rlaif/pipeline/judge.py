@@ -7,9 +7,19 @@ from collections.abc import Callable, Iterable, Sequence
 
 from rlaif.backends.protocol import Backend
 from rlaif.config import JudgeConfig
+from rlaif.judging.checks import checkable, run_check
 from rlaif.judging.engine import judge_items
 from rlaif.judging.modes import Candidate, JudgeItem, draw_principles
-from rlaif.records import Constitution, Judgment, PromptRecord, Response, Revision
+from rlaif.records import (
+    CheckOutcome,
+    Constitution,
+    Judgment,
+    Principle,
+    PromptRecord,
+    Response,
+    Revision,
+    derive_seed,
+)
 from rlaif.reports import StageReport
 from rlaif.store import Stage
 
@@ -49,6 +59,58 @@ async def _judge_all(
     return report
 
 
+def _decision(
+    members: tuple[tuple[Principle, ...], ...], outcomes: dict[str, dict[str, CheckOutcome]], a: str, b: str
+) -> float | None:
+    """1.0 when the checks prefer response `a`, 0.0 when they prefer `b`; None when they cannot decide:
+    a principle without a check, a check error, or equal scores."""
+    principles = [p for member in members for p in member]
+    if not principles or any(p.id not in outcomes[a] for p in principles):
+        return None
+    scores = []
+    for response in (a, b):
+        found = [outcomes[response][p.id].score for p in principles]
+        if any(score is None for score in found):
+            return None  # a check error is never a pass or a fail
+        scores.append(sum(found) / len(found))  # type: ignore[arg-type]
+    if scores[0] == scores[1]:
+        return None
+    return 1.0 if scores[0] > scores[1] else 0.0
+
+
+def _probed(config: JudgeConfig, seed: int, key: str) -> bool:
+    """Whether a check-decided pair is also put to the LLM (`probe`, for a seeded `probe_share` of pairs)."""
+    if config.checks != "probe":
+        return False
+    return config.probe_share >= 1.0 or (derive_seed(seed, f"probe:{key}") / 2**31) < config.probe_share
+
+
+def _contrast(
+    principle: Principle,
+    others: Sequence[Principle],
+    candidates: Sequence[Response],
+    outcomes: dict[str, dict[str, CheckOutcome]],
+) -> tuple[Response, Response] | None:
+    """A sample that passes `principle`'s check and one that fails it, chosen to differ least on the other
+    checks (then to pass more of them): the pair teaches this principle and little else."""
+    passing = [r for r in candidates if outcomes[r.id][principle.id].passed is True]
+    failing = [r for r in candidates if outcomes[r.id][principle.id].passed is False]
+    if not passing or not failing:
+        return None
+
+    def score(response: Response, other: Principle) -> float:
+        value = outcomes[response.id][other.id].score
+        return -1.0 if value is None else value
+
+    def rank(pair: tuple[Response, Response]) -> tuple[float, float, int, int]:
+        x, y = pair
+        gap = sum(abs(score(x, o) - score(y, o)) for o in others)
+        both = sum(score(x, o) + score(y, o) for o in others)
+        return gap, -both, x.sample_index, y.sample_index
+
+    return min(((x, y) for x in passing for y in failing), key=rank)
+
+
 async def judge(
     backend: Backend,
     prompts: Sequence[PromptRecord],
@@ -60,26 +122,65 @@ async def judge(
     stage: Stage[Judgment],
     quiet: bool = False,
 ) -> StageReport:
-    """Judge the first two responses of every prompt; store one Judgment per prompt."""
+    """Judge the first two responses of every prompt (one Judgment per prompt), and with checks on, one
+    contrast pair per prompt and checkable principle whose samples pass and fail its check.
+
+    Where every principle of a judgment has a check and the two responses' outcomes differ, the checks
+    label the pair (`judge.checks`: `exact` asks the LLM nothing, `probe` asks it too and records whether
+    it agreed); elsewhere the LLM judges.
+    """
+    checked = checkable(constitution) if config.checks != "off" else ()
     items = []
     for prompt in prompts:
         candidates = responses.get(prompt.id, [])
         if len(candidates) < 2:
             continue
+        outcomes = {r.id: {p.id: run_check(p, prompt.messages, r.text) for p in checked} for r in candidates}
         a, b = candidates[0], candidates[1]
+        members = draw_principles(constitution, config, seed=seed, key=f"judge:{prompt.id}")
+        decided = _decision(members, outcomes, a.id, b.id)
+        in_judgment = {p.id for member in members for p in member}
         items.append(
             JudgeItem(
-                prompt_id=prompt.id,
-                conversation=prompt.messages,
-                a=Candidate(a.id, a.text),
-                b=Candidate(b.id, b.text),
-                members=draw_principles(constitution, config, seed=seed, key=f"judge:{prompt.id}"),
+                prompt_id=prompt.id, conversation=prompt.messages, a=Candidate(a.id, a.text),
+                b=Candidate(b.id, b.text), members=members, check_p_a=decided,
+                probe=decided is not None and _probed(config, seed, f"{prompt.id}:sampled"),
+                checks=_recorded(outcomes, (a.id, b.id), in_judgment),
             )
-        )
+        )  # fmt: skip
+        if not (config.contrast_pairs and checked):
+            continue
+        for principle in checked:
+            found = _contrast(principle, [p for p in checked if p is not principle], candidates, outcomes)
+            if found is None:
+                continue
+            x, y = sorted(found, key=lambda r: r.sample_index)  # A is the earlier sample; the check decides
+            if {x.id, y.id} == {a.id, b.id} and members == ((principle,),):
+                continue  # the sampled pair already is this contrast
+            items.append(
+                JudgeItem(
+                    prompt_id=prompt.id, conversation=prompt.messages, a=Candidate(x.id, x.text),
+                    b=Candidate(y.id, y.text), members=((principle,),), kind="contrast",
+                    check_p_a=_decision(((principle,),), outcomes, x.id, y.id),
+                    probe=principle.judges and _probed(config, seed, f"{prompt.id}:{principle.id}"),
+                    checks=_recorded(outcomes, (x.id, y.id), {principle.id}),
+                )
+            )  # fmt: skip
     return await _judge_all(
         backend, items, constitution=constitution, config=config, seed=seed, stage=stage, quiet=quiet,
         description="judge",
     )  # fmt: skip
+
+
+def _recorded(
+    outcomes: dict[str, dict[str, CheckOutcome]], responses: tuple[str, str], principles: set[str]
+) -> dict[str, tuple[CheckOutcome, ...]]:
+    """The outcomes worth keeping on a judgment: the two responses under its checkable principles."""
+    return {
+        r: tuple(o for pid, o in outcomes[r].items() if pid in principles)
+        for r in responses
+        if any(pid in principles for pid in outcomes[r])
+    }
 
 
 def validates_revisions(config: JudgeConfig) -> bool:

@@ -113,7 +113,9 @@ async def revise(
         answer = original.text
         done: list[RevisionStep] = []
         for round_index in range(config.rounds):
-            principle = sample_principle(constitution, seed=seed, key=f"revise:{prompt.id}:{round_index}")
+            principle = sample_principle(
+                constitution, seed=seed, key=f"revise:{prompt.id}:{round_index}", purpose="critique"
+            )
             critique_seed = derive_seed(seed, f"critique:{prompt.id}:{round_index}")
             step_id = stable_id(
                 "revstep",

@@ -11,6 +11,7 @@ from importlib import metadata
 from rlaif._version import __version__
 from rlaif.backends.serving import model_label
 from rlaif.config import RunConfig
+from rlaif.evaluate.stats import rate
 from rlaif.judging.engine import judge_stats
 from rlaif.pipeline.current import current
 from rlaif.records import Constitution, Judgment, PromptRecord, Response, Revision, RevisionStep
@@ -23,11 +24,15 @@ __all__ = ["judge_summary", "summarize", "versions"]
 def judge_summary(judgments: Sequence[Judgment]) -> JudgeSummary:
     """Judge metrics, with how many orders failed as requests and how orders and judgments ended."""
     orders = Counter(order.status for judgment in judgments for order in judgment.orders)
+    probes = [j.llm_agrees for j in judgments if j.llm_agrees is not None]
     return JudgeSummary(
         **judge_stats(judgments).model_dump(exclude={"consistency_rate", "same_position_rate"}),
         error_orders=orders["error"],
         orders_by_status=dict(sorted(orders.items())),
         judgments_by_status=dict(sorted(Counter(j.status for j in judgments).items())),
+        by_kind=dict(sorted(Counter(j.kind for j in judgments).items())),
+        check_decided=sum(j.source == "check" for j in judgments),
+        check_agreement=rate(sum(probes), len(probes)) if probes else None,
     )
 
 

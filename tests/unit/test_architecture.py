@@ -17,7 +17,8 @@ FOUNDATION = {
 # Each layer may import only the layers listed for it (and itself, and the foundation).
 LAYERS = {
     "rlaif.cli": {"*"},
-    "rlaif.pipeline": {"rlaif.review", "rlaif.train", "rlaif.judging", "rlaif.inputs", "rlaif.backends"},
+    "rlaif.pipeline": {"rlaif.review", "rlaif.train", "rlaif.evaluate", "rlaif.judging", "rlaif.inputs",
+                       "rlaif.backends"},
     "rlaif.evaluate": {"rlaif.train", "rlaif.judging", "rlaif.inputs", "rlaif.backends"},
     "rlaif.bench": {"rlaif.pipeline", "rlaif.evaluate", "rlaif.train", "rlaif.judging", "rlaif.inputs",
                     "rlaif.backends"},
