@@ -325,6 +325,9 @@ class QualityReport(Report):
     """Exported rows by source (after human review drops ties and flags)."""
     dropped: dict[str, int] = Field(default_factory=dict)
     """Dropped candidate pairs by filter (see export/dropped.jsonl)."""
+    flagged: dict[str, int] = Field(default_factory=dict)
+    """Exported revision pairs whose revision newly fails a check its original passed, by check (kept;
+    the export row's `flags` column names them)."""
     gates: list[Gate] = Field(default_factory=list)
     """Every gate, applying or not."""
     passed: bool

@@ -34,14 +34,14 @@ __all__ = ["export_pairs", "export_sft", "exported_sources", "pair_row", "pair_r
 
 _TYPES = {
     "messages": "turns", "prompt": "turns", "chosen": "turns", "rejected": "turns",
-    "principle_ids": "strings",
+    "principle_ids": "strings", "flags": "strings",
     "score": "float64", "p_chosen": "float64", "consistent": "bool", "human_reviewed": "bool",
     "human_reviewers": "int64", "rounds": "int64",
 }  # fmt: skip
 PAIR_COLUMNS = (
     "prompt", "chosen", "rejected", "score", "p_chosen", "source", "pair_id", "prompt_id", "source_id",
     "principle_ids", "consistent", "model", "template_hash", "constitution_hash", "human_reviewed",
-    "human_verdict", "human_reviewers",
+    "human_verdict", "human_reviewers", "flags",
 )  # fmt: skip
 SFT_COLUMNS = ("messages", "prompt_id", "revision_id", "rounds")
 
@@ -57,7 +57,9 @@ def _features(columns: Sequence[str]) -> Any:
     )
 
 
-def pair_row(pair: PreferencePair, *, human_verdict: str | None = None, reviewers: int = 0) -> dict[str, Any]:
+def pair_row(
+    pair: PreferencePair, *, human_verdict: str | None = None, reviewers: int = 0, flags: Sequence[str] = ()
+) -> dict[str, Any]:
     """One TRL preference row (conversational, explicit prompt) with provenance columns.
 
     `human_verdict="rejected"` swaps chosen and rejected (and `score` becomes the AI's probability
@@ -83,6 +85,7 @@ def pair_row(pair: PreferencePair, *, human_verdict: str | None = None, reviewer
         "human_reviewed": human_verdict is not None,
         "human_verdict": human_verdict,
         "human_reviewers": reviewers,
+        "flags": list(flags),
     }
 
 
@@ -124,9 +127,12 @@ def _write(rows: Sequence[dict[str, Any]], folder: Path, name: str, columns: Seq
 
 
 def pair_rows(
-    pairs: Iterable[PreferencePair], decisions: Mapping[str, Mapping[str, ReviewDecision]] | None = None
+    pairs: Iterable[PreferencePair],
+    decisions: Mapping[str, Mapping[str, ReviewDecision]] | None = None,
+    flags: Mapping[str, Sequence[str]] | None = None,
 ) -> list[dict[str, Any]]:
-    """The export's preference rows, by pair id: people's decisions applied (ties and flags left out)."""
+    """The export's preference rows, by pair id: people's decisions applied (ties and flags left out);
+    `flags` maps a pair's source id to what the checks flagged on it."""
     from rlaif.review.session import consensus
 
     rows = []
@@ -135,7 +141,8 @@ def pair_rows(
         verdict = consensus(by_reviewer.values()) if by_reviewer else None
         if verdict in ("tie", "flag"):
             continue
-        rows.append(pair_row(pair, human_verdict=verdict, reviewers=len(by_reviewer)))
+        found = (flags or {}).get(pair.source_id, ())
+        rows.append(pair_row(pair, human_verdict=verdict, reviewers=len(by_reviewer), flags=found))
     return rows
 
 
@@ -145,6 +152,7 @@ def export_pairs(
     *,
     decisions: Mapping[str, Mapping[str, ReviewDecision]] | None = None,
     dropped: Sequence[Dropped] = (),
+    flags: Mapping[str, Sequence[str]] | None = None,
 ) -> Path:
     """Write `pairs.jsonl` and the `pairs/` dataset of the kept pairs, and `dropped.jsonl` (each dropped
     pair with its reason); returns the dataset folder.
@@ -162,7 +170,7 @@ def export_pairs(
             for d in sorted(dropped, key=lambda d: d.pair.id)
         ),
     )  # fmt: skip
-    return _write(pair_rows(pairs, decisions), folder, "pairs", PAIR_COLUMNS)
+    return _write(pair_rows(pairs, decisions, flags), folder, "pairs", PAIR_COLUMNS)
 
 
 def exported_sources(rows: Iterable[dict[str, Any]]) -> dict[str, int]:
@@ -233,6 +241,7 @@ def _quality_lines(summary: RunSummary) -> list[str]:
         f"- kept by the filters: {_counts(quality.kept)}",
         f"- exported (after human review): {_counts(quality.exported)}",
         *[f"- dropped ({reason}): {count}" for reason, count in quality.dropped.items()],
+        *[f"- flagged, kept ({flag}): {count}" for flag, count in quality.flagged.items()],
         f"- trained on by default: {', '.join(quality.sources)}",
         "",
         "| gate | value | limit | result |",

@@ -22,12 +22,14 @@ from functools import cache
 from rapidfuzz.distance import Levenshtein
 
 from rlaif.config import PairSource, RunConfig
+from rlaif.judging.checks import checkable, run_check
 from rlaif.judging.labels import position_means, side
-from rlaif.records import Constitution, Judgment, PreferencePair
+from rlaif.records import Constitution, Judgment, PreferencePair, PromptRecord, Revision
 from rlaif.reports import Gate, QualityReport, percent
 
 __all__ = [
     "Dropped",
+    "revision_checks",
     "evaluate_gates",
     "filter_pairs",
     "ngram_overlap",
@@ -176,6 +178,36 @@ def filter_pairs(
     return kept, dropped
 
 
+def revision_checks(
+    revisions: Iterable[Revision], prompts: Mapping[str, PromptRecord], constitution: Constitution
+) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Checks on revisions: (revision id -> why it still fails a check its original failed, under a
+    principle it was revised for; revision id -> the checks it newly fails that its original passed)."""
+    checked = checkable(constitution)
+    if not checked:
+        return {}, {}
+    still: dict[str, str] = {}
+    flags: dict[str, list[str]] = {}
+    for revision in revisions:
+        prompt = prompts.get(revision.prompt_id)
+        if prompt is None:
+            continue
+        before = {p.id: run_check(p, prompt.messages, revision.original) for p in checked}
+        after = {p.id: run_check(p, prompt.messages, revision.final) for p in checked}
+        revised_for = {r.principle_id for r in revision.rounds}
+        failing = [
+            f"{pid} ({', '.join(after[pid].failed)})"
+            for pid in before
+            if pid in revised_for and before[pid].passed is False and after[pid].passed is False
+        ]
+        if failing:
+            still[revision.id] = "still fails " + "; ".join(failing)
+        newly = [pid for pid in before if before[pid].passed is True and after[pid].passed is False]
+        if newly:
+            flags[revision.id] = [f"newly fails {pid}" for pid in newly]
+    return still, flags
+
+
 # --- gates ---------------------------------------------------------------------------------------
 
 
@@ -239,6 +271,7 @@ def evaluate_gates(
     exported: Mapping[str, int],
     dropped: Sequence[Dropped],
     judgments: Sequence[Judgment],
+    flagged: Mapping[str, int] | None = None,
     forced: bool = False,
 ) -> QualityReport:
     """The quality report: every gate with its value and threshold, and whether the data may train.
@@ -288,8 +321,8 @@ def evaluate_gates(
     ]
     return QualityReport(
         sources=list(sources), candidates=dict(candidates), kept=dict(kept), exported=dict(exported),
-        dropped=dict(sorted(reasons.items())), gates=gates, passed=not failed, forced=forced and bool(failed),
-        warnings=warnings,
+        dropped=dict(sorted(reasons.items())), flagged=dict(sorted((flagged or {}).items())), gates=gates,
+        passed=not failed, forced=forced and bool(failed), warnings=warnings,
     )  # fmt: skip
 
 

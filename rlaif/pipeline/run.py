@@ -33,7 +33,7 @@ from rlaif.pipeline.current import current, responses_by_prompt
 from rlaif.pipeline.export import export_pairs, export_sft, exported_sources, pair_rows, write_card
 from rlaif.pipeline.judge import judge, validate_revisions, validates_revisions
 from rlaif.pipeline.pairs import build_pairs
-from rlaif.pipeline.quality import evaluate_gates, filter_pairs, training_sources
+from rlaif.pipeline.quality import evaluate_gates, filter_pairs, revision_checks, training_sources
 from rlaif.pipeline.respond import respond
 from rlaif.pipeline.revise import revise
 from rlaif.pipeline.summary import summarize, versions
@@ -172,13 +172,16 @@ def _export(
     judgments = current(run, layout.JUDGMENTS, Judgment, prompts, constitution)
     by_judgment = {j.id: j for j in judgments}
     validations = {j.response_a_id: j for j in judgments if j.kind == "revision"}
-    kept, dropped = filter_pairs(
-        candidates, config=config, constitution=constitution, judgments=by_judgment, validations=validations
-    )
-    export_pairs(kept, layout.export, decisions=human, dropped=dropped)
-    rows = pair_rows(kept, human)
     by_id = {p.id: p for p in prompts}
-    export_sft(current(run, layout.REVISIONS, Revision, prompts, constitution), by_id, layout.export)
+    revisions = current(run, layout.REVISIONS, Revision, prompts, constitution)
+    still_failing, flags = revision_checks(revisions, by_id, constitution)
+    kept, dropped = filter_pairs(
+        candidates, config=config, constitution=constitution, judgments=by_judgment, validations=validations,
+        check_failures=still_failing,
+    )  # fmt: skip
+    export_pairs(kept, layout.export, decisions=human, dropped=dropped, flags=flags)
+    rows = pair_rows(kept, human, flags)
+    export_sft(revisions, by_id, layout.export)
     counts = summary.counts
     counts.pairs = len(rows)
     counts.pairs_from_judge = sum(r["source"] == "judge" for r in rows)
@@ -187,6 +190,7 @@ def _export(
     counts.pairs_human_reviewed = sum(r["human_reviewed"] for r in rows)
     summary.skipped = dict(skipped)
     quality = evaluate_gates(
+        flagged=Counter(f for p in kept for f in flags.get(p.source_id, ())),
         config=config, sources=training_sources(config, trainers),
         candidates=Counter(p.source for p in candidates), kept=Counter(p.source for p in kept),
         exported=exported_sources(rows), dropped=dropped, judgments=judgments, forced=force,

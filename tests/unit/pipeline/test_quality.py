@@ -253,3 +253,35 @@ def test_bad_quality_settings_are_refused_naming_the_key(
     with pytest.raises(ConfigError, match=needle) as error:
         load_config(path, {f"quality.{key}": value})
     assert f"quality.{key}" in str(error.value)
+
+
+def test_revisions_that_still_fail_their_check_are_dropped_and_new_failures_flagged() -> None:
+    from rlaif.pipeline.quality import revision_checks
+    from rlaif.records import Check, CritiqueRound, PromptRecord, Revision
+
+    short = Principle(id="short", critique_request="c", revision_request="r", judge_question="Which?",
+                      check=Check(max_words=5))  # fmt: skip
+    links = Principle(id="links", critique_request="c", revision_request="r", judge_question="Which?",
+                      check=Check(must_not_match="https?://"))  # fmt: skip
+    constitution = Constitution(name="c", principles=(short, links))
+    prompt = PromptRecord(id="p", messages=PROMPT)
+
+    def revision(rid: str, original: str, final: str, principle: str) -> Revision:
+        rounds = (CritiqueRound(principle_id=principle, critique="c", revision=final),)
+        return Revision(id=rid, prompt_id="p", response_id="r", original=original, rounds=rounds,
+                        provenance=PROVENANCE)  # fmt: skip
+
+    long = "This answer is far too long to pass."
+    revisions = [
+        revision("fixed", long, "Short now.", "short"),
+        revision("still", long, "This rewrite is also much too long to pass.", "short"),
+        revision("broke", long, "Short, see https://x.io", "short"),
+    ]
+    still, flags = revision_checks(revisions, {"p": prompt}, constitution)
+    assert still == {"still": "still fails short (max_words)"}
+    assert flags == {"broke": ["newly fails links"]}
+    candidates = [pair(r.id, r.final, r.original) for r in revisions]
+    kept, dropped = filter_pairs(candidates, config=config(), constitution=constitution, judgments={},
+                                 check_failures=still)  # fmt: skip
+    assert [p.id for p in kept] == ["fixed", "broke"]
+    assert [(d.pair.id, d.reason) for d in dropped] == [("still", "revision_still_fails_check")]
