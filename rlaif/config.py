@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from rlaif.errors import ConfigError
 
 PairSource = Literal["check", "judge", "revision"]
+OnlineReward = Literal["model", "judge", "checks"]
+PPOReward = Literal["model", "checks"]
 FilterName = Literal[
     "judge_inconsistent", "judge_low_confidence", "revision_near_identical", "revision_few_shot_copy",
     "revision_degenerate", "revision_meta_talk", "revision_still_fails_check", "revision_judged_worse",
@@ -290,17 +292,33 @@ class KTOSection(PairTrainerSection):
     """KTO on the pairs taken apart into desirable and undesirable answers (`rlaif train kto`)."""
 
 
+def rewards(value: str | list[str]) -> list[str]:
+    """A `reward:` setting as a list of reward names."""
+    return [value] if isinstance(value, str) else list(value)
+
+
 class OnlineSection(PairTrainerSection):
     """Online RLAIF (`rlaif train online`): the policy samples, a reward model or the judge scores."""
 
     algorithm: Literal["rloo", "grpo"] = "rloo"
     """TRL's RLOOTrainer or GRPOTrainer."""
-    reward: Literal["model", "judge"] = "model"
-    """`model`: the trained reward model; `judge`: the judge's P(better than the reference answer)."""
+    reward: OnlineReward | list[OnlineReward] = "model"
+    """`model`: the trained reward model; `judge`: the judge's P(better than the reference answer);
+    `checks`: the weighted share of the constitution's checks passed; a list combines them, weighted by
+    TRL's `args.reward_weights` (e.g. reward: [checks, model], args: {reward_weights: [1.0, 0.5]})."""
     reward_model: str | None = None
     """Reward model folder for `reward: model`; None means RUN_DIR/models/reward."""
     reference: Literal["chosen", "rejected"] = "chosen"
     """`reward: judge`: which answer of the prompt's pair the completion is compared with."""
+
+    @model_validator(mode="after")
+    def _rewards(self) -> OnlineSection:
+        names = rewards(self.reward)
+        if not names or len(set(names)) != len(names):
+            raise ValueError(
+                f"reward {names} must name each of model, judge, checks at most once, and at least one"
+            )
+        return self
 
 
 class PPOSection(PairTrainerSection):
@@ -308,10 +326,27 @@ class PPOSection(PairTrainerSection):
     a KL penalty keeps it near the starting model. `args` are `rlaif.train.ppo.config.PPOConfig` fields
     (total_steps, batch_size, target_kl, init_kl_coef, ...)."""
 
+    reward: PPOReward | list[PPOReward] = "model"
+    """`model`: the reward model's score; `checks`: the weighted share of the constitution's checks passed;
+    a list adds them up with `reward_weights`."""
+    reward_weights: list[float] | None = None
+    """One weight per entry of `reward` (default: 1 each)."""
     reward_model: str | None = None
-    """Reward model folder; None means RUN_DIR/models/reward."""
+    """Reward model folder for `reward: model`; None means RUN_DIR/models/reward."""
     resume: bool = True
     """Go on from the newest checkpoint in RUN_DIR/models/ppo (see `args.save_every`)."""
+
+    @model_validator(mode="after")
+    def _weights(self) -> PPOSection:
+        names = rewards(self.reward)
+        if not names or len(set(names)) != len(names):
+            raise ValueError(f"reward {names} must name each of model, checks at most once, and at least one")
+        if self.reward_weights is not None and len(self.reward_weights) != len(names):
+            raise ValueError(
+                f"reward_weights has {len(self.reward_weights)} weights for {len(names)} rewards {names}; "
+                "give one weight per reward"
+            )
+        return self
 
 
 class TrainConfig(Section):

@@ -26,7 +26,7 @@ from typing import Any
 from rlaif.inputs.constitution import import_check
 from rlaif.records import Check, CheckOutcome, Constitution, Message, Principle, compile_pattern
 
-__all__ = ["REGEX_TIMEOUT", "RULES", "Rule", "checkable", "describe_check", "run_check"]
+__all__ = ["REGEX_TIMEOUT", "RULES", "Rule", "checkable", "checks_score", "describe_check", "run_check"]
 
 REGEX_TIMEOUT = 0.1
 """Seconds one regular-expression match may take before the check gives up with a check error."""
@@ -243,3 +243,17 @@ def describe_check(check: Check | None) -> str:
         return ""
     shown = {True: "true", False: "false"}
     return "; ".join(f"{name}: {shown.get(value, value)}" for name, value in check.rules().items())
+
+
+def checks_score(principles: Sequence[Principle], conversation: Conversation, response: str) -> float | None:
+    """The weighted share of checks passed: each principle's check score (1 pass, 0 fail, or a python
+    check's score) weighted by the principle's weight. A check error counts on neither side; None when
+    no check decided. Used as a reward (`reward: checks`)."""
+    total = weight = 0.0
+    for principle in principles:
+        outcome = run_check(principle, conversation, response)
+        if outcome.score is None:
+            continue
+        total += principle.weight * outcome.score
+        weight += principle.weight
+    return total / weight if weight else None

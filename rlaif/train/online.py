@@ -29,7 +29,7 @@ from rlaif.train.common import (
     trl_config,
 )
 
-__all__ = ["DEFAULTS", "RewardFunc", "judge_reward", "online_prompts", "train_online"]
+__all__ = ["DEFAULTS", "RewardFunc", "checks_reward", "judge_reward", "online_prompts", "train_online"]
 
 DEFAULTS = {
     "per_device_train_batch_size": 4,
@@ -117,12 +117,38 @@ def judge_reward(
     return judge_vs_reference
 
 
+def checks_reward(constitution: Constitution) -> RewardFunc:
+    """The weighted share of the constitution's checks a completion passes (`reward: checks`); None (no
+    reward) when every check errored. Exact and free: no model is asked."""
+    from rlaif.judging.checks import checkable, checks_score
+
+    principles = checkable(constitution)
+    if not principles:
+        raise ConfigError(
+            f"train.online.reward: checks needs principles with a `check:`, and constitution "
+            f"{constitution.name!r} has none; add checks (see constitution/README.md) or use reward: model "
+            "or judge"
+        )
+
+    def checks_passed(
+        prompts: list[list[dict[str, str]]], completions: list[list[dict[str, str]]], **kwargs: Any
+    ) -> list[float | None]:
+        return [
+            checks_score(
+                principles, prompt, completion[-1]["content"] if isinstance(completion, list) else completion
+            )
+            for prompt, completion in zip(prompts, completions, strict=True)
+        ]
+
+    return checks_passed
+
+
 def train_online(
     dataset_dir: str | Path,
     *,
     model_path: str | Path,
     output_dir: str | Path,
-    reward: str | Path | RewardFunc,
+    reward: str | Path | RewardFunc | Sequence[str | Path | RewardFunc],
     algorithm: Literal["rloo", "grpo"] = "rloo",
     args: dict[str, Any] | None = None,
     sources: Sequence[str] = ("judge", "revision"),
@@ -134,7 +160,8 @@ def train_online(
         dataset_dir: the `pairs` datasets folder of an export (prompts and reference answers).
         model_path: the policy to start from.
         output_dir: where the trained policy goes.
-        reward: a reward model folder, or a reward function such as `judge_reward(...)`.
+        reward: a reward model folder, or a reward function such as `judge_reward(...)`, or a list of
+            them (TRL adds them up, weighted by `args.reward_weights`).
         algorithm: `rloo` (TRL RLOOTrainer) or `grpo` (GRPOTrainer).
         args: `RLOOConfig` / `GRPOConfig` keyword arguments.
         sources: which pairs' prompts to use.
@@ -155,22 +182,29 @@ def train_online(
     else:
         raise ConfigError(f"train.online.algorithm {algorithm!r}: choose rloo or grpo")
     config = trl_config(Config, "online", output_dir, args, **DEFAULTS)
-    reward_funcs: Any
-    reward_tokenizers: Any = None
-    if callable(reward):
-        reward_funcs, reward_name = reward, getattr(reward, "__name__", "reward")
-    else:
-        reward_funcs, reward_tokenizers = _reward_model(reward)
-        reward_name = Path(reward).name
+    reward_funcs: list[Any] = []
+    reward_tokenizers: list[Any] = []
+    names = []
+    for one in reward if isinstance(reward, list | tuple) else [reward]:
+        if callable(one):
+            reward_funcs.append(one)
+            reward_tokenizers.append(None)
+            names.append(getattr(one, "__name__", "reward"))
+        else:
+            model, tokenizer = _reward_model(one)
+            reward_funcs.append(model)
+            reward_tokenizers.append(tokenizer)
+            names.append(Path(one).name)
+    reward_name = " + ".join(names)
     model, tokenizer = load_policy(model_path)
     timer = StepTimer()
     trainer = Trainer(
         model=model,
-        reward_funcs=reward_funcs,
+        reward_funcs=reward_funcs if len(reward_funcs) > 1 else reward_funcs[0],
         args=config,
         train_dataset=prompts,
         processing_class=tokenizer,
-        reward_processing_classes=reward_tokenizers,
+        reward_processing_classes=reward_tokenizers if len(reward_funcs) > 1 else reward_tokenizers[0],
         callbacks=[timer],
     )
     seconds = run_training(trainer)

@@ -8,13 +8,15 @@ export and goes to RUN_DIR/models/NAME. Each runner imports torch and TRL only w
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from rlaif.config import RunConfig, TrainerSection
+from rlaif.config import RunConfig, TrainerSection, rewards
 from rlaif.errors import ConfigError
+from rlaif.inputs.load import load_run_constitution
 from rlaif.store import RunLayout
 
 if TYPE_CHECKING:
@@ -99,19 +101,31 @@ def _online(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainRes
         "model_path": model, "output_dir": layout.model("online"), "algorithm": section.algorithm,
         "args": section.args, "sources": section.sources, "reference": section.reference,
     }  # fmt: skip
-    if section.reward == "model":
-        folder = _reward_model_folder(config, layout, section.reward_model)
-        return online.train_online(layout.export_pairs, reward=folder, **common)  # type: ignore[arg-type]
-    from rlaif.backends.serving import served_backend
-    from rlaif.inputs.load import load_run_constitution
+    names = rewards(section.reward)
+    with contextlib.ExitStack() as stack:
+        found: list[Any] = []
+        for name in names:
+            if name == "model":
+                found.append(_reward_model_folder(config, layout, section.reward_model))
+            elif name == "checks":
+                found.append(online.checks_reward(load_run_constitution(config)))
+            else:  # the judge: a server of its own for the length of the training
+                from rlaif.backends.serving import served_backend
 
-    constitution = load_run_constitution(config)
-    judge_model = config.judge.model or config.model
-    with served_backend(judge_model, layout.logs, name="judge-online") as backend_args:
-        reward_fn = online.judge_reward(
-            backend_args, constitution=constitution, config=config.judge, seed=config.seed
+                backend_args = stack.enter_context(
+                    served_backend(config.judge.model or config.model, layout.logs, name="judge-online")
+                )
+                found.append(
+                    online.judge_reward(
+                        backend_args, constitution=load_run_constitution(config), config=config.judge,
+                        seed=config.seed,
+                    )
+                )  # fmt: skip
+        return online.train_online(
+            layout.export_pairs,
+            reward=found if len(found) > 1 else found[0],
+            **common,  # type: ignore[arg-type]
         )
-        return online.train_online(layout.export_pairs, reward=reward_fn, **common)  # type: ignore[arg-type]
 
 
 def _ppo(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainResult:
@@ -119,7 +133,7 @@ def _ppo(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainResult
 
     from rlaif.train.common import load_pairs
     from rlaif.train.ppo.config import PPOConfig
-    from rlaif.train.ppo.rollout import pair_prompts, reward_model_scorer
+    from rlaif.train.ppo.rollout import checks_scorer, combined, pair_prompts, reward_model_scorer
     from rlaif.train.ppo.trainer import train_ppo
 
     section = config.train.ppo
@@ -128,16 +142,21 @@ def _ppo(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainResult
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"train.ppo.args: {problems}") from None
-    folder = _reward_model_folder(config, layout, section.reward_model)
-    if not (folder / "config.json").exists():
-        raise ConfigError(
-            f"PPO needs a reward model and {folder} has none: train one first (`rlaif train reward`) or "
-            "set train.ppo.reward_model"
-        )
+    scorers = []
+    for name in rewards(section.reward):
+        if name == "checks":
+            scorers.append(checks_scorer(load_run_constitution(config)))
+            continue
+        folder = _reward_model_folder(config, layout, section.reward_model)
+        if not (folder / "config.json").exists():
+            raise ConfigError(
+                f"PPO's reward: model needs a reward model and {folder} has none: train one first "
+                "(`rlaif train reward`), set train.ppo.reward_model, or use reward: checks"
+            )
+        scorers.append(reward_model_scorer(folder))
     prompts = pair_prompts(load_pairs(layout.export_pairs, section.sources))
-    return train_ppo(
-        ppo, model=model, prompts=prompts, reward_fn=reward_model_scorer(folder), resume=section.resume
-    )
+    reward_fn = scorers[0] if len(scorers) == 1 else combined(scorers, section.reward_weights)
+    return train_ppo(ppo, model=model, prompts=prompts, reward_fn=reward_fn, resume=section.resume)
 
 
 TRAINERS: dict[str, Trainer] = {

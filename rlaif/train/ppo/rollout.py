@@ -21,8 +21,12 @@ from transformers import (
 )
 
 from rlaif.errors import ConfigError
+from rlaif.records import Constitution
 
-__all__ = ["HFGenerator", "RewardFn", "RolloutGenerator", "pair_prompts", "reward_model_scorer"]
+__all__ = [
+    "HFGenerator", "RewardFn", "RolloutGenerator", "checks_scorer", "combined", "pair_prompts",
+    "reward_model_scorer",
+]  # fmt: skip
 
 RewardFn = Callable[[list[str], list[str]], list[float]]
 """`reward_fn(prompts, completions) -> scores`: one float per completion, higher is better."""
@@ -97,6 +101,38 @@ def pair_prompts(rows: Iterable[dict[str, Any]]) -> list[str]:
     """The distinct prompts of exported preference rows, in first-seen order: each prompt's last user
     turn (PPO renders a prompt as one user turn)."""
     return list(dict.fromkeys(row["prompt"][-1]["content"] for row in rows))
+
+
+def checks_scorer(constitution: Constitution) -> RewardFn:
+    """The weighted share of the constitution's checks a completion passes, as PPO's reward (0.0 when
+    every check errored: PPO needs a number; the checks' own errors are rare python-check failures)."""
+    from rlaif.judging.checks import checkable, checks_score
+
+    principles = checkable(constitution)
+    if not principles:
+        raise ConfigError(
+            f"train.ppo.reward: checks needs principles with a `check:`, and constitution "
+            f"{constitution.name!r} has none; add checks (see constitution/README.md) or use reward: model"
+        )
+
+    def score(prompts: list[str], completions: list[str]) -> list[float]:
+        return [
+            checks_score(principles, [{"role": "user", "content": prompt}], completion) or 0.0
+            for prompt, completion in zip(prompts, completions, strict=True)
+        ]
+
+    return score
+
+
+def combined(scorers: Sequence[RewardFn], weights: Sequence[float] | None = None) -> RewardFn:
+    """Several rewards added up with weights (default 1 each)."""
+    weights = list(weights) if weights is not None else [1.0] * len(scorers)
+
+    def score(prompts: list[str], completions: list[str]) -> list[float]:
+        columns = [scorer(prompts, completions) for scorer in scorers]
+        return [sum(w * c[i] for w, c in zip(weights, columns, strict=True)) for i in range(len(completions))]
+
+    return score
 
 
 def reward_model_scorer(
