@@ -61,7 +61,8 @@ __all__ = [
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    # inf and nan are never a setting: refused at the door instead of crashing a run later.
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
 
 
 class ServerConfig(Section):
@@ -471,7 +472,7 @@ class QualityConfig(Section):
 class RunConfig(Section):
     """A whole pipeline run."""
 
-    run_dir: str = "runs/default"
+    run_dir: str = Field(default="runs/default", min_length=1, pattern=r"\S")
     """Where everything is written."""
     constitution: str = "harmless"
     """A constitution file, or a shipped name (`harmless`, `helpful-honest`)."""
@@ -487,6 +488,15 @@ class RunConfig(Section):
     quality: QualityConfig = QualityConfig()
     base_dir: str = Field(default=".", exclude=True)
     """Folder relative input paths are resolved against (the config file's folder)."""
+
+    @model_validator(mode="after")
+    def _judge_has_two_samples(self) -> RunConfig:
+        if self.judge.enabled and self.generation.samples_per_prompt < 2:
+            raise ValueError(
+                "generation.samples_per_prompt is 1, but the judge compares two samples of each prompt; "
+                "set samples_per_prompt: 2 or more, or judge.enabled: false"
+            )
+        return self
 
     def resolve(self, path: str) -> Path:
         candidate = Path(path).expanduser()

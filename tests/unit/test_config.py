@@ -195,3 +195,23 @@ def test_duplicate_key(tmp_path: Path) -> None:
 
 def test_missing_file(tmp_path: Path) -> None:
     assert "not found" in error_for(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "needle"),
+    [
+        ("generation.temperature", float("inf"), "finite number"),
+        ("judge.min_confidence", float("nan"), "finite number"),
+        ("run_dir", "", "run_dir"),
+        ("run_dir", "   ", "run_dir"),
+        ("generation.samples_per_prompt", 1, "the judge compares two samples"),
+    ],
+)
+def test_values_that_would_crash_or_mislead_a_run_are_refused(
+    tmp_path: Path, key: str, value: object, needle: str
+) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text("prompts: {path: p.jsonl}\n")
+    with pytest.raises(ConfigError, match=needle):
+        load_config(path, {key: value})
+    load_config(path, {"generation.samples_per_prompt": 1, "judge.enabled": False})  # no judge: fine
