@@ -8,7 +8,7 @@ import sys
 
 import yaml
 
-from rlaif import PreferencePair, RunDir, load_config, run_pipeline
+from rlaif import PreferencePair, QualityGateError, RunDir, load_config, run_pipeline
 
 overrides = {"prompts.limit": 4, "revise.rounds": 1, "run_dir": "runs/python-api", "train.dpo.enabled": False}
 for argument in sys.argv[1:]:  # key=value, as with the CLI's --set
@@ -16,8 +16,14 @@ for argument in sys.argv[1:]:  # key=value, as with the CLI's --set
     overrides[key] = yaml.safe_load(value)
 
 config = load_config("examples/quickstart.yaml", overrides)
-summary = run_pipeline(config, stages=("respond", "revise", "judge", "export"), quiet=True)
-print(f"{summary['counts']['pairs']} pairs, judge consistency {summary['judge']['consistency_rate']}")
+try:
+    summary = run_pipeline(config, stages=("respond", "revise", "judge", "export"), quiet=True)
+except QualityGateError as refused:  # nothing passed the filters: the summary says why
+    print(refused)
+    summary = refused.summary
+print(f"{summary.counts.pairs} pairs, judge consistency {summary.judge.consistency_rate}")
+for reason, count in summary.quality.dropped.items():
+    print(f"dropped ({reason}): {count}")
 
 with RunDir(config.run_dir) as run:
     for pair in run.stage("pairs", PreferencePair):

@@ -16,12 +16,14 @@ from rlaif.errors import (
     ConstitutionError,
     GateError,
     PromptSetError,
+    QualityGateError,
     ReviewError,
     RlaifError,
     RunDirError,
     ServerUnreachable,
     TemplateError,
 )
+from rlaif.evaluate.compliance import evaluate_compliance
 from rlaif.evaluate.winrate import evaluate_winrate
 from rlaif.inputs.constitution import find_constitution, load_constitution, sample_principle
 from rlaif.inputs.prompts import load_prompts
@@ -45,6 +47,7 @@ from rlaif.records import (
     ReviewItem,
     Revision,
 )
+from rlaif.reports import ComplianceReport, QualityReport, RunSummary, TrainResult
 from rlaif.review.agreement import agreement_report
 from rlaif.review.gate import check_gate
 from rlaif.review.hook import run_hook
@@ -59,6 +62,7 @@ __all__ = [
     "ChatResult",
     "Check",
     "CheckOutcome",
+    "ComplianceReport",
     "ConfigError",
     "Constitution",
     "ConstitutionError",
@@ -71,6 +75,8 @@ __all__ = [
     "Principle",
     "PromptRecord",
     "PromptSetError",
+    "QualityGateError",
+    "QualityReport",
     "Response",
     "ReviewAnswer",
     "ReviewDecision",
@@ -82,14 +88,17 @@ __all__ = [
     "RunConfig",
     "RunDir",
     "RunDirError",
+    "RunSummary",
     "ServerUnreachable",
     "TemplateError",
+    "TrainResult",
     "VLLMServer",
     "__version__",
     "agreement_report",
     "check_gate",
     "checkable",
     "ensure_model",
+    "evaluate_compliance",
     "evaluate_winrate",
     "find_constitution",
     "judge",
