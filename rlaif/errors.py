@@ -16,6 +16,7 @@ __all__ = [
     "ReviewError",
     "RlaifError",
     "RunDirError",
+    "ServerRefused",
     "ServerUnreachable",
     "TemplateError",
 ]
@@ -51,6 +52,12 @@ class BackendError(RlaifError):
     """The generation backend failed in a way retries did not fix."""
 
     exit_code = 3
+
+
+class ServerRefused(BackendError):
+    """A server answered but refused the requests (wrong API key, model name or URL): a setting to fix."""
+
+    exit_code = 2
 
 
 class ServerUnreachable(BackendError):

@@ -17,7 +17,7 @@ from typing import Any
 import openai
 
 from rlaif.backends.protocol import ChatRequest, ChatResult
-from rlaif.errors import BackendError, ServerUnreachable
+from rlaif.errors import BackendError, ServerRefused, ServerUnreachable
 
 __all__ = ["OpenAIBackend"]
 
@@ -58,7 +58,7 @@ class OpenAIBackend:
         alive: Callable[[], bool] | None = None,
     ):
         if not base_urls:
-            raise BackendError(
+            raise ServerRefused(
                 "no server URL given; set model.base_urls or leave it empty for a managed server"
             )
         self.base_urls = [u.rstrip("/") for u in base_urls]
@@ -145,7 +145,7 @@ class OpenAIBackend:
                     openai.PermissionDeniedError,
                     openai.NotFoundError,
                 ) as exc:
-                    raise BackendError(
+                    raise ServerRefused(
                         f"{self.base_urls[index]} refused the request ({type(exc).__name__}: {exc}); "
                         "check model.served_name and the API key"
                     ) from None

@@ -111,7 +111,10 @@ def _kill_and_resume(config: Path, run_dir: Path, expected: dict[str, int]) -> t
     assert not list(run_dir.glob(".*.tmp")), "a half-written atomic file was left behind"
     summary = json.loads((run_dir / "summary.json").read_text())
     exported = (run_dir / "export" / "pairs.jsonl").read_text().splitlines()
-    assert summary["counts"]["pairs"] == len(exported) == len(final["pairs"])
+    dropped = (run_dir / "export" / "dropped.jsonl").read_text().splitlines()
+    # Every candidate pair is on record: exported, or dropped by a filter with its reason.
+    assert summary["counts"]["pairs"] == len(exported)
+    assert len(exported) + len(dropped) == len(final["pairs"])
     return report, final
 
 

@@ -175,7 +175,7 @@ def test_cli_run_outage_ends_with_one_line_naming_the_url_then_resumes(tmp_path:
         down_at = time.monotonic()
         stdout, stderr = process.communicate(timeout=120)
         waited = time.monotonic() - down_at
-        assert process.returncode == 2, stdout + stderr
+        assert process.returncode == 3, stdout + stderr  # a server failure, not a user mistake
         lines = stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: "), stderr
         assert stub.base_url in lines[0] and "for 3 s" in lines[0] and "rerun to resume" in lines[0]
@@ -248,7 +248,7 @@ def test_real_server_outage_retries_stops_and_resumes(vllm_server: Any, tmp_path
 
         first = start_and_cut(2)  # in respond; stays down
         _, stderr = first.communicate(timeout=300)
-        assert first.returncode == 2, stderr[-3000:]
+        assert first.returncode == 3, stderr[-3000:]
         assert proxy.base_url() in stderr and "for 8 s" in stderr and len(stderr.strip().splitlines()) == 1
         kept = snapshot(run_dir)
 
