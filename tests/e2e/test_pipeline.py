@@ -39,37 +39,76 @@ def _lines(path: Path) -> int:
     return len(path.read_text().splitlines()) if path.exists() else 0
 
 
-def test_pipeline_end_to_end_on_a_running_server(tmp_path: Path, vllm_server, model_dir: Path) -> None:
-    config = _config(
-        tmp_path, model={"base_urls": [vllm_server.base_url], "served_name": vllm_server.served_name}
-    )
+def _checked_config(tmp_path: Path, server: object, **extra: object) -> Path:
+    """The checkable quickstart at a small size: concise-plain, 6 prompts × 4 samples, checks probed."""
+    return _config(
+        tmp_path,
+        constitution="concise-plain",
+        prompts={"path": str(ROOT / "examples" / "concise_train.jsonl"), "limit": 6},
+        model={"base_urls": [server.base_url], "served_name": server.served_name},  # type: ignore[attr-defined]
+        generation={"samples_per_prompt": 4, "max_tokens": 64},
+        revise={"rounds": 1, "max_tokens": 48},
+        judge={"checks": "probe"},
+        quality={"min_pairs": 1},
+        train={"dpo": {"sources": ["check"], "args": {"max_steps": 2, "per_device_train_batch_size": 2,
+                                                      "max_length": 256}}},
+        **extra,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def checked_run(tmp_path_factory: pytest.TempPathFactory, vllm_server: object) -> tuple[Path, Path, str]:
+    tmp_path = tmp_path_factory.mktemp("checked")
+    config = _checked_config(tmp_path, vllm_server)
     done = subprocess.run(
-        [*RLAIF, "run", str(config), "--quiet"], capture_output=True, text=True, timeout=1200
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    run = tmp_path / "run"
+        [*RLAIF, "run", str(config), "--quiet"], capture_output=True, text=True, timeout=1500,
+        env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return config, tmp_path / "run", done.stdout
+
+
+def test_the_checkable_pipeline_end_to_end_on_a_running_server(
+    checked_run: tuple[Path, Path, str], model_dir: Path
+) -> None:
+    """Respond, revise, judge with checks (probed), filters, gates, export and DPO on check-labelled pairs."""
+    config, run, stdout = checked_run
     summary = json.loads((run / "summary.json").read_text())
-    counts = summary["counts"]
-    assert counts["prompts"] == 4 and counts["responses"] == 8
-    assert counts["revision_steps"] == 4 and counts["revisions"] == 4 and counts["judgments"] == 4
-    assert counts["pairs"] == counts["pairs_from_judge"] + counts["pairs_from_revision"] > 0
-    assert "DPO loss first" in done.stdout and "judge order-consistency" in done.stdout
+    counts, judge = summary["counts"], summary["judge"]
+    assert counts["prompts"] == 6 and counts["responses"] == 24
+    assert counts["revision_steps"] == 6 and counts["revisions"] == 6
+    assert judge["by_kind"]["sampled"] == 6 and judge["by_kind"].get("contrast", 0) >= 1
+    assert judge["check_decided"] >= 1
+    assert counts["pairs"] == counts["pairs_from_check"] >= 1  # DPO reads check pairs only
+    gates = {g["name"]: g for g in summary["quality"]["gates"]}
+    assert gates["pairs"]["passed"] is True and summary["quality"]["passed"] is True
+    assert gates["judge order-consistency"]["passed"] is None  # no LLM-judged pair is trained on
+    assert "DPO loss first" in stdout and "gate: pairs" in stdout
+    assert "judge agreement with the checks" in stdout
 
-    # Every judgment keeps both orders' probabilities and raw answers.
-    for line in (run / "judgments.jsonl").read_text().splitlines():
-        judgment = json.loads(line)
-        assert len(judgment["orders"]) == 2
-        assert all(o["raw"] for o in judgment["orders"])
+    judgments = [json.loads(line) for line in (run / "judgments.jsonl").read_text().splitlines()]
+    for judgment in judgments:
         assert judgment["provenance"]["template_hash"]
+        if judgment["source"] == "check":
+            assert judgment["p_a"] in (0.0, 1.0) and judgment["checks"]
+            assert len(judgment["orders"]) == 2  # probed: the LLM was asked in both orders
+        else:
+            assert len(judgment["orders"]) == 2 and all(o["raw"] for o in judgment["orders"])
 
-    # Export: TRL conversational rows, a datasets folder, and a card.
+    # Export: TRL conversational rows with their labels, the dropped candidates with reasons, a card.
     from datasets import load_from_disk
 
     pairs = load_from_disk(str(run / "export" / "pairs"))
-    assert len(pairs) == counts["pairs"]
+    assert len(pairs) == counts["pairs"] and set(pairs["source"]) == {"check"}
+    assert all(p == 1.0 for p in pairs["p_chosen"])
     row = pairs[0]
     assert row["prompt"][-1]["role"] == "user" and row["chosen"][0]["role"] == "assistant"
-    assert "harmless" in (run / "export" / "README.md").read_text()
+    candidates = len((run / "pairs.jsonl").read_text().splitlines())
+    dropped = [json.loads(line) for line in (run / "export" / "dropped.jsonl").read_text().splitlines()]
+    assert all(d["reason"] for d in dropped)
+    card = (run / "export" / "README.md").read_text()
+    assert "concise-plain" in card and "| gate |" in card and "agreement with them" in card
+    assert candidates >= len(pairs) + len(dropped)
 
     # DPO saved a model that loads and differs from the base.
     import torch
@@ -95,6 +134,57 @@ def test_pipeline_end_to_end_on_a_running_server(tmp_path: Path, vllm_server, mo
     assert again.returncode == 0, again.stderr[-3000:]
     after = {name: _lines(run / f"{name}.jsonl") for name in before}
     assert after == before
+
+
+def test_compliance_of_the_trained_policy_through_the_cli(checked_run: tuple[Path, Path, str]) -> None:
+    config, run, _ = checked_run
+    report_path = run.parent / "compliance.json"
+    done = subprocess.run(
+        [*RLAIF, "evaluate", "compliance", "--config", str(config), "--prompts",
+         str(ROOT / "examples" / "concise_heldout.jsonl"), "--limit", "4", "--samples", "1", "--engine",
+         "transformers", "--max-tokens", "32", "--json", str(report_path), "--quiet"],
+        capture_output=True, text=True, timeout=900, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(report_path.read_text())
+    names = [row["principle_id"] for row in report["principles"]]
+    assert names == ["concise", "no-canned-opener", "no-links", "plain-prose", "every check"]
+    for row in report["principles"]:
+        assert row["base"]["n"] + row["base"]["errors"] == 4 and row["candidate"]["n"] == 4
+    assert report["prompts_seen_in_training"] == 0 and report["kl"]["tokens"] > 0
+    assert len(report["answers"]["base"]) == 4 and Path(report["plot"]).stat().st_size > 5000
+    assert "every check" in done.stdout and "KL(candidate" in done.stdout
+
+
+def test_a_gate_stops_training_on_the_bundled_judges_pairs_and_force_goes_on(
+    tmp_path: Path, vllm_server
+) -> None:
+    """The bundled judge answers "A" in every order: DPO on its pairs would train on position bias."""
+    dpo = {"sources": ["judge"], "args": {"max_steps": 1, "max_length": 256}}
+    config = _config(
+        tmp_path, model={"base_urls": [vllm_server.base_url], "served_name": vllm_server.served_name},
+        prompts={"path": str(ROOT / "examples" / "prompts.jsonl"), "limit": 8}, revise={"enabled": False},
+        judge={"inconsistent": "keep", "min_confidence": 0.5}, quality={"min_pairs": 1}, train={"dpo": dpo},
+    )  # fmt: skip
+    refused = subprocess.run(
+        [*RLAIF, "run", str(config), "--quiet"], capture_output=True, text=True, timeout=900,
+        env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert refused.returncode == 1, refused.stdout[-2000:] + refused.stderr[-2000:]
+    assert "Traceback" not in refused.stderr
+    assert "failed" in refused.stderr and "quality gate" in refused.stderr
+    assert "judge order-consistency" in refused.stderr and "--force trains anyway" in refused.stderr
+    assert "FAILED" in refused.stdout  # the summary table, red gates first
+    run = tmp_path / "run"
+    assert not (run / "models" / "dpo").exists()
+    assert json.loads((run / "manifest.json").read_text())["status"] == "refused"
+    forced = subprocess.run(
+        [*RLAIF, "run", str(config), "--quiet", "--force"], capture_output=True, text=True, timeout=900
+    )
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "done" and manifest["forced"][0]["gates"]
+    assert (run / "models" / "dpo" / "config.json").exists()
 
 
 def _vllm_children(pid: int) -> list[psutil.Process]:
