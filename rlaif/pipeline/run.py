@@ -49,7 +49,7 @@ from rlaif.records import (
 from rlaif.reports import QualityReport, RunSummary, StageReport
 from rlaif.review.gate import check_gate
 from rlaif.review.session import current_decisions
-from rlaif.store import RunDir, write_atomic
+from rlaif.store import RunDir, RunLayout, write_atomic
 from rlaif.templates import prompts_dir, template_hash
 from rlaif.train.registry import TRAINERS, train_stage
 
@@ -254,7 +254,15 @@ def run_pipeline(
         trainers = [name for name, t in TRAINERS.items() if name in stages and t.section(config).enabled]
         quality = None
         # Trainers always read a fresh export: reviews or settings changed since the last one count.
-        if "export" in stages or trainers:
+        # The exception is a run folder that generated nothing beside an export someone brought:
+        # re-exporting would replace their dataset with an empty one.
+        if trainers and "export" not in stages and _brought_export(layout):
+            sources = training_sources(config, trainers)
+            summary.quality = QualityReport(sources=sources, passed=True, warnings=[
+                f"{layout.root} generated nothing: training on the export found there as it is; "
+                "no quality gate was applied to it"])  # fmt: skip
+        # With neither judge nor revisions nothing makes pairs: a generation-only run exports nothing.
+        elif trainers or ("export" in stages and (config.judge.enabled or config.revise.enabled)):
             quality = _export(
                 config, constitution, prompts, run, summary, human, trainers=trainers, force=force
             )
@@ -285,6 +293,12 @@ def run_pipeline(
         )
         write_atomic(layout.summary, summary.model_dump_json(indent=2))
     return summary
+
+
+def _brought_export(layout: RunLayout) -> bool:
+    """An export folder in a run folder without a single generation stage file."""
+    generated = (layout.RESPONSES, layout.REVISIONS, layout.JUDGMENTS, layout.PAIRS)
+    return layout.export_pairs.exists() and not any(layout.stage_file(n).exists() for n in generated)
 
 
 def _now() -> str:

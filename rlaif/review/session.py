@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import getpass
 import itertools
+import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -189,21 +190,37 @@ def _questions(constitution: str | None, base_dir: Path) -> dict[str, str]:
     if not constitution:
         return {}
     try:
-        loaded = load_constitution(constitution_file(constitution, base_dir))
+        # Only the questions are read: no python check of a shared run folder is imported.
+        loaded = load_constitution(constitution_file(constitution, base_dir), import_checks=False)
     except RlaifError:
         return {}  # the questions only help the reviewer; reviewing works without them
-    return {p.id: p.judge_question for p in loaded.principles}
+    return {p.id: p.judge_question for p in loaded.principles if p.judge_question}
 
 
 def sampled_pairs(run: RunDir, settings: ReviewSettings) -> list[PreferencePair]:
-    """The run's review sample: stored pairs drawn by `review.sample`."""
-    pairs = run.stage(RunLayout.PAIRS, PreferencePair)
-    if not len(pairs):
+    """The run's review sample: stored pairs drawn by `review.sample`, leaving out the candidates the
+    quality filters dropped (people's time goes to pairs that can reach training)."""
+    stored = run.stage(RunLayout.PAIRS, PreferencePair)
+    if not len(stored):
         raise ReviewError(
             f"{run.path} has no pairs to review (pairs.jsonl is empty or missing); "
             "run `rlaif export CONFIG` first"
         )
+    dropped = _dropped_ids(run.layout.export / "dropped.jsonl")
+    pairs = [p for p in stored if p.id not in dropped]
+    if not pairs:
+        raise ReviewError(
+            f"every pair in {run.path} was dropped by the quality filters (see export/dropped.jsonl); "
+            "nothing would reach training, so there is nothing to review"
+        )
     return sample_pairs(pairs, settings.config.sample, seed=settings.seed)
+
+
+def _dropped_ids(path: Path) -> set[str]:
+    """Pair ids in the export's `dropped.jsonl` (none when there is no export yet)."""
+    if not path.exists():
+        return set()
+    return {json.loads(line)["pair_id"] for line in path.read_text().splitlines() if line.strip()}
 
 
 # --- a reviewer's session ---------------------------------------------------------------------

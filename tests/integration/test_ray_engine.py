@@ -21,7 +21,19 @@ CONFIG = {
     "model": {"ray": {"num_cpus": 8, "batch_size": 16}},
     "generation": {"samples_per_prompt": 2, "max_tokens": 32},
     "revise": {"rounds": 1, "max_tokens": 32},
-    "judge": {"both_orders": True},
+    # Keep every candidate: this test is about generation through Ray, not the filters.
+    "judge": {"both_orders": True, "inconsistent": "keep", "min_confidence": 0.5},
+    "quality": {
+        "filters": {
+            "off": [
+                "revision_near_identical",
+                "revision_few_shot_copy",
+                "revision_degenerate",
+                "revision_meta_talk",
+                "revision_still_fails_check",
+            ]
+        }
+    },
     "train": {"dpo": {"enabled": False}},
 }
 
@@ -42,6 +54,7 @@ def test_the_pipeline_generates_through_ray_data_and_resumes(tmp_path: Path) -> 
         "prompts": 3, "responses": 6, "revision_steps": 3, "revisions": 3, "judgments": 3,
         "pairs_human_reviewed": 0, "pairs": summary["counts"]["pairs"],
         "pairs_from_judge": summary["counts"]["pairs_from_judge"], "pairs_from_revision": 3,
+        "pairs_from_check": 0,
     }  # fmt: skip
     assert all(stage["failed"] == 0 for stage in summary["stages"].values()), summary["stages"]
     responses = _records(run_dir, "responses")

@@ -339,8 +339,9 @@ def test_winrate_of_the_dpo_model_against_its_base(
         json_path=run_dir / "winrate.json", quiet=True,
     )  # fmt: skip
     rate = report.win_rate
-    assert rate.n + rate.unjudged == 2 and report.prompts.held_out is True
-    assert report.win_rate_strict.n + report.win_rate_strict.unjudged == 2
+    # Every prompt is decided, unreadable, or dropped because its two orders disagreed (the default).
+    assert rate.n + rate.unjudged + rate.orders_disagreed == 2 and report.prompts.held_out is True
+    assert report.win_rate_strict.n + report.win_rate_strict.unjudged == 2  # disagreeing orders: ties
     if rate.win_rate is not None:
         assert rate.ci is not None and 0.0 <= rate.ci[0] <= rate.win_rate <= rate.ci[1] <= 1.0
     else:

@@ -3,18 +3,28 @@
 from pathlib import Path
 
 from rlaif.config import load_config
-from rlaif.inputs.constitution import load_constitution
+from rlaif.inputs.constitution import find_constitution, load_constitution
 from rlaif.inputs.prompts import load_prompts
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def test_quickstart_config_loads_with_its_inputs() -> None:
+    """The checkable quickstart: a mixed constitution, contrast from 4 samples, DPO on check pairs only."""
     config = load_config(EXAMPLES / "quickstart.yaml")
-    assert config.revise.rounds == 2 and config.judge.both_orders
-    prompts = load_prompts(config.resolve(config.prompts.path))
-    assert len(prompts) == 24
-    assert sum(len(p.messages) > 1 for p in prompts) >= 12  # whole multi-turn conversations kept
+    assert config.judge.both_orders and config.judge.checks == "probe"
+    assert config.generation.samples_per_prompt >= 4 and config.train.dpo.sources == ["check"]
+    constitution = load_constitution(find_constitution(config.constitution))
+    checked = [p for p in constitution.principles if p.check is not None]
+    assert checked and len(checked) < len(constitution.principles)  # LLM-judged principles too
+    prompts = load_prompts(config.resolve(config.prompts.path), limit=config.prompts.limit)
+    assert len(prompts) == config.prompts.limit == 96
+
+
+def test_the_quickstart_prompt_sets_do_not_overlap() -> None:
+    training = load_prompts(EXAMPLES / "concise_train.jsonl")
+    held = load_prompts(EXAMPLES / "concise_heldout.jsonl")
+    assert len(held) >= 100 and not {p.id for p in held} & {p.id for p in training}
 
 
 def test_my_constitution_is_valid() -> None:

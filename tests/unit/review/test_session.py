@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from rlaif.review.session import (
     consensus,
     current_decisions,
     review_settings,
+    sampled_pairs,
     shown_first,
     to_pair_verdict,
 )
@@ -259,3 +261,21 @@ def test_the_example_hook(tmp_path: Path) -> None:
             for pid, by in current_decisions(run.stage("reviews", ReviewDecision)).items()
         }
     assert verdicts == {"pair-0001": "chosen", "pair-0002": "flag", "pair-0003": "tie"}
+
+
+def test_pairs_the_filters_dropped_are_not_sampled_for_review(tmp_path: Path) -> None:
+    """People's time goes to pairs that can reach training, not to candidates the filters dropped."""
+    pairs = make_pairs(6)
+    run = run_with_pairs(tmp_path / "run", pairs)
+    dropped = pairs[:4]
+    run.layout.export.mkdir(parents=True)
+    (run.layout.export / "dropped.jsonl").write_text(
+        "".join(json.dumps({"pair_id": p.id, "reason": "judge_inconsistent"}) + "\n" for p in dropped)
+    )
+    sample = sampled_pairs(run, settings(sample={"size": 10}))
+    assert {p.id for p in sample} == {p.id for p in pairs[4:]}
+    (run.layout.export / "dropped.jsonl").write_text(
+        "".join(json.dumps({"pair_id": p.id, "reason": "judge_inconsistent"}) + "\n" for p in pairs)
+    )
+    with pytest.raises(ReviewError, match="dropped by the quality filters"):
+        sampled_pairs(run, settings())
