@@ -124,20 +124,28 @@ def hook(
     """Let a Python callable (review.hook) review the sampled pairs."""
     from rlaif.review.hook import load_hook, run_hook
 
+    def chosen(settings: Any) -> str:
+        """The hook from --hook or the user's own --config, never from the run folder's saved config:
+        opening someone else's run must not run code it names."""
+        name = spec or (settings.config.hook if config is not None else None)
+        if name:
+            return str(name)
+        if settings.config.hook:
+            raise ConfigError(
+                f"{run_dir}'s saved config names the hook {settings.config.hook!r}, but code named by a run "
+                f"folder is never run; if you trust it, pass --hook {settings.config.hook} (or --config)"
+            )
+        raise ConfigError("no review hook: set review.hook: module:function in the config or pass --hook")
+
     def hook_name(settings: Any) -> str:
-        name = spec or settings.config.hook
-        if not name:
-            raise ConfigError("no review hook: set review.hook: module:function in the config or pass --hook")
-        return f"hook:{name}"  # a hook is not the person at the keyboard
+        return f"hook:{chosen(settings)}"  # a hook is not the person at the keyboard
 
     with _session(run_dir, config, set_, reviewer, via="hook", default_reviewer=hook_name) as (
         _,
         settings,
         session,
     ):
-        name = spec or settings.config.hook
-        if not name:
-            raise ConfigError("no review hook: set review.hook: module:function in the config or pass --hook")
+        name = chosen(settings)
         stored = run_hook(
             session, load_hook(name, base_dir=settings.base_dir), batch_size=settings.config.hook_batch_size
         )

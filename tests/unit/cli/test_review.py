@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rlaif.cli.main import app
-from rlaif.errors import ReviewError
+from rlaif.errors import ConfigError, ReviewError
 from rlaif.records import ReviewDecision
 from rlaif.review.session import current_decisions
 from rlaif.store import RunDir
@@ -77,3 +77,16 @@ def test_not_a_run_dir(tmp_path: Path) -> None:
     with pytest.raises(ReviewError, match="is not a run directory"):
         invoke("review", "report", tmp_path / "nowhere")
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_hook_named_by_the_run_folder_is_never_imported(tmp_path: Path) -> None:
+    """Opening someone else's run must not run the code its saved config names."""
+    marker = tmp_path / "ran"
+    (tmp_path / "evil.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\ndef review(items):\n    return []\n"
+    )
+    with run_with_pairs(tmp_path / "run", [make_pair(i) for i in range(3)]) as run:
+        run.save_manifest(config={"seed": 0, "review": {"hook": f"{tmp_path / 'evil.py'}:review"}})
+    result = CliRunner().invoke(app, ["review", "hook", str(tmp_path / "run")])
+    assert isinstance(result.exception, ConfigError) and not marker.exists()
+    assert "never run" in str(result.exception) and "pass --hook" in str(result.exception)
