@@ -1,11 +1,14 @@
 """The terminal reviewer (`rlaif review terminal RUN_DIR`): one pair at a time, one key per verdict.
 
-Model text is printed as `rich.text.Text`, never as markup, so brackets in an answer stay text.
+Model text is printed as `rich.text.Text`, never as markup, so brackets in an answer stay text, and with
+every control character shown as an escape (`visible`): an answer holding ESC[2J, an OSC title or an OSC 8
+hidden link could otherwise clear, retitle or rewrite what the person is judging.
 Keys and note lines come from injectable sources, so tests drive it with a script.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,7 +19,18 @@ from rich.text import Text
 from rlaif.records import ReviewAnswer, ReviewItem
 from rlaif.review.session import ReviewSession
 
-__all__ = ["KEYS", "TerminalResult", "review_in_terminal"]
+__all__ = ["KEYS", "TerminalResult", "review_in_terminal", "visible"]
+
+# C0 controls but newline and tab, DEL, C1 controls, and the bidirectional overrides and isolates that
+# reorder what is shown ("Trojan Source").
+_HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """`text` with every control character written as its escape (ESC as `\\x1b`), so nothing in it
+    acts on the terminal and the reviewer sees that it was there."""
+    return _HIDDEN.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
 
 KEYS = {
     "1": "first is better",
@@ -98,21 +112,32 @@ def _show(console: Console, session: ReviewSession, item: ReviewItem, *, note: s
     console.rule(Text(f"pair {session.done + 1} of {session.total} · {_progress(session)}"))
     for turn in item.prompt:
         console.print(
-            Panel(Text(turn.content), title=Text(turn.role), title_align="left", border_style="dim")
+            Panel(
+                Text(visible(turn.content)),
+                title=Text(visible(turn.role)),
+                title_align="left",
+                border_style="dim",
+            )
         )
-    console.print(Panel(Text(item.first), title="1 · first answer", title_align="left", border_style="cyan"))
     console.print(
-        Panel(Text(item.second), title="2 · second answer", title_align="left", border_style="magenta")
+        Panel(Text(visible(item.first)), title="1 · first answer", title_align="left", border_style="cyan")
+    )
+    console.print(
+        Panel(
+            Text(visible(item.second)), title="2 · second answer", title_align="left", border_style="magenta"
+        )
     )
     for pid, question in zip(item.principle_ids, item.principle_questions, strict=True):
         console.print(
-            Text.assemble(("principle ", "bold"), (pid, "bold"), (f": {question}" if question else ""))
+            Text.assemble(
+                ("principle ", "bold"), (visible(pid), "bold"), (f": {visible(question)}" if question else "")
+            )
         )
     if item.ai_preferred is not None:
         probability = "" if item.ai_probability is None else f" (p = {item.ai_probability:.2f})"
         console.print(Text(f"AI prefers the {item.ai_preferred} answer{probability}", style="yellow"))
     if note:
-        console.print(Text.assemble(("note: ", "bold"), note))
+        console.print(Text.assemble(("note: ", "bold"), visible(note)))
     console.print(Text("  ".join(f"[{k}] {v}" for k, v in KEYS.items()), style="dim"))
     if message:
         console.print(Text(message, style="green"))

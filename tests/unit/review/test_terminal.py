@@ -97,3 +97,23 @@ def test_keys_running_out_stops_cleanly(tmp_path: Path) -> None:
     with run_with_pairs(tmp_path, pairs) as run:
         result, _, _ = drive(run, pairs, ["x", "1"])
         assert (result.decided, result.quit, result.remaining) == (1, True, 1)
+
+
+ESCAPES = {
+    "clear screen": "\x1b[2J\x1b[H",
+    "window title (OSC 0)": "\x1b]0;pwned\x07",
+    "hidden hyperlink (OSC 8)": "\x1b]8;;https://evil.example\x1b\\click\x1b]8;;\x1b\\",
+    "carriage return overwrite": "bad answer\rgood answer",
+    "right-to-left override": "\u202etxt.exe",
+}
+
+
+def test_control_sequences_in_model_text_never_reach_the_terminal(tmp_path: Path) -> None:
+    """Every escape in a prompt or an answer is shown as text: it can neither act nor hide."""
+    hostile = "".join(ESCAPES.values())
+    pairs = [make_pair(0, chosen=f"A {hostile}", rejected=f"B {hostile}", prompt=f"Q {hostile}")]
+    with run_with_pairs(tmp_path, pairs) as run:
+        _, screen, _ = drive(run, pairs, ["q"])
+    assert not any(ch in screen for ch in "\x1b\x07\r\u202e")
+    assert screen.count("\\x1b]8;;https://evil.example") == 3  # shown, in the prompt and both answers
+    assert "\\x1b[2J" in screen and "\\u202e" in screen and "\\r" in screen
