@@ -82,12 +82,24 @@ class OpenAIBackend:
     async def resolve_model(self) -> str:
         """Fill in `model` from the first server's model list when it was not given."""
         if not self.model:
+            url = self.base_urls[0]
             try:
                 models = await self._clients[0].models.list()
             except _RETRYABLE as exc:
-                raise ServerUnreachable(
-                    f"cannot reach {self.base_urls[0]}: {exc}; is the server running?"
+                raise ServerUnreachable(f"cannot reach {url}: {exc}; is the server running?") from None
+            except (openai.NotFoundError, openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+                raise ServerRefused(f"{url} refused the model list ({exc}){_v1_hint(url)}") from None
+            except (AttributeError, TypeError, ValueError, openai.APIResponseValidationError):
+                # openai fails inside its page object when the body is not a model list (a web page)
+                raise BackendError(
+                    f"the server at {url} did not answer like an OpenAI-compatible server: "
+                    f"GET /models returned no model list{_v1_hint(url)}"
                 ) from None
+            if not isinstance(getattr(models, "data", None), list):
+                raise BackendError(
+                    f"the server at {url} did not answer like an OpenAI-compatible server: "
+                    f"GET /models returned no model list{_v1_hint(url)}"
+                )
             if not models.data:
                 raise BackendError(f"{self.base_urls[0]} serves no model")
             self.model = models.data[0].id
@@ -116,7 +128,8 @@ class OpenAIBackend:
                 self.peak_in_flight = max(self.peak_in_flight, sum(self._in_flight))
                 try:
                     response = await self._clients[index].chat.completions.create(**self._arguments(request))
-                except _RETRYABLE as exc:
+                    result = _result(response, self.base_urls[index])
+                except (*_RETRYABLE, NotChatCompletion) as exc:
                     now = time.monotonic()
                     failing_since = failing_since or now
                     self._failures[index] += 1
@@ -127,6 +140,8 @@ class OpenAIBackend:
                             f"the managed server at {self.base_urls[index]} has exited "
                             f"({type(exc).__name__}: {exc})"
                         ) from None
+                    if now - failing_since >= self.unreachable_after and isinstance(exc, NotChatCompletion):
+                        raise BackendError(f"{exc} (for {self.unreachable_after:.0f} s)") from None
                     if now - failing_since >= self.unreachable_after:
                         raise ServerUnreachable(
                             f"no answer from {', '.join(self.base_urls)} for {self.unreachable_after:.0f} s "
@@ -147,13 +162,13 @@ class OpenAIBackend:
                 ) as exc:
                     raise ServerRefused(
                         f"{self.base_urls[index]} refused the request ({type(exc).__name__}: {exc}); "
-                        "check model.served_name and the API key"
+                        f"check model.served_name and the API key{_v1_hint(self.base_urls[index])}"
                     ) from None
                 finally:
                     self._in_flight[index] -= 1
                 self._failures[index] = 0
                 self.served[index] += 1
-                return _result(response)
+                return result
 
     def _arguments(self, request: ChatRequest) -> dict[str, Any]:
         arguments: dict[str, Any] = {
@@ -179,13 +194,38 @@ class OpenAIBackend:
             await client.close()
 
 
-def _result(response: Any) -> ChatResult:
+class NotChatCompletion(Exception):
+    """A 2xx answer that is not an OpenAI chat completion (an HTML page, no `choices`, no message):
+    retried like a server failure, then reported in one line."""
+
+
+def _v1_hint(url: str) -> str:
+    return "" if url.rstrip("/").endswith("/v1") else f"; is `/v1` missing from {url}?"
+
+
+def _result(response: Any, url: str) -> ChatResult:
+    """The parts rlaif uses of a chat completion; raises `NotChatCompletion` for anything else."""
+
+    def wrong(what: str) -> NotChatCompletion:
+        return NotChatCompletion(
+            f"the server at {url} did not answer like an OpenAI-compatible server: {what}{_v1_hint(url)}"
+        )
+
+    choices = getattr(response, "choices", None)
+    if not isinstance(response, openai.types.chat.ChatCompletion) and choices is None:
+        shown = " ".join(str(response).split())[:80]
+        raise wrong(f"got {type(response).__name__} {shown!r}")
+    if not choices:
+        raise wrong(f"`choices` is {choices!r}")
     result = ChatResult()
-    for choice in response.choices:
-        result.texts.append(choice.message.content or "")
+    for choice in choices:
+        message = getattr(choice, "message", None)
+        if message is None:
+            raise wrong("a choice has no `message`")
+        result.texts.append(message.content or "")
         result.finish_reasons.append(choice.finish_reason)
-    first = response.choices[0] if response.choices else None
-    if first is not None and first.logprobs is not None and first.logprobs.content:
+    first = choices[0]
+    if first.logprobs is not None and first.logprobs.content:
         for top in first.logprobs.content[0].top_logprobs or []:
             result.first_token_logprobs[top.token] = top.logprob
     if response.usage is not None:

@@ -23,7 +23,8 @@ from typing import Any, Literal
 
 from rlaif.backends.vllm_server import free_port
 
-Mode = Literal["ok", "error500", "drop", "hang"]
+Mode = Literal["ok", "error500", "drop", "hang", "html", "empty_choices", "null_choices", "no_message"]
+"""`html`: a 200 web page on every path; `*_choices` and `no_message` break chat completions only."""
 
 
 @dataclass
@@ -156,6 +157,14 @@ class StubServer:
             deadline = time.monotonic() + self.hang_seconds
             while self.mode == "hang" and time.monotonic() < deadline:
                 time.sleep(0.05)
+        if mode == "html":
+            page = b"<!doctype html><html><body><h1>Welcome to nginx!</h1></body></html>"
+            handler.send_response(200)
+            handler.send_header("Content-Type", "text/html")
+            handler.send_header("Content-Length", str(len(page)))
+            handler.end_headers()
+            handler.wfile.write(page)
+            return None
         if mode == "error500":
             return self._send(handler, 500, {"error": {"message": "stub: internal error", "type": "server"}})
         if self.api_key is not None and handler.headers.get("Authorization") != f"Bearer {self.api_key}":
@@ -166,7 +175,12 @@ class StubServer:
             model = {"id": self.served_name, "object": "model", "created": 0, "owned_by": "stub"}
             return self._send(handler, 200, {"object": "list", "data": [model]})
         if handler.path.rstrip("/") == "/v1/chat/completions" and body is not None:
-            return self._send(handler, *self._completion(body))
+            status, completion = self._completion(body)
+            if mode in ("empty_choices", "null_choices"):
+                completion["choices"] = [] if mode == "empty_choices" else None
+            elif mode == "no_message":
+                completion["choices"] = [{**c, "message": None} for c in completion["choices"]]
+            return self._send(handler, status, completion)
         return self._send(handler, 404, {"error": {"message": f"stub: no route {handler.path}"}})
 
     def _completion(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
