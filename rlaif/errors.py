@@ -11,6 +11,7 @@ __all__ = [
     "ConfigError",
     "ConstitutionError",
     "GateError",
+    "IncompleteRun",
     "PromptSetError",
     "QualityGateError",
     "ReviewError",
@@ -70,6 +71,12 @@ class RunDirError(RlaifError):
 
 class GateError(RlaifError):
     """A gate (human-review agreement, or the data's quality) refused to let training start."""
+
+    exit_code = 1
+
+
+class IncompleteRun(RlaifError):
+    """Some requests failed after their retries (nothing of theirs was stored; a rerun retries them)."""
 
     exit_code = 1
 

@@ -36,6 +36,17 @@ def run_stages(
             print_summary(exc.summary)  # the red gates first, then the one-line reasons
         raise
     print_summary(summary)
+    failed = {name: report for name, report in summary.stages.items() if report.failed}
+    if failed:
+        from rlaif.errors import IncompleteRun
+
+        counts = ", ".join(f"{name} {report.failed}" for name, report in failed.items())
+        first = next(iter(failed.values())).errors[:1]
+        raise IncompleteRun(
+            f"the run is incomplete: {sum(r.failed for r in failed.values())} request(s) failed ({counts})"
+            + (f", the first with: {first[0]}" if first else "")
+            + "; nothing of theirs was stored, rerun the same command to retry them"
+        )
 
 
 def register(app: typer.Typer) -> None:
