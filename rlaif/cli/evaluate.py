@@ -152,7 +152,7 @@ def judge_command(
     )
     print_judge_report(report)
     if json_path:
-        console.print(f"report: {json_path}", highlight=False)
+        console.print(f"report: {json_path}", highlight=False, markup=False)
     if not report.decided:
         raise typer.Exit(1)  # no decided row: there is no agreement to report
 
@@ -192,7 +192,7 @@ def attacks_command(
     )
     print_attacks(report)
     if json_path:
-        console.print(f"report: {json_path}", highlight=False)
+        console.print(f"report: {json_path}", highlight=False, markup=False)
 
 
 @evaluate_app.command("judge-cost")
@@ -222,7 +222,7 @@ def judge_cost_command(
     save(result)
     print_judge_cost(result)
     if json_path:
-        console.print(f"report: {json_path}", highlight=False)
+        console.print(f"report: {json_path}", highlight=False, markup=False)
 
 
 PolicyConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Run config: judge, seed, generation.")]
@@ -278,7 +278,7 @@ def evaluate_winrate(
     )  # fmt: skip
     print_winrate(report)
     if json_path:
-        console.print(f"report: {json_path}", highlight=False)
+        console.print(f"report: {json_path}", highlight=False, markup=False)
     if report.win_rate.win_rate is None:
         raise typer.Exit(1)  # no prompt decided: there is no win rate to report
 
@@ -319,4 +319,4 @@ def evaluate_compliance(
     )  # fmt: skip
     print_compliance(report)
     if json_path:
-        console.print(f"report: {json_path}", highlight=False)
+        console.print(f"report: {json_path}", highlight=False, markup=False)

@@ -70,7 +70,8 @@ def print_summary(summary: RunSummary) -> None:
         table.add_row("[yellow]managed server restarts[/yellow]", str(summary.server_restarts))
     for stage, report in summary.stages.items():
         if report.failed:
-            table.add_row(f"[red]{stage} failed requests[/red]", f"{report.failed}: {report.errors[:1]}")
+            first = f": {report.errors[0]}" if report.errors else ""
+            table.add_row(Text(f"{stage} failed requests", style="red"), Text(f"{report.failed}{first}"))
     if summary.quality is not None:
         _quality_rows(table, summary.quality)
     for name, trained in summary.trained.items():
@@ -96,7 +97,7 @@ def print_summary(summary: RunSummary) -> None:
     if summary.peak_rss_gib is not None:
         table.add_row("peak memory (process tree)", f"{summary.peak_rss_gib:.2f} GiB")
     for name, path in summary.files.items():
-        table.add_row(f"files: {name}", path)
+        table.add_row(f"files: {name}", Text(path))  # a path is text, never markup
     console.print(table)
 
 
@@ -322,7 +323,9 @@ def print_review_report(report: AgreementReport) -> None:
             )  # fmt: skip
         console.print(between)
     reviewers = ", ".join(f"{name} ({count})" for name, count in report.reviewers.items()) or "none yet"
-    console.print(f"pairs reviewed: {report.pairs_reviewed}; reviewers: {reviewers}", highlight=False)
+    console.print(
+        f"pairs reviewed: {report.pairs_reviewed}; reviewers: {reviewers}", highlight=False, markup=False
+    )
     gate = report.gate
     if gate is None:
         console.print("gate: none configured (review.gate)")
@@ -460,4 +463,4 @@ def print_compliance(report: ComplianceReport) -> None:
     for warning in report.warnings:
         console.print(Text(f"warning: {warning}", style="yellow"))
     if report.plot:
-        console.print(f"chart: {report.plot}", highlight=False)
+        console.print(f"chart: {report.plot}", highlight=False, markup=False)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from rlaif.cli.options import console, overrides, set_option
 from rlaif.cli.render import print_review_report
@@ -93,14 +94,18 @@ def serve(
     config: ConfigOpt = None,
     reviewer: ReviewerOpt = None,
     set_: SetOpt = None,
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1; 0 picks a free one.")] = 0,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1; 0 picks a free one.")] = 0,
 ) -> None:
     """Review sampled pairs in a browser: a local page with a random access token."""
     from rlaif.review.web import ReviewServer
 
     with _session(run_dir, config, set_, reviewer, via="web") as (_, _settings, session):
         server = ReviewServer(session, port=port)
-        console.print(f"reviewer [bold]{session.reviewer}[/bold]: {session.done} of {session.total} reviewed")
+        console.print(
+            Text.assemble(
+                "reviewer ", (session.reviewer, "bold"), f": {session.done} of {session.total} reviewed"
+            )
+        )
         console.print("open this address (it holds the access token; keep it to yourself):")
         console.print(server.url, highlight=False, soft_wrap=True)
         console.print("decisions are saved as you make them; Ctrl-C stops the server, rerun to resume")
@@ -110,7 +115,11 @@ def serve(
             pass
         finally:
             server.httpd.server_close()
-        console.print(f"stopped: {session.done} of {session.total} reviewed by {session.reviewer}")
+        console.print(
+            f"stopped: {session.done} of {session.total} reviewed by {session.reviewer}",
+            markup=False,
+            highlight=False,
+        )
 
 
 @review_app.command("hook")
@@ -149,7 +158,11 @@ def hook(
         stored = run_hook(
             session, load_hook(name, base_dir=settings.base_dir), batch_size=settings.config.hook_batch_size
         )
-        console.print(f"{name}: {stored} decisions stored; {session.done} of {session.total} reviewed")
+        console.print(
+            f"{name}: {stored} decisions stored; {session.done} of {session.total} reviewed",
+            markup=False,
+            highlight=False,
+        )
 
 
 @review_app.command("export-batch")
@@ -168,7 +181,11 @@ def export_batch(
     name = reviewer or "batch"
     with _session(run_dir, config, set_, name, via="file") as (run, _settings, session):
         jsonl, csv_path = export(run, session, out=out, reviewer=reviewer or "")
-        console.print(f"{len(session.pending())} pairs to review:\n  {jsonl}\n  {csv_path}")
+        console.print(
+            f"{len(session.pending())} pairs to review:\n  {jsonl}\n  {csv_path}",
+            markup=False,
+            highlight=False,
+        )
         console.print("fill verdict (first, second, tie, flag) and reviewer, then `rlaif review import`")
 
 
@@ -197,4 +214,4 @@ def report(run_dir: RunDirArg, config: ConfigOpt = None, set_: SetOpt = None) ->
     with _session(run_dir, config, set_, None, via="report") as (run, settings, _):
         result = write_report(run, settings)
     print_review_report(result)
-    console.print(f"written to {run.layout.review_report}", highlight=False)
+    console.print(f"written to {run.layout.review_report}", highlight=False, markup=False)

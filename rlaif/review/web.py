@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from pydantic import ValidationError
 
+from rlaif.errors import ReviewError
 from rlaif.records import ReviewAnswer
 from rlaif.review.session import ReviewSession
 
@@ -30,6 +31,8 @@ __all__ = ["ReviewServer"]
 
 COOKIE = "rlaif_review_token"
 MAX_BODY = 64 * 1024
+MAX_CONNECTIONS = 32
+IDLE_SECONDS = 30.0
 ASSETS = {
     "/": ("review.html", "text/html; charset=utf-8"),
     "/review.js": ("review.js", "text/javascript; charset=utf-8"),
@@ -55,7 +58,12 @@ class ReviewServer:
         self.token = token or secrets.token_urlsafe(24)
         self.lock = threading.Lock()  # one session, many handler threads
         handler = type("Handler", (_Handler,), {"app": self})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        try:
+            self.httpd = _BoundedServer(("127.0.0.1", port), handler)
+        except OSError as exc:
+            raise ReviewError(
+                f"cannot serve on 127.0.0.1:{port} ({exc.strerror}); pass --port 0 for a free one"
+            ) from None
         self.httpd.daemon_threads = True
         self.port = int(self.httpd.server_address[1])
         self._thread: threading.Thread | None = None
@@ -126,10 +134,32 @@ class ReviewServer:
             return HTTPStatus.OK, {"state": self.state(), "message": f"saved: {answer.verdict}"}
 
 
+class _BoundedServer(ThreadingHTTPServer):
+    """At most `MAX_CONNECTIONS` connections at once; more are closed at once, so a flood of idle
+    connections cannot hold every thread (each handler also times out after `IDLE_SECONDS`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+
 class _Handler(BaseHTTPRequestHandler):
     app: ReviewServer
     server_version = "rlaif-review"
     sys_version = ""
+    timeout = IDLE_SECONDS  # a connection that sends nothing for this long is closed
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the terminal shows the URL and progress, not an access log
@@ -215,7 +245,13 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("Content-Type", "").split(";")[0].strip() != "application/json":
             self._json(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, {"error": "send application/json"})
             return
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self._json(HTTPStatus.BAD_REQUEST, {"error": "Content-Length must be a whole number"})
+            return
         if length > MAX_BODY:
             self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "request too large"})
             return

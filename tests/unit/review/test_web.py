@@ -82,3 +82,53 @@ def test_actions_store_decisions(served: tuple[ReviewServer, RunDir]) -> None:
         assert cross.status_code == 403
     records = list(run.stage("reviews", ReviewDecision))
     assert [(r.note, r.withdrawn, r.via) for r in records] == [("meh", False, "web"), ("", True, "web")]
+
+
+def _raw(server: ReviewServer, request: bytes) -> bytes:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request)
+        return sock.recv(4096)
+
+
+def test_a_malformed_content_length_is_a_400_and_the_server_goes_on(
+    served: tuple[ReviewServer, RunDir],
+) -> None:
+    server, _ = served
+    for length in (b"abc", b"-5"):
+        answer = _raw(server, b"POST /api/skip HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nX-Review-Token: %s\r\n"
+                      b"Content-Type: application/json\r\nContent-Length: %s\r\n\r\n{}"
+                      % (server.port, server.token.encode(), length))  # fmt: skip
+        assert answer.startswith(b"HTTP/1.0 400") or answer.startswith(b"HTTP/1.1 400"), answer[:40]
+    with httpx.Client(base_url=base(server)) as client:
+        assert client.get("/api/state", headers={"X-Review-Token": server.token}).status_code == 200
+
+
+def test_idle_connections_are_closed_and_capped(
+    served: tuple[ReviewServer, RunDir], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Connections that send nothing cannot hold the server: past the cap they are closed at once."""
+    import socket
+
+    from rlaif.review import web
+
+    server, _ = served
+    idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(web.MAX_CONNECTIONS + 5)]
+    try:
+        extra = idle[-1]
+        extra.settimeout(5)
+        assert extra.recv(1) == b""  # closed by the server, not left hanging
+    finally:
+        for sock in idle:
+            sock.close()
+    assert web._Handler.timeout == web.IDLE_SECONDS
+
+
+def test_a_busy_port_is_one_line(served: tuple[ReviewServer, RunDir], tmp_path: Path) -> None:
+    from rlaif.errors import ReviewError
+
+    server, run = served
+    session = ReviewSession(run, [make_pair(9)], settings(), via="web")
+    with pytest.raises(ReviewError, match="cannot serve on 127.0.0.1:.*--port 0"):
+        ReviewServer(session, port=server.port)
