@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import signal
 import sys
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.text import Text
@@ -27,6 +27,25 @@ __all__ = ["app", "main"]
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="RLAIF and Constitutional AI on vLLM and TRL."
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from rlaif._version import __version__
+
+        typer.echo(f"rlaif {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """RLAIF and Constitutional AI on vLLM and TRL."""
+
+
 pipeline.register(app)
 bench.register(app)
 app.add_typer(constitution_app, name="constitution")
@@ -61,9 +80,28 @@ def main() -> None:
         if callable(show) and isinstance(code, int):
             show()
             sys.exit(code)
-        raise
+        log = _crash_log(exc)
+        err.print(
+            Text.assemble(("error: ", "bold red"), f"internal error ({type(exc).__name__}: {exc}); "
+                          f"this is a bug in rlaif, the traceback is in {log}: please report it"),
+            highlight=False, soft_wrap=True,
+        )  # fmt: skip
+        sys.exit(4)
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+def _crash_log(exc: BaseException) -> str:
+    """Write the traceback of an unexpected error to a file; its path, for the one-line message."""
+    import tempfile
+    import traceback
+
+    with tempfile.NamedTemporaryFile(
+        "w", prefix="rlaif-crash-", suffix=".log", delete=False, encoding="utf-8"
+    ) as handle:
+        handle.write(" ".join(sys.argv) + "\n\n")
+        traceback.print_exception(exc, file=handle)
+    return handle.name
 
 
 if __name__ == "__main__":

@@ -184,3 +184,32 @@ def test_usage_errors_are_messages_not_tracebacks(rlaif: Cli) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "COMMAND [ARGS]" in result.stdout + result.stderr
+
+
+def test_an_internal_error_is_one_line_with_the_traceback_in_a_file(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rlaif.cli import main as entry
+
+    def broken(**_: object) -> None:
+        raise TypeError("unexpected [/bold] thing")
+
+    monkeypatch.setattr(entry, "app", broken)
+    with pytest.raises(SystemExit) as exited:
+        entry.main()
+    assert exited.value.code == 4
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: internal error (TypeError: unexpected [/bold] thing)")
+    log = Path(line.split("the traceback is in ")[1].split(":")[0])
+    assert "Traceback" in log.read_text() and "unexpected [/bold] thing" in log.read_text()
+    log.unlink()
+
+
+def test_version() -> None:
+    from typer.testing import CliRunner
+
+    from rlaif import __version__
+    from rlaif.cli.main import app
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"rlaif {__version__}"
