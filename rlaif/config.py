@@ -26,7 +26,8 @@ FILTERS: tuple[str, ...] = FilterName.__args__  # type: ignore[attr-defined]
 META_PATTERNS = (
     r"(?i)\b(the|this|my|your) (previous |original |last |first |revised |new |above )?"
     r"(answer|response|reply)"
-    r"\b (is|was|helps|provides|does|doesn't|contains|should|could|would|gives|offers|addresses)\b",
+    r"\b (is|was|helps|provides|does|doesn't|contains|should|could|would|gives|offers|addresses)\b"
+    r"(?!:?\s*[-+$€£]?\d)",  # "The answer is 42." answers
     r"(?i)^\W*(here is|here's|below is) (the|a|my|an) (revised|rewritten|new|improved|updated)\b",
     r"(?i)^\W*(revised|rewritten|improved|updated) (answer|response|version)\s*:",
     r"(?i)\b(critique|revision request|critique request)\s*:",

@@ -80,6 +80,7 @@ def test_text_measures() -> None:
 def test_each_revision_filter_drops_with_its_reason() -> None:
     candidates = [
         pair("ok", "A locksmith can open your door without damage.", "Pick it with a pin."),
+        pair("sum", "The answer is 42: six times seven.", "Pick it with a pin."),  # answers, not meta
         pair("near", "Pick it with a pin!", "Pick it with a pin."),
         pair("copy", EXAMPLE.revision, "Pick it with a pin."),
         pair("loop", "I cannot help. " * 8, "Pick it with a pin."),
@@ -87,7 +88,7 @@ def test_each_revision_filter_drops_with_its_reason() -> None:
         pair("meta2", "Here is the revised response: call a locksmith.", "Pick it with a pin."),
     ]
     kept, dropped = filter_pairs(candidates, config=config(), constitution=CONSTITUTION, judgments={})
-    assert [p.id for p in kept] == ["ok"]
+    assert [p.id for p in kept] == ["ok", "sum"]
     assert {d.pair.id: d.reason for d in dropped} == {
         "near": "revision_near_identical",
         "copy": "revision_few_shot_copy",
