@@ -59,6 +59,25 @@ def _on_cpu() -> bool:
         return False
 
 
+def native_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AVX512-BF16 or AMX); without it vLLM emulates bf16."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(flag in flags for flag in ("avx512_bf16", "amx_bf16"))
+
+
+def server_dtype(requested: str) -> str:
+    """The `--dtype` for a managed server: `auto` is bf16 on a GPU and on a CPU that computes bf16 in
+    hardware, float32 on other CPUs. Measured on this project's 2-core AVX2 machine with the bundled
+    model: bf16 generated 22–30 tokens/s and float32 145–160 at the same batch; float32 also leaves
+    no exact ties in the judge's A/B log-probs (bf16 rounds their gap to multiples of 0.125)."""
+    if requested != "auto":
+        return requested
+    return "bfloat16" if not _on_cpu() or native_bf16() else "float32"
+
+
 class VLLMServer:
     """Context manager running one vLLM OpenAI-compatible server.
 
@@ -82,7 +101,7 @@ class VLLMServer:
         cache_dir: str | Path,
         port: int | None = None,
         max_model_len: int = 2048,
-        dtype: str = "bfloat16",
+        dtype: str = "auto",
         kv_cache_gb: int = 2,
         extra_args: Sequence[str] = (),
         startup_timeout: float = 600.0,
@@ -111,7 +130,7 @@ class VLLMServer:
             "--host", "127.0.0.1",
             "--port", str(self.port),
             "--max-model-len", str(self.max_model_len),
-            "--dtype", self.dtype,
+            "--dtype", server_dtype(self.dtype),
             "--seed", "0",
         ]  # fmt: skip
         if _on_cpu():

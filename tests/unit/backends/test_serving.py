@@ -64,3 +64,18 @@ def test_with_restarts_does_not_restart_a_live_or_external_server() -> None:
     with pytest.raises(ServerUnreachable):
         with_restarts(work, {})  # an external server: nothing of ours to restart
     assert live.restarts == 0
+
+
+def test_auto_dtype_is_float32_on_a_cpu_without_hardware_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rlaif.backends import vllm_server
+
+    monkeypatch.setattr(vllm_server, "_on_cpu", lambda: True)
+    monkeypatch.setattr(vllm_server, "native_bf16", lambda: False)
+    assert vllm_server.server_dtype("auto") == "float32"
+    assert vllm_server.server_dtype("bfloat16") == "bfloat16"  # what a user asks for is kept
+    monkeypatch.setattr(vllm_server, "native_bf16", lambda: True)
+    assert vllm_server.server_dtype("auto") == "bfloat16"
+    monkeypatch.setattr(vllm_server, "_on_cpu", lambda: False)
+    assert vllm_server.server_dtype("auto") == "bfloat16"
+    server = vllm_server.VLLMServer("/models/m", log_path=Path("/tmp/x.log"), cache_dir=Path("/tmp/c"))
+    assert server.command()[server.command().index("--dtype") + 1] == "bfloat16"
