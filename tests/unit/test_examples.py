@@ -18,7 +18,7 @@ def test_quickstart_config_loads_with_its_inputs() -> None:
     checked = [p for p in constitution.principles if p.check is not None]
     assert checked and len(checked) < len(constitution.principles)  # LLM-judged principles too
     prompts = load_prompts(config.resolve(config.prompts.path), limit=config.prompts.limit)
-    assert len(prompts) == config.prompts.limit == 96
+    assert len(prompts) == config.prompts.limit == 48
 
 
 def test_the_quickstart_prompt_sets_do_not_overlap() -> None:

@@ -119,7 +119,7 @@ def test_validate_shows_checks(rlaif: Cli, tmp_path: Path) -> None:
 def test_validate_shows_shipped_checks(rlaif: Cli) -> None:
     result = rlaif("constitution", "validate", "concise-plain")
     assert result.returncode == 0, result.stderr
-    assert "min_words: 5; max_words: 60" in result.stdout
+    assert "min_words: 10; max_words: 60" in result.stdout
     assert "must_not_match: (?i)https?://" in result.stdout
     assert "4 checkable" in result.stdout
 
