@@ -8,7 +8,6 @@ mid-run (a TCP proxy in front of the session server) and SIGKILL a managed serve
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -21,8 +20,7 @@ from typing import Any
 import psutil
 import pytest
 
-from rlaif.backends.openai_api import OpenAIBackend
-from rlaif.backends.protocol import ChatRequest, ChatResult, run_batch
+from rlaif.backends.protocol import ChatRequest
 from rlaif.backends.vllm_server import VLLMServer
 from rlaif.errors import BackendError, ServerUnreachable
 from tests.support.chaos import (
@@ -37,22 +35,9 @@ from tests.support.chaos import (
     stage_counts,
     write_config,
 )
-from tests.support.stub import StubServer, TcpProxy
+from tests.support.stub import QUESTION, StubServer, TcpProxy, chat
 
 pytestmark = pytest.mark.chaos
-
-QUESTION = ({"role": "user", "content": "Name one colour of the sky."},)
-
-
-def chat(backend_args: dict[str, Any], requests: list[ChatRequest]) -> list[ChatResult]:
-    async def main() -> list[ChatResult]:
-        backend = OpenAIBackend(**backend_args)
-        try:
-            return await run_batch(backend, requests)
-        finally:
-            await backend.aclose()
-
-    return asyncio.run(main())
 
 
 # --- retry logic against the stub --------------------------------------------------------------

@@ -9,6 +9,7 @@ Used for the fast retry, outage and judge-output tests; the real-server tests us
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -21,6 +22,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
+from rlaif.backends.openai_api import OpenAIBackend
+from rlaif.backends.protocol import ChatRequest, ChatResult, run_batch
 from rlaif.backends.vllm_server import free_port
 
 Mode = Literal["ok", "error500", "drop", "hang", "html", "empty_choices", "null_choices", "no_message"]
@@ -305,3 +308,19 @@ class TcpProxy:
                 sock.close()
                 with self._lock:
                     self._sockets.discard(sock)
+
+
+QUESTION = ({"role": "user", "content": "Name one colour of the sky."},)
+
+
+def chat(backend_args: dict[str, Any], requests: list[ChatRequest]) -> list[ChatResult]:
+    """Send `requests` through an `OpenAIBackend(**backend_args)` and close it."""
+
+    async def main() -> list[ChatResult]:
+        backend = OpenAIBackend(**backend_args)
+        try:
+            return await run_batch(backend, requests)
+        finally:
+            await backend.aclose()
+
+    return asyncio.run(main())

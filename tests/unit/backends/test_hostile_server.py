@@ -5,27 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 import pytest
 
 from rlaif.backends.openai_api import OpenAIBackend
-from rlaif.backends.protocol import ChatRequest, ChatResult, run_batch
+from rlaif.backends.protocol import ChatRequest
 from rlaif.errors import BackendError, ServerRefused
-from tests.support.stub import StubServer
-
-QUESTION = ({"role": "user", "content": "Name one colour of the sky."},)
-
-
-def chat(backend_args: dict[str, Any], requests: list[ChatRequest]) -> list[ChatResult]:
-    async def main() -> list[ChatResult]:
-        backend = OpenAIBackend(**backend_args)
-        try:
-            return await run_batch(backend, requests)
-        finally:
-            await backend.aclose()
-
-    return asyncio.run(main())
+from tests.support.stub import QUESTION, StubServer, chat
 
 
 @pytest.mark.parametrize(
