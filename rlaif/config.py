@@ -294,6 +294,10 @@ class RewardSection(PairTrainerSection):
 class KTOSection(PairTrainerSection):
     """KTO on the pairs taken apart into desirable and undesirable answers (`rlaif train kto`)."""
 
+    soft_labels: Literal["off", "weight"] = "weight"
+    """Use each pair's P(chosen): `weight` scales both of its answers' losses by 2P - 1 (a coin-flip
+    pair pulls neither way), `off` counts every pair as sure."""
+
 
 def rewards(value: str | list[str]) -> list[str]:
     """A `reward:` setting as a list of reward names."""

@@ -85,7 +85,7 @@ def _kto(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainResult
     section = config.train.kto
     return kto.train_kto(
         layout.export_pairs, model_path=model, output_dir=layout.model("kto"), args=section.args,
-        sources=section.sources, seed=config.seed,
+        sources=section.sources, seed=config.seed, soft_labels=section.soft_labels,
     )  # fmt: skip
 
 

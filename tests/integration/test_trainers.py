@@ -186,23 +186,16 @@ def test_dpo_margin_rises(dpo_model: Any, model_dir: Path) -> None:
     assert weights_changed(dpo_model.output_dir, model_dir)
 
 
-def test_dpo_soft_labels_a_coin_flip_export_moves_nothing(
-    run_dir: Path, model_dir: Path, tmp_path: Path
-) -> None:
-    """Every pair at P(chosen) = 0.5: conservative DPO gives no gradient at the reference, so two real TRL
-    steps leave the weights bit for bit; the same pairs as sure pairs (soft labels off) move them."""
+def coin_flip_export(run_dir: Path, out: Path) -> Path:
+    """Eight of the run's pairs, each with P(chosen) = 0.5, exported to `out`."""
     from datasets import load_from_disk
 
-    from rlaif.pipeline.export import export_pairs
-    from rlaif.train.dpo import train_dpo
-
     rows = load_from_disk(str(run_dir / "export" / "pairs"))
-    prompt = PromptRecord(id="p", messages=(Message(role="user", content=ASKS[0]),))
     coin = [
         PreferencePair(
             id=f"pai-c{i}",
-            prompt_id="p",
-            prompt=prompt.messages,
+            prompt_id=f"p{i}",
+            prompt=(Message(role="user", content=ASKS[i]),),
             chosen=r["chosen"][0]["content"],
             rejected=r["rejected"][0]["content"],
             score=0.5,
@@ -212,7 +205,17 @@ def test_dpo_soft_labels_a_coin_flip_export_moves_nothing(
         )  # fmt: skip
         for i, r in enumerate(rows.select(range(8)))
     ]
-    folder = export_pairs(coin, tmp_path / "export")
+    return export_pairs(coin, out)
+
+
+def test_dpo_soft_labels_a_coin_flip_export_moves_nothing(
+    run_dir: Path, model_dir: Path, tmp_path: Path
+) -> None:
+    """Every pair at P(chosen) = 0.5: conservative DPO gives no gradient at the reference, so two real TRL
+    steps leave the weights bit for bit; the same pairs as sure pairs (soft labels off) move them."""
+    from rlaif.train.dpo import train_dpo
+
+    folder = coin_flip_export(run_dir, tmp_path / "export")
     args = {"max_steps": 2, "learning_rate": 1e-4, "max_length": 128, "disable_tqdm": True}
     for mode in ("smoothing", "weight"):
         result = train_dpo(
@@ -239,6 +242,55 @@ def test_kto_from_unpaired_rows(run_dir: Path, model_dir: Path) -> None:
     assert result.metrics["reward_chosen_last"] > result.metrics["reward_rejected_last"]
     assert result.losses[-1] < result.losses[0]
     assert weights_changed(run_dir / "kto", model_dir)
+
+
+def test_kto_soft_labels_scale_each_rows_loss_in_trls_own_loss(
+    run_dir: Path, model_dir: Path, tmp_path: Path
+) -> None:
+    """On one real batch: weights of 1 give TRL's KTO loss unchanged; one-hot weights give each row's
+    share of it, and any weights give the weighted sum of those shares (the loss is Σ w_i·l_i / n)."""
+    from trl import KTOTrainer
+
+    from rlaif.train.kto import build_kto_trainer
+
+    args = {"max_steps": 1, "max_length": 128, "disable_tqdm": True}
+    trainer, counts = build_kto_trainer(
+        run_dir / "export" / "pairs", model_path=model_dir, output_dir=tmp_path / "kto", args=args
+    )
+    assert counts["soft_labels"] == "weight" and 0 < counts["mean_weight"] < 1
+    batch = next(iter(trainer.get_train_dataloader()))
+    plain = {k: v for k, v in batch.items() if k != "weight"}
+    trainer.model.eval()
+    n = len(batch["label"])
+    assert n == 4 and 0 < int(batch["label"].sum()) < n, "the batch should hold both kinds of answer"
+
+    def loss(weights: list[float]) -> float:
+        with torch.no_grad():
+            return float(trainer.compute_loss(trainer.model, {**plain, "weight": torch.tensor(weights)}))
+
+    with torch.no_grad():
+        trl_loss = float(KTOTrainer._compute_loss(trainer, trainer.model, plain, False))
+    shares = [loss([float(i == j) for j in range(n)]) for i in range(n)]
+    assert loss([1.0] * n) == pytest.approx(trl_loss, rel=1e-5)
+    assert sum(shares) == pytest.approx(trl_loss, rel=1e-5)
+    mixed = [0.2, 1.0, 0.0, 0.7]
+    assert loss(mixed) == pytest.approx(sum(w * s for w, s in zip(mixed, shares, strict=True)), rel=1e-5)
+
+
+def test_kto_soft_labels_a_coin_flip_export_moves_nothing(
+    run_dir: Path, model_dir: Path, tmp_path: Path
+) -> None:
+    """Every pair at P(chosen) = 0.5 weighs 0: two real KTO steps leave the weights bit for bit; the
+    same pairs with soft labels off move them."""
+    from rlaif.train.kto import train_kto
+
+    folder = coin_flip_export(run_dir, tmp_path / "export")
+    args = {"max_steps": 2, "learning_rate": 1e-4, "max_length": 128, "disable_tqdm": True}
+    result = train_kto(folder, model_path=model_dir, output_dir=tmp_path / "weight", args=args)
+    assert result.metrics["mean_weight"] == 0.0
+    assert not weights_changed(tmp_path / "weight", model_dir)
+    train_kto(folder, model_path=model_dir, output_dir=tmp_path / "off", args=args, soft_labels="off")
+    assert weights_changed(tmp_path / "off", model_dir)
 
 
 def test_online_rloo_with_the_reward_model(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -32,7 +33,8 @@ def test_each_pair_gives_one_desirable_and_one_undesirable_row() -> None:
     by_answer = {r["completion"][0]["content"]: r for r in rows}
     assert by_answer["good"]["label"] is True and by_answer["bad"]["label"] is False
     assert by_answer["rude"]["prompt"] == [{"role": "user", "content": "p2"}]
-    assert set(by_answer["good"]) == {"prompt", "completion", "label"}
+    assert set(by_answer["good"]) == {"prompt", "completion", "label", "weight"}
+    assert by_answer["good"]["weight"] == 1.0  # no p_chosen: a sure pair
 
 
 def test_repeated_answers_are_kept_once_and_contradictions_dropped() -> None:
@@ -45,6 +47,32 @@ def test_repeated_answers_are_kept_once_and_contradictions_dropped() -> None:
     answers = sorted((r["completion"][0]["content"], r["label"]) for r in rows)
     assert answers == [("other", False), ("revised", True), ("second sample", False)]
     assert counts == {"desirable": 1, "undesirable": 2, "duplicates": 1, "contradictory": 1}
+
+
+def test_each_row_weighs_its_pairs_confidence() -> None:
+    """2·p - 1 per pair: a coin flip weighs 0; an answer kept once for two pairs takes their mean."""
+    rows, _ = unpair(
+        [row("p", "a", "b", p_chosen=0.5), row("p", "a", "c", p_chosen=0.9), row("q", "d", "e", p_chosen=1.0)]
+    )
+    weight = {r["completion"][0]["content"]: r["weight"] for r in rows}
+    assert weight["b"] == 0.0 and weight["c"] == pytest.approx(0.8) and weight["d"] == weight["e"] == 1.0
+    assert weight["a"] == pytest.approx(0.4)
+
+
+def test_row_weights_line_up_with_trls_chosen_and_rejected_order() -> None:
+    """TRL multiplies desirable_weight with the label-true rows' losses in batch order, and
+    undesirable_weight with the others'; the per-row tensors follow that order, then go back."""
+    import torch
+
+    from rlaif.train.kto import row_weights
+
+    trainer = SimpleNamespace(desirable_weight=2.0, undesirable_weight=1.0)
+    labels = torch.tensor([False, True, True, False, True])
+    weights = torch.tensor([0.1, 0.2, 0.3, 0.4, 0.5])
+    with row_weights(trainer, labels, weights):
+        assert torch.allclose(trainer.desirable_weight, torch.tensor([0.4, 0.6, 1.0]))
+        assert torch.allclose(trainer.undesirable_weight, torch.tensor([0.1, 0.4]))
+    assert (trainer.desirable_weight, trainer.undesirable_weight) == (2.0, 1.0)
 
 
 def test_the_same_answer_to_another_prompt_is_another_row() -> None:
