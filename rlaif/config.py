@@ -81,7 +81,10 @@ class ServerConfig(Section):
     extra_args: list[str] = []
     """More `vllm serve` arguments."""
     max_restarts: int = Field(default=3, ge=0)
-    """Restarts of a managed server that dies mid-run; the run goes on from its stored records."""
+    """Restarts of a managed server that dies or freezes mid-run; the run goes on from its stored records."""
+    frozen_after: float = Field(default=60.0, gt=0)
+    """Seconds without an answer to the health check (probed every 5 s) after which a running
+    managed server counts as frozen: it is killed and restarted like one that died."""
 
 
 class RayConfig(Section):
@@ -123,7 +126,15 @@ class ModelConfig(Section):
     max_concurrency: int = Field(default=64, ge=1)
     """Most requests in flight; keeps vLLM's batch full."""
     request_timeout: float = Field(default=300.0, gt=0)
-    """Seconds one request may take."""
+    """Seconds one request may take in all."""
+    connect_timeout: float = Field(default=10.0, gt=0)
+    """Seconds to open a connection to a server."""
+    first_byte_timeout: float = Field(default=120.0, gt=0)
+    """Seconds to wait for the first byte of a one-token answer (answers are not streamed, so it comes
+    when the answer is complete); each token of the request's max_tokens adds `first_byte_per_token`.
+    Capped at request_timeout. Generous, because a request may queue behind a full batch."""
+    first_byte_per_token: float = Field(default=0.25, ge=0)
+    """Seconds added to first_byte_timeout per token of max_tokens."""
     unreachable_after: float = Field(default=60.0, gt=0)
     """Seconds of failure on every server before the run stops (a rerun resumes)."""
     server: ServerConfig = ServerConfig()

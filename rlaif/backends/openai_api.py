@@ -4,16 +4,25 @@ Requests go to the replica with the fewest in flight; a replica that fails is se
 backoff and tried again later. A semaphore bounds what is in flight overall: high enough to keep
 vLLM's batch full, low enough not to queue work the server cannot start. Every request carries its
 own seed (a batch-mate without one can void yours on vLLM).
+
+Waits are bounded three ways: connecting (`connect_timeout`), the first byte of the answer
+(`first_byte_timeout` plus `first_byte_per_token` for each of max_tokens: answers are not streamed,
+so the first byte comes when the whole answer is ready) and the whole request (`timeout`). Retries
+after a failure are cut to the time left before `unreachable_after`, so a server that never answers
+is given up on within `unreachable_after` plus one timeout, and the message says how long it was.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import random
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import httpx
 import openai
 
 from rlaif.backends.protocol import ChatRequest, ChatResult
@@ -37,7 +46,11 @@ class OpenAIBackend:
         model: Served model name; None asks the first server for its model list.
         api_key: Key for the servers (vLLM accepts anything unless started with --api-key).
         max_concurrency: Most requests in flight over all replicas.
-        timeout: Seconds one request may take.
+        timeout: Seconds one request may take in all.
+        connect_timeout: Seconds to open a connection.
+        first_byte_timeout: Seconds to wait for the first byte of a one-token answer; None waits
+            up to `timeout`.
+        first_byte_per_token: Seconds more for the first byte per token of `max_tokens`.
         unreachable_after: Seconds of failures in a row, on every replica, before giving up.
         label: Stable model name for record ids and provenance (a managed server's served name is
             random per start, so the pipeline passes the model folder's name here).
@@ -53,6 +66,9 @@ class OpenAIBackend:
         api_key: str | None = None,
         max_concurrency: int = 64,
         timeout: float = 300.0,
+        connect_timeout: float = 10.0,
+        first_byte_timeout: float | None = None,
+        first_byte_per_token: float = 0.0,
         unreachable_after: float = 60.0,
         label: str | None = None,
         alive: Callable[[], bool] | None = None,
@@ -66,8 +82,17 @@ class OpenAIBackend:
         self.label = label or self.model
         self.unreachable_after = unreachable_after
         self.alive = alive
+        self.timeout = timeout
+        self.connect_timeout = min(connect_timeout, timeout)
+        self.first_byte_timeout = first_byte_timeout
+        self.first_byte_per_token = first_byte_per_token
         self._clients = [
-            openai.AsyncOpenAI(base_url=u, api_key=api_key or "EMPTY", max_retries=0, timeout=timeout)
+            openai.AsyncOpenAI(
+                base_url=u,
+                api_key=api_key or "EMPTY",
+                max_retries=0,
+                timeout=httpx.Timeout(timeout, connect=self.connect_timeout),
+            )  # fmt: skip
             for u in self.base_urls
         ]
         self._in_flight = [0] * len(self._clients)
@@ -83,8 +108,16 @@ class OpenAIBackend:
         """Fill in `model` from the first server's model list when it was not given."""
         if not self.model:
             url = self.base_urls[0]
+            # A model list is instant on any server; one that holds it for long is stuck.
+            read = min(self.timeout, self.first_byte_timeout or 30.0, 30.0)
             try:
-                models = await self._clients[0].models.list()
+                models = await self._clients[0].models.list(
+                    timeout=httpx.Timeout(read, connect=self.connect_timeout)
+                )
+            except openai.APITimeoutError:
+                raise ServerUnreachable(
+                    f"no answer from {url}/models within {read:.0f} s; is the server running and not stuck?"
+                ) from None
             except _RETRYABLE as exc:
                 raise ServerUnreachable(f"cannot reach {url}: {exc}; is the server running?") from None
             except (openai.NotFoundError, openai.AuthenticationError, openai.PermissionDeniedError) as exc:
@@ -113,38 +146,90 @@ class OpenAIBackend:
             return min(range(len(self._clients)), key=lambda i: self._down_until[i])
         return min(up, key=lambda i: self._in_flight[i])
 
+    def _attempt_seconds(self, request: ChatRequest, left: float | None) -> tuple[float, float]:
+        """(first-byte, total) seconds for one attempt; `left` is the time before giving up, if failing."""
+        total = self.timeout if left is None else max(min(self.timeout, left), self.connect_timeout)
+        if self.first_byte_timeout is None:
+            return total, total
+        first_byte = self.first_byte_timeout + self.first_byte_per_token * request.max_tokens
+        return min(first_byte, total), total
+
+    async def _create(self, index: int, request: ChatRequest, left: float | None) -> Any:
+        """One attempt, within its timeouts; a managed server found dead or frozen ends it at once."""
+        first_byte, total = self._attempt_seconds(request, left)
+        timeout = httpx.Timeout(total, connect=self.connect_timeout, read=first_byte)
+        create = self._clients[index].chat.completions.create(**self._arguments(request), timeout=timeout)
+        try:
+            async with asyncio.timeout(total):
+                if self.alive is None:
+                    return await create
+                return await self._watched(create)
+        except TimeoutError:
+            raise openai.APITimeoutError(request=httpx.Request("POST", self.base_urls[index])) from None
+        except json.JSONDecodeError as exc:  # openai parses a JSON content type without asking
+            url = self.base_urls[index]
+            raise NotChatCompletion(
+                f"the server at {url} did not answer like an OpenAI-compatible server: "
+                f"its JSON body does not parse ({exc.msg}){_v1_hint(url)}"
+            ) from None
+
+    async def _watched(self, create: Any) -> Any:
+        """Await `create`, checking every 2 s that the managed server is still alive (not exited,
+        still answering its health check): a frozen server would otherwise hold every request for
+        its whole timeout."""
+        task = asyncio.ensure_future(create)
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=2.0)
+                if done:
+                    return task.result()
+                if self.alive is not None and not self.alive():
+                    raise _ServerDown()
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
     async def chat(self, request: ChatRequest) -> ChatResult:
         async with self._semaphore:
             failing_since: float | None = None
+            first_try: float | None = None  # when the first attempt that failed was sent
             attempt = 0
             while True:
                 index = self._pick()
                 wait = self._down_until[index] - time.monotonic()
+                left = None
                 if failing_since is not None:  # the last try comes when the time is up, not after
-                    wait = min(wait, failing_since + self.unreachable_after - time.monotonic())
+                    left = failing_since + self.unreachable_after - time.monotonic()
+                    wait = min(wait, left)
                 if wait > 0:
                     await asyncio.sleep(wait)
+                    left = None if left is None else left - wait
                 self._in_flight[index] += 1
                 self.peak_in_flight = max(self.peak_in_flight, sum(self._in_flight))
+                sent = time.monotonic()
                 try:
-                    response = await self._clients[index].chat.completions.create(**self._arguments(request))
+                    response = await self._create(index, request, left)
                     result = _result(response, self.base_urls[index])
-                except (*_RETRYABLE, NotChatCompletion) as exc:
+                except (*_RETRYABLE, NotChatCompletion, _ServerDown) as exc:
                     now = time.monotonic()
                     failing_since = failing_since or now
+                    first_try = first_try or sent
+                    waited = now - first_try
                     self._failures[index] += 1
                     # Backoff per replica, so one dead server is skipped while the others carry on.
                     self._down_until[index] = now + min(30.0, 0.5 * 2 ** min(self._failures[index], 6))
                     if self.alive is not None and not self.alive():
                         raise ServerUnreachable(
-                            f"the managed server at {self.base_urls[index]} has exited "
-                            f"({type(exc).__name__}: {exc})"
+                            f"the managed server at {self.base_urls[index]} has exited or stopped "
+                            f"answering its health check ({type(exc).__name__}: {exc})"
                         ) from None
                     if now - failing_since >= self.unreachable_after and isinstance(exc, NotChatCompletion):
-                        raise BackendError(f"{exc} (for {self.unreachable_after:.0f} s)") from None
+                        raise BackendError(f"{exc} (for {waited:.0f} s)") from None
                     if now - failing_since >= self.unreachable_after:
                         raise ServerUnreachable(
-                            f"no answer from {', '.join(self.base_urls)} for {self.unreachable_after:.0f} s "
+                            f"no answer from {', '.join(self.base_urls)} for {waited:.0f} s "
                             f"({type(exc).__name__}: {exc}); check the server is running, "
                             "then rerun to resume"
                         ) from None
@@ -192,6 +277,13 @@ class OpenAIBackend:
     async def aclose(self) -> None:
         for client in self._clients:
             await client.close()
+
+
+class _ServerDown(Exception):
+    """The managed server exited or froze while a request was waiting for it."""
+
+    def __str__(self) -> str:
+        return "the request was abandoned"
 
 
 class NotChatCompletion(Exception):

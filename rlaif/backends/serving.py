@@ -56,6 +56,9 @@ def served_backend(
         "api_key": api_key,
         "max_concurrency": model.max_concurrency,
         "timeout": model.request_timeout,
+        "connect_timeout": model.connect_timeout,
+        "first_byte_timeout": model.first_byte_timeout,
+        "first_byte_per_token": model.first_byte_per_token,
         "unreachable_after": model.unreachable_after,
     }
     if model.base_urls:
@@ -75,6 +78,7 @@ def served_backend(
         kv_cache_gb=model.server.kv_cache_gb,
         extra_args=model.server.extra_args,
         startup_timeout=model.server.startup_timeout,
+        frozen_after=model.server.frozen_after,
     )
     with server:
         if servers is not None:
@@ -103,12 +107,11 @@ def with_restarts(work: Callable[[], R], servers: dict[VLLMServer, int]) -> tupl
             if not dead or any(servers[server] <= 0 for server in dead):
                 raise
             for server in dead:
-                code = server.process.returncode if server.process is not None else None
                 servers[server] -= 1
                 restarts += 1
                 log.warning(
-                    "the vLLM server on port %s exited (code %s); restarting it (%s restarts left), see %s",
-                    server.port, code, servers[server], server.log_path,
+                    "the vLLM server on port %s %s; restarting it (%s restarts left), see %s",
+                    server.port, server.state(), servers[server], server.log_path,
                 )  # fmt: skip
                 server.restart()
 

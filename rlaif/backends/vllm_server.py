@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -90,7 +91,12 @@ class VLLMServer:
         max_model_len: Context length.
         extra_args: More `vllm serve` arguments.
         startup_timeout: Seconds to wait for /health before giving up.
+        frozen_after: Seconds without an answer to /health (probed every `probe_every` s, in a
+            thread) after which a running server counts as frozen: `alive()` says no, and `stop`
+            kills it outright (a stopped process never acts on SIGTERM).
     """
+
+    probe_every = 5.0
 
     def __init__(
         self,
@@ -105,6 +111,7 @@ class VLLMServer:
         kv_cache_gb: int = 2,
         extra_args: Sequence[str] = (),
         startup_timeout: float = 600.0,
+        frozen_after: float = 60.0,
     ):
         self.model_path = str(model_path)
         self.served_name = served_name or f"rlaif-{secrets.token_hex(4)}"
@@ -116,7 +123,12 @@ class VLLMServer:
         self.kv_cache_gb = kv_cache_gb
         self.extra_args = list(extra_args)
         self.startup_timeout = startup_timeout
+        self.frozen_after = frozen_after
         self.process: subprocess.Popen[bytes] | None = None
+        self.last_healthy = 0.0
+        """When /health last answered (time.monotonic())."""
+        self._probe: threading.Thread | None = None
+        self._probe_stop = threading.Event()
 
     @property
     def base_url(self) -> str:
@@ -171,7 +183,29 @@ class VLLMServer:
         except BaseException:
             self.stop()  # __exit__ never runs when __enter__ raises (Ctrl-C while starting)
             raise
+        self.last_healthy = time.monotonic()
+        self._probe_stop = threading.Event()
+        self._probe = threading.Thread(target=self._watch_health, name="vllm-health", daemon=True)
+        self._probe.start()
         return self
+
+    def _watch_health(self) -> None:
+        url = f"http://127.0.0.1:{self.port}/health"
+        stop = self._probe_stop
+        with httpx.Client(timeout=self.probe_every * 2) as client:
+            while not stop.wait(self.probe_every):
+                with contextlib.suppress(httpx.HTTPError):
+                    if client.get(url).status_code == 200:
+                        self.last_healthy = time.monotonic()
+
+    def frozen(self) -> bool:
+        """Running, but /health has not answered for `frozen_after` seconds."""
+        return (
+            self.process is not None
+            and self.process.poll() is None
+            and self._probe is not None
+            and time.monotonic() - self.last_healthy > self.frozen_after
+        )
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.startup_timeout
@@ -202,7 +236,15 @@ class VLLMServer:
             return ""
 
     def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        """Running and answering its health check."""
+        return self.process is not None and self.process.poll() is None and not self.frozen()
+
+    def state(self) -> str:
+        """Why the server is not alive, for messages: exited (with its code) or frozen."""
+        if self.frozen():
+            return f"stopped answering its health check for {time.monotonic() - self.last_healthy:.0f} s"
+        code = self.process.returncode if self.process is not None else None
+        return f"exited (code {code})"
 
     def restart(self) -> VLLMServer:
         """Start the server again after it died: same port and served name, so clients carry on."""
@@ -214,8 +256,17 @@ class VLLMServer:
 
     def stop(self, timeout: float = 20.0) -> None:
         """Stop the server and its engine processes (the whole process group)."""
+        frozen = self.frozen()
+        self._probe_stop.set()
+        if self._probe is not None:
+            self._probe.join(timeout=self.probe_every * 3)
+            self._probe = None
         if self.process is None:
             return
+        if frozen:
+            # A stopped (SIGSTOP) or wedged server never acts on SIGTERM: kill it outright.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
         if self.process.poll() is None:
             try:
                 os.killpg(self.process.pid, signal.SIGTERM)

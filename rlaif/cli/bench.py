@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from rlaif.cli.options import ConfigArg, SetOpt, console, overrides
+from rlaif.cli.options import ConfigArg, SetOpt, console, output_file, overrides
 from rlaif.cli.render import generation_markdown
 
 __all__ = ["register"]
@@ -20,10 +20,10 @@ def register(app: typer.Typer) -> None:
     def bench(
         config: ConfigArg,
         json_path: Annotated[
-            Path | None, typer.Option("--json", help="Write the report as JSON here.")
+            Path | None, typer.Option("--json", help="Write the report as JSON here.", callback=output_file)
         ] = None,
         markdown: Annotated[
-            Path | None, typer.Option("--markdown", help="Write a markdown table here.")
+            Path | None, typer.Option("--markdown", help="Write a markdown table here.", callback=output_file)
         ] = None,
         set_: SetOpt = None,
     ) -> None:

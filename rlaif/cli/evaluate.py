@@ -12,7 +12,16 @@ from typing import Annotated, Any
 
 import typer
 
-from rlaif.cli.options import JsonOpt, QuietOpt, SetOpt, console, overrides, set_option
+from rlaif.cli.options import (
+    JsonOpt,
+    QuietOpt,
+    SetOpt,
+    console,
+    output_file,
+    output_option,
+    overrides,
+    set_option,
+)
 from rlaif.cli.render import (
     print_attacks,
     print_compliance,
@@ -117,7 +126,8 @@ def judge_command(
     ] = None,
     json_path: JsonOpt = None,
     plot: Annotated[
-        Path | None, typer.Option("--plot", help="Reliability plot PNG (default: next to --json).")
+        Path | None,
+        typer.Option("--plot", help="Reliability plot PNG (default: next to --json).", callback=output_file),
     ] = None,
     limit: LimitOpt = None,
     config: ConfigOpt = None,
@@ -237,7 +247,7 @@ EngineOpt = Annotated[
 ]
 MaxTokensOpt = Annotated[int | None, typer.Option("--max-tokens", min=1, help="Answer length limit.")]
 TemperatureOpt = Annotated[float | None, typer.Option("--temperature", help="Sampling temperature (> 0).")]
-AnswersJsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the report (with answers) here.")]
+AnswersJsonOpt = output_option("--json", "Write the report (with answers) here.")
 
 
 def _engine(engine: str) -> str:
@@ -299,7 +309,8 @@ def evaluate_compliance(
     kl: Annotated[bool, typer.Option("--kl/--no-kl", help="Estimate KL(candidate ‖ base) per token.")] = True,
     json_path: AnswersJsonOpt = None,
     plot: Annotated[
-        Path | None, typer.Option("--plot", help="Bar chart PNG (default: next to --json).")
+        Path | None,
+        typer.Option("--plot", help="Bar chart PNG (default: next to --json).", callback=output_file),
     ] = None,
     set_: SetOpt = None,
     quiet: QuietOpt = False,

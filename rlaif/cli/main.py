@@ -73,6 +73,12 @@ def main() -> None:
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        # A full disk, a read-only folder, a path that is a folder: the machine or a path given, not
+        # a bug. What was stored before stays; the run resumes once the cause is fixed.
+        message, code = _os_error(exc)
+        err.print(Text.assemble(("error: ", "bold red"), message), highlight=False, soft_wrap=True)
+        sys.exit(code)
     except Exception as exc:  # click usage errors arrive here in non-standalone mode
         # Recent typer vendors its own click (typer._click), whose exceptions are not click's:
         # recognise them by shape so a usage error is a message, not a traceback.
@@ -89,6 +95,22 @@ def main() -> None:
         sys.exit(4)
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+_PATH_MISTAKES = (IsADirectoryError, NotADirectoryError, FileNotFoundError, FileExistsError, PermissionError)
+
+
+def _os_error(exc: OSError) -> tuple[str, int]:
+    """One line for an operating-system error, and its exit code (2: a path given, 3: the machine)."""
+    import errno
+
+    where = f" ({exc.filename})" if exc.filename else ""
+    what = exc.strerror or str(exc) or type(exc).__name__
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"{what}{where}: free some space, then rerun the same command to resume", 3
+    if isinstance(exc, _PATH_MISTAKES):
+        return f"{what}{where}: check the path and its permissions", 2
+    return f"{what}{where}; what was stored before is kept, rerun the same command to resume", 3
 
 
 def _crash_log(exc: BaseException) -> str:

@@ -12,7 +12,8 @@ from rich.console import Console
 from rlaif.errors import ConfigError
 
 __all__ = [
-    "ConfigArg", "ForceOpt", "JsonOpt", "QuietOpt", "SetOpt", "console", "err", "overrides", "set_option",
+    "ConfigArg", "ForceOpt", "JsonOpt", "QuietOpt", "SetOpt", "console", "err", "output_file",
+    "output_option", "overrides", "set_option",
 ]  # fmt: skip
 
 console = Console()
@@ -27,8 +28,26 @@ def set_option(example: str, note: str = "") -> Any:
     return Annotated[list[str] | None, typer.Option("--set", help=help_text)]
 
 
+def output_file(param: typer.CallbackParam, value: Path | None) -> Path | None:
+    """An output file option, checked before any work starts: not a folder, not under a file."""
+    if value is None:
+        return None
+    name = (param.opts or [param.name or "option"])[0]
+    if value.is_dir():
+        raise ConfigError(f"{name} {value} is a folder; give a file name, e.g. {value / 'report.json'}")
+    above = next((p for p in value.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise ConfigError(f"{name} {value}: {above} is a file, not a folder; choose another path")
+    return value
+
+
+def output_option(flag: str, help_text: str) -> Any:
+    """A `Path` option naming a file rlaif writes (checked at once by `output_file`)."""
+    return Annotated[Path | None, typer.Option(flag, help=help_text, callback=output_file)]
+
+
 SetOpt = set_option("revise.rounds=1")
-JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.")]
+JsonOpt = output_option("--json", "Write the report as JSON here.")
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 ForceOpt = Annotated[
     bool,

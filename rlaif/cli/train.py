@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from rlaif.cli.options import ConfigArg, ForceOpt, QuietOpt, SetOpt, console, overrides
+from rlaif.cli.options import ConfigArg, ForceOpt, JsonOpt, QuietOpt, SetOpt, console, overrides
 from rlaif.cli.pipeline import run_stages
 from rlaif.train.registry import TRAINERS, Trainer
 
@@ -49,7 +48,7 @@ def train_bench(
     ] = True,
     repeats: Annotated[int, typer.Option("--repeats", min=1, help="Measurements per trainer.")] = 1,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="Torch threads.")] = None,
-    json_path: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.")] = None,
+    json_path: JsonOpt = None,
     set_: SetOpt = None,
 ) -> None:
     """Time every trainer (s/step, peak memory) on the run's export, beside plain TRL scripts."""

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from rlaif.errors import RlaifError
 
-__all__ = ["read_jsonl"]
+__all__ = ["read_jsonl", "utf8_position"]
 
 
 def read_jsonl(path: str | Path, error: type[RlaifError]) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -28,10 +28,27 @@ def read_jsonl(path: str | Path, error: type[RlaifError]) -> Iterator[tuple[int,
             for number, line in enumerate(handle, start=1):
                 if line.strip():
                     yield number, _object(path, number, line, error)
-    except UnicodeDecodeError as exc:
-        raise error(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except UnicodeDecodeError:
+        with opener(path, "rb") as handle:
+            line, column, byte = utf8_position(handle)
+        raise error(
+            f"{path}:{line}: not UTF-8 text (byte {byte:#04x} at column {column}); save the file as UTF-8"
+        ) from None
     except (OSError, EOFError) as exc:  # unreadable, or a .gz file that is not (whole) gzip
         raise error(f"{path}: cannot read the file ({exc}); check the path") from None
+
+
+def utf8_position(lines: Iterable[bytes]) -> tuple[int, int, int]:
+    """(line, column, byte) of the first byte that is not UTF-8, both 1-based; (0, 0, 0) if none.
+
+    The decoder reports offsets inside the chunk it was reading, so errors name this instead."""
+    for number, line in enumerate(lines, start=1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            column = len(line[: exc.start].decode("utf-8", errors="replace")) + 1
+            return number, column, line[exc.start]
+    return 0, 0, 0
 
 
 def _object(path: Path, number: int, line: str, error: type[RlaifError]) -> dict[str, Any]:

@@ -20,13 +20,13 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
 from typing import Any, TypeVar
 
 from rlaif.backends.serving import make_backend, model_path, served_backend, with_restarts
 from rlaif.backends.vllm_server import VLLMServer
 from rlaif.config import RunConfig
-from rlaif.errors import ConfigError, QualityGateError
+from rlaif.errors import ConfigError, QualityGateError, RlaifError
 from rlaif.inputs.load import load_inputs
 from rlaif.monitor import PeakMemory
 from rlaif.pipeline.current import current, responses_by_prompt
@@ -228,7 +228,7 @@ def run_pipeline(
     constitution, prompts = load_inputs(config)
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    with RunDir(config.run_dir) as run, PeakMemory() as memory:
+    with RunDir(config.run_dir) as run, PeakMemory() as memory, _failure_recorded(run):
         layout = run.layout
         run.save_manifest(
             config=config.model_dump(mode="json"),
@@ -293,6 +293,27 @@ def run_pipeline(
         )
         write_atomic(layout.summary, summary.model_dump_json(indent=2))
     return summary
+
+
+@contextlib.contextmanager
+def _failure_recorded(run: RunDir) -> Iterator[None]:
+    """On the way out through an error, the manifest says `failed` (or `interrupted`) and why.
+
+    A refused or incomplete run has saved its own status before raising; that one stays.
+    """
+    try:
+        yield
+    except QualityGateError:
+        raise
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        with contextlib.suppress(Exception):
+            run.save_manifest(status="interrupted", error="interrupted; rerun to resume")
+        raise
+    except Exception as exc:
+        reason = str(exc) if isinstance(exc, RlaifError) else f"{type(exc).__name__}: {exc}"
+        with contextlib.suppress(Exception):  # a full disk may refuse this write too
+            run.save_manifest(status="failed", error=reason)
+        raise
 
 
 def _brought_export(layout: RunLayout) -> bool:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rlaif.errors import ReviewError
-from rlaif.inputs.jsonl import read_jsonl
+from rlaif.inputs.jsonl import read_jsonl, utf8_position
 from rlaif.records import ReviewAnswer, ReviewDecision, stable_id
 from rlaif.review.session import REVIEWS, ReviewSession, current_decisions, new_decision, to_pair_verdict
 from rlaif.store import RunDir, RunLayout, write_atomic
@@ -172,6 +172,19 @@ def _read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
     if not path.is_file():
         raise ReviewError(f"no file {path}")
     if path.suffix == ".csv":
-        reader = csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig")))
-        return [(reader.line_num, row) for row in reader]
+        raw = path.read_bytes()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            # Spreadsheets often save CSV in the system's code page (cp1252, say).
+            line, column, byte = utf8_position(raw.splitlines(keepends=True))
+            raise ReviewError(
+                f"{path}:{line}: not UTF-8 text (byte {byte:#04x} at column {column}); save the file "
+                "as CSV UTF-8 (in a spreadsheet: Save As, 'CSV UTF-8')"
+            ) from None
+        try:
+            reader = csv.DictReader(io.StringIO(text))
+            return [(reader.line_num, row) for row in reader]
+        except csv.Error as exc:
+            raise ReviewError(f"{path}:{reader.line_num}: not readable CSV ({exc})") from None
     return list(read_jsonl(path, ReviewError))

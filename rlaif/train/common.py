@@ -18,6 +18,7 @@ from rlaif.reports import TrainResult
 __all__ = [
     "StepTimer",
     "finish",
+    "load_export",
     "load_pairs",
     "load_policy",
     "load_tokenizer",
@@ -127,14 +128,27 @@ def load_policy(model_path: str | Path) -> tuple[Any, Any]:
     return model, tokenizer
 
 
+def load_export(path: Path) -> Any:
+    """An exported `datasets` folder; a damaged one (truncated `.arrow`, broken JSON) is one clear error."""
+    from datasets import load_from_disk
+
+    try:
+        return load_from_disk(str(path))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        # pyarrow reports a truncated file as OSError, datasets a broken state.json as ValueError
+        raise RlaifError(
+            f"cannot read the exported dataset at {path} ({type(exc).__name__}: {exc}); "
+            "it is damaged: re-export it with `rlaif export CONFIG`"
+        ) from None
+
+
 def load_pairs(dataset_dir: str | Path, sources: Sequence[str] = ("judge", "revision")) -> Any:
     """The exported pairs (a `datasets` folder) from the given sources; raises when there are none."""
-    from datasets import load_from_disk
 
     path = Path(dataset_dir)
     if not path.exists():
         raise RlaifError(f"no exported pairs at {path}; run `rlaif run` (or `rlaif export`) first")
-    dataset = load_from_disk(str(path))
+    dataset = load_export(path)
     if "source" in dataset.column_names:
         dataset = dataset.filter(lambda row: row["source"] in sources)
     if len(dataset) == 0:

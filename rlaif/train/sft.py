@@ -15,6 +15,7 @@ from rlaif.reports import TrainResult
 from rlaif.train.common import (
     StepTimer,
     finish,
+    load_export,
     load_policy,
     quiet_libraries,
     run_training,
@@ -42,7 +43,6 @@ def train_sft(
     args: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Fine-tune on the exported revisions in `dataset_dir` (the `sft` datasets folder) and save the model."""
-    from datasets import load_from_disk
     from trl import SFTConfig, SFTTrainer
 
     quiet_libraries()
@@ -50,7 +50,7 @@ def train_sft(
     path = Path(dataset_dir)
     if not path.exists():
         raise RlaifError(f"no exported SFT rows at {path}; run `rlaif run` (revise and export) first")
-    rows = load_from_disk(str(path))
+    rows = load_export(path)
     if len(rows) == 0:
         raise RlaifError(f"{path} holds no revisions; enable revise and run `rlaif run` first")
     dataset = rows.map(lambda row: sft_example(row["messages"]), remove_columns=rows.column_names)

@@ -8,8 +8,10 @@ mid-run (a TCP proxy in front of the session server) and SIGKILL a managed serve
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,6 +22,7 @@ from typing import Any
 import psutil
 import pytest
 
+from rlaif.backends.openai_api import OpenAIBackend
 from rlaif.backends.protocol import ChatRequest
 from rlaif.backends.vllm_server import VLLMServer
 from rlaif.errors import BackendError, ServerUnreachable
@@ -83,6 +86,48 @@ def test_hanging_request_times_out_and_the_run_is_bounded() -> None:
         assert stub.count(mode="hang") >= 2  # it retried after the first timeout
 
 
+def test_a_stuck_answer_ends_on_its_first_byte_timeout_and_the_message_says_how_long() -> None:
+    """The total timeout is long (300 s) but the first byte of a 16-token answer is due within 1 s:
+    the call gives up within unreachable_after plus that one timeout, and says how long it waited."""
+    with StubServer() as stub:
+        stub.mode = "hang"
+        started = time.monotonic()
+        with pytest.raises(ServerUnreachable) as info:
+            chat({"base_urls": [stub.base_url], "model": "m", "unreachable_after": 2.0, "timeout": 300,
+                  "first_byte_timeout": 0.5, "first_byte_per_token": 1 / 32},
+                 [ChatRequest(messages=QUESTION, max_tokens=16)])  # fmt: skip
+        elapsed = time.monotonic() - started
+    assert 3.0 <= elapsed < 2.0 + 1.0 + 3.0, elapsed  # unreachable_after + one first-byte timeout + slack
+    shown = int(re.search(r"for (\d+) s", str(info.value)).group(1))  # type: ignore[union-attr]
+    assert abs(shown - elapsed) < 1.5, (shown, elapsed)
+
+
+def test_the_first_byte_timeout_grows_with_max_tokens_up_to_the_total() -> None:
+    backend = OpenAIBackend(["http://127.0.0.1:9/v1"], "m", timeout=60, connect_timeout=2,
+                            first_byte_timeout=10, first_byte_per_token=0.5)  # fmt: skip
+    assert backend._attempt_seconds(ChatRequest(messages=QUESTION, max_tokens=1), None) == (10.5, 60)
+    assert backend._attempt_seconds(ChatRequest(messages=QUESTION, max_tokens=40), None) == (30, 60)
+    assert backend._attempt_seconds(ChatRequest(messages=QUESTION, max_tokens=512), None) == (60, 60)
+    # Retrying with 5 s left before giving up: the attempt gets those 5 s, not its full timeouts.
+    assert backend._attempt_seconds(ChatRequest(messages=QUESTION, max_tokens=40), 5.0) == (5.0, 5.0)
+    # Never less than the time to connect.
+    assert backend._attempt_seconds(ChatRequest(messages=QUESTION, max_tokens=40), 0.1) == (2.0, 2.0)
+    # Without a first-byte timeout the whole request may take `timeout` (the old behaviour).
+    plain = OpenAIBackend(["http://127.0.0.1:9/v1"], "m", timeout=60)
+    assert plain._attempt_seconds(ChatRequest(messages=QUESTION, max_tokens=512), None) == (60, 60)
+
+
+def test_a_model_list_that_never_comes_is_one_bounded_line() -> None:
+    with StubServer() as stub:
+        stub.mode = "hang"
+        started = time.monotonic()
+        backend = OpenAIBackend([stub.base_url], first_byte_timeout=1.0)
+        with pytest.raises(ServerUnreachable, match=r"no answer from .*/models within 1 s") as info:
+            asyncio.run(backend.resolve_model())
+        assert time.monotonic() - started < 5
+    assert "\n" not in str(info.value)
+
+
 def test_a_dead_replica_is_skipped_while_the_other_serves() -> None:
     with StubServer() as good, StubServer() as bad:
         bad.mode = "error500"
@@ -115,6 +160,56 @@ class SleepingServer(VLLMServer):
 
     def command(self) -> list[str]:
         return [sys.executable, "-c", self.script]
+
+
+HEALTH_ONLY = """
+import http.server, sys
+
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200 if self.path == "/health" else 404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Health).serve_forever()
+"""
+
+
+class HealthOnlyServer(SleepingServer):
+    """A "server" answering /health only, probed every 0.2 s."""
+
+    probe_every = 0.2
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-c", self.script, str(self.port)]
+
+
+def test_a_frozen_managed_server_is_found_by_its_health_check_and_killed(tmp_path: Path) -> None:
+    """SIGSTOP the server: within frozen_after it is no longer alive, a request waiting on it ends at
+    once (not after its 300 s timeout) with a line saying so, and stopping it kills it outright."""
+    server = HealthOnlyServer(tmp_path, HEALTH_ONLY, startup_timeout=30, frozen_after=1.5).start()
+    try:
+        time.sleep(0.6)
+        assert server.alive() and not server.frozen()
+        assert server.process is not None
+        os.killpg(server.process.pid, signal.SIGSTOP)
+        started = time.monotonic()
+        with pytest.raises(ServerUnreachable, match="stopped answering its health check"):
+            chat({"base_urls": [server.base_url], "model": "m", "timeout": 300, "alive": server.alive},
+                 [ChatRequest(messages=QUESTION)])  # fmt: skip
+        assert time.monotonic() - started < 1.5 + 2 + 3  # frozen_after + one watch period + slack
+        assert not server.alive() and server.frozen()
+        assert server.state().startswith("stopped answering its health check for ")
+        stopping = time.monotonic()
+        process = server.process
+        server.stop()
+        assert time.monotonic() - stopping < 5  # no 20 s wait for a SIGTERM a stopped process ignores
+        assert process.poll() is not None
+    finally:
+        server.stop()
 
 
 def test_managed_server_that_never_gets_ready_is_bounded(tmp_path: Path) -> None:
@@ -272,32 +367,47 @@ def _processes_with(text: str) -> list[psutil.Process]:
 
 
 @pytest.mark.integration
-def test_managed_server_killed_mid_run_is_restarted_and_the_run_completes(tmp_path: Path) -> None:
-    """SIGKILL the managed vLLM server's whole process group mid-run: the run restarts it on the
-    same port, finishes with every record once, and the API key is in no file, log included."""
+def test_managed_server_frozen_then_killed_mid_run_is_restarted_and_the_run_completes(tmp_path: Path) -> None:
+    """SIGSTOP the managed vLLM server's whole process group mid-run: its health check goes quiet, the
+    run kills and restarts it; then SIGKILL the restarted one: restarted again. The run finishes with
+    every record once, on the same port, and the API key is in no file, log included."""
     secret = "sk-managed-never-store-me-77a0"
     config = write_config(
         tmp_path, run_dir=tmp_path / "run", base_url=None, served_name=None, prompts=3, rounds=1,
         model={"api_key_env": "RLAIF_TEST_KEY", "unreachable_after": 600,
-               "server": {"kv_cache_gb": 1, "startup_timeout": 900, "max_restarts": 2}},
+               "server": {"kv_cache_gb": 1, "startup_timeout": 900, "max_restarts": 2, "frozen_after": 10}},
     )  # fmt: skip
     run_dir = tmp_path / "run"
+    log_path = run_dir / "logs" / "vllm-policy.log"
     process = subprocess.Popen(
         command(config), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=environment(RLAIF_TEST_KEY=secret), cwd=ROOT, start_new_session=True,
     )  # fmt: skip
-    try:
+
+    def wait_for(done: Any, what: str) -> None:
         deadline = time.monotonic() + 900
-        while line_counts(run_dir)["responses"] < 2:
+        while not done():
             assert process.poll() is None, process.communicate()[1][-3000:]
-            assert time.monotonic() < deadline, "the managed server never answered"
+            assert time.monotonic() < deadline, what
             time.sleep(0.05)
+
+    def startups() -> int:
+        return log_path.read_text(errors="replace").count("Application startup complete")
+
+    try:
+        wait_for(lambda: line_counts(run_dir)["responses"] >= 2, "the managed server never answered")
         (server,) = _managed_servers(process.pid)
         command_line = server.cmdline()
         served_name = command_line[command_line.index("--served-model-name") + 1]
-        group = server.pid  # started in its own session: the group holds the engine processes too
+        frozen_at = time.monotonic()
+        os.killpg(server.pid, signal.SIGSTOP)  # its own session: the group holds the engine processes too
+        wait_for(lambda: startups() == 2, "the frozen server was never restarted")
+        assert time.monotonic() - frozen_at < 10 + 15 + 120  # frozen_after + probes + a start-up
+        stored = sum(line_counts(run_dir).values())
+        wait_for(lambda: sum(line_counts(run_dir).values()) > stored, "no progress after the restart")
+        (server,) = _managed_servers(process.pid)
         victims = [server, *server.children(recursive=True)]
-        os.killpg(group, signal.SIGKILL)
+        os.killpg(server.pid, signal.SIGKILL)  # mid-stage: the run is storing records again
         gone, alive = psutil.wait_procs(victims, timeout=30)
         assert not alive
         stdout, stderr = process.communicate(timeout=1200)
@@ -306,13 +416,13 @@ def test_managed_server_killed_mid_run_is_restarted_and_the_run_completes(tmp_pa
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
     assert process.returncode == 0, (stdout + stderr)[-3000:]
-    assert "restarting it" in stderr and "managed server restarts" in stdout
+    assert "stopped answering its health check" in stderr and "exited (code" in stderr, stderr[-3000:]
+    assert stderr.count("restarting it") == 2 and "managed server restarts" in stdout
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["server_restarts"] == 1
+    assert summary["server_restarts"] == 2
     counts = stage_counts(snapshot(run_dir))
     assert [counts[name] for name in PROGRESS] == [6, 3, 3, 3]
-    log = (run_dir / "logs" / "vllm-policy.log").read_text(errors="replace")
-    assert log.count("Application startup complete") == 2
-    assert log.count(served_name) >= 2  # the restart kept the served name (and port)
+    assert startups() == 3
+    assert log_path.read_text(errors="replace").count(served_name) >= 3  # restarts keep the name and port
     assert _processes_with(served_name) == []  # the restarted server was stopped at the end too
     assert files_containing(run_dir, secret) == []

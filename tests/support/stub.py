@@ -26,8 +26,22 @@ from rlaif.backends.openai_api import OpenAIBackend
 from rlaif.backends.protocol import ChatRequest, ChatResult, run_batch
 from rlaif.backends.vllm_server import free_port
 
-Mode = Literal["ok", "error500", "drop", "hang", "html", "empty_choices", "null_choices", "no_message"]
-"""`html`: a 200 web page on every path; `*_choices` and `no_message` break chat completions only."""
+Mode = Literal[
+    "ok",
+    "error500",
+    "drop",
+    "hang",
+    "html",
+    "empty_choices",
+    "null_choices",
+    "no_message",
+    "not_found",
+    "half_closed",
+    "garbage_json",
+]
+"""`html`: a 200 web page on every path; `*_choices` and `no_message` break chat completions only;
+`not_found`: 404 everywhere; `half_closed`: the status line and half the body, then the connection
+closes; `garbage_json`: a 200 JSON response whose body is not JSON."""
 
 
 @dataclass
@@ -80,6 +94,8 @@ class StubServer:
         self.failures_left = 0
         """While above 0, each request fails the way `failure` says and counts it down."""
         self.failure: Mode = "error500"
+        self.script: list[Mode] = []
+        """Modes for the next requests, one each, before `failures_left` and `mode` apply."""
         self.requests: list[tuple[float, str, Mode]] = []
         """(time, path, mode) of every request received."""
         self.headers_seen: list[dict[str, str]] = []
@@ -144,7 +160,9 @@ class StubServer:
     def _serve(self, handler: BaseHTTPRequestHandler, body: dict[str, Any] | None) -> None:
         mode = self.mode
         with self._lock:
-            if self.failures_left > 0:
+            if self.script:
+                mode = self.script.pop(0)
+            elif self.failures_left > 0:
                 self.failures_left -= 1
                 mode = self.failure
         if self._server is None:
@@ -170,6 +188,19 @@ class StubServer:
             return None
         if mode == "error500":
             return self._send(handler, 500, {"error": {"message": "stub: internal error", "type": "server"}})
+        if mode == "not_found":
+            return self._send(handler, 404, {"detail": "Not Found"})
+        if mode in ("half_closed", "garbage_json"):
+            data = b'{"id": "stub", "object": "chat.completion", "choices": [{"index": 0, "mess'
+            handler.send_response(200)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(data) * (2 if mode == "half_closed" else 1)))
+            handler.end_headers()
+            handler.wfile.write(data)
+            handler.wfile.flush()
+            handler.close_connection = True
+            handler.connection.close()
+            return None
         if self.api_key is not None and handler.headers.get("Authorization") != f"Bearer {self.api_key}":
             return self._send(handler, 401, {"error": {"message": "stub: bad key", "type": "auth"}})
         if self.delay:

@@ -7,10 +7,12 @@ import asyncio
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rlaif.backends.openai_api import OpenAIBackend
 from rlaif.backends.protocol import ChatRequest
-from rlaif.errors import BackendError, ServerRefused
+from rlaif.errors import BackendError, RlaifError, ServerRefused
 from tests.support.stub import QUESTION, StubServer, chat
 
 
@@ -60,3 +62,51 @@ def test_a_web_page_where_the_model_list_should_be_is_one_line() -> None:
         backend = OpenAIBackend(base_urls=[stub.base_url], model=None)
         with pytest.raises(BackendError, match="GET /models returned no model list"):
             asyncio.run(backend.resolve_model())
+
+
+TRANSIENT = [
+    "error500",
+    "drop",
+    "html",
+    "empty_choices",
+    "null_choices",
+    "no_message",
+    "half_closed",
+    "garbage_json",
+]
+
+
+@pytest.mark.parametrize("mode", [*TRANSIENT, "not_found", "hang"])
+def test_a_server_that_always_misbehaves_ends_in_one_bounded_line(mode: str) -> None:
+    """Every hostile mode, for good: one line naming the URL, within unreachable_after plus one
+    first-byte timeout (a 404 is a refusal and ends at once), never an exception from inside."""
+    with StubServer() as stub:
+        stub.mode = mode  # type: ignore[assignment]
+        started = time.monotonic()
+        with pytest.raises(RlaifError) as info:
+            chat({"base_urls": [stub.base_url], "model": "m", "unreachable_after": 1.0, "timeout": 60,
+                  "first_byte_timeout": 0.5}, [ChatRequest(messages=QUESTION)])  # fmt: skip
+        waited = time.monotonic() - started
+        stub.mode = "ok"
+    message = str(info.value)
+    assert stub.base_url in message and "\n" not in message, message
+    assert waited < 1.0 + 0.5 + 4, waited
+    assert isinstance(info.value, ServerRefused) == (mode == "not_found")
+
+
+@settings(max_examples=10, deadline=None)  # each bad reply costs a backoff of 1-2 s
+@given(script=st.lists(st.sampled_from(TRANSIENT), max_size=2))
+def test_any_short_run_of_bad_replies_then_a_good_one_loses_nothing(script: list[str]) -> None:
+    """Whatever broke first, the request is answered once the server recovers, with the answer the
+    good server gives, and every bad reply was retried (one request each)."""
+    with StubServer() as stub:
+        stub.script = list(script)  # type: ignore[arg-type]
+        (result,) = chat({"base_urls": [stub.base_url], "model": "m", "unreachable_after": 30},
+                         [ChatRequest(messages=QUESTION, seed=3)])  # fmt: skip
+        modes = [m for _, _, m in stub.requests]
+    with StubServer() as clean:
+        (expected,) = chat(
+            {"base_urls": [clean.base_url], "model": "m"}, [ChatRequest(messages=QUESTION, seed=3)]
+        )
+    assert result.error is None and result.texts == expected.texts
+    assert modes == [*script, "ok"]

@@ -21,6 +21,9 @@ class FakeServer:
     def alive(self) -> bool:
         return self._alive
 
+    def state(self) -> str:
+        return "exited (code -9)"
+
     def restart(self) -> FakeServer:
         self.restarts += 1
         self._alive = True

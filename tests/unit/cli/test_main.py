@@ -143,7 +143,7 @@ def test_constitution_bench_without_checks(rlaif: Cli) -> None:
 
 def test_constitution_bench_json_into_a_folder(rlaif: Cli, tmp_path: Path) -> None:
     args = ("constitution", "bench", "concise-plain", "--responses", "10", "--json", str(tmp_path))
-    assert_one_line_error(rlaif(*args), "--json", "cannot write the report")
+    assert_one_line_error(rlaif(*args), "--json", "is a folder; give a file name")
 
 
 def test_validate_unknown_name(rlaif: Cli) -> None:

@@ -29,7 +29,7 @@ def test_rows_come_with_their_line_numbers_and_blank_lines_are_skipped(tmp_path:
         (b'{"a": 1}\n[1, 2]\n', ":2: expected a JSON object, got list"),
         (b'"text"\n', ":1: expected a JSON object, got str"),
         (b"[" * 100_000 + b"\n", ":1: not a readable JSON row"),
-        (b'{"a": "caf\xe9"}\n', ": not UTF-8 text"),
+        (b'{"a": "caf\xe9"}\n', ":1: not UTF-8 text (byte 0xe9 at column 11)"),
     ],
 )
 def test_a_bad_line_raises_the_callers_error_naming_file_and_line(

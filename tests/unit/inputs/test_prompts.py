@@ -155,7 +155,7 @@ def test_non_utf8(tmp_path: Path) -> None:
     path = tmp_path / "latin1.jsonl"
     path.write_bytes('{"prompt": "caf\u00e9"}\n'.encode("latin-1"))
     message = error(path)
-    assert message.startswith(f"{path}: not UTF-8 text")
+    assert message.startswith(f"{path}:1: not UTF-8 text (byte 0xe9 at column 16)")
 
 
 def test_limit_counts_distinct_prompts(tmp_path: Path) -> None:
