@@ -53,6 +53,8 @@ __all__ = [
     "ReviewerAgreement",
     "RunCounts",
     "RunSummary",
+    "ScaleBench",
+    "ScalePoint",
     "SamplingSettings",
     "StageReport",
     "TokenCounts",
@@ -1167,3 +1169,49 @@ class JudgeCostBench(Report):
     """Whether wall_ratio is within 10% of the token ratio."""
     cot_one_order_over_two_order: float | None = None
     """One-order chain of thought / two-order one-token, mean seconds."""
+
+
+class ScalePoint(Report):
+    """One prompt count of `rlaif bench-scale`: the raw client and the pipeline on the same stub server."""
+
+    prompts: int
+    """Prompts in the set."""
+    raw_requests: int
+    """Requests the raw `openai` client sent (the pipeline's mix: per prompt, 4 chat and 2 judge requests)."""
+    raw_requests_per_second: float
+    """Its requests/s: the ceiling a client reaches at this concurrency."""
+    raw_cpu_ms_per_request: float
+    """Its CPU time per request (the client process only)."""
+    pipeline_requests: int
+    """Requests `rlaif run` sent (counted by the stub)."""
+    pipeline_seconds: float
+    """Wall time of the run's generation (respond, revise, judge), start-up and export excluded."""
+    pipeline_requests_per_second: float
+    """pipeline_requests / pipeline_seconds."""
+    ratio_to_raw: float
+    """pipeline_requests_per_second / raw_requests_per_second."""
+    pipeline_cpu_ms_per_request: float
+    """CPU time of the `rlaif run` process per request (start-up, export and summary included)."""
+    peak_rss_mib: float
+    """Peak resident memory of the `rlaif run` process."""
+    resume_seconds: float
+    """Wall time of rerunning the finished run (every id stored: nothing sent), whole process."""
+    resume_requests: int
+    """Requests the rerun sent (0 when resume works)."""
+    export_seconds: float | None = None
+    """The run's export stage, from its summary."""
+
+
+class ScaleBench(Report):
+    """`rlaif bench-scale`: client throughput and memory by prompt count, against a zero-latency stub."""
+
+    concurrency: int
+    """Requests in flight, for the raw client and the pipeline alike."""
+    points: list[ScalePoint] = Field(default_factory=list)
+    """One per prompt count, in order."""
+    cpus: int | None = None
+    """CPU count of the machine."""
+    platform: str = ""
+    """Where it ran."""
+    rss_bytes_per_prompt: float | None = None
+    """Slope of peak RSS between the smallest and the largest prompt count."""

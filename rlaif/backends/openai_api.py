@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 import openai
+from openai.types.chat import ChatCompletion
 
 from rlaif.backends.protocol import ChatRequest, ChatResult
 from rlaif.errors import BackendError, ServerRefused, ServerUnreachable
@@ -86,15 +87,25 @@ class OpenAIBackend:
         self.connect_timeout = min(connect_timeout, timeout)
         self.first_byte_timeout = first_byte_timeout
         self.first_byte_per_token = first_byte_per_token
-        self._clients = [
-            openai.AsyncOpenAI(
-                base_url=u,
-                api_key=api_key or "EMPTY",
-                max_retries=0,
-                timeout=httpx.Timeout(timeout, connect=self.connect_timeout),
-            )  # fmt: skip
+        # Several clients per server, each with its own connection pool: httpx's pool checks every
+        # pooled connection (a socket poll each) for every request it sends, so one pool of 64
+        # connections cost 2 ms of CPU per request here; shards of 8 cut that eightfold.
+        shards = max(1, min(8, max_concurrency // 8))
+        self._shards = [
+            [
+                openai.AsyncOpenAI(
+                    base_url=u,
+                    api_key=api_key or "EMPTY",
+                    max_retries=0,
+                    timeout=openai.Timeout(timeout, connect=self.connect_timeout),
+                )  # fmt: skip
+                for _ in range(shards)
+            ]
             for u in self.base_urls
         ]
+        self._clients = [shard[0] for shard in self._shards]
+        self._turn = 0
+        self._auth = {"Authorization": f"Bearer {api_key or 'EMPTY'}"}
         self._in_flight = [0] * len(self._clients)
         self._down_until = [0.0] * len(self._clients)
         self._failures = [0] * len(self._clients)
@@ -112,7 +123,7 @@ class OpenAIBackend:
             read = min(self.timeout, self.first_byte_timeout or 30.0, 30.0)
             try:
                 models = await self._clients[0].models.list(
-                    timeout=httpx.Timeout(read, connect=self.connect_timeout)
+                    timeout=openai.Timeout(read, connect=self.connect_timeout)
                 )
             except openai.APITimeoutError:
                 raise ServerUnreachable(
@@ -157,8 +168,16 @@ class OpenAIBackend:
     async def _create(self, index: int, request: ChatRequest, left: float | None) -> Any:
         """One attempt, within its timeouts; a managed server found dead or frozen ends it at once."""
         first_byte, total = self._attempt_seconds(request, left)
-        timeout = httpx.Timeout(total, connect=self.connect_timeout, read=first_byte)
-        create = self._clients[index].chat.completions.create(**self._arguments(request), timeout=timeout)
+        timeout = openai.Timeout(total, connect=self.connect_timeout, read=first_byte)
+        # `post` rather than `chat.completions.create`: create() first walks every argument against
+        # openai's TypedDicts (7 ms a request here, more than everything else rlaif does per request),
+        # and our arguments are plain JSON already. The answer is parsed into the same ChatCompletion.
+        self._turn += 1
+        shard = self._shards[index]
+        create = shard[self._turn % len(shard)].post(
+            "/chat/completions", body=self._arguments(request), cast_to=ChatCompletion,
+            options={"timeout": timeout, "headers": self._auth},
+        )  # fmt: skip
         try:
             async with asyncio.timeout(total):
                 if self.alive is None:
@@ -256,6 +275,7 @@ class OpenAIBackend:
                 return result
 
     def _arguments(self, request: ChatRequest) -> dict[str, Any]:
+        """The request body, as vLLM's OpenAI-compatible server reads it."""
         arguments: dict[str, Any] = {
             "model": self.model,
             "messages": list(request.messages),
@@ -269,13 +289,13 @@ class OpenAIBackend:
             arguments["logprobs"] = True
             arguments["top_logprobs"] = request.top_logprobs
         if request.choices:
-            arguments["extra_body"] = {"structured_outputs": {"choice": list(request.choices)}}
+            arguments["structured_outputs"] = {"choice": list(request.choices)}
         elif request.json_schema is not None:
-            arguments["extra_body"] = {"structured_outputs": {"json": request.json_schema}}
+            arguments["structured_outputs"] = {"json": request.json_schema}
         return arguments
 
     async def aclose(self) -> None:
-        for client in self._clients:
+        for client in (c for shard in self._shards for c in shard):
             await client.close()
 
 

@@ -125,8 +125,14 @@ async def _raw(
     backend = OpenAIBackend([server.base_url], server.served_name)  # only for its request arguments
 
     async def one(request: ChatRequest) -> tuple[int, int]:
+        arguments = backend._arguments(request)
+        extra = (
+            {"structured_outputs": arguments.pop("structured_outputs")}
+            if "structured_outputs" in arguments
+            else None
+        )
         async with limit:
-            response = await client.chat.completions.create(**backend._arguments(request))
+            response = await client.chat.completions.create(**arguments, extra_body=extra)
         usage = response.usage
         return (usage.prompt_tokens, usage.completion_tokens) if usage else (0, 0)
 

@@ -191,3 +191,34 @@ def test_lock_released_after_close_in_process(tmp_path: Path) -> None:
     with RunDir(tmp_path):
         pass
     unlocked.close()
+
+
+def test_appends_reach_the_file_at_once_and_are_fsynced_in_groups(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every append is in the file before `append` returns (a killed process loses nothing); fsync
+    runs at most every SYNC_SECONDS while appending, and for whatever is left when the run closes."""
+    import os
+
+    import rlaif.store
+
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(rlaif.store.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    clock = [1000.0]
+    monkeypatch.setattr(rlaif.store.time, "monotonic", lambda: clock[0])
+    with RunDir(tmp_path) as run:
+        stage = run.stage("prompts", PromptRecord)
+        for i in range(50):  # a burst within one sync period: no fsync at all
+            stage.append([prompt(f"p{i}")])
+            assert (tmp_path / "prompts.jsonl").read_bytes().count(b"\n") == i + 1
+        assert synced == []
+        clock[0] += rlaif.store.SYNC_SECONDS
+        stage.append([prompt("late")])  # the period is over: this append syncs
+        assert len(synced) == 1
+        stage.append([prompt("last")])
+        assert len(synced) == 1
+    assert len(synced) == 2  # closing the run directory synced the last one
+    with RunDir(tmp_path) as run:
+        assert len(run.stage("prompts", PromptRecord)) == 52
+    assert len(synced) == 2  # nothing was appended: nothing to sync on close

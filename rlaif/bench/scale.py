@@ -1,0 +1,252 @@
+"""`rlaif bench-scale`: the client's own cost at growing prompt counts, against a zero-latency server.
+
+On a GPU, vLLM answers short requests in the thousands per second, so the client sets the pace of a
+large run. This benchmark takes the server out of the picture: a stub that answers at once
+(`rlaif.bench.stub_server`, its own process) serves, for each prompt count in the same run,
+(a) the raw ceiling: the `openai` async client alone sending the pipeline's request mix (per prompt,
+4 chat and 2 one-token judge requests) at the same concurrency, and (b) `rlaif run` as a user runs it
+(2 samples, one critique/revise round, judging in both orders, export, no training), then the same
+command again on the finished run (resume: every id stored, nothing sent). The ratio of (b) to (a)
+is the share of the client's ceiling the pipeline reaches; peak RSS against prompt count says what a
+prompt costs in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from rlaif.backends.vllm_server import free_port
+from rlaif.errors import BackendError
+from rlaif.reports import ScaleBench, ScalePoint
+
+__all__ = ["markdown", "plot", "run_scale_bench"]
+
+CHATS_PER_PROMPT = 4
+JUDGES_PER_PROMPT = 2
+
+
+class Stub:
+    """The stub server in its own process (so its CPU is not the client's)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "rlaif.bench.stub_server", str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise BackendError(f"the stub server exited: {self.process.stderr.read().decode()[-500:]}")  # type: ignore[union-attr]
+            try:
+                self.count()
+                return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        self.stop()
+        raise BackendError("the stub server did not start within 60 s")
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def count(self) -> int:
+        """Chat requests answered so far."""
+        return int(httpx.get(f"http://127.0.0.1:{self.port}/stats", timeout=5).json()["requests"])
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def _raw_requests(prompts: int) -> Iterator[dict[str, Any]]:
+    """The pipeline's request mix, as `openai` keyword arguments."""
+    for i in range(prompts):
+        messages = [{"role": "system", "content": "Answer helpfully."},
+                    {"role": "user", "content": _question(i)}]  # fmt: skip
+        for k in range(CHATS_PER_PROMPT):
+            yield {"messages": messages, "max_tokens": 128, "temperature": 0.7, "seed": i * 10 + k}
+        for k in range(JUDGES_PER_PROMPT):
+            yield {
+                "messages": messages, "max_tokens": 1, "temperature": 0.0, "seed": i * 10 + 5 + k,
+                "logprobs": True, "top_logprobs": 5,
+                "extra_body": {"structured_outputs": {"choice": ["A", "B"]}},
+            }  # fmt: skip
+
+
+def _question(i: int) -> str:
+    return f"Question {i}: how do I keep a small garden healthy through a dry summer?"
+
+
+async def _raw(base_url: str, prompts: int, concurrency: int) -> tuple[int, float, float]:
+    """(requests, wall seconds, CPU seconds) of the raw client: `concurrency` workers over the mix."""
+    import openai
+
+    client = openai.AsyncOpenAI(base_url=base_url, api_key="EMPTY", max_retries=0, timeout=60)
+    requests = _raw_requests(prompts)
+    sent = 0
+
+    async def worker() -> None:
+        nonlocal sent
+        for arguments in requests:  # one shared iterator: each request is taken once
+            await client.chat.completions.create(model="stub", **arguments)
+            sent += 1
+
+    cpu, wall = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    await client.close()
+    return sent, wall, cpu
+
+
+def _config(folder: Path, base_url: str, prompts: int, concurrency: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    prompt_file = folder / "prompts.jsonl"
+    with open(prompt_file, "w", encoding="utf-8") as handle:
+        for i in range(prompts):
+            handle.write(json.dumps({"id": f"q{i}", "prompt": _question(i)}) + "\n")
+    config = {
+        "run_dir": str(folder / "run"),
+        "prompts": {"path": str(prompt_file)},
+        "model": {"base_urls": [base_url], "served_name": "stub", "max_concurrency": concurrency},
+        "generation": {"samples_per_prompt": 2, "max_tokens": 128},
+        "revise": {"rounds": 1},
+        "judge": {"both_orders": True},
+        "train": {"dpo": {"enabled": False}},
+    }
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def _timed_run(config: Path) -> tuple[float, float, float, int]:
+    """(wall seconds, CPU seconds, peak RSS MiB, exit code) of one `rlaif run CONFIG --quiet` process."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rlaif.cli", "run", str(config), "--quiet"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode not in (0, 1, 2):
+        raise BackendError(
+            f"rlaif run failed (exit {process.returncode}): {process.stderr.read().decode()[-800:]}"
+        )  # type: ignore[union-attr]
+    peak_mib = usage.ru_maxrss / 1024  # kilobytes on Linux
+    return wall, usage.ru_utime + usage.ru_stime, peak_mib, process.returncode
+
+
+def measure(stub: Stub, prompts: int, concurrency: int, folder: Path) -> ScalePoint:
+    """One prompt count: the raw client, the pipeline, then the pipeline resuming its finished run."""
+    raw_sent, raw_wall, raw_cpu = asyncio.run(_raw(stub.base_url, prompts, concurrency))
+    config = _config(folder, stub.base_url, prompts, concurrency)
+    before = stub.count()
+    _, cpu, peak_mib, _ = _timed_run(config)
+    sent = stub.count() - before
+    summary = json.loads((folder / "run" / "summary.json").read_text(encoding="utf-8"))
+    generation = float(summary["seconds"]["generation"])
+    before = stub.count()
+    resume_wall, _, _, _ = _timed_run(config)
+    return ScalePoint(
+        prompts=prompts,
+        raw_requests=raw_sent,
+        raw_requests_per_second=round(raw_sent / raw_wall, 1),
+        raw_cpu_ms_per_request=round(1000 * raw_cpu / raw_sent, 3),
+        pipeline_requests=sent,
+        pipeline_seconds=round(generation, 2),
+        pipeline_requests_per_second=round(sent / generation, 1),
+        ratio_to_raw=round((sent / generation) / (raw_sent / raw_wall), 3),
+        pipeline_cpu_ms_per_request=round(1000 * cpu / max(sent, 1), 3),
+        peak_rss_mib=round(peak_mib, 1),
+        resume_seconds=round(resume_wall, 2),
+        resume_requests=stub.count() - before,
+        export_seconds=summary["seconds"].get("export"),
+    )
+
+
+def run_scale_bench(
+    sizes: Sequence[int],
+    *,
+    concurrency: int = 64,
+    work_dir: Path | None = None,
+    progress: Callable[[ScalePoint], None] | None = None,
+) -> ScaleBench:
+    """Measure every prompt count in `sizes` against one stub server; `progress` gets each point."""
+    report = ScaleBench(concurrency=concurrency, cpus=os.cpu_count(), platform=platform.platform())
+    stub = Stub()
+    try:
+        with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
+            for prompts in sizes:
+                point = measure(stub, prompts, concurrency, Path(tmp) / f"p{prompts}")
+                report.points.append(point)
+                if progress is not None:
+                    progress(point)
+    finally:
+        stub.stop()
+    if len(report.points) >= 2:
+        first, last = report.points[0], report.points[-1]
+        slope = (last.peak_rss_mib - first.peak_rss_mib) * 2**20 / (last.prompts - first.prompts)
+        report.rss_bytes_per_prompt = round(slope, 1)
+    return report
+
+
+def markdown(report: ScaleBench) -> str:
+    """The report as a markdown table."""
+    lines = [
+        f"Zero-latency stub, concurrency {report.concurrency}, {report.cpus} CPUs ({report.platform}).",
+        "",
+        "| prompts | raw client req/s | pipeline req/s | ratio | client CPU ms/req (raw, pipeline) "
+        "| peak RSS MiB | resume s (requests) |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for p in report.points:
+        lines.append(
+            f"| {p.prompts:,} | {p.raw_requests_per_second:,.0f} | {p.pipeline_requests_per_second:,.0f} "
+            f"| {p.ratio_to_raw:.2f} | {p.raw_cpu_ms_per_request:.2f}, {p.pipeline_cpu_ms_per_request:.2f} "
+            f"| {p.peak_rss_mib:,.0f} | {p.resume_seconds:.1f} ({p.resume_requests}) |"
+        )
+    if report.rss_bytes_per_prompt is not None:
+        lines += ["", f"Peak RSS grows by {report.rss_bytes_per_prompt:,.0f} bytes per prompt."]
+    return "\n".join(lines)
+
+
+def plot(report: ScaleBench, path: Path) -> Path:
+    """Requests/s (raw and pipeline) and peak RSS against prompt count, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [p.prompts for p in report.points]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.plot(sizes, [p.raw_requests_per_second for p in report.points], "o-", label="raw openai client")
+    left.plot(sizes, [p.pipeline_requests_per_second for p in report.points], "s-", label="rlaif run")
+    left.set(
+        xscale="log", xlabel="prompts", ylabel="requests/s", title="Throughput against a zero-latency server"
+    )
+    left.set_ylim(bottom=0)
+    left.legend()
+    right.plot(sizes, [p.peak_rss_mib for p in report.points], "o-", color="tab:red")
+    right.set(xscale="log", xlabel="prompts", ylabel="MiB", title="Peak RSS of rlaif run")
+    right.set_ylim(bottom=0)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path

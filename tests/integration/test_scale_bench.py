@@ -1,0 +1,36 @@
+"""`rlaif bench-scale` at 1,000 prompts: it completes, the report holds every field, resume sends
+nothing, and memory stays bounded. Throughput is measured by the benchmark, not asserted here: a CI
+machine is too noisy for a speed test."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from rlaif.reports import ScaleBench
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bench_scale_at_1000_prompts(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "rlaif.cli", "bench-scale", "--prompts", "200,1000", "--out", str(tmp_path)],
+        capture_output=True, text=True, cwd=ROOT, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = ScaleBench.model_validate_json((tmp_path / "scale.json").read_text())
+    assert [p.prompts for p in report.points] == [200, 1000]
+    for point in report.points:
+        # 2 samples, a critique and a revision for each of them... the mix is the pipeline's own; at least
+        # the 2 answers and 2 judge orders a prompt always costs.
+        assert point.pipeline_requests >= 4 * point.prompts
+        assert point.raw_requests == 6 * point.prompts
+        assert point.raw_requests_per_second > 0 and point.pipeline_requests_per_second > 0
+        assert point.resume_requests == 0  # a finished run sends nothing again
+        assert point.peak_rss_mib < 1024
+    assert report.rss_bytes_per_prompt is not None
+    assert (tmp_path / "scale.png").stat().st_size > 10_000
+    assert "| 1,000 |" in (tmp_path / "scale.md").read_text()
+    assert json.loads((tmp_path / "scale.json").read_text())["concurrency"] == 64
