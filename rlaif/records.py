@@ -6,10 +6,12 @@ it (see `stable_id`), so the same inputs give the same id and a resumed run skip
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import regex
@@ -323,10 +325,16 @@ class Constitution(Record):
         """The principles the judge uses: those with a judge question."""
         return tuple(p for p in self.principles if p.judges)
 
-    @property
+    @functools.cached_property
     def hash(self) -> str:
-        """Content hash, recorded in provenance."""
+        """Content hash, recorded in provenance (computed once: every record id and filter asks for it,
+        and hashing the whole constitution per record was half of resuming a finished run)."""
         return hashlib.sha256(canonical_json(self).encode()).hexdigest()[:16]
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Constitution:
+        copy = super().model_copy(update=update, deep=deep)
+        copy.__dict__.pop("hash", None)  # a copy with changes must hash its own content
+        return copy
 
     def principle(self, principle_id: str) -> Principle:
         """The principle with this id; a `ConstitutionError` naming the known ids if absent."""

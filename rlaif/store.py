@@ -145,6 +145,7 @@ class Stage(Generic[R]):
         self._unsynced = unsynced if unsynced is not None else set()
         """Files appended to but not fsynced yet (shared with the run directory, which syncs them)."""
         self._load()
+        self._identity = self._stat()
 
     def _load(self) -> None:
         if not self.path.exists():
@@ -172,6 +173,17 @@ class Stage(Generic[R]):
             if self._repair:
                 with open(self.path, "r+b") as handle:
                     handle.truncate(good_end)
+
+    def unchanged_on_disk(self) -> bool:
+        """Whether the file is still the one this object read and wrote (not removed or replaced)."""
+        return self._identity == self._stat()
+
+    def _stat(self) -> tuple[int, int] | None:
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return stat.st_ino, stat.st_size
 
     def __contains__(self, record_id: str) -> bool:
         return record_id in self._records
@@ -211,6 +223,7 @@ class Stage(Generic[R]):
                 self._unsynced.add(self.path)
         for record in new:
             self._records[record.id] = record
+        self._identity = self._stat()
         return len(new)
 
 
@@ -242,6 +255,7 @@ class RunDir:
             ) from None
         self.layout = RunLayout(self.path)
         self._unsynced: set[Path] = set()
+        self._stage_cache: dict[str, Stage[Any]] = {}
         self._lock_handle = None
         if lock:
             self._lock()
@@ -272,6 +286,7 @@ class RunDir:
     def close(self) -> None:
         with contextlib.suppress(OSError):  # closing on the way out of an error must not mask it
             fsync_files(self._unsynced)
+        self._stage_cache.clear()
         if self._lock_handle is not None:
             self._lock_handle.close()
             self._lock_handle = None
@@ -308,9 +323,16 @@ class RunDir:
         write_atomic(self.layout.manifest, json.dumps(self.manifest, indent=2, sort_keys=True))
 
     def stage(self, name: str, record_type: type[R]) -> Stage[R]:
-        """The stage file `NAME.jsonl`; what it appends is fsynced when this run directory closes."""
+        """The stage file `NAME.jsonl`, read once per run directory: every later call gets the same
+        object, so a stage that several steps read is parsed and held in memory once. What it appends
+        is fsynced when this run directory closes."""
+        known = self._stage_cache.get(name)
+        if known is not None and known.record_type is record_type and known.unchanged_on_disk():
+            return known
         path = self.layout.stage_file(name)
-        return Stage(path, record_type, repair=self._lock_handle is not None, unsynced=self._unsynced)
+        stage = Stage(path, record_type, repair=self._lock_handle is not None, unsynced=self._unsynced)
+        self._stage_cache[name] = stage
+        return stage
 
     def subdir(self, name: str) -> Path:
         path = self.path / name

@@ -117,6 +117,12 @@ def test_constitution_hash_changes_with_content() -> None:
     hashes = {c.hash for c in changed}
     assert len(hashes) == len(changed)
     assert base.hash not in hashes
+    # Computed once, never stale: a copy with changes hashes its own content, and caching leaves
+    # equality and the dumped fields alone.
+    assert base.model_copy(update={"name": "d"}).hash == changed[0].hash
+    assert base.model_copy().hash == base.hash
+    assert base == Constitution(name="c", principles=(principle("a"),))
+    assert "hash" not in base.model_dump()
 
 
 def test_constitution_principle_lookup() -> None:

@@ -222,3 +222,16 @@ def test_appends_reach_the_file_at_once_and_are_fsynced_in_groups(
     with RunDir(tmp_path) as run:
         assert len(run.stage("prompts", PromptRecord)) == 52
     assert len(synced) == 2  # nothing was appended: nothing to sync on close
+
+
+def test_a_stage_is_read_once_per_run_directory_unless_the_file_changed(tmp_path: Path) -> None:
+    with RunDir(tmp_path) as run:
+        first = run.stage("prompts", PromptRecord)
+        first.append([prompt("a")])
+        assert run.stage("prompts", PromptRecord) is first  # no second parse, no second copy in memory
+        (tmp_path / "prompts.jsonl").unlink()  # removed behind its back: read again
+        again = run.stage("prompts", PromptRecord)
+        assert again is not first and len(again) == 0
+        with open(tmp_path / "prompts.jsonl", "ab") as handle:  # appended to by someone else
+            handle.write(line(prompt("b")))
+        assert [r.id for r in run.stage("prompts", PromptRecord)] == ["pro-b"]
