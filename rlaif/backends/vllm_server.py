@@ -258,9 +258,15 @@ class VLLMServer:
         """Stop the server and its engine processes (the whole process group)."""
         frozen = self.frozen()
         self._probe_stop.set()
-        if self._probe is not None:
-            self._probe.join(timeout=self.probe_every * 3)
-            self._probe = None
+        try:
+            self._end_process(frozen, timeout)
+        finally:
+            # After the process: a probe waiting on a frozen server is released by its death.
+            if self._probe is not None:
+                self._probe.join(timeout=self.probe_every * 3)
+                self._probe = None
+
+    def _end_process(self, frozen: bool, timeout: float) -> None:
         if self.process is None:
             return
         if frozen:
