@@ -174,6 +174,12 @@ class Stage(Generic[R]):
                 with open(self.path, "r+b") as handle:
                     handle.truncate(good_end)
 
+    def sync(self) -> None:
+        """fsync what this stage appended since its last fsync (a run directory does it on close)."""
+        if self.path in self._unsynced:
+            fsync_files({self.path})
+            self._unsynced.discard(self.path)
+
     def unchanged_on_disk(self) -> bool:
         """Whether the file is still the one this object read and wrote (not removed or replaced)."""
         return self._identity == self._stat()

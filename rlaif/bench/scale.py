@@ -43,14 +43,16 @@ class Stub:
 
     def __init__(self) -> None:
         self.port = free_port()
+        # Its output goes to a file, not a pipe nobody reads while it runs (a full pipe would stall it).
+        self.log = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "rlaif.bench.stub_server", str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise BackendError(f"the stub server exited: {self.process.stderr.read().decode()[-500:]}")  # type: ignore[union-attr]
+                raise BackendError(f"the stub server exited: {_tail(self.log)}")
             try:
                 self.count()
                 return
@@ -73,6 +75,14 @@ class Stub:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
+        self.log.close()
+
+
+def _tail(log: Any, size: int = 800) -> str:
+    """The last `size` characters written to a temporary log file."""
+    log.flush()
+    log.seek(0)
+    return str(log.read().decode(errors="replace")[-size:])
 
 
 def _raw_requests(prompts: int) -> Iterator[dict[str, Any]]:
@@ -138,17 +148,17 @@ def _config(folder: Path, base_url: str, prompts: int, concurrency: int) -> Path
 def _timed_run(config: Path) -> tuple[float, float, float, int]:
     """(wall seconds, CPU seconds, peak RSS MiB, exit code) of one `rlaif run CONFIG --quiet` process."""
     started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rlaif.cli", "run", str(config), "--quiet"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
+    with tempfile.TemporaryFile() as log:  # a file, not a pipe: nobody reads it until the run ends
+        process = subprocess.Popen(
+            [sys.executable, "-m", "rlaif.cli", "run", str(config), "--quiet"],
+            stdout=subprocess.DEVNULL, stderr=log,
+        )  # fmt: skip
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        output = _tail(log)
     if process.returncode not in (0, 1, 2):
-        raise BackendError(
-            f"rlaif run failed (exit {process.returncode}): {process.stderr.read().decode()[-800:]}"
-        )  # type: ignore[union-attr]
+        raise BackendError(f"rlaif run failed (exit {process.returncode}): {output}")
     peak_mib = usage.ru_maxrss / 1024  # kilobytes on Linux
     return wall, usage.ru_utime + usage.ru_stime, peak_mib, process.returncode
 

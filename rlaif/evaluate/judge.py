@@ -412,9 +412,13 @@ def evaluate_judge(
             startup = time.perf_counter() - started
             engine = "ray.data.llm" if "ray" in args else "vLLM server"
             started = time.perf_counter()
-            rows, judgments, judge_label = asyncio.run(
-                _judge_served(args, data, constitution, config, quiet, store)
-            )
+            try:
+                rows, judgments, judge_label = asyncio.run(
+                    _judge_served(args, data, constitution, config, quiet, store)
+                )
+            finally:
+                if store is not None:
+                    store.sync()
             seconds = time.perf_counter() - started
         report = summarize(rows, data)
         report.judge, report.mode = judge_label, config.judge.mode

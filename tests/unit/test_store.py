@@ -235,3 +235,23 @@ def test_a_stage_is_read_once_per_run_directory_unless_the_file_changed(tmp_path
         with open(tmp_path / "prompts.jsonl", "ab") as handle:  # appended to by someone else
             handle.write(line(prompt("b")))
         assert [r.id for r in run.stage("prompts", PromptRecord)] == ["pro-b"]
+
+
+def test_a_stage_outside_a_run_directory_syncs_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    import rlaif.store
+    from rlaif.store import Stage
+
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(rlaif.store.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    stage = Stage(tmp_path / "judgments.jsonl", PromptRecord)
+    stage.append([prompt("a")])  # within the first sync period: not yet
+    assert synced == []
+    stage.sync()
+    assert len(synced) == 1
+    stage.sync()  # nothing new: nothing to do
+    assert len(synced) == 1
