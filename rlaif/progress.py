@@ -22,8 +22,10 @@ _users = 0
 
 
 @contextlib.contextmanager
-def stage_progress(description: str, total: int, *, quiet: bool = False) -> Iterator[Callable[[], None]]:
-    """A bar of `total` steps; yields the function that advances it by one."""
+def stage_progress(
+    description: str, total: int | None, *, quiet: bool = False
+) -> Iterator[Callable[[], None]]:
+    """A bar of `total` steps (unknown: None); yields the function that advances it by one."""
     global _display, _users
     if quiet:
         yield lambda: None

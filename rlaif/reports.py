@@ -1177,7 +1177,8 @@ class ScalePoint(Report):
     prompts: int
     """Prompts in the set."""
     raw_requests: int
-    """Requests the raw `openai` client sent (the pipeline's mix: per prompt, 4 chat and 2 judge requests)."""
+    """Requests the raw `openai` client sent (the pipeline's mix: per prompt, 4 chat and 2 judge requests;
+    for at most `RAW_PROMPTS` prompts: the raw client's rate does not depend on the size of the set)."""
     raw_requests_per_second: float
     """Its requests/s: the ceiling a client reaches at this concurrency."""
     raw_cpu_ms_per_request: float
@@ -1198,8 +1199,10 @@ class ScalePoint(Report):
     """Wall time of rerunning the finished run (every id stored: nothing sent), whole process."""
     resume_requests: int
     """Requests the rerun sent (0 when resume works)."""
-    export_seconds: float | None = None
-    """The run's export stage, from its summary."""
+    resume_share: float | None = None
+    """resume_seconds / pipeline_seconds: what resuming a finished run costs against generating it."""
+    records: int | None = None
+    """Records in the run's stage files (responses, revision steps, revisions, judgments, pairs)."""
 
 
 class ScaleBench(Report):
@@ -1215,3 +1218,6 @@ class ScaleBench(Report):
     """Where it ran."""
     rss_bytes_per_prompt: float | None = None
     """Slope of peak RSS between the smallest and the largest prompt count."""
+    rss_bytes_per_record: float | None = None
+    """The same slope per stored record: what a record still costs in memory (its index entry and the
+    prompt it belongs to)."""

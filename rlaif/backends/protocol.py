@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from rlaif.backends.window import windowed
 
 __all__ = ["Backend", "ChatRequest", "ChatResult", "chat_messages", "run_batch"]
 
@@ -68,7 +69,7 @@ async def run_batch(
     on_result: Callable[[int, ChatResult], None] | None = None,
     advance: Callable[[], None] | None = None,
 ) -> list[ChatResult]:
-    """Send all requests at once (the backend bounds concurrency).
+    """Send the requests, a window at a time (the backend bounds what is in flight).
 
     `on_result(index, result)` is called as each answer arrives, so a stage can store it at once
     and a crash loses only what was in flight; `advance()` after each one (a progress bar's step:
@@ -84,13 +85,9 @@ async def run_batch(
             on_result(index, result)
         return index
 
-    pending = [asyncio.ensure_future(one(i, r)) for i, r in enumerate(requests)]
-    try:
-        for done in asyncio.as_completed(pending):
-            await done
-            if advance is not None:
-                advance()
-    finally:
-        for future in pending:
-            future.cancel()
+    def done(_: int) -> None:
+        if advance is not None:
+            advance()
+
+    await windowed((one(i, r) for i, r in enumerate(requests)), on_done=done)
     return [r for r in results if r is not None]

@@ -36,6 +36,11 @@ __all__ = ["markdown", "plot", "run_scale_bench"]
 
 CHATS_PER_PROMPT = 4
 JUDGES_PER_PROMPT = 2
+RAW_PROMPTS = 10_000
+"""The raw ceiling is measured on at most this many prompts' requests (60,000): the raw client holds
+nothing per request, so its rate does not change with the size of the set, and timing 600,000 of them
+for the 100k point would double the benchmark's time for the same number."""
+STAGES = ("responses", "revision_steps", "revisions", "judgments", "pairs")
 
 
 class Stub:
@@ -165,7 +170,7 @@ def _timed_run(config: Path) -> tuple[float, float, float, int]:
 
 def measure(stub: Stub, prompts: int, concurrency: int, folder: Path) -> ScalePoint:
     """One prompt count: the raw client, the pipeline, then the pipeline resuming its finished run."""
-    raw_sent, raw_wall, raw_cpu = asyncio.run(_raw(stub.base_url, prompts, concurrency))
+    raw_sent, raw_wall, raw_cpu = asyncio.run(_raw(stub.base_url, min(prompts, RAW_PROMPTS), concurrency))
     config = _config(folder, stub.base_url, prompts, concurrency)
     before = stub.count()
     _, cpu, peak_mib, _ = _timed_run(config)
@@ -187,8 +192,16 @@ def measure(stub: Stub, prompts: int, concurrency: int, folder: Path) -> ScalePo
         peak_rss_mib=round(peak_mib, 1),
         resume_seconds=round(resume_wall, 2),
         resume_requests=stub.count() - before,
-        export_seconds=summary["seconds"].get("export"),
+        resume_share=round(resume_wall / generation, 3),
+        records=sum(_lines(folder / "run" / f"{name}.jsonl") for name in STAGES),
     )
+
+
+def _lines(path: Path) -> int:
+    if not path.exists():
+        return 0
+    with open(path, "rb") as handle:
+        return sum(1 for _ in handle)
 
 
 def run_scale_bench(
@@ -214,6 +227,9 @@ def run_scale_bench(
         first, last = report.points[0], report.points[-1]
         slope = (last.peak_rss_mib - first.peak_rss_mib) * 2**20 / (last.prompts - first.prompts)
         report.rss_bytes_per_prompt = round(slope, 1)
+        if first.records is not None and last.records is not None and last.records > first.records:
+            per_record = (last.peak_rss_mib - first.peak_rss_mib) * 2**20 / (last.records - first.records)
+            report.rss_bytes_per_record = round(per_record, 1)
     return report
 
 
@@ -223,18 +239,27 @@ def markdown(report: ScaleBench) -> str:
         f"Zero-latency stub, concurrency {report.concurrency}, {report.cpus} CPUs ({report.platform}).",
         "",
         "| prompts | raw client req/s | pipeline req/s | ratio | client CPU ms/req (raw, pipeline) "
-        "| peak RSS MiB | resume s (requests) |",
+        "| peak RSS MiB | resume s (requests, share of generating) |",
         "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for p in report.points:
         lines.append(
             f"| {p.prompts:,} | {p.raw_requests_per_second:,.0f} | {p.pipeline_requests_per_second:,.0f} "
             f"| {p.ratio_to_raw:.2f} | {p.raw_cpu_ms_per_request:.2f}, {p.pipeline_cpu_ms_per_request:.2f} "
-            f"| {p.peak_rss_mib:,.0f} | {p.resume_seconds:.1f} ({p.resume_requests}) |"
+            f"| {p.peak_rss_mib:,.0f} "
+            f"| {p.resume_seconds:.1f} ({p.resume_requests}, {_share(p.resume_share)}) |"
         )
     if report.rss_bytes_per_prompt is not None:
-        lines += ["", f"Peak RSS grows by {report.rss_bytes_per_prompt:,.0f} bytes per prompt."]
+        lines += ["", f"Peak RSS grows by {report.rss_bytes_per_prompt:,.0f} bytes per prompt"]
+        if report.rss_bytes_per_record is not None:
+            lines[-1] += f" ({report.rss_bytes_per_record:,.0f} bytes per stored record)"
+        lines[-1] += "."
+    lines += ["", f"The raw ceiling is timed on the requests of at most {RAW_PROMPTS:,} prompts."]
     return "\n".join(lines)
+
+
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.0f}%"
 
 
 def plot(report: ScaleBench, path: Path) -> Path:

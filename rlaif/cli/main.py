@@ -108,6 +108,8 @@ def _os_error(exc: OSError) -> tuple[str, int]:
     what = exc.strerror or str(exc) or type(exc).__name__
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return f"{what}{where}: free some space, then rerun the same command to resume", 3
+    if exc.errno == errno.EFBIG:
+        return f"{what}{where}: a file reached the size limit (ulimit -f); raise it, then rerun to resume", 3
     if isinstance(exc, _PATH_MISTAKES):
         return f"{what}{where}: check the path and its permissions", 2
     return f"{what}{where}; what was stored before is kept, rerun the same command to resume", 3

@@ -14,10 +14,12 @@ recorded as `unparsed` with its raw text: never turned into a label.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Coroutine, Iterable, Iterator, Sequence
+from typing import Any
 
 from rlaif._version import __version__
 from rlaif.backends.protocol import Backend
+from rlaif.backends.window import windowed
 from rlaif.config import JudgeConfig
 from rlaif.judging.injection import flag_injection
 from rlaif.judging.labels import combine_orders, position_means, side
@@ -61,7 +63,7 @@ def judgment_id(
 
 async def judge_items(
     backend: Backend,
-    items: Sequence[JudgeItem],
+    items: Iterable[JudgeItem],
     *,
     constitution: Constitution,
     config: JudgeConfig,
@@ -71,27 +73,32 @@ async def judge_items(
     concurrency: int = 32,
     quiet: bool = False,
     description: str = "judge",
+    total: int | None = None,
+    keep: bool = True,
 ) -> list[Judgment]:
-    """Judge every item whose id is not in `done`; return the judgments in item order.
+    """Judge every item whose id is not in `done`; return the judgments in item order (none when not
+    `keep`: a stage that stores each one through `on_judgment` need not hold them all).
 
     `on_judgment` is called as each judgment completes, so a stage can store it at once. At most
     `concurrency` items are in progress, which keeps an item's second order close behind its first
-    (so the shared prefix is still cached) while the server's batch stays full.
+    (so the shared prefix is still cached) while the server's batch stays full. `items` may be a lazy
+    iterable, made a window at a time; `total` is then the progress bar's length (a sequence counts
+    its own).
     """
     nonce = judge_nonce(seed)
     template = judge_template(config)
     source_hash = template_hash(template)
     run = Asker(backend, config, seed, nonce, template, solved_examples(constitution, config.few_shot))
-    ids = [
-        judgment_id(item, model=backend.label, config=config, constitution=constitution, nonce=nonce)
-        for item in items
-    ]
-    todo = [(i, jid) for i, jid in enumerate(ids) if jid not in done]
+
+    def ident(item: JudgeItem) -> str:
+        return judgment_id(item, model=backend.label, config=config, constitution=constitution, nonce=nonce)
+
+    if isinstance(items, Sequence) and total is None:
+        total = sum(ident(item) not in done for item in items)
     results: dict[int, Judgment] = {}
     gate = asyncio.Semaphore(concurrency)
 
-    async def one(index: int, jid: str) -> None:
-        item = items[index]
+    async def one(index: int, item: JudgeItem, jid: str) -> None:
         orders: tuple[OrderVerdict, ...] = ()
         if item.check_p_a is None or item.probe:
             async with gate:
@@ -117,26 +124,27 @@ async def judge_items(
                 constitution_hash=constitution.hash, seed=seed, rlaif_version=__version__,
             ),
         )  # fmt: skip
-        results[index] = judgment
+        if keep:
+            results[index] = judgment
         if on_judgment is not None:
             on_judgment(judgment)
 
-    with stage_progress(description, len(todo), quiet=quiet) as advance:
-        pending = [asyncio.ensure_future(one(i, jid)) for i, jid in todo]
-        try:
-            for finished in asyncio.as_completed(pending):
-                await finished
-                advance()
-        finally:
-            for future in pending:
-                future.cancel()
+    def jobs() -> Iterator[Coroutine[Any, Any, None]]:
+        for index, item in enumerate(items):
+            jid = ident(item)
+            if jid not in done:
+                yield one(index, item, jid)
+
+    with stage_progress(description, total, quiet=quiet) as advance:
+        await windowed(jobs(), on_done=lambda _: advance())
     return [results[i] for i in sorted(results)]
 
 
-def judge_stats(judgments: Sequence[Judgment]) -> JudgeStats:
-    """Parse counts, order-consistency and same-position counts over judgments."""
-    stats = JudgeStats(judged=len(judgments))
+def judge_stats(judgments: Iterable[Judgment]) -> JudgeStats:
+    """Parse counts, order-consistency and same-position counts over judgments (read once)."""
+    stats = JudgeStats()
     for judgment in judgments:
+        stats.judged += 1
         parsed = sum(o.status == "ok" for o in judgment.orders)
         stats.parsed_orders += parsed
         stats.unparsed_orders += len(judgment.orders) - parsed

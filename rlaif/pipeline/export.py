@@ -19,7 +19,7 @@ import json
 import os
 import shutil
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +30,21 @@ from rlaif.store import write_atomic
 if TYPE_CHECKING:
     from rlaif.pipeline.quality import Dropped
 
-__all__ = ["export_pairs", "export_sft", "exported_sources", "pair_row", "pair_rows", "sft_row", "write_card"]
+__all__ = [
+    "dropped_row",
+    "export_pairs",
+    "export_sft",
+    "exported_sources",
+    "iter_pair_rows",
+    "pair_row",
+    "pair_rows",
+    "sft_row",
+    "write_card",
+    "write_dropped",
+    "write_jsonl",
+    "write_pairs",
+    "write_sft",
+]
 
 _TYPES = {
     "messages": "turns", "prompt": "turns", "chosen": "turns", "rejected": "turns",
@@ -101,21 +115,43 @@ def sft_row(revision: Revision, prompt: PromptRecord) -> dict[str, Any]:
     }
 
 
-def _jsonl(rows: Iterable[dict[str, Any]]) -> str:
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
+    """Write rows as JSON lines, streamed to a file beside `path` and renamed over it (readers see the
+    old file or the new one, never a mix); returns how many."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    count = 0
+    with open(tmp, "w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            count += 1
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    return count
 
 
-def _write(rows: Sequence[dict[str, Any]], folder: Path, name: str, columns: Sequence[str]) -> Path:
-    """`NAME.jsonl` and the `NAME/` dataset (an empty one when there are no rows), swapped in whole."""
+def _write(rows: Iterable[dict[str, Any]], folder: Path, name: str, columns: Sequence[str]) -> Path:
+    """`NAME.jsonl` and the `NAME/` dataset (an empty one when there are no rows), swapped in whole.
+
+    The rows are streamed to the JSON lines file and the dataset is built from that file (Arrow reads it
+    in blocks), so an export of a million rows is never a million dicts in memory.
+    """
     from datasets import Dataset
 
     folder.mkdir(parents=True, exist_ok=True)
-    write_atomic(folder / f"{name}.jsonl", _jsonl(rows))
+    jsonl = folder / f"{name}.jsonl"
+    count = write_jsonl(jsonl, rows)
     target, fresh, old = folder / name, folder / f".{name}.new", folder / f".{name}.old"
-    for leftover in (fresh, old):
+    scratch = folder / f".{name}.cache"
+    for leftover in (fresh, old, scratch):
         shutil.rmtree(leftover, ignore_errors=True)
-    if rows:
-        Dataset.from_list(list(rows)).save_to_disk(str(fresh))
+    if count:
+        try:
+            dataset = Dataset.from_json(str(jsonl), features=_features(columns), cache_dir=str(scratch))
+            dataset.save_to_disk(str(fresh))
+            del dataset
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
     else:  # datasets cannot shard zero rows by itself
         empty = Dataset.from_dict({c: [] for c in columns}, features=_features(columns))
         empty.save_to_disk(str(fresh), num_shards=1)
@@ -133,17 +169,49 @@ def pair_rows(
 ) -> list[dict[str, Any]]:
     """The export's preference rows, by pair id: people's decisions applied (ties and flags left out);
     `flags` maps a pair's source id to what the checks flagged on it."""
+    return list(iter_pair_rows(sorted(pairs, key=lambda p: p.id), decisions, flags))
+
+
+def iter_pair_rows(
+    pairs: Iterable[PreferencePair],
+    decisions: Mapping[str, Mapping[str, ReviewDecision]] | None = None,
+    flags: Mapping[str, Sequence[str]] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """`pair_rows` one at a time, in the order given."""
     from rlaif.review.session import consensus
 
-    rows = []
-    for pair in sorted(pairs, key=lambda p: p.id):
+    for pair in pairs:
         by_reviewer = (decisions or {}).get(pair.id) or {}
         verdict = consensus(by_reviewer.values()) if by_reviewer else None
         if verdict in ("tie", "flag"):
             continue
         found = (flags or {}).get(pair.source_id, ())
-        rows.append(pair_row(pair, human_verdict=verdict, reviewers=len(by_reviewer), flags=found))
-    return rows
+        yield pair_row(pair, human_verdict=verdict, reviewers=len(by_reviewer), flags=found)
+
+
+def dropped_row(pair: PreferencePair, reason: str, detail: str) -> dict[str, Any]:
+    """A line of `dropped.jsonl`: the pair, why the filters left it out, and the measured value."""
+    return {
+        "pair_id": pair.id, "source": pair.source, "reason": reason, "detail": detail, "score": pair.score,
+        "prompt_id": pair.prompt_id, "principle_ids": list(pair.principle_ids),
+    }  # fmt: skip
+
+
+def write_dropped(folder: Path, rows: Iterable[dict[str, Any]]) -> Path:
+    """`dropped.jsonl`: each dropped pair with its reason (`dropped_row`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_jsonl(folder / "dropped.jsonl", rows)
+    return folder / "dropped.jsonl"
+
+
+def write_pairs(rows: Iterable[dict[str, Any]], folder: Path) -> Path:
+    """`pairs.jsonl` and the `pairs/` dataset from preference rows (`pair_row`); returns the folder."""
+    return _write(rows, folder, "pairs", PAIR_COLUMNS)
+
+
+def write_sft(rows: Iterable[dict[str, Any]], folder: Path) -> Path:
+    """`sft.jsonl` and the `sft/` dataset from SFT rows (`sft_row`); returns the folder."""
+    return _write(rows, folder, "sft", SFT_COLUMNS)
 
 
 def export_pairs(
@@ -160,17 +228,9 @@ def export_pairs(
     `decisions` (pair id → reviewer → standing decision, `rlaif.review.session.current_decisions`) override
     the AI's labels: swapped when people preferred the rejected answer, dropped on tie or flag.
     """
-    folder.mkdir(parents=True, exist_ok=True)
-    write_atomic(
-        folder / "dropped.jsonl",
-        _jsonl(
-            {"pair_id": d.pair.id, "source": d.pair.source, "reason": d.reason, "detail": d.detail,
-             "score": d.pair.score, "prompt_id": d.pair.prompt_id,
-             "principle_ids": list(d.pair.principle_ids)}
-            for d in sorted(dropped, key=lambda d: d.pair.id)
-        ),
-    )  # fmt: skip
-    return _write(pair_rows(pairs, decisions, flags), folder, "pairs", PAIR_COLUMNS)
+    ordered = sorted(dropped, key=lambda d: d.pair.id)
+    write_dropped(folder, (dropped_row(d.pair, d.reason, d.detail) for d in ordered))
+    return write_pairs(pair_rows(pairs, decisions, flags), folder)
 
 
 def exported_sources(rows: Iterable[dict[str, Any]]) -> dict[str, int]:
@@ -178,10 +238,10 @@ def exported_sources(rows: Iterable[dict[str, Any]]) -> dict[str, int]:
     return dict(Counter(row["source"] for row in rows))
 
 
-def export_sft(revisions: Sequence[Revision], prompts: dict[str, PromptRecord], folder: Path) -> Path:
+def export_sft(revisions: Sequence[Revision], prompts: Mapping[str, PromptRecord], folder: Path) -> Path:
     """Write `sft.jsonl` and the `sft/` dataset; returns the dataset folder."""
-    rows = [sft_row(r, prompts[r.prompt_id]) for r in sorted(revisions, key=lambda r: r.id)]
-    return _write(rows, folder, "sft", SFT_COLUMNS)
+    rows = (sft_row(r, prompts[r.prompt_id]) for r in sorted(revisions, key=lambda r: r.id))
+    return write_sft(rows, folder)
 
 
 def write_card(folder: Path, *, constitution: Constitution, summary: RunSummary) -> Path:

@@ -3,7 +3,7 @@ validation of revisions against their originals."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from rlaif.backends.protocol import Backend
 from rlaif.config import JudgeConfig
@@ -41,7 +41,7 @@ def _storer(stage: Stage[Judgment], report: StageReport) -> Callable[[Judgment],
 
 async def _judge_all(
     backend: Backend,
-    items: Sequence[JudgeItem],
+    items: Iterable[JudgeItem],
     *,
     constitution: Constitution,
     config: JudgeConfig,
@@ -49,13 +49,28 @@ async def _judge_all(
     stage: Stage[Judgment],
     quiet: bool,
     description: str,
+    total: int | None = None,
 ) -> StageReport:
     report = StageReport()
-    made = await judge_items(
-        backend, items, constitution=constitution, config=config, seed=seed, done={j.id for j in stage},
-        on_judgment=_storer(stage, report), quiet=quiet, description=description,
+    store = _storer(stage, report)
+    seen = judged = 0
+
+    def counted() -> Iterator[JudgeItem]:
+        nonlocal seen
+        for item in items:
+            seen += 1
+            yield item
+
+    def on_judgment(judgment: Judgment) -> None:
+        nonlocal judged
+        judged += 1
+        store(judgment)
+
+    await judge_items(
+        backend, counted(), constitution=constitution, config=config, seed=seed, done=stage.ids(),
+        on_judgment=on_judgment, quiet=quiet, description=description, total=total, keep=False,
     )  # fmt: skip
-    report.reused += len(items) - len(made)
+    report.reused += seen - judged
     return report
 
 
@@ -114,7 +129,7 @@ def _contrast(
 async def judge(
     backend: Backend,
     prompts: Sequence[PromptRecord],
-    responses: dict[str, list[Response]],
+    responses: Mapping[str, Sequence[Response]],
     *,
     constitution: Constitution,
     config: JudgeConfig,
@@ -130,46 +145,59 @@ async def judge(
     it agreed); elsewhere the LLM judges.
     """
     checked = checkable(constitution) if config.checks != "off" else ()
-    items = []
-    for prompt in prompts:
-        candidates = responses.get(prompt.id, [])
-        if len(candidates) < 2:
-            continue
-        outcomes = {r.id: {p.id: run_check(p, prompt.messages, r.text) for p in checked} for r in candidates}
-        a, b = candidates[0], candidates[1]
-        members = draw_principles(constitution, config, seed=seed, key=f"judge:{prompt.id}")
-        decided = _decision(members, outcomes, a.id, b.id)
-        in_judgment = {p.id for member in members for p in member}
-        items.append(
-            JudgeItem(
-                prompt_id=prompt.id, conversation=prompt.messages, a=Candidate(a.id, a.text),
-                b=Candidate(b.id, b.text), members=members, check_p_a=decided,
-                probe=decided is not None and _probed(config, seed, f"{prompt.id}:sampled"),
-                checks=_recorded(outcomes, (a.id, b.id), in_judgment),
-            )
-        )  # fmt: skip
-        if not (config.contrast_pairs and checked):
-            continue
-        for principle in checked:
-            found = _contrast(principle, [p for p in checked if p is not principle], candidates, outcomes)
-            if found is None:
-                continue
-            x, y = sorted(found, key=lambda r: r.sample_index)  # A is the earlier sample; the check decides
-            if {x.id, y.id} == {a.id, b.id} and members == ((principle,),):
-                continue  # the sampled pair already is this contrast
-            items.append(
-                JudgeItem(
-                    prompt_id=prompt.id, conversation=prompt.messages, a=Candidate(x.id, x.text),
-                    b=Candidate(y.id, y.text), members=((principle,),), kind="contrast",
-                    check_p_a=_decision(((principle,),), outcomes, x.id, y.id),
-                    probe=principle.judges and _probed(config, seed, f"{prompt.id}:{principle.id}"),
-                    checks=_recorded(outcomes, (x.id, y.id), {principle.id}),
-                )
-            )  # fmt: skip
+
+    def items() -> Iterator[JudgeItem]:
+        for prompt in prompts:
+            yield from _items(prompt, responses.get(prompt.id, []), constitution, config, seed, checked)
+
+    # The bar counts the sampled pair of each prompt; contrast pairs make the count unknown up front.
+    total = (
+        None if config.contrast_pairs and checked else sum(len(responses.get(p.id, ())) >= 2 for p in prompts)
+    )
     return await _judge_all(
-        backend, items, constitution=constitution, config=config, seed=seed, stage=stage, quiet=quiet,
-        description="judge",
+        backend, items(), constitution=constitution, config=config, seed=seed, stage=stage, quiet=quiet,
+        description="judge", total=total,
     )  # fmt: skip
+
+
+def _items(
+    prompt: PromptRecord,
+    candidates: Sequence[Response],
+    constitution: Constitution,
+    config: JudgeConfig,
+    seed: int,
+    checked: Sequence[Principle],
+) -> Iterator[JudgeItem]:
+    """The pairs of one prompt to judge: its first two responses, and contrast pairs under the checks."""
+    if len(candidates) < 2:
+        return
+    outcomes = {r.id: {p.id: run_check(p, prompt.messages, r.text) for p in checked} for r in candidates}
+    a, b = candidates[0], candidates[1]
+    members = draw_principles(constitution, config, seed=seed, key=f"judge:{prompt.id}")
+    decided = _decision(members, outcomes, a.id, b.id)
+    in_judgment = {p.id for member in members for p in member}
+    yield JudgeItem(
+        prompt_id=prompt.id, conversation=prompt.messages, a=Candidate(a.id, a.text),
+        b=Candidate(b.id, b.text), members=members, check_p_a=decided,
+        probe=decided is not None and _probed(config, seed, f"{prompt.id}:sampled"),
+        checks=_recorded(outcomes, (a.id, b.id), in_judgment),
+    )  # fmt: skip
+    if not (config.contrast_pairs and checked):
+        return
+    for principle in checked:
+        found = _contrast(principle, [p for p in checked if p is not principle], candidates, outcomes)
+        if found is None:
+            continue
+        x, y = sorted(found, key=lambda r: r.sample_index)  # A is the earlier sample; the check decides
+        if {x.id, y.id} == {a.id, b.id} and members == ((principle,),):
+            continue  # the sampled pair already is this contrast
+        yield JudgeItem(
+            prompt_id=prompt.id, conversation=prompt.messages, a=Candidate(x.id, x.text),
+            b=Candidate(y.id, y.text), members=((principle,),), kind="contrast",
+            check_p_a=_decision(((principle,),), outcomes, x.id, y.id),
+            probe=principle.judges and _probed(config, seed, f"{prompt.id}:{principle.id}"),
+            checks=_recorded(outcomes, (x.id, y.id), {principle.id}),
+        )  # fmt: skip
 
 
 def _recorded(
@@ -204,20 +232,20 @@ async def validate_revisions(
     """Judge each final revision (A) against its original (B) under the principles it was revised for,
     in both orders (Constitutional AI's check that a revision is better); stored as `kind="revision"`."""
     by_id = {p.id: p for p in prompts}
-    items = []
-    for revision in revisions:
-        prompt = by_id.get(revision.prompt_id)
-        if prompt is None or revision.final.strip() == revision.original.strip():
-            continue  # no pair would be made
-        principles = tuple(dict.fromkeys(r.principle_id for r in revision.rounds))
-        member = tuple(constitution.principle(pid) for pid in principles)
-        items.append(
-            JudgeItem(
+
+    def items() -> Iterator[JudgeItem]:
+        for revision in revisions:
+            prompt = by_id.get(revision.prompt_id)
+            if prompt is None or revision.final.strip() == revision.original.strip():
+                continue  # no pair would be made
+            principles = tuple(dict.fromkeys(r.principle_id for r in revision.rounds))
+            member = tuple(constitution.principle(pid) for pid in principles)
+            yield JudgeItem(
                 prompt_id=prompt.id, conversation=prompt.messages, a=Candidate(revision.id, revision.final),
                 b=Candidate(revision.response_id, revision.original), members=(member,), kind="revision",
-            )
-        )  # fmt: skip
+            )  # fmt: skip
+
     return await _judge_all(
-        backend, items, constitution=constitution, config=config, seed=seed, stage=stage, quiet=quiet,
+        backend, items(), constitution=constitution, config=config, seed=seed, stage=stage, quiet=quiet,
         description="validate revisions",
     )  # fmt: skip

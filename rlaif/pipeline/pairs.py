@@ -3,57 +3,53 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from rlaif.config import JudgeConfig, RunConfig
-from rlaif.pipeline.current import current
+from rlaif.pipeline.current import iter_current
 from rlaif.records import Constitution, Judgment, PreferencePair, PromptRecord, Response, Revision, stable_id
 from rlaif.store import RunDir
 
-__all__ = ["build_pairs", "pairs_from_judgments", "pairs_from_revisions"]
+__all__ = ["build_pairs", "candidate_pairs", "pairs_from_judgments", "pairs_from_revisions"]
 
 
 def pairs_from_revisions(
-    revisions: Iterable[Revision], prompts: dict[str, PromptRecord], skipped: Counter[str]
-) -> list[PreferencePair]:
-    """One pair per revision whose final text differs from the original."""
-    pairs = []
+    revisions: Iterable[Revision], prompts: Mapping[str, PromptRecord], skipped: Counter[str]
+) -> Iterator[PreferencePair]:
+    """One pair per revision whose final text differs from the original, made as they are read."""
     for revision in revisions:
         chosen, rejected = revision.final.strip(), revision.original.strip()
         if not chosen or chosen == rejected:
             skipped["revision unchanged or empty"] += 1
             continue
-        pairs.append(
-            PreferencePair(
-                id=stable_id("pair", source_id=revision.id, chosen=chosen, rejected=rejected),
-                prompt_id=revision.prompt_id,
-                prompt=prompts[revision.prompt_id].messages,
-                chosen=chosen,
-                rejected=rejected,
-                score=1.0,
-                source="revision",
-                source_id=revision.id,
-                principle_ids=tuple(r.principle_id for r in revision.rounds),
-                provenance=revision.provenance,
-            )
+        yield PreferencePair(
+            id=stable_id("pair", source_id=revision.id, chosen=chosen, rejected=rejected),
+            prompt_id=revision.prompt_id,
+            prompt=prompts[revision.prompt_id].messages,
+            chosen=chosen,
+            rejected=rejected,
+            score=1.0,
+            source="revision",
+            source_id=revision.id,
+            principle_ids=tuple(r.principle_id for r in revision.rounds),
+            provenance=revision.provenance,
         )
-    return pairs
 
 
 def pairs_from_judgments(
     judgments: Iterable[Judgment],
-    responses: dict[str, Response],
-    prompts: dict[str, PromptRecord],
+    responses: Mapping[str, Response],
+    prompts: Mapping[str, PromptRecord],
     config: JudgeConfig,
     skipped: Counter[str],
-) -> list[PreferencePair]:
-    """One candidate pair per readable, decisive pairwise judgment (revision validations make none).
+) -> Iterator[PreferencePair]:
+    """One candidate pair per readable, decisive pairwise judgment (revision validations make none), made
+    as they are read.
 
     Whether a candidate is exported is the filters' call (`pipeline.quality`): pairs whose two orders
     disagree or whose label is unsure are made here and dropped there, so they stay on record. A tie
     (exactly 0.5, or orders that disagree under `inconsistent: tie`) states no preference: no pair.
     """
-    pairs = []
     for judgment in judgments:
         if judgment.kind == "revision":
             continue
@@ -71,35 +67,45 @@ def pairs_from_judgments(
             skipped["judge tie"] += 1
             continue
         chosen, rejected, score = (a, b, judgment.p_a) if judgment.p_a > 0.5 else (b, a, 1.0 - judgment.p_a)
-        pairs.append(
-            PreferencePair(
-                id=stable_id("pair", source_id=judgment.id, chosen=chosen.id, rejected=rejected.id),
-                prompt_id=judgment.prompt_id,
-                prompt=prompts[judgment.prompt_id].messages,
-                chosen=chosen.text,
-                rejected=rejected.text,
-                score=score,
-                source="check" if judgment.source == "check" else "judge",
-                source_id=judgment.id,
-                principle_ids=judgment.principle_ids,
-                consistent=judgment.consistent,
-                provenance=judgment.provenance,
-            )
+        yield PreferencePair(
+            id=stable_id("pair", source_id=judgment.id, chosen=chosen.id, rejected=rejected.id),
+            prompt_id=judgment.prompt_id,
+            prompt=prompts[judgment.prompt_id].messages,
+            chosen=chosen.text,
+            rejected=rejected.text,
+            score=score,
+            source="check" if judgment.source == "check" else "judge",
+            source_id=judgment.id,
+            principle_ids=judgment.principle_ids,
+            consistent=judgment.consistent,
+            provenance=judgment.provenance,
         )
-    return pairs
+
+
+def candidate_pairs(
+    config: RunConfig,
+    run: RunDir,
+    prompts: Sequence[PromptRecord],
+    constitution: Constitution,
+    skipped: Counter[str],
+) -> Iterator[PreferencePair]:
+    """Pairs from the current revisions and judgments of these prompts, made one at a time from the
+    stage files (a response is read back when its judgment makes a pair); `skipped` counts why not."""
+    layout = run.layout
+    by_id = {p.id: p for p in prompts}
+    yield from pairs_from_revisions(
+        iter_current(run, layout.REVISIONS, Revision, prompts, constitution), by_id, skipped
+    )
+    judgments = iter_current(run, layout.JUDGMENTS, Judgment, prompts, constitution)
+    responses = run.stage(layout.RESPONSES, Response)
+    yield from pairs_from_judgments(judgments, responses, by_id, config.judge, skipped)
 
 
 def build_pairs(
     config: RunConfig, run: RunDir, prompts: Sequence[PromptRecord], constitution: Constitution
 ) -> tuple[list[PreferencePair], Counter[str]]:
     """Pairs from the current revisions and judgments of these prompts; appended to `pairs.jsonl`."""
-    layout = run.layout
-    by_id = {p.id: p for p in prompts}
     skipped: Counter[str] = Counter()
-    revisions = current(run, layout.REVISIONS, Revision, prompts, constitution)
-    judgments = current(run, layout.JUDGMENTS, Judgment, prompts, constitution)
-    responses = {r.id: r for r in run.stage(layout.RESPONSES, Response)}
-    pairs = pairs_from_revisions(revisions, by_id, skipped)
-    pairs += pairs_from_judgments(judgments, responses, by_id, config.judge, skipped)
-    run.stage(layout.PAIRS, PreferencePair).append(pairs)
+    pairs = list(candidate_pairs(config, run, prompts, constitution, skipped))
+    run.stage(run.layout.PAIRS, PreferencePair).append(pairs)
     return pairs, skipped

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import NamedTuple
 
 from rapidfuzz.distance import Levenshtein
 
@@ -32,6 +33,9 @@ __all__ = [
     "revision_checks",
     "evaluate_gates",
     "filter_pairs",
+    "pair_filter",
+    "verdict",
+    "Verdict",
     "ngram_overlap",
     "normalised_edit_distance",
     "repetition_share",
@@ -107,13 +111,24 @@ def _compiled(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
 # --- filters -------------------------------------------------------------------------------------
 
 
+class Verdict(NamedTuple):
+    """What the filters read of a judgment: a run of a million pairs keeps these, not the judgments."""
+
+    p_a: float | None
+    consistent: bool | None
+
+
+def verdict(judgment: Judgment) -> Verdict:
+    return Verdict(judgment.p_a, judgment.consistent)
+
+
 def filter_pairs(
     pairs: Iterable[PreferencePair],
     *,
     config: RunConfig,
     constitution: Constitution,
-    judgments: Mapping[str, Judgment],
-    validations: Mapping[str, Judgment] | None = None,
+    judgments: Mapping[str, Judgment | Verdict],
+    validations: Mapping[str, Judgment | Verdict] | None = None,
     check_failures: Mapping[str, str] | None = None,
 ) -> tuple[list[PreferencePair], list[Dropped]]:
     """(kept, dropped) under the configured filters, in the order given.
@@ -122,12 +137,34 @@ def filter_pairs(
     id to its validation judgment (revision as A, original as B); `check_failures` maps a revision id
     to why it still fails a check it was revised for.
     """
+    drop = pair_filter(
+        config=config, constitution=constitution, judgments=judgments, validations=validations,
+        check_failures=check_failures,
+    )  # fmt: skip
+    kept: list[PreferencePair] = []
+    dropped: list[Dropped] = []
+    for pair in pairs:
+        reason = drop(pair)
+        if reason is None:
+            kept.append(pair)
+        else:
+            dropped.append(Dropped(pair, *reason))
+    return kept, dropped
+
+
+def pair_filter(
+    *,
+    config: RunConfig,
+    constitution: Constitution,
+    judgments: Mapping[str, Judgment | Verdict],
+    validations: Mapping[str, Judgment | Verdict] | None = None,
+    check_failures: Mapping[str, str] | None = None,
+) -> Callable[[PreferencePair], tuple[str, str] | None]:
+    """The filters as one function of a pair: None to keep it, else (reason, detail). See `filter_pairs`."""
     filters = config.quality.filters
     off = set(filters.off)
     examples = example_ngrams(constitution)
     meta = _compiled(tuple(filters.meta_patterns))
-    kept: list[PreferencePair] = []
-    dropped: list[Dropped] = []
 
     def drop(pair: PreferencePair) -> tuple[str, str] | None:
         if pair.source == "judge":
@@ -169,13 +206,7 @@ def filter_pairs(
                 return "revision_judged_worse", f"P(revision better) {validation.p_a:.3f}"
         return None
 
-    for pair in pairs:
-        reason = drop(pair)
-        if reason is None:
-            kept.append(pair)
-        else:
-            dropped.append(Dropped(pair, *reason))
-    return kept, dropped
+    return drop
 
 
 def revision_checks(
@@ -269,24 +300,33 @@ def evaluate_gates(
     candidates: Mapping[str, int],
     kept: Mapping[str, int],
     exported: Mapping[str, int],
-    dropped: Sequence[Dropped],
-    judgments: Sequence[Judgment],
+    dropped: Iterable[Dropped] | Mapping[str, int],
+    judgments: Iterable[Judgment],
     flagged: Mapping[str, int] | None = None,
     forced: bool = False,
 ) -> QualityReport:
     """The quality report: every gate with its value and threshold, and whether the data may train.
 
     `candidates` counts the candidate pairs by source, `kept` those the filters let through, `exported`
-    the exported rows (after human review too); `judgments` are the run's current judgments (all kinds).
+    the exported rows (after human review too); `dropped` the dropped pairs (or their counts by reason);
+    `judgments` are the run's current judgments (all kinds), read once.
     """
     quality = config.quality
     trained = {s: n for s, n in exported.items() if s in sources}
-    llm = [j for j in judgments if j.source == "llm" and j.kind == "sampled" and j.mode != "pointwise"]
-    judged, both, consistent, same, orders, unparsed = _llm_stats(llm)
+    probes = agree = 0
+
+    def llm_decided() -> Iterator[Judgment]:
+        nonlocal probes, agree
+        for j in judgments:
+            if j.llm_agrees is not None:
+                probes += 1
+                agree += bool(j.llm_agrees)
+            if j.source == "llm" and j.kind == "sampled" and j.mode != "pointwise":
+                yield j
+
+    judged, both, consistent, same, orders, unparsed = _llm_stats(llm_decided())
     judge_applies = trained.get("judge", 0) > 0
     judge_note = "" if judge_applies else "no LLM-judged pair is in the training data"
-    probes = [j for j in judgments if j.llm_agrees is not None]
-    agree = sum(bool(j.llm_agrees) for j in probes)
     revision_applies = trained.get("revision", 0) > 0
     total = sum(trained.values())
     judge_fix = "use a stronger judge (judge.model) or leave judge pairs out (train.*.sources)"
@@ -302,11 +342,11 @@ def evaluate_gates(
               fix="check the judge's raw answers in judgments.jsonl; use judge.mode: logprob"),
         _gate("judge decisive share", kept.get("judge", 0) / judged if judged else None, quality.min_decisive,
               at_least=True, applies=judge_applies, note=judge_note, fix=judge_fix),
-        _gate("judge agreement with checks", agree / len(probes) if probes else None,
+        _gate("judge agreement with checks", agree / probes if probes else None,
               quality.min_check_agreement,
-              at_least=True, applies=judge_applies and len(probes) >= quality.min_check_probes,
-              note=judge_note or (f"only {len(probes)} probes (need {quality.min_check_probes})"
-                                  if len(probes) < quality.min_check_probes else ""),
+              at_least=True, applies=judge_applies and probes >= quality.min_check_probes,
+              note=judge_note or (f"only {probes} probes (need {quality.min_check_probes})"
+                                  if probes < quality.min_check_probes else ""),
               fix=judge_fix),
         _gate("revision pairs kept", kept.get("revision", 0) / candidates["revision"]
               if candidates.get("revision") else None, quality.min_revision_kept, at_least=True,
@@ -315,7 +355,7 @@ def evaluate_gates(
               fix="see export/dropped.jsonl; revise with a stronger model or leave revision pairs out"),
     ]  # fmt: skip
     failed = [g for g in gates if g.passed is False]
-    reasons = Counter(d.reason for d in dropped)
+    reasons = Counter(dropped) if isinstance(dropped, Mapping) else Counter(d.reason for d in dropped)
     warnings = [
         _warning(g, candidates, kept) for g in gates if g.passed is None and g.value is not None and _fails(g)
     ]

@@ -1,11 +1,13 @@
-"""First answers: `samples_per_prompt` sampled responses for every prompt, all sent at once."""
+"""First answers: `samples_per_prompt` sampled responses for every prompt, a window of requests at a time."""
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 
 from rlaif._version import __version__
-from rlaif.backends.protocol import Backend, ChatRequest, ChatResult, chat_messages, run_batch
+from rlaif.backends.protocol import Backend, ChatRequest, chat_messages
+from rlaif.backends.window import windowed
 from rlaif.config import GenerationConfig
 from rlaif.progress import stage_progress
 from rlaif.records import (
@@ -40,34 +42,30 @@ async def respond(
         max_tokens=config.max_tokens, temperature=config.temperature, top_p=config.top_p
     )
     report = StageReport()
-    todo: list[tuple[str, PromptRecord, int, int]] = []
-    for prompt in prompts:
-        for index in range(config.samples_per_prompt):
-            request_seed = derive_seed(seed, f"respond:{prompt.id}:{index}")
-            response_id = stable_id(
-                "response",
-                prompt_id=prompt.id,
-                sample_index=index,
-                model=backend.label,
-                system=system.text,
-                template_hash=system.template_hash,
-                sampling=sampling,
-                seed=request_seed,
-            )
-            if response_id in stage:
-                report.reused += 1
-            else:
-                todo.append((response_id, prompt, index, request_seed))
-    requests = [
-        ChatRequest(
-            messages=chat_messages(system.text, prompt.messages),
-            max_tokens=sampling.max_tokens,
-            temperature=sampling.temperature,
-            top_p=sampling.top_p,
+
+    def response_id(prompt: PromptRecord, index: int) -> tuple[str, int]:
+        request_seed = derive_seed(seed, f"respond:{prompt.id}:{index}")
+        made = stable_id(
+            "response",
+            prompt_id=prompt.id,
+            sample_index=index,
+            model=backend.label,
+            system=system.text,
+            template_hash=system.template_hash,
+            sampling=sampling,
             seed=request_seed,
         )
-        for _, prompt, _, request_seed in todo
-    ]
+        return made, request_seed
+
+    # What is missing, as (prompt position, sample index): a few bytes each, not a request each.
+    samples = config.samples_per_prompt
+    todo = array("q")
+    for position, prompt in enumerate(prompts):
+        for index in range(samples):
+            if response_id(prompt, index)[0] in stage:
+                report.reused += 1
+            else:
+                todo.append(position * samples + index)
     provenance = Provenance(
         model=backend.label,
         template=system.template,
@@ -77,13 +75,23 @@ async def respond(
         rlaif_version=__version__,
     )
 
-    def store(index: int, result: ChatResult) -> None:
-        response_id, prompt, sample_index, request_seed = todo[index]
+    async def one(slot: int) -> None:
+        prompt, sample_index = prompts[slot // samples], slot % samples
+        record_id, request_seed = response_id(prompt, sample_index)
+        result = await backend.chat(
+            ChatRequest(
+                messages=chat_messages(system.text, prompt.messages),
+                max_tokens=sampling.max_tokens,
+                temperature=sampling.temperature,
+                top_p=sampling.top_p,
+                seed=request_seed,
+            )
+        )
         if result.error:
             report.fail(f"prompt {prompt.source}: {result.error}")
             return
         record = Response(
-            id=response_id,
+            id=record_id,
             prompt_id=prompt.id,
             sample_index=sample_index,
             text=result.texts[0].strip(),
@@ -92,6 +100,6 @@ async def respond(
         )
         report.made += stage.append([record])
 
-    with stage_progress("respond", len(requests), quiet=quiet) as advance:
-        await run_batch(backend, requests, on_result=store, advance=advance)
+    with stage_progress("respond", len(todo), quiet=quiet) as advance:
+        await windowed((one(slot) for slot in todo), on_done=lambda _: advance())
     return report

@@ -1,16 +1,16 @@
 """Critique and revise: N rounds of (sample a principle → critique → revision) for every prompt.
 
-Every prompt runs as its own chain and all chains run at once, so the server's batch stays full
-without waiting at round boundaries for the slowest prompt. Each finished round is stored at once.
+Every prompt runs as its own chain and a window of chains runs at once, so the server's batch stays
+full without waiting at round boundaries for the slowest prompt. Each finished round is stored at once.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from rlaif._version import __version__
 from rlaif.backends.protocol import Backend, ChatRequest, chat_messages
+from rlaif.backends.window import windowed
 from rlaif.config import ReviseConfig
 from rlaif.inputs.constitution import sample_principle
 from rlaif.progress import stage_progress
@@ -68,7 +68,7 @@ def critique_conversation(
 async def revise(
     backend: Backend,
     prompts: Sequence[PromptRecord],
-    originals: dict[str, Response],
+    originals: Mapping[str, Response],
     *,
     constitution: Constitution,
     config: ReviseConfig,
@@ -182,5 +182,5 @@ async def revise(
             )
 
     with stage_progress("critique+revise rounds", len(chains) * config.rounds, quiet=quiet) as advance:
-        await asyncio.gather(*(chain(p, advance) for p in chains))
+        await windowed(chain(p, advance) for p in chains)
     return report

@@ -29,17 +29,33 @@ from rlaif.config import RunConfig
 from rlaif.errors import ConfigError, QualityGateError, RlaifError
 from rlaif.inputs.load import load_inputs
 from rlaif.monitor import PeakMemory
-from rlaif.pipeline.current import current, responses_by_prompt
-from rlaif.pipeline.export import export_pairs, export_sft, exported_sources, pair_rows, write_card
+from rlaif.pipeline.current import StoredResponses, iter_current
+from rlaif.pipeline.export import (
+    dropped_row,
+    iter_pair_rows,
+    sft_row,
+    write_card,
+    write_dropped,
+    write_pairs,
+    write_sft,
+)
 from rlaif.pipeline.judge import judge, validate_revisions, validates_revisions
-from rlaif.pipeline.pairs import build_pairs
-from rlaif.pipeline.quality import evaluate_gates, filter_pairs, revision_checks, training_sources
+from rlaif.pipeline.pairs import candidate_pairs
+from rlaif.pipeline.quality import (
+    Verdict,
+    evaluate_gates,
+    pair_filter,
+    revision_checks,
+    training_sources,
+    verdict,
+)
 from rlaif.pipeline.respond import respond
 from rlaif.pipeline.revise import revise
 from rlaif.pipeline.summary import summarize, versions
 from rlaif.records import (
     Constitution,
     Judgment,
+    PreferencePair,
     PromptRecord,
     Response,
     ReviewDecision,
@@ -59,6 +75,9 @@ GENERATION_STAGES = ("respond", "revise", "judge")
 ALL_STAGES = (*GENERATION_STAGES, "export", *TRAINERS)
 
 R = TypeVar("R")
+
+PAIR_BATCH = 1024
+"""Candidate pairs appended to `pairs.jsonl` at a time."""
 
 
 async def _generate(
@@ -83,12 +102,12 @@ async def _generate(
                 policy, prompts, constitution=constitution, config=config.generation, seed=config.seed,
                 stage=responses, quiet=quiet,
             )  # fmt: skip
-        by_prompt = responses_by_prompt(responses, prompts)
+        by_prompt = StoredResponses(responses, prompts)
         # Revise and judge both start from the responses, so they run together: the server's batch
         # stays full while revisions wait for their critiques.
         work: dict[str, Coroutine[Any, Any, StageReport]] = {}
         if "revise" in stages and config.revise.enabled:
-            originals = {pid: rs[0] for pid, rs in by_prompt.items() if rs and rs[0].sample_index == 0}
+            originals = by_prompt.originals()
             work["revise"] = revise(
                 policy, prompts, originals, constitution=constitution, config=config.revise, seed=config.seed,
                 steps=run.stage(layout.REVISION_STEPS, RevisionStep),
@@ -105,7 +124,7 @@ async def _generate(
         if "revise" in work and validates_revisions(config.judge):
             # After revise: a validation needs the final revision.
             reports["validate"] = await validate_revisions(
-                judge_backend, prompts, current(run, layout.REVISIONS, Revision, prompts, constitution),
+                judge_backend, prompts, iter_current(run, layout.REVISIONS, Revision, prompts, constitution),
                 constitution=constitution, config=config.judge, seed=config.seed,
                 stage=run.stage(layout.JUDGMENTS, Judgment), quiet=quiet,
             )  # fmt: skip
@@ -166,34 +185,81 @@ def _export(
     force: bool,
 ) -> QualityReport:
     """Pairs, the filters, the export (human decisions applied), its card and the quality gates;
-    counts go into `summary`."""
+    counts go into `summary`.
+
+    Every stage file is streamed: what stays in memory is a few ids and small verdicts a pair, so the
+    export of a million prompts is not a million records at once.
+    """
     layout = run.layout
-    candidates, skipped = build_pairs(config, run, prompts, constitution)
-    judgments = current(run, layout.JUDGMENTS, Judgment, prompts, constitution)
-    by_judgment = {j.id: j for j in judgments}
-    validations = {j.response_a_id: j for j in judgments if j.kind == "revision"}
     by_id = {p.id: p for p in prompts}
-    revisions = current(run, layout.REVISIONS, Revision, prompts, constitution)
-    still_failing, flags = revision_checks(revisions, by_id, constitution)
-    kept, dropped = filter_pairs(
-        candidates, config=config, constitution=constitution, judgments=by_judgment, validations=validations,
+    verdicts: dict[str, Verdict] = {}
+    validations: dict[str, Verdict] = {}
+    for judgment in iter_current(run, layout.JUDGMENTS, Judgment, prompts, constitution):
+        if judgment.kind == "revision":
+            validations[judgment.response_a_id] = verdict(judgment)
+        else:
+            verdicts[judgment.id] = verdict(judgment)
+    still_failing, flags = revision_checks(
+        iter_current(run, layout.REVISIONS, Revision, prompts, constitution), by_id, constitution
+    )
+    drop = pair_filter(
+        config=config, constitution=constitution, judgments=verdicts, validations=validations,
         check_failures=still_failing,
     )  # fmt: skip
-    export_pairs(kept, layout.export, decisions=human, dropped=dropped, flags=flags)
-    rows = pair_rows(kept, human, flags)
-    export_sft(revisions, by_id, layout.export)
+    skipped: Counter[str] = Counter()
+    candidates: Counter[str] = Counter()
+    kept: Counter[str] = Counter()
+    flagged: Counter[str] = Counter()
+    kept_ids: list[str] = []
+    dropped: list[tuple[str, str, str]] = []
+    store = run.stage(layout.PAIRS, PreferencePair)
+    batch: list[PreferencePair] = []
+    for pair in candidate_pairs(config, run, prompts, constitution, skipped):
+        batch.append(pair)
+        if len(batch) >= PAIR_BATCH:
+            store.append(batch)
+            batch = []
+        candidates[pair.source] += 1
+        reason = drop(pair)
+        if reason is None:
+            kept_ids.append(pair.id)
+            kept[pair.source] += 1
+            flagged.update(flags.get(pair.source_id, ()))
+        else:
+            dropped.append((pair.id, *reason))
+    store.append(batch)
+    dropped.sort()
+    kept_ids.sort()  # the export is ordered by pair id: the same data gives the same files
+    write_dropped(layout.export, (dropped_row(store[pid], reason, detail) for pid, reason, detail in dropped))
+    exported: Counter[str] = Counter()
+    reviewed = 0
+
+    def rows() -> Iterator[dict[str, Any]]:
+        nonlocal reviewed
+        for row in iter_pair_rows((store[pid] for pid in kept_ids), human, flags):
+            exported[row["source"]] += 1
+            reviewed += row["human_reviewed"]
+            yield row
+
+    write_pairs(rows(), layout.export)
+    revisions = run.stage(layout.REVISIONS, Revision)
+    current_revisions = sorted(
+        r.id for r in iter_current(run, layout.REVISIONS, Revision, prompts, constitution)
+    )
+    write_sft(
+        (sft_row(revisions[i], by_id[revisions[i].prompt_id]) for i in current_revisions), layout.export
+    )
     counts = summary.counts
-    counts.pairs = len(rows)
-    counts.pairs_from_judge = sum(r["source"] == "judge" for r in rows)
-    counts.pairs_from_revision = sum(r["source"] == "revision" for r in rows)
-    counts.pairs_from_check = sum(r["source"] == "check" for r in rows)
-    counts.pairs_human_reviewed = sum(r["human_reviewed"] for r in rows)
+    counts.pairs = sum(exported.values())
+    counts.pairs_from_judge = exported["judge"]
+    counts.pairs_from_revision = exported["revision"]
+    counts.pairs_from_check = exported["check"]
+    counts.pairs_human_reviewed = reviewed
     summary.skipped = dict(skipped)
     quality = evaluate_gates(
-        flagged=Counter(f for p in kept for f in flags.get(p.source_id, ())),
-        config=config, sources=training_sources(config, trainers),
-        candidates=Counter(p.source for p in candidates), kept=Counter(p.source for p in kept),
-        exported=exported_sources(rows), dropped=dropped, judgments=judgments, forced=force,
+        flagged=flagged, config=config, sources=training_sources(config, trainers), candidates=candidates,
+        kept=kept, exported=dict(exported), dropped=Counter(reason for _, reason, _ in dropped),
+        judgments=iter_current(run, layout.JUDGMENTS, Judgment, prompts, constitution), forced=force,
     )  # fmt: skip
     summary.quality = quality
     write_card(layout.export, constitution=constitution, summary=summary)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import platform
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from importlib import metadata
 
 from rlaif._version import __version__
@@ -13,7 +13,7 @@ from rlaif.backends.serving import model_label
 from rlaif.config import RunConfig
 from rlaif.evaluate.stats import rate
 from rlaif.judging.engine import judge_stats
-from rlaif.pipeline.current import current
+from rlaif.pipeline.current import iter_current
 from rlaif.records import Constitution, Judgment, PromptRecord, Response, Revision, RevisionStep
 from rlaif.reports import JudgeSummary, RunCounts, RunSummary, StageReport
 from rlaif.store import RunDir
@@ -21,18 +21,35 @@ from rlaif.store import RunDir
 __all__ = ["judge_summary", "summarize", "versions"]
 
 
-def judge_summary(judgments: Sequence[Judgment]) -> JudgeSummary:
-    """Judge metrics, with how many orders failed as requests and how orders and judgments ended."""
-    orders = Counter(order.status for judgment in judgments for order in judgment.orders)
-    probes = [j.llm_agrees for j in judgments if j.llm_agrees is not None]
+def judge_summary(judgments: Iterable[Judgment]) -> JudgeSummary:
+    """Judge metrics, with how many orders failed as requests and how orders and judgments ended
+    (the judgments are read once: a stage file can be streamed in)."""
+    orders: Counter[str] = Counter()
+    statuses: Counter[str] = Counter()
+    kinds: Counter[str] = Counter()
+    decided = probes = agreed = 0
+
+    def counted() -> Iterator[Judgment]:
+        nonlocal decided, probes, agreed
+        for judgment in judgments:
+            orders.update(order.status for order in judgment.orders)
+            statuses[judgment.status] += 1
+            kinds[judgment.kind] += 1
+            decided += judgment.source == "check"
+            if judgment.llm_agrees is not None:
+                probes += 1
+                agreed += judgment.llm_agrees
+            yield judgment
+
+    stats = judge_stats(counted())
     return JudgeSummary(
-        **judge_stats(judgments).model_dump(exclude={"consistency_rate", "same_position_rate"}),
+        **stats.model_dump(exclude={"consistency_rate", "same_position_rate"}),
         error_orders=orders["error"],
         orders_by_status=dict(sorted(orders.items())),
-        judgments_by_status=dict(sorted(Counter(j.status for j in judgments).items())),
-        by_kind=dict(sorted(Counter(j.kind for j in judgments).items())),
-        check_decided=sum(j.source == "check" for j in judgments),
-        check_agreement=rate(sum(probes), len(probes)) if probes else None,
+        judgments_by_status=dict(sorted(statuses.items())),
+        by_kind=dict(sorted(kinds.items())),
+        check_decided=decided,
+        check_agreement=rate(agreed, probes) if probes else None,
     )
 
 
@@ -47,9 +64,9 @@ def summarize(
     layout = run.layout
 
     def count(name: str, record_type: type) -> int:
-        return len(current(run, name, record_type, prompts, constitution))
+        return sum(1 for _ in iter_current(run, name, record_type, prompts, constitution))
 
-    judgments = current(run, layout.JUDGMENTS, Judgment, prompts, constitution)
+    judge = judge_summary(iter_current(run, layout.JUDGMENTS, Judgment, prompts, constitution))
     judge_model = config.judge.model
     return RunSummary(
         run_dir=str(run.path),
@@ -64,10 +81,10 @@ def summarize(
             responses=count(layout.RESPONSES, Response),
             revision_steps=count(layout.REVISION_STEPS, RevisionStep),
             revisions=count(layout.REVISIONS, Revision),
-            judgments=len(judgments),
+            judgments=judge.judged,
         ),
         stages=dict(reports),
-        judge=judge_summary(judgments),
+        judge=judge,
         files={"run_dir": str(run.path)},
     )
 

@@ -29,8 +29,12 @@ def test_bench_scale_at_1000_prompts(tmp_path: Path) -> None:
         assert point.raw_requests == 6 * point.prompts
         assert point.raw_requests_per_second > 0 and point.pipeline_requests_per_second > 0
         assert point.resume_requests == 0  # a finished run sends nothing again
-        assert point.peak_rss_mib < 1024
-    assert report.rss_bytes_per_prompt is not None
+        assert point.resume_share is not None and point.records is not None
+        assert point.records >= 5 * point.prompts  # 2 responses, a step, a revision, a judgment a prompt
+        # Measured 240 MiB at 1,000 prompts, of which ~100 MiB is importing `datasets` for the export;
+        # before the stages were streamed it was 232 MiB here but grew by 29 KB a prompt (now ~4 KB).
+        assert point.peak_rss_mib < 400
+    assert report.rss_bytes_per_prompt is not None and report.rss_bytes_per_record is not None
     assert (tmp_path / "scale.png").stat().st_size > 10_000
     assert "| 1,000 |" in (tmp_path / "scale.md").read_text()
     assert json.loads((tmp_path / "scale.json").read_text())["concurrency"] == 64

@@ -182,3 +182,43 @@ def test_a_non_utf8_prompt_file_names_the_line_and_column(
     code, err = cli(["run", str(config), "--quiet", "--set", f"prompts.path={prompts}"], capsys, monkeypatch)
     line = one_line(err)
     assert code == 2 and f"{prompts}:{line_number}:" in line and "column 16" in line and "0xe9" in line, err
+
+
+def test_a_file_size_limit_mid_write_tears_nothing(tmp_path: Path) -> None:
+    """A real limit, not a mock: `rlaif run` in a process whose files may not grow past 24 KB (ulimit -f).
+    The responses file hits it in the middle of a line: one line, exit 3; the rerun without the limit
+    repairs the torn tail and finishes with every record once, each a whole line."""
+    import resource
+    import signal
+    import subprocess
+
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(
+        "".join(json.dumps({"prompt": f"Question {i}: how do plants drink?"}) + "\n" for i in range(60))
+    )
+    limit = 24 * 1024
+
+    def limited() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG), not the process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    with StubServer() as stub:
+        config = tmp_path / "run.yaml"
+        config.write_text(yaml.safe_dump({
+            "run_dir": str(tmp_path / "run"), "prompts": {"path": str(prompts)},
+            "model": {"served_name": stub.served_name, "base_urls": [stub.base_url]},
+            "revise": {"enabled": False}, "train": {"dpo": {"enabled": False}},
+        }))  # fmt: skip
+        command = [sys.executable, "-m", "rlaif.cli", "respond", str(config), "--quiet"]
+        env = {**__import__("os").environ, "COLUMNS": "400"}
+        first = subprocess.run(command, capture_output=True, text=True, preexec_fn=limited, env=env, cwd=ROOT)
+        responses = tmp_path / "run" / "responses.jsonl"
+        assert first.returncode == 3, first.stderr
+        line = one_line(first.stderr)
+        assert "File too large" in line and "ulimit -f" in line, line
+        assert responses.stat().st_size == limit  # the write stopped inside a line
+        assert not responses.read_bytes().endswith(b"\n")
+        second = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
+    assert second.returncode == 0, second.stderr
+    ids = [json.loads(line)["id"] for line in responses.read_text().splitlines()]
+    assert len(ids) == len(set(ids)) == 60 * 2

@@ -387,7 +387,7 @@ def test_bad_judge_output_is_recorded_never_a_label(tmp_path: Path, name: str) -
         skipped: Counter[str] = Counter()
         by_id = {j.prompt_id: None for j in judgments}
         prompts = {pid: prompt("x").model_copy(update={"id": pid}) for pid in by_id}
-        assert pairs_from_judgments(judgments, responses, prompts, JudgeConfig(), skipped) == []
+        assert list(pairs_from_judgments(judgments, responses, prompts, JudgeConfig(), skipped)) == []
         assert skipped == Counter({"judge unparsed": 2})
         with RunDir(run.path, lock=False) as reopened:  # stored as written
             assert [j.model_dump() for j in reopened.stage("judgments", Judgment)] == [

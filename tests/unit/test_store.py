@@ -11,7 +11,7 @@ import pytest
 
 from rlaif.errors import RunDirError
 from rlaif.records import Message, PromptRecord
-from rlaif.store import FORMAT_VERSION, RunDir, write_atomic
+from rlaif.store import FORMAT_VERSION, RunDir, Stage, write_atomic
 
 
 def _open_and_report(path: str, conn: Connection) -> None:
@@ -255,3 +255,30 @@ def test_a_stage_outside_a_run_directory_syncs_when_asked(
     assert len(synced) == 1
     stage.sync()  # nothing new: nothing to do
     assert len(synced) == 1
+
+
+def test_a_stage_holds_its_index_not_its_records(tmp_path: Path) -> None:
+    """Opening a stage of 20,000 records costs a few hundred bytes a record (the id and where its line
+    is), not the records: a million-prompt run fits in memory. Records are read back when asked for."""
+    import tracemalloc
+
+    path = tmp_path / "prompts.jsonl"
+    text = "x" * 400
+    with RunDir(tmp_path) as run:
+        run.stage("prompts", PromptRecord).append(
+            PromptRecord(
+                id=f"pro-{i:016x}", messages=(Message(role="user", content=f"{i} {text}"),), source="t"
+            )
+            for i in range(20_000)
+        )
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    stage = Stage(path, PromptRecord)
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert len(stage) == 20_000
+    assert held / 20_000 < 300, f"{held / 20_000:.0f} bytes a record"  # a record itself is ~2 KB
+    assert stage[f"pro-{12345:016x}"].messages[0].content == f"12345 {text}"
+    assert [r.id for r in stage][:2] == [f"pro-{0:016x}", f"pro-{1:016x}"]
+    with pytest.raises(KeyError):
+        stage["missing"]

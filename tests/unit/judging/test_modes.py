@@ -281,7 +281,7 @@ def test_inconsistent_policy_tie_emits_no_pair() -> None:
     }
     skipped: Counter[str] = Counter()
     config = JudgeConfig(inconsistent="tie")
-    assert pairs_from_judgments([judgment], responses, {"p1": prompt}, config, skipped) == []
+    assert list(pairs_from_judgments([judgment], responses, {"p1": prompt}, config, skipped)) == []
     assert skipped == Counter({"judge tie (orders disagree)": 1})
 
 

@@ -83,7 +83,7 @@ def test_exact_labels_differing_outcomes_without_a_request(tmp_path: Path) -> No
     assert [o.passed for o in short.checks["r0"]] == [True]
     assert [o.passed for o in short.checks["r3"]] == [False]
     responses = {r.id: r for r in RESPONSES}
-    pairs = pairs_from_judgments(judgments, responses, {"p1": PROMPT}, JudgeConfig(), Counter())
+    pairs = list(pairs_from_judgments(judgments, responses, {"p1": PROMPT}, JudgeConfig(), Counter()))
     assert {p.source for p in pairs} == {"check"} and all(p.score == 1.0 for p in pairs) and len(pairs) == 3
 
 

@@ -68,7 +68,7 @@ def judgment(
 
 def from_judgments(*judgments: Judgment, **config: object) -> tuple[list, Counter[str]]:
     skipped: Counter[str] = Counter()
-    pairs = pairs_from_judgments(judgments, RESPONSES, PROMPTS, JudgeConfig(**config), skipped)
+    pairs = list(pairs_from_judgments(judgments, RESPONSES, PROMPTS, JudgeConfig(**config), skipped))
     return pairs, skipped
 
 
@@ -80,7 +80,7 @@ def test_pairs_from_revisions() -> None:
         revision("rev-3", "Kept.", "", ""),  # every rewrite empty: final is the original
         revision("rev-4", "Fine.", "Rewritten.", ""),  # a later empty rewrite keeps the earlier one
     ]
-    pairs = pairs_from_revisions(revisions, PROMPTS, skipped)
+    pairs = list(pairs_from_revisions(revisions, PROMPTS, skipped))
     assert skipped == Counter({"revision unchanged or empty": 2})
     assert [(p.source_id, p.chosen, p.rejected) for p in pairs] == [
         ("rev-1", "Best.", "Bad answer."),
@@ -95,7 +95,7 @@ def test_pairs_from_revisions() -> None:
     assert first.consistent is None
     assert first.provenance == PROVENANCE
     assert first.id.startswith("pai-")
-    assert pairs_from_revisions(revisions, PROMPTS, Counter())[0].id == first.id
+    assert next(pairs_from_revisions(revisions, PROMPTS, Counter())).id == first.id
 
 
 def test_judge_pair_when_a_wins() -> None:
