@@ -117,10 +117,15 @@ def print_audit(report: AuditReport) -> None:
         cells = []
         for group in groups:
             share = group.traits[index]
-            cells.append(f"{_rate(share.chosen_more)}, {share.equal} equal")
+            r = share.chosen_more
+            ci = f" [{100 * r.ci95[0]:.0f}, {100 * r.ci95[1]:.0f}]" if r.ci95 else ""
+            cells.append(f"{percent(r.value, 0)}{ci} of {r.n}")
         table.add_row(escape(trait.trait), *cells)
     console.print(table)
-    console.print("share of pairs where the chosen answer has more of the trait, among pairs that differ")
+    console.print(
+        "share of pairs where the chosen answer has more of the trait (95% Wilson interval) of the pairs "
+        "that differ; pairs with equal amounts are left out (counted in --json)"
+    )
     if report.chart:
         console.print(f"chart: {escape(report.chart)}")
     _notes(report.notes)
