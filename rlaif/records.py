@@ -343,9 +343,14 @@ class Constitution(Record):
         for principle in self.principles:
             if principle.id == principle_id:
                 return principle
-        known = ", ".join(p.id for p in self.principles)
+        import difflib
+
+        ids = [p.id for p in self.principles]
+        close = difflib.get_close_matches(principle_id, ids, n=1)
+        guess = f"did you mean {close[0]!r}? " if close else ""
         raise ConstitutionError(
-            f"unknown principle id {principle_id!r} in constitution {self.name!r}; known ids: {known}"
+            f"unknown principle id {principle_id!r} in constitution {self.name!r}; {guess}known ids: "
+            f"{', '.join(ids)}"
         )
 
 

@@ -1,4 +1,5 @@
-"""`rlaif evaluate ...`: judge-human agreement, the attack suite and the judging-cost benchmark.
+"""`rlaif evaluate ...`: judge-human agreement, the attack suite, the judging-cost benchmark, and the audit of
+what a run's pairs reward.
 
 A thin skin over `rlaif.evaluate` (judge, attacks, winrate) and `rlaif.bench.judge_cost`. The judge is the run
 config's (`--config`; `judge.model`, else `model`), changed by the options below or `--set`; without
@@ -331,3 +332,36 @@ def evaluate_compliance(
     print_compliance(report)
     if json_path:
         console.print(f"report: {json_path}", highlight=False, markup=False)
+
+
+@evaluate_app.command("audit")
+def evaluate_audit(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory with an export (export/pairs.jsonl).")],
+    constitution: Annotated[
+        str | None,
+        typer.Option(
+            "--constitution", help="Constitution whose checks to run (default: the run's, from its manifest)."
+        ),
+    ] = None,
+    json_path: JsonOpt = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option("--plot", help="Bar chart PNG (default: RUN_DIR/audit.png).", callback=output_file),
+    ] = None,
+) -> None:
+    """What a run's preference pairs reward: how often the chosen answer is longer, refuses more, uses more
+    lists, hedges, is more polite, or passes each principle's check, overall and per principle. Exits
+    with status 1 when the export has no pairs."""
+    from rlaif.authoring.audit import audit_run, plot_audit
+    from rlaif.cli.render_authoring import print_audit
+
+    report = audit_run(run_dir, constitution=constitution)
+    if report.pairs:
+        report.chart = str(plot_audit(report, plot or run_dir / "audit.png"))
+    print_audit(report)
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        console.print(f"report: {json_path}", highlight=False, markup=False)
+    if not report.pairs:
+        raise typer.Exit(1)  # nothing to audit

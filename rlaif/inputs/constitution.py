@@ -40,6 +40,7 @@ __all__ = [
     "find_constitution",
     "import_check",
     "load_constitution",
+    "locate_constitution",
     "sample_principle",
     "sample_principles",
     "shipped_names",
@@ -114,6 +115,19 @@ def _load(path: Path, *, import_checks: bool, included: bool) -> Constitution:
     if import_checks:
         _import_checks(path, constitution, locate)
     return constitution
+
+
+def locate_constitution(path: str | Path) -> Locate:
+    """The line finder of a constitution file, as its loader uses for errors: the 1-based line of the
+    value at a loc such as `("principles", 2, "judge_question")`, or of the deepest enclosing value the
+    file has. Principles and examples taken from other files (`principles_from`) come after the file's
+    own, so their locs point at the enclosing list. Call it on a file that loads."""
+    path = Path(path)
+    text = read_text(path, ConstitutionError, what="constitution", max_bytes=MAX_BYTES)
+    foreign = read_foreign(path, text, _json(path, text))
+    if foreign is not None:
+        return foreign.locate
+    return parse_yaml(path, text, ConstitutionError, what="constitution")[1]
 
 
 def _json(path: Path, text: str) -> Any:

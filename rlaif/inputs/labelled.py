@@ -155,8 +155,10 @@ def load_labelled_pairs(path: str | Path, *, limit: int | None = None) -> Labell
             break
         try:
             if "chosen" not in row or "rejected" not in row:
+                found = ", ".join(sorted(map(str, row))[:12]) or "none"
                 raise ValueError(
-                    "a row needs `chosen` and `rejected` (and `prompt` unless hh-rlhf transcripts)"
+                    "a row needs `chosen` and `rejected` (and `prompt` unless hh-rlhf transcripts); "
+                    f"this one has the columns: {found}"
                 )
             if "prompt" in row:
                 formats.add("prompt-chosen-rejected")

@@ -163,7 +163,10 @@ class Asker:
     template: str
     examples: list[dict[str, str]]
 
-    def ask(self, text: str) -> tuple[dict[str, str], ...]:
+    @staticmethod
+    def ask(text: str) -> tuple[dict[str, str], ...]:
+        """The messages of one judge request: its prompt as the only user turn (`rlaif constitution
+        preview` shows these)."""
         return ({"role": "user", "content": text},)
 
     async def letter(self, messages: tuple[dict[str, str], ...], seed: int) -> ChatResult:

@@ -31,7 +31,7 @@ from rlaif.reports import StageReport
 from rlaif.store import Stage
 from rlaif.templates import render, template_hash
 
-__all__ = ["critique_conversation", "revise"]
+__all__ = ["critique_conversation", "revise", "revision_turns"]
 
 
 def _few_shot(constitution: Constitution, principle: Principle, count: int) -> list[dict[str, str]]:
@@ -63,6 +63,15 @@ def critique_conversation(
         {"role": "user", "content": render("critique", principle=principle).text},
     ]
     return messages
+
+
+def revision_turns(critique: str, principle: Principle) -> list[dict[str, str]]:
+    """The turns that follow a critique conversation to ask for the revision: the critique as the
+    assistant's answer, then the principle's revision request."""
+    return [
+        {"role": "assistant", "content": critique},
+        {"role": "user", "content": render("revise", principle=principle).text},
+    ]
 
 
 async def revise(
@@ -137,10 +146,7 @@ async def revise(
                 critique = await request(messages, critique_seed)
                 if critique is None:
                     return  # recorded in the report; a rerun retries this chain from here
-                messages += [
-                    {"role": "assistant", "content": critique},
-                    {"role": "user", "content": render("revise", principle=principle).text},
-                ]
+                messages += revision_turns(critique, principle)
                 revision = await request(messages, derive_seed(seed, f"revision:{prompt.id}:{round_index}"))
                 if revision is None:
                     return

@@ -20,6 +20,8 @@ LAYERS = {
     "rlaif.pipeline": {"rlaif.review", "rlaif.train", "rlaif.evaluate", "rlaif.judging", "rlaif.inputs",
                        "rlaif.backends"},
     "rlaif.evaluate": {"rlaif.train", "rlaif.judging", "rlaif.inputs", "rlaif.backends"},
+    "rlaif.authoring": {"rlaif.pipeline", "rlaif.evaluate", "rlaif.review", "rlaif.train", "rlaif.judging",
+                        "rlaif.inputs", "rlaif.backends"},
     "rlaif.bench": {"rlaif.pipeline", "rlaif.evaluate", "rlaif.train", "rlaif.judging", "rlaif.inputs",
                     "rlaif.backends"},
     "rlaif.review": {"rlaif.inputs"},

@@ -1,0 +1,131 @@
+"""Printing the reports of the constitution author's tools (lint, preview, test, compare, audit)."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from rich.table import Table
+
+from rlaif.cli.options import console
+from rlaif.reports import (
+    AuditReport,
+    ConstitutionComparison,
+    ConstitutionTrial,
+    LintReport,
+    PreviewReport,
+    Rate,
+    percent,
+)
+
+__all__ = ["print_audit", "print_comparison", "print_lint", "print_preview", "print_trial"]
+
+
+def _rate(value: Rate | None) -> str:
+    if value is None:
+        return "n/a"
+    ci = f" [{percent(value.ci95[0], 0)}, {percent(value.ci95[1], 0)}]" if value.ci95 else ""
+    return f"{percent(value.value)}{ci} of {value.n}"
+
+
+def _notes(notes: list[str], label: str = "note") -> None:
+    for note in notes:
+        console.print(f"[yellow]{label}[/yellow]: {escape(note)}")
+
+
+def print_lint(report: LintReport) -> None:
+    # One line per warning in the FILE:LINE: form editors and CI annotate.
+    for w in report.warnings:
+        where = f"{w.file}:{w.line}" if w.line else w.file
+        who = f" {w.principle_id}:" if w.principle_id else ""
+        console.print(f"{escape(where)}: [yellow]{w.rule}[/yellow]{escape(who)} {escape(w.message)}")
+    colour = "yellow" if report.warnings else "green"
+    console.print(
+        f"[{colour}]{len(report.warnings)} warning(s)[/{colour}] in {escape(report.constitution)} "
+        f"({report.principles} principles; context {report.max_context} tokens, {escape(report.tokens)})"
+    )
+
+
+def print_preview(report: PreviewReport, *, full: bool = True) -> None:
+    console.print(
+        f"[bold]{escape(report.constitution)}[/bold], principle [bold]{escape(report.principle_id)}[/bold] "
+        f"(tokens: {escape(report.tokens)})"
+    )
+    for request in report.requests:
+        cached = ""
+        if request.cached_prefix_tokens is not None:
+            cached = (
+                f"; {request.cached_prefix_tokens} from the prefix cache ({percent(request.cached_share)})"
+            )
+        console.rule(f"{request.name}: {request.tokens} tokens of {report.max_context}{cached}")
+        for part in request.parts:
+            console.print(f"[cyan]── {escape(part.label)} ({part.role}, {part.tokens} tokens)[/cyan]")
+            if full:
+                console.print(part.text, markup=False, highlight=False)
+    _notes(report.notes)
+
+
+def print_trial(report: ConstitutionTrial) -> None:
+    table = Table(
+        title=escape(f"{report.constitution}: each principle as the judge's, on {report.rows} rows")
+    )
+    for column in (
+        "principle",
+        "agreement (95% CI)",
+        "order-consistent",
+        "same position",
+        "decisive",
+        "no label",
+    ):
+        table.add_column(column)
+    for t in report.principles:
+        table.add_row(
+            escape(t.principle_id), _rate(t.agreement), _rate(t.order_consistency),
+            _rate(t.same_position_rate), _rate(t.decisive), str(t.rows_without_label),
+        )  # fmt: skip
+    console.print(table)
+    console.print(f"judge {escape(report.judge)}, seed {report.seed}, {report.seconds} s; a tie counts half")
+    _notes(report.warnings, "warning")
+
+
+def print_comparison(report: ConstitutionComparison) -> None:
+    table = Table(title=escape(f"{report.a} (A) against {report.b} (B) on {report.rows} rows"))
+    table.add_column("")
+    table.add_column("agreement (95% CI)")
+    table.add_row(escape(f"A {report.a}"), _rate(report.agreement_a))
+    table.add_row(escape(f"B {report.b}"), _rate(report.agreement_b))
+    d = report.difference
+    ci = f" [{d.ci95[0]:+.3f}, {d.ci95[1]:+.3f}]" if d.ci95 else " (no interval)"
+    shown = "n/a" if d.value is None else f"{d.value:+.3f}{ci}"
+    table.add_row("B - A (paired bootstrap)", f"{shown} over {d.n} rows")
+    console.print(table)
+    common = ", ".join(report.common_principles) or "none"
+    console.print(
+        f"judge {escape(report.judge)}, seed {report.seed}; rows whose verdict differs: "
+        f"{report.disagreeing_rows}; principles in common: {escape(common)}"
+    )
+    if report.disagreements_file:
+        console.print(f"rows that differ most: {escape(report.disagreements_file)}")
+    _notes(report.notes)
+
+
+def print_audit(report: AuditReport) -> None:
+    groups = report.groups
+    table = Table(title=escape(f"What the {report.pairs} pairs of {report.run_dir} reward: chosen has more"))
+    table.add_column("trait")
+    for group in groups:
+        table.add_column(escape(f"{group.group} ({group.pairs})"))
+    for index, trait in enumerate(groups[0].traits if groups else []):
+        cells = []
+        for group in groups:
+            share = group.traits[index]
+            r = share.chosen_more
+            ci = f" [{100 * r.ci95[0]:.0f}, {100 * r.ci95[1]:.0f}]" if r.ci95 else ""
+            cells.append(f"{percent(r.value, 0)}{ci} of {r.n}")
+        table.add_row(escape(trait.trait), *cells)
+    console.print(table)
+    console.print(
+        "share of pairs where the chosen answer has more of the trait (95% Wilson interval) of the pairs "
+        "that differ; pairs with equal amounts are left out (counted in --json)"
+    )
+    if report.chart:
+        console.print(f"chart: {escape(report.chart)}")
+    _notes(report.notes)
