@@ -100,6 +100,7 @@ def _online(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainRes
     common = {
         "model_path": model, "output_dir": layout.model("online"), "algorithm": section.algorithm,
         "args": section.args, "sources": section.sources, "reference": section.reference,
+        "monitors": config.train.monitors,
     }  # fmt: skip
     names = rewards(section.reward)
     with contextlib.ExitStack() as stack:
@@ -156,7 +157,10 @@ def _ppo(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainResult
         scorers.append(reward_model_scorer(folder))
     prompts = pair_prompts(load_pairs(layout.export_pairs, section.sources))
     reward_fn = scorers[0] if len(scorers) == 1 else combined(scorers, section.reward_weights)
-    return train_ppo(ppo, model=model, prompts=prompts, reward_fn=reward_fn, resume=section.resume)
+    return train_ppo(
+        ppo, model=model, prompts=prompts, reward_fn=reward_fn, resume=section.resume,
+        monitors=config.train.monitors,
+    )  # fmt: skip
 
 
 TRAINERS: dict[str, Trainer] = {
