@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from rlaif.errors import ConfigError
 
 PairSource = Literal["check", "judge", "revision"]
-OnlineReward = Literal["model", "judge", "checks"]
+OnlineReward = Literal["model", "judge", "judge_group", "checks"]
 PPOReward = Literal["model", "checks"]
 FilterName = Literal[
     "judge_inconsistent", "judge_low_confidence", "revision_near_identical", "revision_few_shot_copy",
@@ -323,19 +323,26 @@ class OnlineSection(PairTrainerSection):
     """TRL's RLOOTrainer or GRPOTrainer."""
     reward: OnlineReward | list[OnlineReward] = "model"
     """`model`: the trained reward model; `judge`: the judge's P(better than the reference answer);
+    `judge_group`: the judge ranks each prompt's completions against each other (Bradley–Terry);
     `checks`: the weighted share of the constitution's checks passed; a list combines them, weighted by
     TRL's `args.reward_weights` (e.g. reward: [checks, model], args: {reward_weights: [1.0, 0.5]})."""
     reward_model: str | None = None
     """Reward model folder for `reward: model`; None means RUN_DIR/models/reward."""
     reference: Literal["chosen", "rejected"] = "chosen"
     """`reward: judge`: which answer of the prompt's pair the completion is compared with."""
+    group_comparisons: int | None = Field(default=None, ge=1, le=64)
+    """`reward: judge_group`: comparisons per completion (each in both orders); None compares all pairs."""
+    group_min_valid: float = Field(default=0.5, gt=0, le=1)
+    """`reward: judge_group`: least share of a group's judge orders that must parse, else the group gets
+    no gradient (one reward for all its completions)."""
 
     @model_validator(mode="after")
     def _rewards(self) -> OnlineSection:
         names = rewards(self.reward)
         if not names or len(set(names)) != len(names):
             raise ValueError(
-                f"reward {names} must name each of model, judge, checks at most once, and at least one"
+                f"reward {names} must name each of model, judge, judge_group, checks at most once, and at "
+                "least one"
             )
         return self
 
