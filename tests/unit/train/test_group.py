@@ -108,3 +108,22 @@ def test_a_group_below_min_valid_gets_no_gradient_others_still_do() -> None:
     rewards, stats = run(completions, ["p", "p", "p", "q", "q"], min_valid=0.5)
     assert rewards[:3] == [0.0, 0.0, 0.0] and rewards[4] > rewards[3]  # type: ignore[operator]
     assert stats["group/masked_groups"] == 1 and stats["group/failed_orders"] == 6
+
+
+@pytest.mark.parametrize(
+    ("online", "key"),
+    [({"group_comparisons": 0}, "train.online.group_comparisons"),
+     ({"group_comparisons": 1000}, "train.online.group_comparisons"),
+     ({"group_min_valid": 0}, "train.online.group_min_valid"),
+     ({"reward": ["judge_group", "judge_group"]}, "at most once")],
+)  # fmt: skip
+def test_bad_group_settings_name_the_key(tmp_path: Any, online: dict[str, Any], key: str) -> None:
+    import json
+
+    from rlaif.config import load_config
+    from rlaif.errors import ConfigError
+
+    path = tmp_path / "config.yaml"
+    path.write_text(json.dumps({"prompts": {"path": "p.jsonl"}, "train": {"online": online}}))
+    with pytest.raises(ConfigError, match=re.escape(key)):
+        load_config(path)
