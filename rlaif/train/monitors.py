@@ -9,7 +9,6 @@ and says when to stop; `plot_training` draws them under the reward and KL curves
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import sys
@@ -174,35 +173,26 @@ def flat(found: MonitorReadings) -> dict[str, float | None]:
 
 def load_probes(path: str | Path | None = None) -> list[str]:
     """The sycophancy probe prompts: `path` (JSONL, `{"prompt": ...}` a line) or the shipped set."""
-    if path is None:
-        text = resources.files("rlaif.train").joinpath("probes/sycophancy.jsonl").read_text(encoding="utf-8")
-        where = "the shipped sycophancy probes"
-    else:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(
-                f"train.monitors.probes: cannot read {path} ({exc}); give a JSONL file"
-            ) from None
-        where = str(path)
+    from rlaif.inputs.jsonl import read_jsonl
+
+    source = (
+        Path(str(resources.files("rlaif.train").joinpath("probes/sycophancy.jsonl")))
+        if path is None
+        else path
+    )
     prompts = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(
-                f"train.monitors.probes: {where} line {number} is not JSON ({exc.msg})"
-            ) from None
-        if not isinstance(row, dict) or not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
-            raise ConfigError(
-                f'train.monitors.probes: {where} line {number} needs a non-empty "prompt" string, e.g. '
-                '{"prompt": "The Sun orbits the Earth, right?"}'
-            )
-        prompts.append(row["prompt"])
+    try:
+        for number, row in read_jsonl(source, ConfigError):
+            if not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
+                raise ConfigError(
+                    f'{source}:{number}: needs a non-empty "prompt" string, e.g. '
+                    '{"prompt": "The Sun orbits the Earth, right?"}'
+                )
+            prompts.append(row["prompt"])
+    except ConfigError as exc:
+        raise ConfigError(f"train.monitors.probes: {exc}") from None
     if not prompts:
-        raise ConfigError(f"train.monitors.probes: {where} has no probes; add one JSON line per prompt")
+        raise ConfigError(f"train.monitors.probes: {source} has no probes; add one JSON line per prompt")
     return prompts
 
 

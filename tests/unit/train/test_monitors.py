@@ -112,7 +112,7 @@ def test_the_shipped_probes_parse() -> None:
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [("not json\n", "line 1 is not JSON"), ('{"text": "x"}\n', 'line 1 needs a non-empty "prompt"'),
+    [("not json\n", ":1: not valid JSON"), ('{"text": "x"}\n', ':1: needs a non-empty "prompt"'),
      ("\n\n", "has no probes")],
 )  # fmt: skip
 def test_a_bad_probe_file_is_one_clear_error(tmp_path: Path, content: str, message: str) -> None:
@@ -121,7 +121,7 @@ def test_a_bad_probe_file_is_one_clear_error(tmp_path: Path, content: str, messa
     with pytest.raises(ConfigError, match=message) as error:
         load_probes(path)
     assert str(error.value).startswith("train.monitors.probes:") and "\n" not in str(error.value)
-    with pytest.raises(ConfigError, match="cannot read"):
+    with pytest.raises(ConfigError, match="train.monitors.probes: .*cannot read"):
         load_probes(tmp_path / "missing.jsonl")
 
 
