@@ -45,6 +45,7 @@ __all__ = [
     "KLEstimate",
     "LabelledDataInfo",
     "LengthComparison",
+    "MonitorReadings",
     "LengthStats",
     "LintReport",
     "LintWarning",
@@ -434,6 +435,8 @@ class ComplianceReport(Report):
     """A few answers before and after (first those where training fixed a failing check)."""
     warnings: list[str] = Field(default_factory=list)
     """What to distrust: a shrinking answer length, a difference that is not significant."""
+    monitors: MonitorReadings | None = None
+    """Reward-hacking monitors (`train.monitors`) on the candidate's answers; length drift from the base's."""
     seconds: dict[str, float] = Field(default_factory=dict)
     """Wall time of generation, the KL estimate and the whole evaluation."""
     plot: str | None = None
@@ -734,6 +737,32 @@ class LengthStats(Report):
     """Share of answers cut off at the token limit."""
 
 
+class MonitorReadings(Report):
+    """The reward-hacking monitors on one set of answers (`train.monitors`): a training step's
+    rollouts, or an evaluated model's answers. Each rate states its denominator; None is "n/a"."""
+
+    answers: int
+    """Answers measured."""
+    length_mean: float | None
+    """Mean answer length (words)."""
+    length_p95: float | None
+    """95th percentile of the answer length (words)."""
+    length_drift: float | None = None
+    """Mean length over the reference's (the first step, or the base model) minus 1; None without one."""
+    refusal_rate: Rate
+    """Answers matching a refusal pattern, of all answers."""
+    repetition_rate: float | None
+    """Mean share of repeated word 4-grams per answer (0 for prose, near 1 for a loop)."""
+    format_rate: Rate
+    """Answers with a list or a header, of the answers whose prompt did not ask for one."""
+    sycophancy_rate: Rate | None = None
+    """Probe answers agreeing with the user's false claim, of the probes; None when not probed."""
+    kl_by_tag: dict[str, float] = Field(default_factory=dict)
+    """Mean sequence KL to the start model per prompt tag (domain), when prompts carry tags."""
+    alerts: list[str] = Field(default_factory=list)
+    """One line per monitor past its threshold."""
+
+
 class LengthComparison(Report):
     """Answer lengths of base and candidate: a judge that likes long answers can be won by verbosity."""
 
@@ -836,6 +865,8 @@ class WinRateReport(Report):
     """Answer lengths."""
     kl: KLEstimate
     """KL(candidate ‖ base)."""
+    monitors: MonitorReadings | None = None
+    """Reward-hacking monitors (`train.monitors`) on the candidate's answers; length drift from the base's."""
     seconds: dict[str, float] = Field(default_factory=dict)
     """Wall time per part (generate, kl, judge_startup, judge, total)."""
     rows: list[WinRateRow] = Field(default_factory=list)

@@ -161,7 +161,7 @@ def evaluate_compliance(
     """
     from rlaif.backends.serving import model_path
     from rlaif.evaluate.samples import generate, sequence_kl
-    from rlaif.evaluate.winrate import _resolve, length_stats
+    from rlaif.evaluate.winrate import _resolve, candidate_monitors, length_stats
     from rlaif.inputs.load import load_inputs
     from rlaif.inputs.prompts import load_prompts
     from rlaif.train.common import quiet_libraries
@@ -235,6 +235,8 @@ def evaluate_compliance(
             f"interval [{percent(combined.difference_ci95[0])}, {percent(combined.difference_ci95[1])}] "
             "includes 0"
         )
+    monitors = candidate_monitors(config.train.monitors, prompts, answers["base"], answers["candidate"])
+    warnings += [f"monitor {line}" for line in monitors.alerts]
     picked = _examples(prompts, answers, outcomes, examples)
     report = ComplianceReport(
         constitution=constitution.name, base=str(base_path), candidate=str(candidate_path),
@@ -246,7 +248,7 @@ def evaluate_compliance(
             drift_tokens=None if lengths_base.tokens_mean is None or lengths_candidate.tokens_mean is None
             else lengths_candidate.tokens_mean - lengths_base.tokens_mean,
         ),
-        kl=kl_result,
+        kl=kl_result, monitors=monitors,
         examples=picked, warnings=warnings,
         seconds={"generate": round(generate_seconds, 1), "kl": round(kl_seconds, 1),
                  "total": round(time.perf_counter() - started, 1)},

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from rlaif.config import JudgeConfig, RunConfig
+from rlaif.config import JudgeConfig, MonitorsConfig, RunConfig
 from rlaif.errors import ConfigError
 from rlaif.evaluate.samples import Sample
 from rlaif.evaluate.stats import bias_warnings, rate, wilson
@@ -29,6 +29,7 @@ from rlaif.reports import (
     JudgeStats,
     LengthComparison,
     LengthStats,
+    MonitorReadings,
     PromptSetInfo,
     Rate,
     SamplingSettings,
@@ -106,6 +107,22 @@ def length_stats(samples: Sequence[Sample]) -> LengthStats:
         words_mean=statistics.fmean(len(s.text.split()) for s in samples),
         cut_off=sum(not s.finished for s in samples) / len(samples),
     )
+
+
+def candidate_monitors(
+    config: MonitorsConfig,
+    prompts: Sequence[PromptRecord],
+    base: Sequence[Sample],
+    candidate: Sequence[Sample],
+) -> MonitorReadings:
+    """The reward-hacking monitors (`train.monitors`) on the candidate's answers, length drift measured from
+    the base's; `prompts` repeat in order when there are several samples per prompt (no sycophancy probe)."""
+    from rlaif.train.monitors import readings
+
+    texts = [prompts[i % len(prompts)].messages[-1].content for i in range(len(candidate))]
+    words = [len(s.text.split()) for s in base]
+    reference = sum(words) / len(words) if words else None
+    return readings(texts, [s.text for s in candidate], config, reference_length=reference)
 
 
 def winrate_warnings(result: WinTally, stats: JudgeStats) -> tuple[Rate | None, Rate | None, list[str]]:
@@ -210,6 +227,8 @@ def evaluate_winrate(
     preferences = [(r.p_candidate, r.orders_agree) for r in rows]
     result = tally(preferences, inconsistent=config.judge.inconsistent)
     consistency, same_position, warnings = winrate_warnings(result, judge_stats([j for j, _ in judgments]))
+    monitors = candidate_monitors(config.train.monitors, prompts, base_samples, candidate_samples)
+    warnings += [f"monitor {line}" for line in monitors.alerts]
     base_lengths, candidate_lengths = length_stats(base_samples), length_stats(candidate_samples)
     seconds["total"] = time.perf_counter() - started
     drift = None
@@ -234,6 +253,7 @@ def evaluate_winrate(
         warnings=warnings,
         lengths=LengthComparison(base=base_lengths, candidate=candidate_lengths, drift_tokens=drift),
         kl=kl,
+        monitors=monitors,
         seconds={k: round(v, 1) for k, v in seconds.items()},
         rows=rows,
     )

@@ -9,11 +9,14 @@ those of the exported pairs; each prompt's reference answer is its pair's chosen
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from rlaif.config import JudgeConfig
+from transformers import TrainerCallback
+
+from rlaif.config import JudgeConfig, MonitorsConfig
 from rlaif.errors import ConfigError
 from rlaif.records import Constitution, Message, stable_id
 from rlaif.reports import TrainResult
@@ -28,8 +31,17 @@ from rlaif.train.common import (
     run_training,
     trl_config,
 )
+from rlaif.train.monitors import Monitor, plot_training
 
-__all__ = ["DEFAULTS", "RewardFunc", "checks_reward", "judge_reward", "online_prompts", "train_online"]
+__all__ = [
+    "DEFAULTS",
+    "MonitorCallback",
+    "RewardFunc",
+    "checks_reward",
+    "judge_reward",
+    "online_prompts",
+    "train_online",
+]
 
 DEFAULTS = {
     "per_device_train_batch_size": 4,
@@ -153,6 +165,7 @@ def train_online(
     args: dict[str, Any] | None = None,
     sources: Sequence[str] = ("judge", "revision"),
     reference: Literal["chosen", "rejected"] = "chosen",
+    monitors: MonitorsConfig | None = None,
 ) -> TrainResult:
     """Online RL on the prompts of the exported pairs; saves the policy.
 
@@ -166,6 +179,8 @@ def train_online(
         args: `RLOOConfig` / `GRPOConfig` keyword arguments.
         sources: which pairs' prompts to use.
         reference: which answer of a prompt's pair a judge reward compares against.
+        monitors: the reward-hacking monitors (`train.monitors`), logged each step to the history and
+            `output_dir/monitors.jsonl`, plotted to `output_dir/training.png`; None: off.
     """
     from datasets import Dataset
 
@@ -198,6 +213,11 @@ def train_online(
     reward_name = " + ".join(names)
     model, tokenizer = load_policy(model_path)
     timer = StepTimer()
+    callbacks: list[Any] = [timer]
+    watch = None
+    if monitors is not None and monitors.enabled:
+        watch = MonitorCallback(monitors, output_dir / "monitors.jsonl")
+        callbacks.append(watch)
     trainer = Trainer(
         model=model,
         reward_funcs=reward_funcs if len(reward_funcs) > 1 else reward_funcs[0],
@@ -205,10 +225,15 @@ def train_online(
         train_dataset=prompts,
         processing_class=tokenizer,
         reward_processing_classes=reward_tokenizers if len(reward_funcs) > 1 else reward_tokenizers[0],
-        callbacks=[timer],
+        callbacks=callbacks,
     )
+    if watch is not None:
+        watch.trainer = trainer
     seconds = run_training(trainer)
     result = finish(trainer, tokenizer, output_dir, seconds, timer)
+    if watch is not None:
+        plot_training([h for h in result.log_history if "reward" in h], output_dir / "training.png",
+                      title=f"online RL ({algorithm})")  # fmt: skip
     rewards = logged(result.log_history, "reward")
     kl = logged(result.log_history, "kl")
     lengths = logged(result.log_history, "completions/mean_length")
@@ -221,8 +246,75 @@ def train_online(
         "kl_last": kl[-1] if kl else None,
         "completion_length_first": lengths[0] if lengths else None,
         "completion_length_last": lengths[-1] if lengths else None,
+        "monitor_alerts": int(sum(logged(result.log_history, "monitor/alerts"))),
+        "stopped_by_monitor": bool(watch and watch.monitor.stop),
     }
     return result
+
+
+class MonitorCallback(TrainerCallback):
+    """The reward-hacking monitors in TRL's RLOO/GRPO loop: at each logged step, the batch's prompts and
+    completions are measured, added to that step's `log_history` entry and `path` (JSONL), a warning
+    printed per alert, and training stopped when `stop_on_alert` says so.
+
+    The completions are read from the trainer's `_logs` buffer (TRL 1.16 keeps the latest generation
+    batch there for every run, whatever `log_completions` says); set `trainer` after building it.
+    """
+
+    def __init__(self, config: MonitorsConfig, path: Path) -> None:
+        self.trainer: Any = None
+        self.path = path
+        self.monitor = Monitor(config, answer=self._answer)
+        self.probe_max_tokens = config.probe_max_tokens
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("")
+
+    def _answer(self, prompts: list[str]) -> list[str]:
+        """Greedy answers of the current policy (probes: deterministic, so steps compare)."""
+        import torch
+
+        tokenizer, model = self.trainer.processing_class, self.trainer.model
+        answers = []
+        model.eval()
+        with torch.no_grad():
+            for prompt in prompts:
+                ids = tokenizer.apply_chat_template(
+                    [{"role": "user", "content": prompt}], add_generation_prompt=True, return_tensors="pt",
+                    return_dict=True,
+                ).to(model.device)  # fmt: skip
+                out = model.generate(**ids, max_new_tokens=self.probe_max_tokens, do_sample=False,
+                                     pad_token_id=tokenizer.pad_token_id)  # fmt: skip
+                answers.append(
+                    tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True)
+                )
+        model.train()
+        return answers
+
+    def on_log(
+        self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any
+    ) -> None:
+        if self.trainer is None or not logs or "reward" not in logs:
+            return
+        buffer = self.trainer._logs
+        prompts = [_text(p, role="user") for p in buffer["prompt"]]
+        answers = [_text(c, role="assistant") for c in buffer["completion"]]
+        if not answers:
+            return
+        values = self.monitor.observe(state.global_step, prompts, answers)
+        state.log_history[-1].update(values)  # TRL appended a copy of `logs` before calling us
+        with self.path.open("a") as file:
+            file.write(json.dumps({"step": state.global_step, **values}) + "\n")
+        if self.monitor.stop:
+            control.should_training_stop = True
+
+
+def _text(value: Any, *, role: str) -> str:
+    """A completion or prompt as text: the last `role` turn of a conversation, or the string itself."""
+    if isinstance(value, str):
+        return value
+    turns = [m for m in value if m.get("role") == role] or list(value)
+    content = turns[-1]["content"] if turns else ""
+    return content if isinstance(content, str) else " ".join(part.get("text", "") for part in content)
 
 
 def _reward_model(path: str | Path) -> tuple[Any, Any]:

@@ -100,6 +100,7 @@ def _online(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainRes
     common = {
         "model_path": model, "output_dir": layout.model("online"), "algorithm": section.algorithm,
         "args": section.args, "sources": section.sources, "reference": section.reference,
+        "monitors": config.train.monitors,
     }  # fmt: skip
     names = rewards(section.reward)
     with contextlib.ExitStack() as stack:
@@ -109,18 +110,23 @@ def _online(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainRes
                 found.append(_reward_model_folder(config, layout, section.reward_model))
             elif name == "checks":
                 found.append(online.checks_reward(load_run_constitution(config)))
-            else:  # the judge: a server of its own for the length of the training
+            else:  # the judge (either way): a server of its own for the length of the training
                 from rlaif.backends.serving import served_backend
 
                 backend_args = stack.enter_context(
                     served_backend(config.judge.model or config.model, layout.logs, name="judge-online")
                 )
-                found.append(
-                    online.judge_reward(
-                        backend_args, constitution=load_run_constitution(config), config=config.judge,
-                        seed=config.seed,
-                    )
-                )  # fmt: skip
+                judged = {"constitution": load_run_constitution(config), "config": config.judge,
+                          "seed": config.seed}  # fmt: skip
+                if name == "judge_group":
+                    from rlaif.train.group import judge_group_reward
+
+                    found.append(judge_group_reward(
+                        backend_args, per_completion=section.group_comparisons,
+                        min_valid=section.group_min_valid, **judged,
+                    ))  # fmt: skip
+                else:
+                    found.append(online.judge_reward(backend_args, **judged))
         return online.train_online(
             layout.export_pairs,
             reward=found if len(found) > 1 else found[0],
@@ -156,7 +162,10 @@ def _ppo(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainResult
         scorers.append(reward_model_scorer(folder))
     prompts = pair_prompts(load_pairs(layout.export_pairs, section.sources))
     reward_fn = scorers[0] if len(scorers) == 1 else combined(scorers, section.reward_weights)
-    return train_ppo(ppo, model=model, prompts=prompts, reward_fn=reward_fn, resume=section.resume)
+    return train_ppo(
+        ppo, model=model, prompts=prompts, reward_fn=reward_fn, resume=section.resume,
+        monitors=config.train.monitors,
+    )  # fmt: skip
 
 
 TRAINERS: dict[str, Trainer] = {
@@ -188,7 +197,8 @@ TRAINERS: dict[str, Trainer] = {
         Trainer(
             "online", "online RL", "pairs",
             "Online RLAIF (TRL RLOOTrainer or GRPOTrainer) scored by the reward model or the judge.\n\n"
-            "train.online: algorithm (rloo, grpo), reward (model, judge), reward_model, reference, args.",
+            "train.online: algorithm (rloo, grpo), reward (model, judge, judge_group, checks), reward_model, "
+            "reference, group_comparisons, group_min_valid, args.",
             _online,
         ),
         Trainer(

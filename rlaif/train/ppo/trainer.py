@@ -21,8 +21,10 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
+from rlaif.config import MonitorsConfig
 from rlaif.errors import ConfigError
 from rlaif.reports import TrainResult
+from rlaif.train.monitors import Monitor, plot_training
 from rlaif.train.ppo.config import PPOConfig
 from rlaif.train.ppo.math import (
     AdaptiveKLController,
@@ -55,10 +57,14 @@ class PPOTrainer:
         model: str | Path,
         reward_fn: RewardFn,
         generator: RolloutGenerator | None = None,
+        monitors: MonitorsConfig | None = None,
+        prompt_tags: dict[str, str] | None = None,
     ) -> None:
         """Load `model` (a Hugging Face folder or hub id) as policy and, frozen, as reference.
 
         `generator` defaults to `HFGenerator` on the policy; a replacement must follow the policy's weights.
+        `monitors` turns on the reward-hacking monitors (`train.monitors`); `prompt_tags` (prompt -> tag)
+        gives them KL per tag.
         """
         self.config = config
         self.reward_fn = reward_fn
@@ -92,6 +98,16 @@ class PPOTrainer:
             pad_token_id=self.pad_token_id,
         )
         self.step_count = 0
+        self.monitor = (
+            Monitor(monitors, answer=self._answer, tags=prompt_tags)
+            if monitors is not None and monitors.enabled
+            else None
+        )
+
+    def _answer(self, prompts: list[str]) -> list[str]:
+        self.policy.eval()
+        completions = self.generator.generate([self.encode_prompt(p) for p in prompts])
+        return list(self.tokenizer.batch_decode(completions, skip_special_tokens=True))
 
     def encode_prompt(self, prompt: str) -> list[int]:
         """Token ids of `prompt` as the policy sees it (a user turn, if `use_chat_template`)."""
@@ -168,9 +184,13 @@ class PPOTrainer:
                 updates += 1
 
         # Sequence KL (summed k1), the quantity Ziegler et al.'s controller targets.
-        kl = float((kl_k1(logprobs, ref_logprobs) * mask).sum(dim=1).mean())
+        kl_rows = (kl_k1(logprobs, ref_logprobs) * mask).sum(dim=1)
+        kl = float(kl_rows.mean())
         self.kl_controller.update(kl, n_steps=len(prompts))
         self.step_count += 1
+        monitored = {}
+        if self.monitor is not None:
+            monitored = self.monitor.observe(self.step_count, prompts, texts, kl_rows=kl_rows.tolist())
         return {
             "step": self.step_count,
             "reward": float(scores.mean()),
@@ -181,6 +201,7 @@ class PPOTrainer:
             "response_length": float(mask.sum(dim=1).mean()),
             "eos_fraction": float(ended.float().mean()),
             **{key: total / updates for key, total in totals.items()},
+            **monitored,
             "seconds": time.perf_counter() - started,
         }
 
@@ -202,7 +223,9 @@ class PPOTrainer:
             shutil.rmtree(cfg.output_dir / CHECKPOINTS_DIR, ignore_errors=True)
         history = [m for m in _read_metrics(cfg.output_dir / METRICS_FILE) if m["step"] <= self.step_count]
         _write_metrics(cfg.output_dir / METRICS_FILE, history)
-        while self.step_count < cfg.total_steps:
+        if self.monitor is not None:
+            self.monitor.resume(history)
+        while self.step_count < cfg.total_steps and not (self.monitor and self.monitor.stop):
             # Prompt choice depends only on (seed, step): a resumed run picks what the original would have.
             rng = random.Random(cfg.seed * 1_000_003 + self.step_count)
             if len(prompts) >= cfg.batch_size:
@@ -216,6 +239,8 @@ class PPOTrainer:
             if cfg.save_every and self.step_count % cfg.save_every == 0:
                 self.save_checkpoint()
         self.save_model(cfg.output_dir / "model")
+        if self.monitor is not None:
+            plot_training(history, cfg.output_dir / "training.png", title="PPO")
         return history
 
     def save_model(self, path: str | Path) -> Path:
@@ -320,12 +345,22 @@ def train_ppo(
     reward_fn: RewardFn,
     generator: RolloutGenerator | None = None,
     resume: bool = False,
+    monitors: MonitorsConfig | None = None,
+    prompt_tags: dict[str, str] | None = None,
 ) -> TrainResult:
     """Train `model` with PPO against `reward_fn` on `prompts`; the model goes to `config.output_dir/model`.
 
-    The result's `log_history` holds every step's metrics (also in `config.output_dir/metrics.jsonl`).
+    The result's `log_history` holds every step's metrics (also in `config.output_dir/metrics.jsonl`),
+    with the `monitor/*` readings when `monitors` is given (and their plot, `training.png`).
     """
-    trainer = PPOTrainer(config, model=model, reward_fn=reward_fn, generator=generator)
+    trainer = PPOTrainer(
+        config,
+        model=model,
+        reward_fn=reward_fn,
+        generator=generator,
+        monitors=monitors,
+        prompt_tags=prompt_tags,
+    )
     metrics = trainer.train(prompts, resume=resume)
     first, last = (metrics[0], metrics[-1]) if metrics else ({}, {})
     return TrainResult(
@@ -341,6 +376,8 @@ def train_ppo(
             "reward_last": last.get("reward"),
             "kl_last": last.get("kl"),
             "kl_coef_last": last.get("kl_coef"),
+            "monitor_alerts": int(sum(m.get("monitor/alerts") or 0 for m in metrics)),
+            "stopped_by_monitor": bool(trainer.monitor and trainer.monitor.stop),
         },
         step_seconds=[m.get("seconds", 0.0) for m in metrics],
     )
