@@ -27,6 +27,7 @@ from rlaif.judging.checks import checkable, run_check
 from rlaif.judging.labels import position_means, side
 from rlaif.records import Constitution, Judgment, PreferencePair, PromptRecord, Revision
 from rlaif.reports import Gate, QualityReport, percent
+from rlaif.train.monitors import REPEAT_NGRAM, repetition_share
 
 __all__ = [
     "Dropped",
@@ -44,8 +45,6 @@ __all__ = [
 
 NGRAM = 5
 """Word n-gram length for copying from the constitution's examples."""
-REPEAT_NGRAM = 4
-"""Word n-gram length for repetition loops."""
 
 
 @dataclass(frozen=True)
@@ -79,19 +78,6 @@ def ngram_overlap(text: str, source: set[tuple[str, ...]], n: int = NGRAM) -> fl
     """Share of `text`'s word n-grams that occur in `source`; 0 for a text shorter than n words."""
     grams = _ngrams(_words(text), n)
     return sum(g in source for g in grams) / len(grams) if grams else 0.0
-
-
-def repetition_share(text: str, n: int = REPEAT_NGRAM) -> float:
-    """Share of the word n-grams that repeat an earlier one: near 0 for prose, high for loops."""
-    grams = _ngrams(_words(text), n)
-    if not grams:
-        return 0.0
-    seen: set[tuple[str, ...]] = set()
-    repeats = 0
-    for gram in grams:
-        repeats += gram in seen
-        seen.add(gram)
-    return repeats / len(grams)
 
 
 def example_ngrams(constitution: Constitution, n: int = NGRAM) -> set[tuple[str, ...]]:

@@ -51,11 +51,8 @@ ASKS_FOR_FORMAT = re.compile(
 
 
 def repetition_share(text: str, n: int = REPEAT_NGRAM) -> float:
-    """Share of the word n-grams that repeat an earlier one: near 0 for prose, high for loops.
-
-    The same measure as the export's `rlaif.pipeline.quality.repetition_share` (a test holds them
-    equal); it lives here too because training sits below the pipeline and may not import it.
-    """
+    """Share of the word n-grams that repeat an earlier one: near 0 for prose, high for loops (the
+    export's filter for degenerate revisions uses it too)."""
     words = re.findall(r"\w+", text.lower())
     grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
     return (len(grams) - len(set(grams))) / len(grams) if grams else 0.0

@@ -9,21 +9,11 @@ import pytest
 
 from rlaif.config import MonitorsConfig, load_config
 from rlaif.errors import ConfigError
-from rlaif.pipeline.quality import repetition_share as export_repetition_share
-from rlaif.train.monitors import Monitor, flat, load_probes, plot_training, readings, repetition_share
+from rlaif.train.monitors import Monitor, flat, load_probes, plot_training, readings
 
 QUIET = MonitorsConfig(
     length_drift=None, refusal_rate=None, repetition_rate=None, sycophancy_rate=None, format_rate=None
 )
-
-
-@pytest.mark.parametrize(
-    "text",
-    ["", "one two three", "the cat sat on the mat and the cat sat on the mat", "go go go go go go go go go",
-     "Plain prose, with punctuation; and No Repeats at all here."],
-)  # fmt: skip
-def test_repetition_share_is_the_exports_measure(text: str) -> None:
-    assert repetition_share(text) == pytest.approx(export_repetition_share(text))
 
 
 def test_readings_on_hand_made_answers() -> None:
