@@ -66,6 +66,7 @@ __all__ = [
     "RunSummary",
     "SamplingSettings",
     "ScaleBench",
+    "ServersPoint",
     "ScalePoint",
     "StageReport",
     "TokenCounts",
@@ -1248,6 +1249,22 @@ class ScalePoint(Report):
     """Records in the run's stage files (responses, revision steps, revisions, judgments, pairs)."""
 
 
+class ServersPoint(Report):
+    """`rlaif run` against N stub servers at once (`model.base_urls`): where one client's CPU is the limit."""
+
+    servers: int
+    """Stub servers listed in `base_urls`, each its own process."""
+    prompts: int
+    requests: int
+    """Requests the servers answered, all of them together."""
+    requests_per_second: float
+    """requests / generation seconds."""
+    cpu_ms_per_request: float
+    """CPU time of the `rlaif run` process per request."""
+    client_cores: float
+    """CPU seconds of the `rlaif run` process over its wall seconds: 1.0 is one core busy all the time."""
+
+
 class ScaleBench(Report):
     """`rlaif bench-scale`: client throughput and memory by prompt count, against a zero-latency stub."""
 
@@ -1264,6 +1281,8 @@ class ScaleBench(Report):
     rss_bytes_per_record: float | None = None
     """The same slope per stored record: what a record still costs in memory (its index entry and the
     prompt it belongs to)."""
+    servers: list[ServersPoint] = Field(default_factory=list)
+    """The same run against 1, 2, ... stub servers (`--servers`)."""
 
 
 # --- authoring constitutions (`rlaif constitution lint/preview/test/compare`, `rlaif evaluate audit`) ---

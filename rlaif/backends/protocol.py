@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from rlaif.backends.window import windowed
+from rlaif.backends.window import window_for, windowed
 
 __all__ = ["Backend", "ChatRequest", "ChatResult", "chat_messages", "run_batch"]
 
@@ -89,5 +89,5 @@ async def run_batch(
         if advance is not None:
             advance()
 
-    await windowed((one(i, r) for i, r in enumerate(requests)), on_done=done)
+    await windowed((one(i, r) for i, r in enumerate(requests)), window=window_for(backend), on_done=done)
     return [r for r in results if r is not None]

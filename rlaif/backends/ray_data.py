@@ -27,6 +27,10 @@ from rlaif.errors import ConfigError
 
 __all__ = ["RayDataBackend", "request_rows", "to_result"]
 
+WAVE = 100_000
+"""Most requests a stage has waiting at once on this engine (`window_for`): each wave starts its engines
+afresh, so waves must be large; this bounds a 1M-prompt stage's memory to 100k requests at a time."""
+
 
 def request_rows(index: int, request: ChatRequest) -> list[dict[str, Any]]:
     """The dataset rows of one request: one row per sample, each carrying the request as JSON.
@@ -154,6 +158,8 @@ class RayDataBackend:
         self._flusher: asyncio.Task[None] | None = None
         self._gather_seconds = config.gather_seconds
         self.waves = 0
+        self.window = WAVE
+        """What the stages send at once (`rlaif.backends.window.window_for`): a wave's worth."""
 
     async def resolve_model(self) -> str:
         """The engines load the model folder itself; there is no server to ask for a name."""

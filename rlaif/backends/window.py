@@ -13,12 +13,18 @@ import itertools
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
-__all__ = ["WINDOW", "windowed"]
+__all__ = ["WINDOW", "window_for", "windowed"]
 
 T = TypeVar("T")
 
 WINDOW = 1024
 """Jobs alive at once: 16 times the default `max_concurrency`, so a slow job never starves the batch."""
+
+
+def window_for(backend: object) -> int:
+    """The window to use with `backend`: its own `window` attribute when it has one. Ray Data sends what
+    is waiting as one batch job (a wave, with engines started afresh), so its window is a wave's size."""
+    return int(getattr(backend, "window", WINDOW))
 
 
 async def windowed(

@@ -30,7 +30,7 @@ import yaml
 
 from rlaif.backends.vllm_server import free_port
 from rlaif.errors import BackendError
-from rlaif.reports import ScaleBench, ScalePoint
+from rlaif.reports import ScaleBench, ScalePoint, ServersPoint
 
 __all__ = ["markdown", "plot", "run_scale_bench"]
 
@@ -130,7 +130,7 @@ async def _raw(base_url: str, prompts: int, concurrency: int) -> tuple[int, floa
     return sent, wall, cpu
 
 
-def _config(folder: Path, base_url: str, prompts: int, concurrency: int) -> Path:
+def _config(folder: Path, base_url: str | Sequence[str], prompts: int, concurrency: int) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     prompt_file = folder / "prompts.jsonl"
     with open(prompt_file, "w", encoding="utf-8") as handle:
@@ -139,7 +139,11 @@ def _config(folder: Path, base_url: str, prompts: int, concurrency: int) -> Path
     config = {
         "run_dir": str(folder / "run"),
         "prompts": {"path": str(prompt_file)},
-        "model": {"base_urls": [base_url], "served_name": "stub", "max_concurrency": concurrency},
+        "model": {
+            "base_urls": [base_url] if isinstance(base_url, str) else list(base_url),
+            "served_name": "stub",
+            "max_concurrency": concurrency,
+        },
         "generation": {"samples_per_prompt": 2, "max_tokens": 128},
         "revise": {"rounds": 1},
         "judge": {"both_orders": True},
@@ -204,25 +208,58 @@ def _lines(path: Path) -> int:
         return sum(1 for _ in handle)
 
 
+def measure_servers(count: int, prompts: int, concurrency: int, folder: Path) -> ServersPoint:
+    """`rlaif run` on `prompts` prompts against `count` stub servers, `concurrency` in flight per server."""
+    stubs: list[Stub] = []
+    try:
+        for _ in range(count):
+            stubs.append(Stub())
+        config = _config(folder, [s.base_url for s in stubs], prompts, concurrency * count)
+        wall, cpu, _, _ = _timed_run(config)
+        sent = sum(s.count() for s in stubs)
+    finally:
+        for stub in stubs:
+            stub.stop()
+    summary = json.loads((folder / "run" / "summary.json").read_text(encoding="utf-8"))
+    generation = float(summary["seconds"]["generation"])
+    return ServersPoint(
+        servers=count,
+        prompts=prompts,
+        requests=sent,
+        requests_per_second=round(sent / generation, 1),
+        cpu_ms_per_request=round(1000 * cpu / max(sent, 1), 3),
+        client_cores=round(cpu / wall, 2),
+    )
+
+
 def run_scale_bench(
     sizes: Sequence[int],
     *,
     concurrency: int = 64,
+    servers: Sequence[int] = (),
+    servers_prompts: int = 2000,
     work_dir: Path | None = None,
-    progress: Callable[[ScalePoint], None] | None = None,
+    progress: Callable[[ScalePoint | ServersPoint], None] | None = None,
 ) -> ScaleBench:
-    """Measure every prompt count in `sizes` against one stub server; `progress` gets each point."""
+    """Measure every prompt count in `sizes` against one stub server, then `servers_prompts` prompts
+    against each count of stub servers in `servers`; `progress` gets each point."""
     report = ScaleBench(concurrency=concurrency, cpus=os.cpu_count(), platform=platform.platform())
-    stub = Stub()
-    try:
-        with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
-            for prompts in sizes:
-                point = measure(stub, prompts, concurrency, Path(tmp) / f"p{prompts}")
-                report.points.append(point)
-                if progress is not None:
-                    progress(point)
-    finally:
-        stub.stop()
+    with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
+        if sizes:
+            stub = Stub()
+            try:
+                for prompts in sizes:
+                    point = measure(stub, prompts, concurrency, Path(tmp) / f"p{prompts}")
+                    report.points.append(point)
+                    if progress is not None:
+                        progress(point)
+            finally:
+                stub.stop()
+        for count in servers:
+            found = measure_servers(count, servers_prompts, concurrency, Path(tmp) / f"s{count}")
+            report.servers.append(found)
+            if progress is not None:
+                progress(found)
     if len(report.points) >= 2:
         first, last = report.points[0], report.points[-1]
         slope = (last.peak_rss_mib - first.peak_rss_mib) * 2**20 / (last.prompts - first.prompts)
@@ -254,7 +291,23 @@ def markdown(report: ScaleBench) -> str:
         if report.rss_bytes_per_record is not None:
             lines[-1] += f" ({report.rss_bytes_per_record:,.0f} bytes per stored record)"
         lines[-1] += "."
-    lines += ["", f"The raw ceiling is timed on the requests of at most {RAW_PROMPTS:,} prompts."]
+    if report.points:
+        lines += ["", f"The raw ceiling is timed on the requests of at most {RAW_PROMPTS:,} prompts."]
+    if report.servers:
+        lines += [
+            "",
+            f"`rlaif run` on {report.servers[0].prompts:,} prompts against N stub servers "
+            f"(concurrency {report.concurrency} per server):",
+            "",
+            "| servers | requests/s | client CPU ms/request | client cores busy "
+            "| requests/s per client core |",
+            "|---:|---:|---:|---:|---:|",
+        ]
+        for p in report.servers:
+            lines.append(
+                f"| {p.servers} | {p.requests_per_second:,.0f} | {p.cpu_ms_per_request:.2f} "
+                f"| {p.client_cores:.2f} | {1000 / p.cpu_ms_per_request:,.0f} |"
+            )
     return "\n".join(lines)
 
 

@@ -42,9 +42,18 @@ def register(app: typer.Typer) -> None:
     @app.command("bench-scale")
     def bench_scale(
         prompts: Annotated[
-            str, typer.Option("--prompts", help="Prompt counts to measure, comma-separated.")
+            str, typer.Option("--prompts", help="Prompt counts to measure, comma-separated (empty: none).")
         ] = "1000,10000,100000",
-        concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight.")] = 64,
+        concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight (per server).")] = 64,
+        servers: Annotated[
+            str,
+            typer.Option(
+                "--servers", help="Also run against N stub servers at once, for each N (e.g. 1,2,4)."
+            ),
+        ] = "",
+        servers_prompts: Annotated[
+            int, typer.Option("--servers-prompts", min=1, help="Prompts of each --servers run.")
+        ] = 2000,
         out: Annotated[
             Path, typer.Option("--out", help="Folder for scale.json, scale.md and scale.png.")
         ] = Path("bench-scale"),
@@ -52,33 +61,54 @@ def register(app: typer.Typer) -> None:
         """The client's ceiling and the pipeline's requests/s, CPU and memory against a zero-latency stub."""
         from rlaif.bench.scale import markdown, plot, run_scale_bench
         from rlaif.errors import ConfigError
+        from rlaif.reports import ScalePoint
 
-        try:
-            sizes = [int(p.replace("_", "")) for p in prompts.split(",") if p.strip()]
-        except ValueError:
+        sizes, counts = _counts("--prompts", prompts), _counts("--servers", servers)
+        if not sizes and not counts:
             raise ConfigError(
-                f"--prompts {prompts!r}: write prompt counts separated by commas, e.g. 1000,10000"
-            ) from None
-        if not sizes or min(sizes) < 1:
-            raise ConfigError(f"--prompts {prompts!r}: give at least one prompt count of 1 or more")
+                "--prompts and --servers are both empty: give prompt counts, server counts or both"
+            )
         if out.exists() and not out.is_dir():
             raise ConfigError(f"--out {out} is a file; give a folder")
         out.mkdir(parents=True, exist_ok=True)
 
         def shown(point: Any) -> None:
-            console.print(
-                f"{point.prompts:,} prompts: raw {point.raw_requests_per_second:,.0f} req/s, pipeline "
-                f"{point.pipeline_requests_per_second:,.0f} req/s ({point.ratio_to_raw:.2f}), peak RSS "
-                f"{point.peak_rss_mib:,.0f} MiB, resume {point.resume_seconds:.1f} s",
-                markup=False, highlight=False,
-            )  # fmt: skip
+            if isinstance(point, ScalePoint):
+                line = (
+                    f"{point.prompts:,} prompts: raw {point.raw_requests_per_second:,.0f} req/s, pipeline "
+                    f"{point.pipeline_requests_per_second:,.0f} req/s ({point.ratio_to_raw:.2f}), peak RSS "
+                    f"{point.peak_rss_mib:,.0f} MiB, resume {point.resume_seconds:.1f} s"
+                )
+            else:
+                line = (
+                    f"{point.servers} server(s): {point.requests_per_second:,.0f} req/s, "
+                    f"{point.cpu_ms_per_request:.2f} client CPU ms/request, "
+                    f"{point.client_cores:.2f} cores busy"
+                )
+            console.print(line, markup=False, highlight=False)
 
-        report = run_scale_bench(sorted(set(sizes)), concurrency=concurrency, progress=shown)
+        report = run_scale_bench(
+            sizes, concurrency=concurrency, servers=counts, servers_prompts=servers_prompts, progress=shown
+        )
         (out / "scale.json").write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
         table = markdown(report)
         (out / "scale.md").write_text(table + "\n", encoding="utf-8")
-        plot(report, out / "scale.png")
+        if report.points:
+            plot(report, out / "scale.png")
         console.print(table, markup=False, highlight=False)
         console.print(
             f"report: {out / 'scale.json'}, chart: {out / 'scale.png'}", markup=False, highlight=False
         )
+
+
+def _counts(option: str, text: str) -> list[int]:
+    """Sorted distinct counts from "1000,10000" (empty text: none)."""
+    from rlaif.errors import ConfigError
+
+    try:
+        counts = sorted({int(p.replace("_", "")) for p in text.split(",") if p.strip()})
+    except ValueError:
+        raise ConfigError(f"{option} {text!r}: write counts separated by commas, e.g. 1000,10000") from None
+    if counts and counts[0] < 1:
+        raise ConfigError(f"{option} {text!r}: every count must be 1 or more")
+    return counts

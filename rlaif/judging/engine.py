@@ -19,7 +19,7 @@ from typing import Any
 
 from rlaif._version import __version__
 from rlaif.backends.protocol import Backend
-from rlaif.backends.window import windowed
+from rlaif.backends.window import window_for, windowed
 from rlaif.config import JudgeConfig
 from rlaif.judging.injection import flag_injection
 from rlaif.judging.labels import combine_orders, position_means, side
@@ -136,7 +136,7 @@ async def judge_items(
                 yield one(index, item, jid)
 
     with stage_progress(description, total, quiet=quiet) as advance:
-        await windowed(jobs(), on_done=lambda _: advance())
+        await windowed(jobs(), window=window_for(backend), on_done=lambda _: advance())
     return [results[i] for i in sorted(results)]
 
 

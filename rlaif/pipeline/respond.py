@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from rlaif._version import __version__
 from rlaif.backends.protocol import Backend, ChatRequest, chat_messages
-from rlaif.backends.window import windowed
+from rlaif.backends.window import window_for, windowed
 from rlaif.config import GenerationConfig
 from rlaif.progress import stage_progress
 from rlaif.records import (
@@ -101,5 +101,5 @@ async def respond(
         report.made += stage.append([record])
 
     with stage_progress("respond", len(todo), quiet=quiet) as advance:
-        await windowed((one(slot) for slot in todo), on_done=lambda _: advance())
+        await windowed((one(slot) for slot in todo), window=window_for(backend), on_done=lambda _: advance())
     return report

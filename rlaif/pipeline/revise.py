@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from rlaif._version import __version__
 from rlaif.backends.protocol import Backend, ChatRequest, chat_messages
-from rlaif.backends.window import windowed
+from rlaif.backends.window import window_for, windowed
 from rlaif.config import ReviseConfig
 from rlaif.inputs.constitution import sample_principle
 from rlaif.progress import stage_progress
@@ -188,5 +188,5 @@ async def revise(
             )
 
     with stage_progress("critique+revise rounds", len(chains) * config.rounds, quiet=quiet) as advance:
-        await windowed(chain(p, advance) for p in chains)
+        await windowed((chain(p, advance) for p in chains), window=window_for(backend))
     return report

@@ -57,3 +57,18 @@ def test_an_error_cancels_the_running_jobs_and_makes_no_more() -> None:
     with pytest.raises(ValueError, match="job 3 failed"):
         asyncio.run(windowed(jobs(), window=16))  # type: ignore[arg-type]
     assert made == 16 and cancelled == 15
+
+
+def test_a_backend_that_sends_in_waves_gets_a_wave_sized_window() -> None:
+    """Ray Data starts its engines afresh for each wave of waiting requests: a window of 1,024 would
+    make a 100k-prompt stage a hundred waves."""
+    from rlaif.backends.ray_data import WAVE
+    from rlaif.backends.window import WINDOW, window_for
+
+    class Server:
+        pass
+
+    class Waves:
+        window = WAVE
+
+    assert window_for(Server()) == WINDOW and window_for(Waves()) == WAVE > 50 * WINDOW
