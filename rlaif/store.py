@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import json
 import os
 import time
@@ -145,6 +146,7 @@ class Stage(Generic[R]):
         """Record id -> its line's byte offset << 32 | its length (one int: half the memory of two)."""
         self._end = 0
         """Bytes of whole lines in the file (what iteration reads; a torn tail lies beyond)."""
+        self._reader: io.FileIO | None = None
         self.repaired_bytes = 0
         """Bytes of torn tail found on open (cut off when `repair`)."""
         self._repair = repair
@@ -238,9 +240,17 @@ class Stage(Generic[R]):
         where = self._index.get(record_id)
         if where is None:
             return None
-        with open(self.path, "rb") as handle:
-            handle.seek(where >> 32)
-            return self.record_type.model_validate_json(handle.read(where & 0xFFFFFFFF))
+        if self._reader is None or self._reader.closed:
+            # One handle for every read: resuming a large run reads a record per prompt and stage.
+            self._reader = io.FileIO(self.path, "r")
+        line = os.pread(self._reader.fileno(), where & 0xFFFFFFFF, where >> 32)
+        return self.record_type.model_validate_json(line)
+
+    def close(self) -> None:
+        """Close the handle `get` reads through (a run directory closes its stages)."""
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
 
     def append(self, records: Iterable[R]) -> int:
         """Append records not already stored; returns how many were new."""
@@ -334,6 +344,8 @@ class RunDir:
     def close(self) -> None:
         with contextlib.suppress(OSError):  # closing on the way out of an error must not mask it
             fsync_files(self._unsynced)
+        for stage in self._stage_cache.values():
+            stage.close()
         self._stage_cache.clear()
         if self._lock_handle is not None:
             self._lock_handle.close()
@@ -377,6 +389,8 @@ class RunDir:
         known = self._stage_cache.get(name)
         if known is not None and known.record_type is record_type and known.unchanged_on_disk():
             return known
+        if known is not None:
+            known.close()
         path = self.layout.stage_file(name)
         stage = Stage(path, record_type, repair=self._lock_handle is not None, unsynced=self._unsynced)
         self._stage_cache[name] = stage

@@ -222,3 +222,27 @@ def test_a_file_size_limit_mid_write_tears_nothing(tmp_path: Path) -> None:
     assert second.returncode == 0, second.stderr
     ids = [json.loads(line)["id"] for line in responses.read_text().splitlines()]
     assert len(ids) == len(set(ids)) == 60 * 2
+
+
+def test_one_bad_line_in_a_large_prompt_set_is_named_before_any_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """200,000 prompts with one broken line in the middle: the prompt set is validated as it streams in,
+    so the error names that line and the server sees nothing (1M lines: measured in the README)."""
+    prompts = tmp_path / "prompts.jsonl"
+    bad = 100_001
+    with open(prompts, "w", encoding="utf-8") as handle:
+        for i in range(1, 200_001):
+            handle.write(
+                '{"prompt": "broken\n' if i == bad else json.dumps({"prompt": f"Question {i}?"}) + "\n"
+            )
+    with StubServer() as stub:
+        config = tmp_path / "run.yaml"
+        config.write_text(yaml.safe_dump({
+            "run_dir": str(tmp_path / "run"), "prompts": {"path": str(prompts)},
+            "model": {"served_name": stub.served_name, "base_urls": [stub.base_url]},
+        }))  # fmt: skip
+        code, err = cli(["run", str(config), "--quiet"], capsys, monkeypatch)
+        assert stub.count() == 0
+    line = one_line(err)
+    assert code == 2 and f"prompts.jsonl:{bad}: not valid JSON" in line, line
