@@ -209,7 +209,7 @@ def constitution_preview(
         seed=run.seed, counter=load_counter(tokenizer or "bundled"),
         max_context=max_context or run.model.server.max_model_len,
         conversation=(Message(role="user", content=prompt),) if prompt else SAMPLE_CONVERSATION,
-        answers=(answer[0], answer[1]) if answer else SAMPLE_ANSWERS,
+        answers=(answer[0], answer[1]) if answer else SAMPLE_ANSWERS, templates=run.template_set(),
     )  # fmt: skip
     print_preview(report, full=not sizes_only)
     if json_path is not None:

@@ -202,3 +202,31 @@ def test_the_readme_example_loads_and_renders(tmp_path: Path) -> None:
     assert set(templates.files) == {"critique", "judge"}
     text = templates.render("critique", principle=CONSTITUTION.principles[0]).text
     assert text.startswith("Critique your last answer strictly against this principle: CRITIQUE kind\n")
+
+
+def test_the_preview_and_the_judge_evaluation_use_own_templates(tmp_path: Path) -> None:
+    from rlaif.authoring.preview import principle_requests
+    from rlaif.evaluate.judge import judge_rows
+    from rlaif.inputs.labelled import LabelledPair
+
+    templates = own_templates(tmp_path)
+    requests = principle_requests(
+        CONSTITUTION, CONSTITUTION.principles[0], revise=ReviseConfig(), judge=JudgeConfig(), seed=0,
+        templates=templates,
+    )  # fmt: skip
+    shown = {name: messages[-1]["content"] for name, messages, _ in requests}
+    assert (
+        shown["critique"] == "OWN CRITIQUE: CRITIQUE kind"
+        and shown["revision"] == "OWN REVISION: REVISE kind"
+    )
+    assert shown["judge (A first)"].startswith("OWN JUDGE.")
+    pair = LabelledPair(
+        line=1, conversation=PROMPTS[0].messages, chosen="Hello!", rejected="Go away.", chosen_reply="Hello!",
+        rejected_reply="Go away.",
+    )  # fmt: skip
+    backend = FakeBackend()
+    rows, judgments = asyncio.run(
+        judge_rows(backend, [pair], constitution=CONSTITUTION, config=JudgeConfig(), templates=templates)
+    )
+    assert len(judgments) == 1 and judgments[0].provenance.template_hash == templates.hash("judge")
+    assert all(r.messages[0]["content"].startswith("OWN JUDGE.") for r in backend.requests)
