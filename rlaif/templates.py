@@ -1,7 +1,8 @@
 """Prompt templates: sandboxed Jinja files in `prompts/`, one per stage.
 
 User and model text only ever enter as variables; the sandbox refuses attribute tricks, and
-StrictUndefined turns a missing variable into an error instead of an empty string.
+StrictUndefined turns a missing variable into an error instead of an empty string. A run config's
+`templates:` puts your own files in place of some (`Templates`); without it every stage renders `SHIPPED`.
 """
 
 from __future__ import annotations
