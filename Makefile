@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml
 # Generate, filter, gate, train DPO on the check-labelled pairs; then measure on 200 held-out prompts.
 quickstart: $(STAMP)
 	$(BIN)/rlaif run examples/quickstart.yaml
-	$(BIN)/rlaif evaluate compliance --config examples/quickstart.yaml \
+	$(BIN)/rlaif evaluate compliance examples/quickstart.yaml \
 		--prompts examples/concise_heldout.jsonl --limit 150 --samples 1 --json runs/quickstart/compliance.json
 
 # Debian's Chromium and its driver for the web reviewer's browser test; never a downloaded browser.

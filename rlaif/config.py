@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rlaif.errors import ConfigError
+from rlaif.templates import Templates
 
 PairSource = Literal["check", "judge", "revision"]
 OnlineReward = Literal["model", "judge", "judge_group", "checks"]
@@ -56,6 +57,7 @@ __all__ = [
     "RunConfig",
     "SFTSection",
     "ServerConfig",
+    "TemplatesConfig",
     "TrainConfig",
     "TrainerSection",
     "load_config",
@@ -546,6 +548,26 @@ class QualityConfig(Section):
     filters: FilterConfig = FilterConfig()
 
 
+class TemplatesConfig(Section):
+    """Your own Jinja files in place of the shipped templates of `prompts/` (paths relative to the config
+    file's folder). Each is checked when the config loads, and its hash enters the ids of what it makes."""
+
+    respond: str | None = None
+    """The system message of first answers (variable: `system_prompt`)."""
+    critique: str | None = None
+    """The user turn asking for a critique (variable: `principle`)."""
+    revise: str | None = None
+    """The user turn asking for a revision (variable: `principle`)."""
+    judge: str | None = None
+    """The pairwise judge (`conversation`, `principles`, `examples`, `response_a`, `response_b`, `nonce`)."""
+    judge_plain: str | None = None
+    """The pairwise judge without injection defences (`judge.defences: false`; same variables)."""
+    judge_cot: str | None = None
+    """The reasoning judge (`judge.mode: cot`; same variables, and `final` for the follow-up question)."""
+    judge_pointwise: str | None = None
+    """The pointwise judge (`judge.mode: pointwise`; `conversation`, `principles`, `response`, `nonce`)."""
+
+
 class RunConfig(Section):
     """A whole pipeline run."""
 
@@ -563,6 +585,7 @@ class RunConfig(Section):
     train: TrainConfig = TrainConfig()
     review: ReviewConfig = ReviewConfig()
     quality: QualityConfig = QualityConfig()
+    templates: TemplatesConfig = TemplatesConfig()
     base_dir: str = Field(default=".", exclude=True)
     """Folder relative input paths are resolved against (the config file's folder)."""
 
@@ -579,10 +602,15 @@ class RunConfig(Section):
         candidate = Path(path).expanduser()
         return candidate if candidate.is_absolute() else Path(self.base_dir) / candidate
 
+    def template_set(self) -> Templates:
+        """The templates this run renders: the shipped ones, with the files of `templates:` in their place."""
+        chosen = self.templates.model_dump(exclude_none=True)
+        return Templates({name: self.resolve(path) for name, path in chosen.items()})
+
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Read and validate a run config; errors name the file, line and field."""
-    from rlaif.yamlfile import describe_error, load_yaml
+    from rlaif.yamlfile import describe_error, format_error, load_yaml
 
     path = Path(path)
     data, locate = load_yaml(path, ConfigError, what="config")
@@ -608,6 +636,16 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ru
         config = RunConfig.model_validate({**data, "base_dir": str(path.resolve().parent)})
     except ValidationError as exc:
         raise ConfigError(describe_error(path, exc, line, model=RunConfig)) from None
+    templates = config.template_set()
+    for name, file in templates.files.items():
+        if not file.is_file():
+            problem, fix = (
+                f"template file {file} not found",
+                "give a .jinja file, relative to the config's folder",
+            )
+            at = line(("templates", name))
+            raise ConfigError(format_error(path, problem, fix, line=at, field=f"templates.{name}"))
+    templates.check()
     return config
 
 

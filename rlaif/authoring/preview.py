@@ -18,6 +18,7 @@ from rlaif.judging.modes import Asker, judge_nonce, judge_prompt, judge_template
 from rlaif.pipeline.revise import critique_conversation, revision_turns
 from rlaif.records import Constitution, Message, Principle, PromptRecord
 from rlaif.reports import PreviewReport, PreviewRequest, PromptPart
+from rlaif.templates import SHIPPED, Templates
 
 __all__ = [
     "SAMPLE_ANSWERS",
@@ -114,13 +115,14 @@ def principle_requests(
     conversation: Sequence[Message] = SAMPLE_CONVERSATION,
     answers: tuple[str, str] = SAMPLE_ANSWERS,
     critique: str = CRITIQUE_PLACEHOLDER,
+    templates: Templates = SHIPPED,
 ) -> list[tuple[str, list[dict[str, str]], list[tuple[str, int]]]]:
     """The messages of each request the principle takes part in, as the pipeline builds them:
     (name, messages, [(part label, number of messages in it)]). The first answer is the one critiqued."""
     requests = []
     if principle.critiques:
         messages = critique_conversation(
-            _prompt(conversation), answers[0], principle, constitution, revise.few_shot
+            _prompt(conversation), answers[0], principle, constitution, revise.few_shot, templates=templates
         )
         system = len(messages) - 6 * min(revise.few_shot, len(constitution.examples)) - len(conversation) - 2
         examples = [
@@ -132,7 +134,7 @@ def principle_requests(
         requests.append(
             (
                 "revision",
-                messages + revision_turns(critique, principle),
+                messages + revision_turns(critique, principle, templates=templates),
                 [*parts, ("critique", 1), ("revision request", 1)],
             )
         )
@@ -146,7 +148,7 @@ def principle_requests(
         for name, first, second in (("judge (A first)", *answers), ("judge (B first)", *reversed(answers))):
             text = judge_prompt(
                 conversation, (principle,), first, second, judge_nonce(seed),
-                template=judge_template(judge), examples=examples,
+                template=judge_template(judge), examples=examples, templates=templates,
             ).text  # fmt: skip
             requests.append((name, list(Asker.ask(text)), [("judge prompt", 1)]))
     return requests
@@ -163,6 +165,7 @@ def preview_principle(
     max_context: int,
     conversation: Sequence[Message] = SAMPLE_CONVERSATION,
     answers: tuple[str, str] = SAMPLE_ANSWERS,
+    templates: Templates = SHIPPED,
 ) -> PreviewReport:
     """Render every request of one principle on a sample conversation, with sizes and shared prefixes."""
     principle = constitution.principle(principle_id)
@@ -175,7 +178,7 @@ def preview_principle(
     previous: list[dict[str, str]] | None = None
     for name, messages, parts in principle_requests(
         constitution, principle, revise=revise, judge=judge, seed=seed, conversation=conversation,
-        answers=answers,
+        answers=answers, templates=templates,
     ):  # fmt: skip
         shown, start = [], 0
         for label, count in parts:

@@ -24,13 +24,13 @@ from rlaif.cli.evaluate import (
     SeedOpt,
     judge_run_config,
 )
-from rlaif.cli.options import JsonOpt, QuietOpt, console, output_option
+from rlaif.cli.options import CommandGroup, JsonOpt, QuietOpt, console, output_option
 from rlaif.errors import ConfigError
 
 __all__ = ["constitution_app"]
 
 constitution_app = typer.Typer(
-    no_args_is_help=True, help="Check, lint, preview, test and compare constitution files."
+    cls=CommandGroup, no_args_is_help=True, help="Check, lint, preview, test and compare constitution files."
 )
 
 FileArg = Annotated[
@@ -179,7 +179,9 @@ def constitution_preview(
     ] = None,
     answer: Annotated[
         list[str] | None,
-        typer.Option("--answer", help="Two sample answers (give --answer twice); A is critiqued."),
+        typer.Option(
+            "--answer", metavar="TEXT", help="Two sample answers (give --answer twice); A is critiqued."
+        ),
     ] = None,
     max_context: MaxContextOpt = None,
     tokenizer: TokenizerOpt = None,
@@ -207,7 +209,7 @@ def constitution_preview(
         seed=run.seed, counter=load_counter(tokenizer or "bundled"),
         max_context=max_context or run.model.server.max_model_len,
         conversation=(Message(role="user", content=prompt),) if prompt else SAMPLE_CONVERSATION,
-        answers=(answer[0], answer[1]) if answer else SAMPLE_ANSWERS,
+        answers=(answer[0], answer[1]) if answer else SAMPLE_ANSWERS, templates=run.template_set(),
     )  # fmt: skip
     print_preview(report, full=not sizes_only)
     if json_path is not None:

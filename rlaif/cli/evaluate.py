@@ -9,14 +9,17 @@ a config it is the bundled model on a managed server with the default judge sett
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
 
 from rlaif.cli.options import (
+    CommandGroup,
+    ConfigArg,
     JsonOpt,
     QuietOpt,
     SetOpt,
+    choices,
     console,
     output_file,
     output_option,
@@ -30,11 +33,16 @@ from rlaif.cli.render import (
     print_judge_report,
     print_winrate,
 )
+from rlaif.config import JudgeConfig
 from rlaif.errors import ConfigError
+from rlaif.evaluate.attacks import ATTACKS
+from rlaif.evaluate.judge import BASELINES
 
 __all__ = ["evaluate_app"]
 
-evaluate_app = typer.Typer(no_args_is_help=True, help="Measure the judge: human agreement, attacks, cost.")
+evaluate_app = typer.Typer(
+    cls=CommandGroup, no_args_is_help=True, help="Measure the judge: human agreement, attacks, cost."
+)
 
 DataOpt = Annotated[
     Path,
@@ -49,7 +57,9 @@ EvalSetOpt = set_option("judge.ensemble=3")
 BaseUrlOpt = Annotated[
     list[str] | None,
     typer.Option(
-        "--base-url", help="A running OpenAI-compatible judge server, e.g. http://host:8000/v1 (repeatable)."
+        "--base-url",
+        metavar="URL",
+        help="A running OpenAI-compatible judge server, e.g. http://host:8000/v1 (repeatable).",
     ),
 ]
 ModelOpt = Annotated[str | None, typer.Option("--model", help="Served model name on --base-url servers.")]
@@ -57,7 +67,11 @@ ModelPathOpt = Annotated[
     str | None,
     typer.Option("--model-path", help="Model folder to serve on a managed server (default: bundled)."),
 ]
-ModeOpt = Annotated[str | None, typer.Option("--mode", help="Judge mode: logprob, cot or pointwise.")]
+JudgeMode = choices("JudgeMode", get_args(JudgeConfig.model_fields["mode"].annotation))
+ModeOpt = Annotated[JudgeMode | None, typer.Option("--mode", help="Judge mode.")]  # type: ignore[valid-type]
+Baseline = choices("Baseline", BASELINES)
+Attack = choices("Attack", ATTACKS)
+Engine = choices("Engine", ("auto", "transformers", "vllm"))
 OrdersOpt = Annotated[
     bool | None,
     typer.Option("--both-orders/--one-order", help="Judge both presentation orders (default) or one."),
@@ -98,7 +112,7 @@ def judge_run_config(
         "judge.model.base_urls": base_url,
         "judge.model.served_name": model,
         "judge.model.path": model_path,
-        "judge.mode": mode,
+        "judge.mode": None if mode is None else str(mode),
         "judge.both_orders": both_orders,
         "constitution": constitution,
         "seed": seed,
@@ -122,8 +136,8 @@ def judge_run_config(
 def judge_command(
     data: DataOpt,
     baseline: Annotated[
-        str | None,
-        typer.Option("--baseline", help="Answer with a baseline instead: random, first, shorter, longer."),
+        Baseline | None,  # type: ignore[valid-type]
+        typer.Option("--baseline", help="Answer with a baseline instead of the judge."),
     ] = None,
     json_path: JsonOpt = None,
     plot: Annotated[
@@ -155,7 +169,7 @@ def judge_command(
     report = evaluate_judge(
         data,
         config=run_config,
-        baseline=baseline,
+        baseline=None if baseline is None else str(baseline),
         limit=limit,
         json_path=json_path,
         plot_path=plot,
@@ -173,7 +187,12 @@ def attacks_command(
     data: DataOpt,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Pairs to attack.")] = 16,
     attack: Annotated[
-        list[str] | None, typer.Option("--attack", help="Run only these attacks (repeatable); default: all.")
+        list[Attack] | None,  # type: ignore[valid-type]
+        typer.Option(
+            "--attack",
+            metavar=f"<{'|'.join(ATTACKS)}>",
+            help="Run only these attacks (repeatable); default: all.",
+        ),
     ] = None,
     json_path: JsonOpt = None,
     config: ConfigOpt = None,
@@ -187,7 +206,7 @@ def attacks_command(
     quiet: QuietOpt = False,
 ) -> None:
     """Attack the rejected reply of each pair; flip rates with injection defences on and off."""
-    from rlaif.evaluate.attacks import ATTACKS, evaluate_attacks
+    from rlaif.evaluate.attacks import evaluate_attacks
 
     run_config = judge_run_config(
         data, config, set_, base_url=base_url, model=model, model_path=model_path, both_orders=both_orders,
@@ -197,7 +216,7 @@ def attacks_command(
         data,
         config=run_config,
         limit=limit,
-        attacks=tuple(attack or ATTACKS),
+        attacks=tuple(map(str, attack or ATTACKS)),
         json_path=json_path,
         quiet=quiet,
     )
@@ -236,7 +255,6 @@ def judge_cost_command(
         console.print(f"report: {json_path}", highlight=False, markup=False)
 
 
-PolicyConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Run config: judge, seed, generation.")]
 BaseOpt = Annotated[
     str | None, typer.Option("--base", help="Base model folder or `bundled` (default: the config's model).")
 ]
@@ -244,22 +262,17 @@ CandidateOpt = Annotated[
     str | None, typer.Option("--candidate", help="Trained model folder (default: RUN_DIR/models/dpo).")
 ]
 EngineOpt = Annotated[
-    str, typer.Option("--engine", help="auto, transformers or vllm (answers from each model).")
+    Engine,  # type: ignore[valid-type]
+    typer.Option("--engine", help="What answers for each model (auto: transformers for few prompts)."),
 ]
 MaxTokensOpt = Annotated[int | None, typer.Option("--max-tokens", min=1, help="Answer length limit.")]
 TemperatureOpt = Annotated[float | None, typer.Option("--temperature", help="Sampling temperature (> 0).")]
 AnswersJsonOpt = output_option("--json", "Write the report (with answers) here.")
 
 
-def _engine(engine: str) -> str:
-    if engine not in ("auto", "transformers", "vllm"):
-        raise ConfigError(f"--engine {engine!r}: choose auto, transformers or vllm")
-    return engine
-
-
 @evaluate_app.command("winrate")
 def evaluate_winrate(
-    config: PolicyConfigOpt,
+    config: ConfigArg,
     base: BaseOpt = None,
     candidate: CandidateOpt = None,
     prompts: Annotated[
@@ -267,7 +280,7 @@ def evaluate_winrate(
         typer.Option("--prompts", help="Held-out prompts JSONL (default: the config's, not held out)."),
     ] = None,
     limit: LimitOpt = None,
-    engine: EngineOpt = "auto",
+    engine: EngineOpt = Engine.auto,  # type: ignore[attr-defined]
     max_tokens: MaxTokensOpt = None,
     temperature: TemperatureOpt = None,
     json_path: AnswersJsonOpt = None,
@@ -284,7 +297,7 @@ def evaluate_winrate(
 
     report = run_winrate(
         load_config(config, overrides(set_)), base=base, candidate=candidate, prompts_path=prompts,
-        limit=limit, engine=_engine(engine), max_tokens=max_tokens, temperature=temperature,  # type: ignore[arg-type]
+        limit=limit, engine=str(engine), max_tokens=max_tokens, temperature=temperature,  # type: ignore[arg-type]
         json_path=json_path, quiet=quiet,
     )  # fmt: skip
     print_winrate(report)
@@ -296,7 +309,7 @@ def evaluate_winrate(
 
 @evaluate_app.command("compliance")
 def evaluate_compliance(
-    config: PolicyConfigOpt,
+    config: ConfigArg,
     prompts: Annotated[
         Path, typer.Option("--prompts", help="Held-out prompts JSONL the training never saw.")
     ],
@@ -304,7 +317,7 @@ def evaluate_compliance(
     candidate: CandidateOpt = None,
     samples: Annotated[int, typer.Option("--samples", min=1, help="Answers per prompt and model.")] = 2,
     limit: LimitOpt = None,
-    engine: EngineOpt = "auto",
+    engine: EngineOpt = Engine.auto,  # type: ignore[attr-defined]
     max_tokens: MaxTokensOpt = None,
     temperature: TemperatureOpt = None,
     kl: Annotated[bool, typer.Option("--kl/--no-kl", help="Estimate KL(candidate ‖ base) per token.")] = True,
@@ -326,7 +339,7 @@ def evaluate_compliance(
 
     report = run_compliance(
         load_config(config, overrides(set_)), prompts_path=prompts, base=base, candidate=candidate,
-        samples=samples, limit=limit, engine=_engine(engine), max_tokens=max_tokens,  # type: ignore[arg-type]
+        samples=samples, limit=limit, engine=str(engine), max_tokens=max_tokens,  # type: ignore[arg-type]
         temperature=temperature, kl=kl, json_path=json_path, plot_path=plot, quiet=quiet,
     )  # fmt: skip
     print_compliance(report)

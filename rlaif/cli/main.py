@@ -16,7 +16,7 @@ from rlaif.cli import bench, pipeline
 from rlaif.cli.constitution import constitution_app
 from rlaif.cli.evaluate import evaluate_app
 from rlaif.cli.model import model_app
-from rlaif.cli.options import err
+from rlaif.cli.options import CommandGroup, err
 from rlaif.cli.pipeline import RunInterrupted
 from rlaif.cli.review import review_app
 from rlaif.cli.train import train_app
@@ -25,7 +25,10 @@ from rlaif.errors import RlaifError
 __all__ = ["app", "main"]
 
 app = typer.Typer(
-    no_args_is_help=True, add_completion=False, help="RLAIF and Constitutional AI on vLLM and TRL."
+    cls=CommandGroup,
+    no_args_is_help=True,
+    add_completion=False,
+    help="RLAIF and Constitutional AI on vLLM and TRL.",
 )
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import typer
 
-from rlaif.cli.options import console
+from rlaif.cli.options import CommandGroup, console
 
 __all__ = ["model_app"]
 
-model_app = typer.Typer(no_args_is_help=True, help="The bundled model.")
+model_app = typer.Typer(cls=CommandGroup, no_args_is_help=True, help="The bundled model.")
 
 
 @model_app.command("prepare")

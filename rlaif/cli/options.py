@@ -1,19 +1,22 @@
-"""What every command shares: the consoles, the options declared once, and `--set` parsing."""
+"""What every command shares: the consoles, the group class, the options declared once, `--set` parsing."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 import yaml
 from rich.console import Console
+from typer.core import TyperGroup
 
 from rlaif.errors import ConfigError
 
 __all__ = [
-    "ConfigArg", "ForceOpt", "JsonOpt", "QuietOpt", "SetOpt", "console", "err", "output_file",
-    "output_option", "overrides", "set_option",
+    "CommandGroup", "ConfigArg", "ForceOpt", "JsonOpt", "QuietOpt", "SetOpt", "choices", "console", "err",
+    "output_file", "output_option", "overrides", "set_option",
 ]  # fmt: skip
 
 console = Console()
@@ -22,10 +25,68 @@ err = Console(stderr=True)
 ConfigArg = Annotated[Path, typer.Argument(help="Run config YAML (see examples/quickstart.yaml).")]
 
 
+class CommandGroup(TyperGroup):
+    """Every group of the `rlaif` command (`typer.Typer(cls=CommandGroup)`).
+
+    Flags show as flags in `--help` (typer labels them `<bool>`), and a command whose run config is its first
+    argument still accepts the `--config FILE` spelling of other commands, with a one-line note.
+    """
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_as_flags(super().get_params(ctx))
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _flags_as_flags(command.get_params(ctx))
+        return command
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None and any(
+            p.param_type_name == "argument" and p.name == "config" for p in command.params
+        ):
+            rest = _config_first(f"{ctx.command_path} {name}", rest)
+        return name, command, rest
+
+
+def _flags_as_flags(params: list[Any]) -> list[Any]:
+    """A flag takes no value, so its help shows no type."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+def _config_first(command: str, args: list[str]) -> list[str]:
+    """`--config FILE` (`-c FILE`, `--config=FILE`) moved to the first argument, with a deprecation note."""
+    for index, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg in ("--config", "-c") and index + 1 < len(args):
+            value, rest = args[index + 1], args[:index] + args[index + 2 :]
+        elif arg.startswith("--config="):
+            value, rest = arg.partition("=")[2], args[:index] + args[index + 1 :]
+        else:
+            continue
+        err.print(
+            f"note: `--config` is deprecated for `{command}`; give the config as its first argument: "
+            f"{command} {value}",
+            markup=False, highlight=False, soft_wrap=True,
+        )  # fmt: skip
+        return [value, *rest]
+    return args
+
+
+def choices(name: str, values: Iterable[str]) -> type[StrEnum]:
+    """An option type taking one of `values`: help lists them, a wrong one is a usage error naming them."""
+    return StrEnum(name, {value: value for value in values})  # type: ignore[return-value]
+
+
 def set_option(example: str, note: str = "") -> Any:
     """The `--set` option, with an example that fits the command."""
     help_text = f"Override a config value{note}: --set {example}" + ("" if note else " (YAML value)") + "."
-    return Annotated[list[str] | None, typer.Option("--set", help=help_text)]
+    return Annotated[list[str] | None, typer.Option("--set", metavar="KEY=VALUE", help=help_text)]
 
 
 def output_file(param: typer.CallbackParam, value: Path | None) -> Path | None:

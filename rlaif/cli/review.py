@@ -12,13 +12,14 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from rlaif.cli.options import console, overrides, set_option
+from rlaif.cli.options import CommandGroup, console, overrides, set_option
 from rlaif.cli.render import print_review_report
 from rlaif.errors import ConfigError, ReviewError
 
 __all__ = ["review_app"]
 
 review_app = typer.Typer(
+    cls=CommandGroup,
     no_args_is_help=True,
     help="Human spot-checks of the AI's pairs: review, import, agreement report (see review: in the config).",
 )

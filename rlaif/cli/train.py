@@ -6,14 +6,25 @@ from typing import Annotated
 
 import typer
 
-from rlaif.cli.options import ConfigArg, ForceOpt, JsonOpt, QuietOpt, SetOpt, console, overrides
+from rlaif.cli.options import (
+    CommandGroup,
+    ConfigArg,
+    ForceOpt,
+    JsonOpt,
+    QuietOpt,
+    SetOpt,
+    choices,
+    console,
+    overrides,
+)
 from rlaif.cli.pipeline import run_stages
 from rlaif.train.registry import TRAINERS, Trainer
 
 __all__ = ["train_app"]
 
-train_app = typer.Typer(no_args_is_help=True, help="Train from the exported data.")
+train_app = typer.Typer(cls=CommandGroup, no_args_is_help=True, help="Train from the exported data.")
 
+TrainerName = choices("TrainerName", TRAINERS)
 GATE_NOTE = "Refuses to start when the human-review gate (review.gate) fails, unless --force."
 
 
@@ -41,7 +52,10 @@ def train_bench(
     config: ConfigArg,
     steps: Annotated[int, typer.Option("--steps", min=2, help="Steps per measurement.")] = 6,
     only: Annotated[
-        list[str] | None, typer.Option("--only", help="Measure only these trainers (repeatable).")
+        list[TrainerName] | None,  # type: ignore[valid-type]
+        typer.Option(
+            "--only", metavar=f"<{'|'.join(TRAINERS)}>", help="Measure only these trainers (repeatable)."
+        ),
     ] = None,
     plain: Annotated[
         bool, typer.Option("--plain/--no-plain", help="Also time plain TRL (dpo, reward).")
@@ -57,7 +71,7 @@ def train_bench(
     from rlaif.config import load_config
 
     report = bench_trainers(
-        load_config(config, overrides(set_)), steps=steps, trainers=tuple(only or TRAINERS), plain=plain,
-        repeats=repeats, threads=threads, json_path=json_path,
+        load_config(config, overrides(set_)), steps=steps, trainers=tuple(map(str, only or TRAINERS)),
+        plain=plain, repeats=repeats, threads=threads, json_path=json_path,
     )  # fmt: skip
     console.print(train_bench_markdown(report), markup=False, highlight=False)

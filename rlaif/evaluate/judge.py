@@ -45,6 +45,7 @@ from rlaif.judging.modes import Candidate, JudgeItem, draw_principles, judge_non
 from rlaif.records import Constitution, Judgment, Principle, derive_seed
 from rlaif.reports import Calibration, JudgeEvaluation, LabelledDataInfo, ParseCounts, Rate
 from rlaif.store import Stage
+from rlaif.templates import SHIPPED, Templates
 
 __all__ = [
     "BASELINES",
@@ -209,6 +210,7 @@ async def judge_rows(
     seed: int = 0,
     quiet: bool = False,
     store: Stage[Judgment] | None = None,
+    templates: Templates = SHIPPED,
 ) -> tuple[list[RowResult], list[Judgment]]:
     """Judge every labelled pair with the configured judge; the chosen reply is A for a seeded half.
 
@@ -227,11 +229,21 @@ async def judge_rows(
         on_judgment=None if store is None else lambda judgment: _store(store, judgment),
         quiet=quiet,
         description="evaluate",
+        templates=templates,
     )
     by_id = {j.id: j for j in made} | ({j.id: j for j in store} if store is not None else {})
     nonce = judge_nonce(seed)
     judgments = [
-        by_id[judgment_id(item, model=backend.label, config=config, constitution=constitution, nonce=nonce)]
+        by_id[
+            judgment_id(
+                item,
+                model=backend.label,
+                config=config,
+                constitution=constitution,
+                nonce=nonce,
+                templates=templates,
+            )
+        ]
         for item in items
     ]
     rows = [
@@ -469,6 +481,7 @@ async def _judge_served(
             seed=config.seed,
             quiet=quiet,
             store=store,
+            templates=config.template_set(),
         )
     finally:
         await backend.aclose()

@@ -303,7 +303,7 @@ def _judge(
             await backend.resolve_model()
             found = await judge_items(
                 backend, items, constitution=constitution, config=judge_config, seed=config.seed,
-                quiet=quiet, description="judge base vs candidate",
+                quiet=quiet, description="judge base vs candidate", templates=config.template_set(),
             )  # fmt: skip
         finally:
             await backend.aclose()

@@ -27,13 +27,19 @@ from rlaif.judging.modes import Asker, JudgeItem, judge_nonce, judge_template, s
 from rlaif.progress import stage_progress
 from rlaif.records import Constitution, Judgment, OrderVerdict, Provenance, stable_id
 from rlaif.reports import JudgeStats
-from rlaif.templates import template_hash
+from rlaif.templates import SHIPPED, Templates
 
 __all__ = ["judge_items", "judge_stats", "judgment_id"]
 
 
 def judgment_id(
-    item: JudgeItem, *, model: str, config: JudgeConfig, constitution: Constitution, nonce: str
+    item: JudgeItem,
+    *,
+    model: str,
+    config: JudgeConfig,
+    constitution: Constitution,
+    nonce: str,
+    templates: Templates = SHIPPED,
 ) -> str:
     """The id of the judgment of `item`: changes with the model, template, principles and verdict settings."""
     settings = config.model_dump(
@@ -53,7 +59,7 @@ def judgment_id(
         response_ids=[item.a.id, item.b.id],
         principle_ids=[[p.id for p in member] for member in item.members],
         model=model,
-        template_hash=template_hash(judge_template(config)),
+        template_hash=templates.hash(judge_template(config)),
         constitution_hash=constitution.hash,
         nonce=nonce,
         settings=settings,
@@ -75,6 +81,7 @@ async def judge_items(
     description: str = "judge",
     total: int | None = None,
     keep: bool = True,
+    templates: Templates = SHIPPED,
 ) -> list[Judgment]:
     """Judge every item whose id is not in `done`; return the judgments in item order (none when not
     `keep`: a stage that stores each one through `on_judgment` need not hold them all).
@@ -87,11 +94,19 @@ async def judge_items(
     """
     nonce = judge_nonce(seed)
     template = judge_template(config)
-    source_hash = template_hash(template)
-    run = Asker(backend, config, seed, nonce, template, solved_examples(constitution, config.few_shot))
+    source_hash = templates.hash(template)
+    examples = solved_examples(constitution, config.few_shot)
+    run = Asker(backend, config, seed, nonce, template, examples, templates)
 
     def ident(item: JudgeItem) -> str:
-        return judgment_id(item, model=backend.label, config=config, constitution=constitution, nonce=nonce)
+        return judgment_id(
+            item,
+            model=backend.label,
+            config=config,
+            constitution=constitution,
+            nonce=nonce,
+            templates=templates,
+        )
 
     if isinstance(items, Sequence) and total is None:
         total = sum(ident(item) not in done for item in items)

@@ -16,7 +16,7 @@ from rlaif.config import JudgeConfig
 from rlaif.inputs.constitution import sample_principles
 from rlaif.judging.labels import OPTIONS, clamp, option_probability, parse_score, parse_verdict
 from rlaif.records import CheckOutcome, Constitution, Message, OrderVerdict, Principle, derive_seed
-from rlaif.templates import Rendered, render
+from rlaif.templates import SHIPPED, Rendered, Templates
 
 __all__ = [
     "SCORE_SCHEMA",
@@ -100,9 +100,10 @@ def judge_prompt(
     *,
     template: str = "judge",
     examples: Sequence[dict[str, str]] = (),
+    templates: Templates = SHIPPED,
 ) -> Rendered:
     """The judge's user message for one order (shared part first, candidates, then the question)."""
-    return render(
+    return templates.render(
         template,
         conversation=conversation,
         principles=principles,
@@ -162,6 +163,7 @@ class Asker:
     nonce: str
     template: str
     examples: list[dict[str, str]]
+    templates: Templates = SHIPPED
 
     @staticmethod
     def ask(text: str) -> tuple[dict[str, str], ...]:
@@ -191,6 +193,7 @@ class Asker:
             self.nonce,
             template=self.template,
             examples=self.examples,
+            templates=self.templates,
         ).text
         result = await self.letter(self.ask(text), derive_seed(self.seed, key))
         return order_verdict(result, first.id, principle_ids=tuple(p.id for p in ps))
@@ -207,6 +210,7 @@ class Asker:
             self.nonce,
             template=self.template,
             examples=self.examples,
+            templates=self.templates,
         ).text
         samples = config.self_consistency
         reasoning = await self.backend.chat(
@@ -231,7 +235,7 @@ class Asker:
             sample_p = [None if letter is None else float(letter == "A") for letter in letters]
             raw = "\n\n".join(texts)
         else:
-            final = render("judge_cot", final=True).text
+            final = self.templates.render("judge_cot", final=True).text
             results = await asyncio.gather(
                 *(
                     self.letter(
@@ -269,7 +273,7 @@ class Asker:
         self, item: JudgeItem, candidate: Candidate, ps: Sequence[Principle], key: str
     ) -> OrderVerdict:
         ids = tuple(p.id for p in ps)
-        text = render(
+        text = self.templates.render(
             self.template,
             conversation=item.conversation,
             principles=ps,

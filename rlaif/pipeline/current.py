@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from rlaif.records import Constitution, PromptRecord, Response
 from rlaif.store import RunDir, Stage
-from rlaif.templates import prompts_dir, template_hash
+from rlaif.templates import SHIPPED, Templates
 
 __all__ = ["StoredResponses", "current", "iter_current", "responses_by_prompt"]
 
@@ -19,12 +19,18 @@ R = TypeVar("R")
 
 
 def iter_current(
-    run: RunDir, name: str, record_type: type[R], prompts: Sequence[PromptRecord], constitution: Constitution
+    run: RunDir,
+    name: str,
+    record_type: type[R],
+    prompts: Sequence[PromptRecord],
+    constitution: Constitution,
+    *,
+    templates: Templates = SHIPPED,
 ) -> Iterator[R]:
-    """Stored records of stage `name` for these prompts, made with today's constitution and templates,
-    streamed from the stage file."""
+    """Stored records of stage `name` for these prompts, made with today's constitution and templates
+    (the run config's own files where it names some), streamed from the stage file."""
     ids = {p.id for p in prompts}
-    hashes = {template_hash(p.stem) for p in prompts_dir().glob("*.jinja")}
+    hashes = set(templates.hashes().values())
     for record in run.stage(name, record_type):  # type: ignore[type-var]
         if (
             record.prompt_id in ids  # type: ignore[attr-defined]
@@ -35,10 +41,16 @@ def iter_current(
 
 
 def current(
-    run: RunDir, name: str, record_type: type[R], prompts: Sequence[PromptRecord], constitution: Constitution
+    run: RunDir,
+    name: str,
+    record_type: type[R],
+    prompts: Sequence[PromptRecord],
+    constitution: Constitution,
+    *,
+    templates: Templates = SHIPPED,
 ) -> list[R]:
     """`iter_current` as a list."""
-    return list(iter_current(run, name, record_type, prompts, constitution))
+    return list(iter_current(run, name, record_type, prompts, constitution, templates=templates))
 
 
 def responses_by_prompt(

@@ -22,6 +22,7 @@ from rlaif.records import (
 )
 from rlaif.reports import StageReport
 from rlaif.store import Stage
+from rlaif.templates import SHIPPED, Templates
 
 __all__ = ["judge", "validate_revisions", "validates_revisions"]
 
@@ -50,6 +51,7 @@ async def _judge_all(
     quiet: bool,
     description: str,
     total: int | None = None,
+    templates: Templates,
 ) -> StageReport:
     report = StageReport()
     store = _storer(stage, report)
@@ -69,6 +71,7 @@ async def _judge_all(
     await judge_items(
         backend, counted(), constitution=constitution, config=config, seed=seed, done=stage.ids(),
         on_judgment=on_judgment, quiet=quiet, description=description, total=total, keep=False,
+        templates=templates,
     )  # fmt: skip
     report.reused += seen - judged
     return report
@@ -136,6 +139,7 @@ async def judge(
     seed: int,
     stage: Stage[Judgment],
     quiet: bool = False,
+    templates: Templates = SHIPPED,
 ) -> StageReport:
     """Judge the first two responses of every prompt (one Judgment per prompt), and with checks on, one
     contrast pair per prompt and checkable principle whose samples pass and fail its check.
@@ -156,7 +160,7 @@ async def judge(
     )
     return await _judge_all(
         backend, items(), constitution=constitution, config=config, seed=seed, stage=stage, quiet=quiet,
-        description="judge", total=total,
+        description="judge", total=total, templates=templates,
     )  # fmt: skip
 
 
@@ -228,6 +232,7 @@ async def validate_revisions(
     seed: int,
     stage: Stage[Judgment],
     quiet: bool = False,
+    templates: Templates = SHIPPED,
 ) -> StageReport:
     """Judge each final revision (A) against its original (B) under the principles it was revised for,
     in both orders (Constitutional AI's check that a revision is better); stored as `kind="revision"`."""
@@ -247,5 +252,5 @@ async def validate_revisions(
 
     return await _judge_all(
         backend, items(), constitution=constitution, config=config, seed=seed, stage=stage, quiet=quiet,
-        description="validate revisions",
+        description="validate revisions", templates=templates,
     )  # fmt: skip

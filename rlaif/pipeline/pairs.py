@@ -91,12 +91,14 @@ def candidate_pairs(
 ) -> Iterator[PreferencePair]:
     """Pairs from the current revisions and judgments of these prompts, made one at a time from the
     stage files (a response is read back when its judgment makes a pair); `skipped` counts why not."""
-    layout = run.layout
+    layout, templates = run.layout, config.template_set()
     by_id = {p.id: p for p in prompts}
     yield from pairs_from_revisions(
-        iter_current(run, layout.REVISIONS, Revision, prompts, constitution), by_id, skipped
+        iter_current(run, layout.REVISIONS, Revision, prompts, constitution, templates=templates),
+        by_id,
+        skipped,
     )
-    judgments = iter_current(run, layout.JUDGMENTS, Judgment, prompts, constitution)
+    judgments = iter_current(run, layout.JUDGMENTS, Judgment, prompts, constitution, templates=templates)
     responses = run.stage(layout.RESPONSES, Response)
     yield from pairs_from_judgments(judgments, responses, by_id, config.judge, skipped)
 

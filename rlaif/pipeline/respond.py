@@ -21,7 +21,7 @@ from rlaif.records import (
 )
 from rlaif.reports import StageReport
 from rlaif.store import Stage
-from rlaif.templates import render
+from rlaif.templates import SHIPPED, Templates
 
 __all__ = ["respond"]
 
@@ -35,9 +35,10 @@ async def respond(
     seed: int,
     stage: Stage[Response],
     quiet: bool = False,
+    templates: Templates = SHIPPED,
 ) -> StageReport:
     """Sample first answers for every prompt that has none yet; store them in `stage`."""
-    system = render("respond", system_prompt=constitution.system_prompt)
+    system = templates.render("respond", system_prompt=constitution.system_prompt)
     sampling = SamplingParams(
         max_tokens=config.max_tokens, temperature=config.temperature, top_p=config.top_p
     )

@@ -29,15 +29,17 @@ from rlaif.records import (
 )
 from rlaif.reports import StageReport
 from rlaif.store import Stage
-from rlaif.templates import render, template_hash
+from rlaif.templates import SHIPPED, Templates
 
 __all__ = ["critique_conversation", "revise", "revision_turns"]
 
 
-def _few_shot(constitution: Constitution, principle: Principle, count: int) -> list[dict[str, str]]:
+def _few_shot(
+    constitution: Constitution, principle: Principle, count: int, templates: Templates
+) -> list[dict[str, str]]:
     turns: list[dict[str, str]] = []
-    critique_request = render("critique", principle=principle).text
-    revision_request = render("revise", principle=principle).text
+    critique_request = templates.render("critique", principle=principle).text
+    revision_request = templates.render("revise", principle=principle).text
     for example in constitution.examples[:count]:
         turns += [
             {"role": "user", "content": example.prompt},
@@ -51,26 +53,34 @@ def _few_shot(constitution: Constitution, principle: Principle, count: int) -> l
 
 
 def critique_conversation(
-    prompt: PromptRecord, answer: str, principle: Principle, constitution: Constitution, few_shot: int
+    prompt: PromptRecord,
+    answer: str,
+    principle: Principle,
+    constitution: Constitution,
+    few_shot: int,
+    *,
+    templates: Templates = SHIPPED,
 ) -> list[dict[str, str]]:
     """Messages that ask for a critique of `answer` under `principle` (few-shot turns first)."""
-    system = render("respond", system_prompt=constitution.system_prompt).text
+    system = templates.render("respond", system_prompt=constitution.system_prompt).text
     messages = list(chat_messages(system, []))
-    messages += _few_shot(constitution, principle, few_shot)
+    messages += _few_shot(constitution, principle, few_shot, templates)
     messages += [{"role": m.role, "content": m.content} for m in prompt.messages]
     messages += [
         {"role": "assistant", "content": answer},
-        {"role": "user", "content": render("critique", principle=principle).text},
+        {"role": "user", "content": templates.render("critique", principle=principle).text},
     ]
     return messages
 
 
-def revision_turns(critique: str, principle: Principle) -> list[dict[str, str]]:
+def revision_turns(
+    critique: str, principle: Principle, *, templates: Templates = SHIPPED
+) -> list[dict[str, str]]:
     """The turns that follow a critique conversation to ask for the revision: the critique as the
     assistant's answer, then the principle's revision request."""
     return [
         {"role": "assistant", "content": critique},
-        {"role": "user", "content": render("revise", principle=principle).text},
+        {"role": "user", "content": templates.render("revise", principle=principle).text},
     ]
 
 
@@ -85,12 +95,13 @@ async def revise(
     steps: Stage[RevisionStep],
     revisions: Stage[Revision],
     quiet: bool = False,
+    templates: Templates = SHIPPED,
 ) -> StageReport:
     """Take each prompt's original answer (`originals[prompt.id]`) through `config.rounds` rounds."""
     sampling = SamplingParams(
         max_tokens=config.max_tokens, temperature=config.temperature, top_p=config.top_p
     )
-    hashes = {"critique": template_hash("critique"), "revise": template_hash("revise")}
+    hashes = {"critique": templates.hash("critique"), "revise": templates.hash("revise")}
     provenance = Provenance(
         model=backend.label,
         template="critique+revise",
@@ -142,11 +153,13 @@ async def revise(
             )
             step = steps.get(step_id)
             if step is None:
-                messages = critique_conversation(prompt, answer, principle, constitution, config.few_shot)
+                messages = critique_conversation(
+                    prompt, answer, principle, constitution, config.few_shot, templates=templates
+                )
                 critique = await request(messages, critique_seed)
                 if critique is None:
                     return  # recorded in the report; a rerun retries this chain from here
-                messages += revision_turns(critique, principle)
+                messages += revision_turns(critique, principle, templates=templates)
                 revision = await request(messages, derive_seed(seed, f"revision:{prompt.id}:{round_index}"))
                 if revision is None:
                     return

@@ -66,7 +66,6 @@ from rlaif.reports import QualityReport, RunSummary, StageReport
 from rlaif.review.gate import check_gate
 from rlaif.review.session import current_decisions
 from rlaif.store import RunDir, RunLayout, write_atomic
-from rlaif.templates import prompts_dir, template_hash
 from rlaif.train.registry import TRAINERS, train_stage
 
 __all__ = ["ALL_STAGES", "GENERATION_STAGES", "run_pipeline"]
@@ -90,7 +89,7 @@ async def _generate(
     judge_args: dict[str, Any] | None,
     quiet: bool,
 ) -> dict[str, StageReport]:
-    layout = run.layout
+    layout, templates = run.layout, config.template_set()
     reports: dict[str, StageReport] = {}
     policy = make_backend(policy_args, quiet=quiet)
     judge_backend = make_backend(judge_args, quiet=quiet) if judge_args else policy
@@ -100,7 +99,7 @@ async def _generate(
         if "respond" in stages:
             reports["respond"] = await respond(
                 policy, prompts, constitution=constitution, config=config.generation, seed=config.seed,
-                stage=responses, quiet=quiet,
+                stage=responses, quiet=quiet, templates=templates,
             )  # fmt: skip
         by_prompt = StoredResponses(responses, prompts)
         # Revise and judge both start from the responses, so they run together: the server's batch
@@ -111,7 +110,7 @@ async def _generate(
             work["revise"] = revise(
                 policy, prompts, originals, constitution=constitution, config=config.revise, seed=config.seed,
                 steps=run.stage(layout.REVISION_STEPS, RevisionStep),
-                revisions=run.stage(layout.REVISIONS, Revision), quiet=quiet,
+                revisions=run.stage(layout.REVISIONS, Revision), quiet=quiet, templates=templates,
             )  # fmt: skip
         if "judge" in stages and config.judge.enabled:
             if judge_backend is not policy:
@@ -119,14 +118,16 @@ async def _generate(
             work["judge"] = judge(
                 judge_backend, prompts, by_prompt, constitution=constitution, config=config.judge,
                 seed=config.seed, stage=run.stage(layout.JUDGMENTS, Judgment), quiet=quiet,
+                templates=templates,
             )  # fmt: skip
         reports.update(zip(work, await _together(list(work.values())), strict=True))
         if "revise" in work and validates_revisions(config.judge):
             # After revise: a validation needs the final revision.
             reports["validate"] = await validate_revisions(
-                judge_backend, prompts, iter_current(run, layout.REVISIONS, Revision, prompts, constitution),
+                judge_backend, prompts,
+                iter_current(run, layout.REVISIONS, Revision, prompts, constitution, templates=templates),
                 constitution=constitution, config=config.judge, seed=config.seed,
-                stage=run.stage(layout.JUDGMENTS, Judgment), quiet=quiet,
+                stage=run.stage(layout.JUDGMENTS, Judgment), quiet=quiet, templates=templates,
             )  # fmt: skip
     finally:
         await policy.aclose()
@@ -190,17 +191,19 @@ def _export(
     Every stage file is streamed: what stays in memory is a few ids and small verdicts a pair, so the
     export of a million prompts is not a million records at once.
     """
-    layout = run.layout
+    layout, templates = run.layout, config.template_set()
     by_id = {p.id: p for p in prompts}
     verdicts: dict[str, Verdict] = {}
     validations: dict[str, Verdict] = {}
-    for judgment in iter_current(run, layout.JUDGMENTS, Judgment, prompts, constitution):
+    for judgment in iter_current(run, layout.JUDGMENTS, Judgment, prompts, constitution, templates=templates):
         if judgment.kind == "revision":
             validations[judgment.response_a_id] = verdict(judgment)
         else:
             verdicts[judgment.id] = verdict(judgment)
     still_failing, flags = revision_checks(
-        iter_current(run, layout.REVISIONS, Revision, prompts, constitution), by_id, constitution
+        iter_current(run, layout.REVISIONS, Revision, prompts, constitution, templates=templates),
+        by_id,
+        constitution,
     )
     drop = pair_filter(
         config=config, constitution=constitution, judgments=verdicts, validations=validations,
@@ -244,7 +247,8 @@ def _export(
     write_pairs(rows(), layout.export)
     revisions = run.stage(layout.REVISIONS, Revision)
     current_revisions = sorted(
-        r.id for r in iter_current(run, layout.REVISIONS, Revision, prompts, constitution)
+        r.id
+        for r in iter_current(run, layout.REVISIONS, Revision, prompts, constitution, templates=templates)
     )
     write_sft(
         (sft_row(revisions[i], by_id[revisions[i].prompt_id]) for i in current_revisions), layout.export
@@ -259,7 +263,8 @@ def _export(
     quality = evaluate_gates(
         flagged=flagged, config=config, sources=training_sources(config, trainers), candidates=candidates,
         kept=kept, exported=dict(exported), dropped=Counter(reason for _, reason, _ in dropped),
-        judgments=iter_current(run, layout.JUDGMENTS, Judgment, prompts, constitution), forced=force,
+        judgments=iter_current(run, layout.JUDGMENTS, Judgment, prompts, constitution, templates=templates),
+        forced=force,
     )  # fmt: skip
     summary.quality = quality
     write_card(layout.export, constitution=constitution, summary=summary)
@@ -303,7 +308,7 @@ def run_pipeline(
                 "version": constitution.version,
                 "hash": constitution.hash,
             },
-            templates={p.stem: template_hash(p.stem) for p in sorted(prompts_dir().glob("*.jinja"))},
+            templates=config.template_set().hashes(),
             versions=versions(),
             status="running",
         )

@@ -61,12 +61,16 @@ def summarize(
     reports: dict[str, StageReport],
 ) -> RunSummary:
     """The summary of a run as its records stand now."""
-    layout = run.layout
+    layout, templates = run.layout, config.template_set()
 
     def count(name: str, record_type: type) -> int:
-        return sum(1 for _ in iter_current(run, name, record_type, prompts, constitution))
+        return sum(
+            1 for _ in iter_current(run, name, record_type, prompts, constitution, templates=templates)
+        )
 
-    judge = judge_summary(iter_current(run, layout.JUDGMENTS, Judgment, prompts, constitution))
+    judge = judge_summary(
+        iter_current(run, layout.JUDGMENTS, Judgment, prompts, constitution, templates=templates)
+    )
     judge_model = config.judge.model
     return RunSummary(
         run_dir=str(run.path),

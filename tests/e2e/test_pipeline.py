@@ -143,7 +143,7 @@ def test_compliance_of_the_trained_policy_through_the_cli(checked_run: tuple[Pat
     config, run, _ = checked_run
     report_path = run.parent / "compliance.json"
     done = subprocess.run(
-        [*RLAIF, "evaluate", "compliance", "--config", str(config), "--prompts",
+        [*RLAIF, "evaluate", "compliance", str(config), "--prompts",
          str(ROOT / "examples" / "concise_heldout.jsonl"), "--limit", "4", "--samples", "1", "--engine",
          "transformers", "--max-tokens", "32", "--json", str(report_path), "--quiet"],
         capture_output=True, text=True, timeout=900, env={**os.environ, "COLUMNS": "200"},

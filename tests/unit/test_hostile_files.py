@@ -58,8 +58,8 @@ def run_config(tmp_path: Path, **model: object) -> Path:
 
 OUTPUTS = [
     ["constitution", "bench", "concise-plain", "--json", "{out}"],
-    ["evaluate", "compliance", "--config", "{config}", "--prompts", str(PROMPTS), "--json", "{out}"],
-    ["evaluate", "compliance", "--config", "{config}", "--prompts", str(PROMPTS), "--plot", "{out}"],
+    ["evaluate", "compliance", "{config}", "--prompts", str(PROMPTS), "--json", "{out}"],
+    ["evaluate", "compliance", "{config}", "--prompts", str(PROMPTS), "--plot", "{out}"],
     ["evaluate", "judge", "--config", "{config}", "--data", "x.jsonl", "--json", "{out}"],
     ["train", "bench", "{config}", "--json", "{out}"],
 ]

@@ -10,60 +10,19 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from rlaif.cli.main import main
+from tests.support.cli import Cli, assert_one_line_error
 
 ROOT = Path(__file__).resolve().parents[3]
 RLAIF = Path(sys.executable).with_name("rlaif")
 
 
-@dataclass
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-Cli = Callable[..., Result]
-
-
-@pytest.fixture
-def rlaif(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
-    monkeypatch.chdir(ROOT)
-    monkeypatch.setenv("COLUMNS", "200")
-
-    def call(*args: str) -> Result:
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["rlaif", *args])
-        with pytest.raises(SystemExit) as info:
-            main()
-            sys.exit(0)
-        out, err = capsys.readouterr()
-        code = info.value.code
-        return Result(code if isinstance(code, int) else (0 if code is None else 1), out, err)
-
-    return call
-
-
 def script(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}
     return subprocess.run([str(RLAIF), *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
-
-
-def assert_one_line_error(result: Result | subprocess.CompletedProcess[str], *needles: str) -> str:
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    for needle in needles:
-        assert needle in lines[0]
-    return lines[0]
 
 
 def test_script_validates_shipped_constitution() -> None:

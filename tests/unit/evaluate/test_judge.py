@@ -402,7 +402,7 @@ def test_cli_without_a_decided_row_says_n_a_warns_and_exits_1(
     assert saved["agreement"] is None and saved["decided"] == 0 and len(saved["warnings"]) == 1
 
 
-def test_cli_unknown_baseline_is_one_line_error(
+def test_cli_unknown_baseline_is_a_usage_error_listing_the_baselines(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from rlaif.cli.main import main
@@ -414,7 +414,7 @@ def test_cli_unknown_baseline_is_one_line_error(
         main()
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert "unknown baseline 'coin'" in err and "Traceback" not in err
+    assert "'coin' is not one of 'random', 'first', 'shorter', 'longer'" in err and "Traceback" not in err
 
 
 def test_an_interrupted_evaluation_resumes(tmp_path: Path) -> None:

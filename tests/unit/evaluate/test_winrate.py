@@ -180,7 +180,7 @@ def run_cli(
     (tmp_path / "p.jsonl").write_text('{"prompt": "hi"}\n')
     config = tmp_path / "c.yaml"
     config.write_text("prompts: {path: p.jsonl}\n")
-    result = CliRunner().invoke(app, ["evaluate", "winrate", "--config", str(config), "--quiet"])
+    result = CliRunner().invoke(app, ["evaluate", "winrate", str(config), "--quiet"])
     return result.exit_code, result.output, config
 
 
