@@ -271,14 +271,15 @@ def run_scale_bench(
 
 
 def markdown(report: ScaleBench) -> str:
-    """The report as a markdown table."""
-    lines = [
-        f"Zero-latency stub, concurrency {report.concurrency}, {report.cpus} CPUs ({report.platform}).",
-        "",
-        "| prompts | raw client req/s | pipeline req/s | ratio | client CPU ms/req (raw, pipeline) "
-        "| peak RSS MiB | resume s (requests, share of generating) |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
-    ]
+    """The report as markdown tables."""
+    lines = [f"Zero-latency stub, concurrency {report.concurrency}, {report.cpus} CPUs ({report.platform})."]
+    if report.points:
+        lines += [
+            "",
+            "| prompts | raw client req/s | pipeline req/s | ratio | client CPU ms/req (raw, pipeline) "
+            "| peak RSS MiB | resume s (requests, share of generating) |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+        ]
     for p in report.points:
         lines.append(
             f"| {p.prompts:,} | {p.raw_requests_per_second:,.0f} | {p.pipeline_requests_per_second:,.0f} "

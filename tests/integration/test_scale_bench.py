@@ -16,12 +16,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_bench_scale_at_1000_prompts(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "rlaif.cli", "bench-scale", "--prompts", "200,1000", "--out", str(tmp_path)],
+        [sys.executable, "-m", "rlaif.cli", "bench-scale", "--prompts", "100,1000", "--out", str(tmp_path)],
         capture_output=True, text=True, cwd=ROOT, timeout=900,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     report = ScaleBench.model_validate_json((tmp_path / "scale.json").read_text())
-    assert [p.prompts for p in report.points] == [200, 1000]
+    assert [p.prompts for p in report.points] == [100, 1000]
     for point in report.points:
         # 2 samples, a critique and a revision for each of them... the mix is the pipeline's own; at least
         # the 2 answers and 2 judge orders a prompt always costs.
