@@ -21,6 +21,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
+@pytest.fixture(autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """Each test leaves the process environment as it found it: code a test imports may set variables
+    (importing TRL's generation module sets VLLM_LOGGING_LEVEL=ERROR), and a later test's child processes
+    (a managed vLLM server, `rlaif run`) would inherit them."""
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 @pytest.fixture(scope="session")
 def model_dir() -> Path:
     """The bundled model, converted once into the rlaif cache."""

@@ -24,6 +24,11 @@ import httpx
 
 from rlaif.errors import BackendError, ServerUnreachable
 
+# Importing TRL's generation module sets VLLM_LOGGING_LEVEL=ERROR in this process's environment; a managed
+# server started after training code was imported would then log nothing but errors. The child gets the
+# level the user had when rlaif was imported (vLLM's default, INFO, when none).
+_LOG_LEVEL = os.environ.get("VLLM_LOGGING_LEVEL", "INFO")
+
 __all__ = ["VLLMServer", "free_port"]
 
 
@@ -165,6 +170,7 @@ class VLLMServer:
             TMPDIR=str(tmp),
             VLLM_NO_USAGE_STATS="1",
             DO_NOT_TRACK="1",
+            VLLM_LOGGING_LEVEL=_LOG_LEVEL,
         )
         env.pop("OPENAI_API_KEY", None)  # never hand our secrets to a child that logs its env
         log = open(self.log_path, "ab")
