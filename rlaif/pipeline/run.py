@@ -250,9 +250,8 @@ def _export(
         r.id
         for r in iter_current(run, layout.REVISIONS, Revision, prompts, constitution, templates=templates)
     )
-    write_sft(
-        (sft_row(revisions[i], by_id[revisions[i].prompt_id]) for i in current_revisions), layout.export
-    )
+    sft_rows = (sft_row(r, by_id[r.prompt_id]) for r in (revisions[i] for i in current_revisions))
+    write_sft(sft_rows, layout.export)  # each revision read back once, in id order
     counts = summary.counts
     counts.pairs = sum(exported.values())
     counts.pairs_from_judge = exported["judge"]
