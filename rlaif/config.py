@@ -61,6 +61,7 @@ __all__ = [
     "TrainConfig",
     "TrainerSection",
     "load_config",
+    "reviewer_problem",
 ]
 
 
@@ -471,11 +472,42 @@ class GateConfig(Section):
     """`accuracy`: share of decisive human verdicts that pick the AI's answer; `kappa`: Cohen's kappa."""
 
 
+def reviewer_problem(name: str) -> str | None:
+    """Why `name` cannot name a reviewer, or None when it can.
+
+    A name is an identity in records, reports and file names people make from it (one batch file per
+    annotator, say): path characters, control characters and `.`/`..` could point outside the folder
+    it is meant for, and an empty name identifies no one.
+    """
+    if not name.strip():
+        return "is empty; give a name such as alice"
+    if name != name.strip():
+        return "has spaces at an end; write the name without them"
+    bad = sorted({c for c in name if c in "/\\" or not c.isprintable()})
+    if bad:
+        shown = ", ".join(repr(c) for c in bad)
+        return f"contains {shown}; a reviewer name has no path or control characters (try alice or a.b@lab)"
+    if name in (".", ".."):
+        return "is a path, not a name; give a name such as alice"
+    if len(name) > 100:
+        return f"is {len(name)} characters long; use at most 100"
+    return None
+
+
 class ReviewConfig(Section):
     """Human spot-checks of the AI's pairs."""
 
     reviewer: str | None = None
     """Reviewer id for the terminal and web reviewers; None uses the login name."""
+
+    @field_validator("reviewer")
+    @classmethod
+    def _a_name(cls, name: str | None) -> str | None:
+        problem = None if name is None else reviewer_problem(name)
+        if problem:
+            raise ValueError(f"reviewer {name!r} {problem}")
+        return name
+
     seed: int | None = None
     """Seed of the sample, the answer order shown and the bootstrap; None uses the run's seed."""
     sample: ReviewSampleConfig = ReviewSampleConfig()

@@ -907,14 +907,26 @@ class AIAgreement(Report):
 
 
 class CohenAgreement(Report):
-    """Two reviewers on the pairs they both decided."""
+    """Two reviewers on the pairs they both decided (their standing decisions)."""
 
     pairs: int
     """Shared pairs."""
+    agree: int = 0
+    """Shared pairs with the same verdict (both tie, or both flag, counts as the same)."""
     raw_agreement: float | None
-    """Share of shared pairs with the same verdict."""
+    """`agree` / `pairs`: a tie against a pick is a disagreement."""
+    decisive: int = 0
+    """Shared pairs where both picked an answer (neither said tie or flag)."""
+    decisive_agree: int = 0
+    """Of those, pairs where both picked the same answer."""
+    decisive_agreement: float | None = None
+    """`decisive_agree` / `decisive`; None when no pair was decided by both."""
+    ties: int = 0
+    """Shared pairs where at least one of the two said tie (left out of `decisive`)."""
+    flags: int = 0
+    """Shared pairs where at least one of the two flagged the pair (left out of `decisive`)."""
     kappa: float | None
-    """Cohen's kappa over A/B/tie/flag."""
+    """Cohen's kappa over A/B/tie/flag; None when undefined (both always gave one same verdict)."""
     kappa_ci: tuple[float, float] | None = None
     """Bootstrap interval of `kappa`."""
 
@@ -978,6 +990,8 @@ class AIvsHuman(Report):
     """Over every reviewed pair."""
     by_principle: dict[str, AIAgreement] = Field(default_factory=dict)
     """Principle id → over the pairs judged under it."""
+    by_reviewer: dict[str, AIAgreement] = Field(default_factory=dict)
+    """Reviewer → over that reviewer's decisions (who agrees with the judge, who does not)."""
 
 
 class AgreementReport(Report):

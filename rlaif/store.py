@@ -7,7 +7,14 @@ closes, so a power cut or kernel crash loses at most the last half second of rec
 rerun makes again (an fsync per record cost 1.6 ms on this project's test machine, 5% of a
 fast run's time). A torn last line (a crash mid-write) is cut off on the next open. State that must
 change atomically (the manifest) is written by rename.
-One process owns a run directory at a time (an OS file lock, released when the process dies).
+
+What is locked (OS `flock`s, released when their process dies):
+- The run directory: one writer at a time (`.lock`), held by whatever writes the pipeline's stages,
+  the manifest, the export or models (`rlaif run`, `rlaif export`, `rlaif train`). Readers open it
+  with `lock=False`: they never cut a tail, which may be a line the owner is writing now.
+- The review decisions (`reviews.jsonl`, `RunLayout.SHARED`): every append holds a lock on that file
+  alone (`SharedStage`), so several reviewers and `rlaif review import` append at once, beside a
+  pipeline that holds the run directory. No one else writes the file, and the pipeline only reads it.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from pydantic import BaseModel, ValidationError
 
 from rlaif.errors import RunDirError
 
-__all__ = ["FORMAT_VERSION", "RunDir", "RunLayout", "Stage", "write_atomic"]
+__all__ = ["FORMAT_VERSION", "RunDir", "RunLayout", "SharedStage", "Stage", "write_atomic"]
 
 FORMAT_VERSION = 1
 SYNC_SECONDS = 0.5
@@ -37,7 +44,7 @@ R = TypeVar("R", bound=BaseModel)
 
 def write_atomic(path: Path, text: str) -> None:
     """Write a file so readers see the old or the new content, never a mix."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # two processes may write one file at once
     with open(tmp, "w", encoding="utf-8") as handle:
         handle.write(text)
         handle.flush()
@@ -67,6 +74,9 @@ class RunLayout:
     JUDGMENTS = "judgments"
     PAIRS = "pairs"
     REVIEWS = "reviews"
+    SHARED = frozenset({REVIEWS})
+    """Stages several processes append to at once, each append under the file's own lock
+    (`SharedStage`): the decisions of reviewers working beside each other and beside the pipeline."""
 
     def stage_file(self, name: str) -> Path:
         """The JSONL file of a stage (`NAME.jsonl`)."""
@@ -159,32 +169,37 @@ class Stage(Generic[R]):
     def _load(self) -> None:
         if not self.path.exists():
             return
+        self._end = self._scan(0)
+        if self.repaired_bytes and self._repair:
+            with open(self.path, "r+b") as handle:
+                handle.truncate(self._end)
+
+    def _scan(self, start: int) -> int:
+        """Index the whole lines from byte `start` on; returns where they end (a torn tail lies beyond,
+        its size in `repaired_bytes`)."""
         size = self.path.stat().st_size
-        offset = 0
+        offset = start
         with open(self.path, "rb") as handle:
+            handle.seek(start)
             # Read in blocks: a stage of a million records is never in memory at once.
             for line in handle:
-                start, offset = offset, offset + len(line)
+                line_start, offset = offset, offset + len(line)
                 if not line.endswith(b"\n"):
-                    offset = start
+                    offset = line_start
                     break  # torn final write: no newline means the line never finished
                 try:
                     record = self.record_type.model_validate_json(line)
                 except ValidationError as exc:
                     if offset >= size:
-                        offset = start
+                        offset = line_start
                         break  # a complete but corrupt last line is also a torn write
                     raise RunDirError(
                         f"{self.path}: unreadable record ending at byte {offset}: {exc.errors()[0]['msg']}; "
                         "move the file away to regenerate this stage"
                     ) from None
-                self._index.setdefault(record.id, start << 32 | len(line))  # type: ignore[attr-defined]
-        self._end = offset
-        if offset < size:
-            self.repaired_bytes = size - offset
-            if self._repair:
-                with open(self.path, "r+b") as handle:
-                    handle.truncate(offset)
+                self._index.setdefault(record.id, line_start << 32 | len(line))  # type: ignore[attr-defined]
+        self.repaired_bytes = max(size - offset, 0)
+        return offset
 
     def sync(self) -> None:
         """fsync what this stage appended since its last fsync (a run directory does it on close)."""
@@ -254,11 +269,7 @@ class Stage(Generic[R]):
 
     def append(self, records: Iterable[R]) -> int:
         """Append records not already stored; returns how many were new."""
-        unique: dict[str, R] = {}
-        for record in records:
-            if record.id not in self._index:  # type: ignore[attr-defined]
-                # A batch may repeat an id: keep the first.
-                unique.setdefault(record.id, record)  # type: ignore[attr-defined]
+        unique = self._unique(records)
         if not unique:
             return 0
         if self.repaired_bytes and not self._repair:
@@ -266,23 +277,80 @@ class Stage(Generic[R]):
                 f"{self.path} ends in an unfinished line and was opened without the run directory's lock; "
                 "open the run directory with its lock to repair it before appending"
             )
-        lines = [(record_id, (r.model_dump_json() + "\n").encode()) for record_id, r in unique.items()]
         with open(self.path, "ab") as handle:
-            start = handle.tell()
-            handle.write(b"".join(line for _, line in lines))
-            handle.flush()
-            if time.monotonic() - self._synced_at >= SYNC_SECONDS:
-                os.fsync(handle.fileno())
-                self._synced_at = time.monotonic()
-                self._unsynced.discard(self.path)
-            else:
-                self._unsynced.add(self.path)
+            return self._write(handle, unique)
+
+    def _unique(self, records: Iterable[R]) -> dict[str, R]:
+        """The records whose id is not stored yet; a batch that repeats an id keeps the first."""
+        unique: dict[str, R] = {}
+        for record in records:
+            if record.id not in self._index:  # type: ignore[attr-defined]
+                unique.setdefault(record.id, record)  # type: ignore[attr-defined]
+        return unique
+
+    def _write(self, handle: io.BufferedWriter, unique: dict[str, R]) -> int:
+        if not unique:
+            return 0
+        lines = [(record_id, (r.model_dump_json() + "\n").encode()) for record_id, r in unique.items()]
+        start = handle.seek(0, os.SEEK_END)  # the end now, not when the handle was opened
+        handle.write(b"".join(line for _, line in lines))
+        handle.flush()
+        if time.monotonic() - self._synced_at >= SYNC_SECONDS:
+            os.fsync(handle.fileno())
+            self._synced_at = time.monotonic()
+            self._unsynced.discard(self.path)
+        else:
+            self._unsynced.add(self.path)
         for record_id, line in lines:
             self._index[record_id] = start << 32 | len(line)
             start += len(line)
         self._end = start
         self._identity = self._stat()
         return len(lines)
+
+
+class SharedStage(Stage[R]):
+    """A stage that several processes append to at once: the review decisions, written by every
+    reviewer's server, terminal, hook and import, while `rlaif run` may hold the run directory.
+
+    Each append holds an exclusive `flock` on the stage file itself while it reads what others
+    appended since (`refresh`), cuts a torn tail, drops ids already stored (the first line of an id
+    wins, across processes too) and writes its lines. Only a writer killed mid-append leaves a torn
+    tail, since every writer holds the lock while writing; the next append cuts it, and readers skip
+    it meanwhile. Opening never cuts anything: without the lock a tail may be a line being written.
+    """
+
+    def __init__(self, path: Path, record_type: type[R], *, unsynced: set[Path] | None = None):
+        super().__init__(path, record_type, repair=False, unsynced=unsynced)
+
+    def refresh(self) -> int:
+        """Index the lines other processes appended since this object last looked; returns how many
+        new ids. A file replaced or cut short by hand is read again from the start."""
+        stat = self._stat()
+        if stat is None or self._identity is None or stat[0] != self._identity[0] or stat[1] < self._end:
+            self.close()  # the handle `get` reads through may be open on the old file
+            self._index.clear()
+            self._end = self.repaired_bytes = 0
+        if stat is None:
+            self._identity = None
+            return 0
+        before = len(self._index)
+        self._end = self._scan(self._end)
+        self._identity = stat
+        return len(self._index) - before
+
+    def unchanged_on_disk(self) -> bool:
+        return True  # others append all the time: a run directory calls `refresh` instead
+
+    def append(self, records: Iterable[R]) -> int:
+        """Append records not already stored by any process; returns how many were new."""
+        with open(self.path, "ab") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the handle closes or the process dies
+            self.refresh()
+            if self.repaired_bytes:
+                os.ftruncate(handle.fileno(), self._end)  # a dead writer's torn line: no one writes now
+                self.repaired_bytes = 0
+            return self._write(handle, self._unique(records))
 
 
 def fsync_files(paths: set[Path]) -> None:
@@ -298,7 +366,8 @@ def fsync_files(paths: set[Path]) -> None:
 
 
 class RunDir:
-    """A run directory, locked for this process while open."""
+    """A run directory, locked for this process while open (`lock=False`: a reader, or a reviewer,
+    who appends only to the shared stages)."""
 
     def __init__(self, path: str | Path, *, lock: bool = True):
         self.path = Path(path)
@@ -384,15 +453,22 @@ class RunDir:
 
     def stage(self, name: str, record_type: type[R]) -> Stage[R]:
         """The stage file `NAME.jsonl`, read once per run directory: every later call gets the same
-        object, so a stage that several steps read is parsed and held in memory once. What it appends
-        is fsynced when this run directory closes."""
+        object, so a stage that several steps read is parsed and held in memory once (a shared stage
+        first reads what other processes appended since). What it appends is fsynced when this run
+        directory closes."""
         known = self._stage_cache.get(name)
         if known is not None and known.record_type is record_type and known.unchanged_on_disk():
+            if isinstance(known, SharedStage):
+                known.refresh()
             return known
         if known is not None:
             known.close()
         path = self.layout.stage_file(name)
-        stage = Stage(path, record_type, repair=self._lock_handle is not None, unsynced=self._unsynced)
+        stage: Stage[R]
+        if name in RunLayout.SHARED:
+            stage = SharedStage(path, record_type, unsynced=self._unsynced)
+        else:
+            stage = Stage(path, record_type, repair=self._lock_handle is not None, unsynced=self._unsynced)
         self._stage_cache[name] = stage
         return stage
 

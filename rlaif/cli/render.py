@@ -294,9 +294,19 @@ def print_review_report(report: AgreementReport) -> None:
     """The agreement report as rich tables."""
     ai = report.ai_vs_human
     table = Table(title=f"AI judge vs people ({percent(report.settings.confidence, 0)} bootstrap intervals)")
-    for column in ("overall / principle", "pairs", "decisions", "accuracy", "kappa", "ties", "flags"):
+    for column in (
+        "overall / principle / reviewer",
+        "pairs",
+        "decisions",
+        "accuracy",
+        "kappa",
+        "ties",
+        "flags",
+    ):
         table.add_column(column, justify="left" if column.startswith("overall") else "right")
     rows = [("overall", ai.overall)] + [(f"· {k}", v) for k, v in ai.by_principle.items()]
+    if len(ai.by_reviewer) >= 2:
+        rows += [(f"reviewer {k}", v) for k, v in ai.by_reviewer.items()]
     for scope, stats in rows:
         table.add_row(
             scope, str(stats.pairs), str(stats.decisions), _num(stats.accuracy, stats.accuracy_ci),
@@ -305,20 +315,32 @@ def print_review_report(report: AgreementReport) -> None:
     console.print(table)
     people = report.between_reviewers
     if len(people.reviewers) >= 2:
-        between = Table(title="Between reviewers")
-        for column in ("reviewers", "shared pairs", "raw agreement", "kappa"):
-            between.add_column(column)
+        between = Table(title="Between reviewers (on the pairs both decided)")
+        columns = (
+            "reviewers",
+            "shared pairs",
+            "same verdict",
+            "both picked: same",
+            "with a tie",
+            "flagged",
+            "kappa",
+        )
+        for column in columns:
+            between.add_column(column, justify="left" if column == "reviewers" else "right")
         for names, cohen in people.cohen.items():
             between.add_row(
                 f"Cohen: {names}",
                 str(cohen.pairs),
-                _num(cohen.raw_agreement),
+                f"{cohen.agree} ({percent(cohen.raw_agreement, 0)})",
+                f"{cohen.decisive_agree} of {cohen.decisive} ({percent(cohen.decisive_agreement, 0)})",
+                str(cohen.ties),
+                str(cohen.flags),
                 _num(cohen.kappa, cohen.kappa_ci),
             )
         if people.fleiss:
             fleiss = people.fleiss
             between.add_row(
-                f"Fleiss: {len(people.reviewers)} reviewers", str(fleiss.pairs), "",
+                f"Fleiss: {len(people.reviewers)} reviewers", str(fleiss.pairs), "", "", "", "",
                 _num(fleiss.kappa, fleiss.kappa_ci),
             )  # fmt: skip
         console.print(between)

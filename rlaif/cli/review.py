@@ -21,7 +21,8 @@ __all__ = ["review_app"]
 review_app = typer.Typer(
     cls=CommandGroup,
     no_args_is_help=True,
-    help="Human spot-checks of the AI's pairs: review, import, agreement report (see review: in the config).",
+    help="Human spot-checks of the AI's pairs: review, import, agreement report (see review: in the config). "
+    "Several reviewers may work on one run at once, beside a running pipeline.",
 )
 
 RunDirArg = Annotated[Path, typer.Argument(help="Run directory (the config's run_dir).")]
@@ -30,7 +31,13 @@ ConfigOpt = Annotated[
     typer.Option("--config", "-c", help="Run config YAML; default: the config saved in the run directory."),
 ]
 ReviewerOpt = Annotated[
-    str | None, typer.Option("--reviewer", "-r", help="Reviewer id; default: review.reviewer or your login.")
+    str | None,
+    typer.Option(
+        "--reviewer",
+        "-r",
+        help="Reviewer name (no path characters); each reviewer gets their own order. "
+        "Default: review.reviewer or your login.",
+    ),
 ]
 SetOpt = set_option("review.sample.size=20", " (needs --config)")
 
@@ -56,7 +63,9 @@ def _session(
     if settings and config is None:
         raise ConfigError("--set needs --config: the overrides apply to a config file")
     loaded = load_config(config, overrides(settings)) if config is not None else None
-    with RunDir(run_dir) as run:
+    # No run-directory lock: reviewers, reports and a running pipeline work side by side; decisions
+    # go to reviews.jsonl under its own append lock.
+    with RunDir(run_dir, lock=False) as run:
         resolved = review_settings(run, loaded, reviewer=reviewer)
         if reviewer is None and resolved.config.reviewer is None and (name := default_reviewer(resolved)):
             resolved = dataclasses.replace(resolved, reviewer=name)
@@ -179,7 +188,7 @@ def export_batch(
     """Write the pairs to review as JSONL and CSV for annotators elsewhere (fill `verdict`, then import)."""
     from rlaif.review.files import export_batch as export
 
-    name = reviewer or "batch"
+    name = reviewer if reviewer is not None else "batch"
     with _session(run_dir, config, set_, name, via="file") as (run, _settings, session):
         jsonl, csv_path = export(run, session, out=out, reviewer=reviewer or "")
         console.print(
@@ -197,12 +206,15 @@ def import_(
     reviewer: ReviewerOpt = None,
 ) -> None:
     """Import annotators' decisions from a batch file made by `export-batch`."""
+    from rlaif.config import reviewer_problem
     from rlaif.review.files import import_decisions
     from rlaif.store import RunDir
 
     if not run_dir.is_dir():
         raise ReviewError(f"{run_dir} is not a run directory")
-    with RunDir(run_dir) as run:
+    if reviewer is not None and (problem := reviewer_problem(reviewer)):
+        raise ConfigError(f"--reviewer {reviewer!r} {problem}")
+    with RunDir(run_dir, lock=False) as run:
         result = import_decisions(run, file, reviewer=reviewer)
     console.print(f"stored {result.stored}, unchanged {result.unchanged}, without verdict {result.blank}")
 

@@ -44,6 +44,7 @@ __all__ = [
     "evaluate_gate",
     "fleiss_kappa",
     "oriented",
+    "pair_agreement",
     "reviewer_agreement",
     "write_report",
 ]
@@ -205,28 +206,18 @@ def ai_agreement(
 def reviewer_agreement(
     standing: dict[str, dict[str, ReviewDecision]], *, n_boot: int, level: float, seed: int
 ) -> ReviewerAgreement:
-    """Cohen's kappa for every two reviewers on their shared pairs; Fleiss' kappa with three or more."""
+    """Cohen's kappa and counts for every two reviewers on their shared pairs; Fleiss' kappa with
+    three or more."""
     reviewers = sorted({r for by in standing.values() for r in by})
-    k = len(ALL_CATEGORIES)
     cohen: dict[str, CohenAgreement] = {}
     for first, second in itertools.combinations(reviewers, 2):
-        rows = []
-        for pair_id, by in standing.items():
-            if first in by and second in by:
-                row = np.zeros(k * k)
-                a = ALL_CATEGORIES.index(oriented(by[first].verdict, pair_id))
-                b = ALL_CATEGORIES.index(oriented(by[second].verdict, pair_id))
-                row[a * k + b] = 1
-                rows.append(row)
-        features = np.array(rows) if rows else np.zeros((0, k * k))
-        ci = bootstrap_ci(
-            features, _cohen, n_boot=n_boot, level=level, seed=derive_seed(seed, first + second)
-        )
-        cohen[f"{first} | {second}"] = CohenAgreement(
-            pairs=len(rows),
-            raw_agreement=float(np.trace(features.sum(0).reshape(k, k)) / len(rows)) if rows else None,
-            kappa=_scalar(_cohen(features.sum(0, keepdims=True))[0]) if rows else None,
-            kappa_ci=ci,
+        shared = [
+            (oriented(by[first].verdict, pid), oriented(by[second].verdict, pid))
+            for pid, by in standing.items()
+            if first in by and second in by
+        ]
+        cohen[f"{first} | {second}"] = pair_agreement(
+            shared, n_boot=n_boot, level=level, seed=derive_seed(seed, first + second)
         )
     fleiss = None
     if len(reviewers) >= 3:
@@ -242,6 +233,35 @@ def reviewer_agreement(
                 pairs=len(counts), kappa=_scalar(_fleiss(features.sum(0, keepdims=True))[0]), kappa_ci=ci
             )
     return ReviewerAgreement(reviewers=reviewers, cohen=cohen, fleiss=fleiss)
+
+
+def pair_agreement(
+    shared: list[tuple[str, str]], *, n_boot: int = 0, level: float = 0.95, seed: int = 0
+) -> CohenAgreement:
+    """Two reviewers' agreement from their oriented verdicts (A/B/tie/flag) on each shared pair.
+
+    Raw agreement counts a tie against a pick as a disagreement and two ties as agreement; the
+    decisive share leaves out every pair where either said tie or flag, and says how many those were.
+    """
+    k = len(ALL_CATEGORIES)
+    features = np.zeros((len(shared), k * k))
+    for row, (a, b) in enumerate(shared):
+        features[row, ALL_CATEGORIES.index(a) * k + ALL_CATEGORIES.index(b)] = 1
+    agree = sum(a == b for a, b in shared)
+    decisive = [(a, b) for a, b in shared if a in ("A", "B") and b in ("A", "B")]
+    decisive_agree = sum(a == b for a, b in decisive)
+    return CohenAgreement(
+        pairs=len(shared),
+        agree=agree,
+        raw_agreement=agree / len(shared) if shared else None,
+        decisive=len(decisive),
+        decisive_agree=decisive_agree,
+        decisive_agreement=decisive_agree / len(decisive) if decisive else None,
+        ties=sum("tie" in (a, b) for a, b in shared),
+        flags=sum("flag" in (a, b) for a, b in shared),
+        kappa=_scalar(_cohen(features.sum(0, keepdims=True))[0]) if shared else None,
+        kappa_ci=bootstrap_ci(features, _cohen, n_boot=n_boot, level=level, seed=seed) if n_boot else None,
+    )
 
 
 # --- report and gate ---------------------------------------------------------------------------------
@@ -298,6 +318,12 @@ def agreement_report(
                     [d for d in flat if pid in d.principle_ids], seed=derive_seed(seed, pid), **boot
                 )
                 for pid in principles
+            },
+            by_reviewer={
+                name: ai_agreement(
+                    [d for d in flat if d.reviewer == name], seed=derive_seed(seed, name), **boot
+                )
+                for name in sorted({d.reviewer for d in flat})
             },
         ),
         between_reviewers=reviewer_agreement(standing, seed=seed, **boot),

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from rlaif.config import reviewer_problem
 from rlaif.errors import ReviewError
 from rlaif.inputs.jsonl import read_jsonl, utf8_position
 from rlaif.records import ReviewAnswer, ReviewDecision, stable_id
@@ -113,7 +114,8 @@ class ImportResult:
 
 
 def import_decisions(run: RunDir, path: Path, *, reviewer: str | None = None) -> ImportResult:
-    """Append the decisions of a filled-in batch file (JSONL or CSV) to `reviews.jsonl`."""
+    """Append the decisions of a filled-in batch file (JSONL or CSV) to `reviews.jsonl` (under its append
+    lock: reviewers may be working in the same run meanwhile)."""
     rows = _read_rows(path)
     from rlaif.records import PreferencePair
 
@@ -140,6 +142,8 @@ def import_decisions(run: RunDir, path: Path, *, reviewer: str | None = None) ->
         name = str(row.get("reviewer") or "").strip() or reviewer
         if not name:
             raise ReviewError(f"{where}: no reviewer: fill the reviewer column or pass --reviewer NAME")
+        if problem := reviewer_problem(name):
+            raise ReviewError(f"{where}: reviewer {name!r} {problem}")
         answer = ReviewAnswer(pair_id=pair_id, verdict=SPELLINGS[raw], note=str(row.get("note") or ""))
         first = key["shown_first"][pair_id]
         verdict = to_pair_verdict(answer.verdict, first)

@@ -7,12 +7,12 @@ are stored later (a new pair enters only if it outranks one).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from rlaif.config import ReviewSampleConfig
 from rlaif.records import PreferencePair, derive_seed
 
-__all__ = ["allocate", "sample_pairs", "stratum"]
+__all__ = ["allocate", "reviewer_order", "sample_pairs", "stratum"]
 
 
 def sample_pairs(
@@ -48,6 +48,21 @@ def sample_pairs(
     quota = allocate({name: len(members) for name, members in strata.items()}, k, seed=seed)
     chosen = {p.id for name, members in strata.items() for p in members[: quota[name]]}
     return [p for p in ranked if p.id in chosen]
+
+
+def reviewer_order(
+    pairs: Sequence[PreferencePair], config: ReviewSampleConfig, *, reviewer: str, seed: int
+) -> list[PreferencePair]:
+    """The sample in the order one reviewer sees it.
+
+    Every reviewer gets the same pairs (so their verdicts overlap and can be compared), in an order
+    of their own, seeded by their name: reviewers working at once do not all start on the same
+    pairs, and one reviewer's order is the same in every session. `lowest_confidence` and
+    `inconsistent_first` keep their order: there the order is the point.
+    """
+    if config.strategy in ("lowest_confidence", "inconsistent_first"):
+        return list(pairs)
+    return sorted(pairs, key=lambda p: (derive_seed(seed, f"review-queue:{reviewer}:{p.id}"), p.id))
 
 
 def stratum(pair: PreferencePair) -> str:

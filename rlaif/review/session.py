@@ -6,7 +6,10 @@ the terminal (`terminal.py`), in a browser (`web.py`), annotators through files
 Items show the two answers in a seeded random order, so position does not give the AI's choice
 away; answers (`first` / `second`) are turned back into the pair's frame (`chosen` / `rejected`)
 here. Decisions are appended to `reviews.jsonl`; a reviewer's latest record for a pair is their
-decision, so sessions stop and resume and undo is one more record. Sampling is in `sample.py`,
+decision, so sessions stop and resume and undo is one more record. Several reviewers work at once,
+each in their own process: sessions open the run directory without its lock and append under the
+decisions file's own lock (`store.SharedStage`), and each reviewer sees the sample in an order
+seeded by their name. Sampling is in `sample.py`,
 Python reviewers in `hook.py`, agreement in `agreement.py`, the training gate in `gate.py`.
 """
 
@@ -24,7 +27,7 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from rlaif.config import ReviewConfig, RunConfig
+from rlaif.config import ReviewConfig, RunConfig, reviewer_problem
 from rlaif.errors import ConfigError, ReviewError, RlaifError
 from rlaif.records import (
     PreferencePair,
@@ -34,7 +37,7 @@ from rlaif.records import (
     derive_seed,
     stable_id,
 )
-from rlaif.review.sample import sample_pairs
+from rlaif.review.sample import reviewer_order, sample_pairs
 from rlaif.store import RunDir, RunLayout
 
 __all__ = [
@@ -166,6 +169,8 @@ def review_settings(
     else:
         review, seed, constitution = config.review, config.seed, config.constitution
         base_dir = Path(config.base_dir)
+    if reviewer is not None and (problem := reviewer_problem(reviewer)):
+        raise ConfigError(f"--reviewer {reviewer!r} {problem}")
     name = reviewer or review.reviewer or _login()
     return ReviewSettings(
         config=review,
@@ -198,8 +203,9 @@ def _questions(constitution: str | None, base_dir: Path) -> dict[str, str]:
 
 
 def sampled_pairs(run: RunDir, settings: ReviewSettings) -> list[PreferencePair]:
-    """The run's review sample: stored pairs drawn by `review.sample`, leaving out the candidates the
-    quality filters dropped (people's time goes to pairs that can reach training)."""
+    """The run's review sample, in the settings' reviewer's own order: stored pairs drawn by
+    `review.sample`, leaving out the candidates the quality filters dropped (people's time goes to
+    pairs that can reach training)."""
     stored = run.stage(RunLayout.PAIRS, PreferencePair)
     if not len(stored):
         raise ReviewError(
@@ -213,7 +219,8 @@ def sampled_pairs(run: RunDir, settings: ReviewSettings) -> list[PreferencePair]
             f"every pair in {run.path} was dropped by the quality filters (see export/dropped.jsonl); "
             "nothing would reach training, so there is nothing to review"
         )
-    return sample_pairs(pairs, settings.config.sample, seed=settings.seed)
+    sample = sample_pairs(pairs, settings.config.sample, seed=settings.seed)
+    return reviewer_order(sample, settings.config.sample, reviewer=settings.reviewer, seed=settings.seed)
 
 
 def _dropped_ids(path: Path) -> set[str]:
@@ -298,6 +305,8 @@ class ReviewSession:
         if answer.pair_id not in self.pairs:
             raise ReviewError(f"pair {answer.pair_id!r} is not in this review sample")
         pair = self.pairs[answer.pair_id]
+        if answer.reviewer and (problem := reviewer_problem(answer.reviewer)):
+            raise ReviewError(f"pair {answer.pair_id!r}: reviewer {answer.reviewer!r} {problem}")
         decision = new_decision(
             pair,
             reviewer=answer.reviewer or self.reviewer,

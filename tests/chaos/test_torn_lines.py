@@ -3,11 +3,15 @@ tail goes, and appending afterwards gives a clean file. Pure file tests, no serv
 
 from __future__ import annotations
 
+import itertools
+import multiprocessing
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -15,7 +19,7 @@ from hypothesis import strategies as st
 
 from rlaif.errors import RunDirError
 from rlaif.records import Message, PromptRecord
-from rlaif.store import RunDir
+from rlaif.store import RunDir, SharedStage
 
 pytestmark = pytest.mark.chaos
 
@@ -156,3 +160,108 @@ def test_a_reader_without_the_lock_never_cuts_the_owners_unfinished_line(tmp_pat
     ids, repaired = reopen(tmp_path)
     assert ids == [r.id for r in RECORDS[:-1]] and repaired == 9
     assert path.read_bytes() == WHOLE[: ENDS[-2]]
+
+
+# --- the shared stage (review decisions): writers killed while others keep appending ---------------------
+# Writers are forked from the test process: no interpreter start-up per writer, and a SIGKILL is as real.
+
+FORK = multiprocessing.get_context("fork")
+
+
+def big(name: str, index: int) -> PromptRecord:
+    return PromptRecord(id=f"pro-{name}-{index:06d}", messages=(Message(role="user", content="x" * 30000),))
+
+
+def _append_forever(folder: str, name: str, ready: Any) -> None:
+    with RunDir(folder, lock=False) as run:  # a reviewer: no run-directory lock
+        stage = run.stage("reviews", PromptRecord)
+        for index in itertools.count():
+            stage.append([big(name, index)])
+            if index == 20:
+                ready.set()
+
+
+def _append_half_then_hang(folder: str, ready: Any) -> None:
+    def half_then_hang(self: SharedStage[PromptRecord], handle: Any, unique: dict[str, PromptRecord]) -> int:
+        line = (next(iter(unique.values())).model_dump_json() + "\n").encode()
+        handle.write(line[: len(line) // 2])
+        handle.flush()
+        ready.set()
+        time.sleep(120)
+        return 0
+
+    SharedStage._write = half_then_hang  # type: ignore[method-assign]  # this child only: stop mid-append
+    with RunDir(folder, lock=False) as run:
+        run.stage("reviews", PromptRecord).append([big("torn", 0)])
+
+
+def _append_one(folder: str, go: Any, done: Any) -> None:
+    go.wait(30)
+    with RunDir(folder, lock=False) as run:
+        run.stage("reviews", PromptRecord).append([prompt(1)])
+    done.set()
+
+
+def strict_ids(path: Path) -> list[str]:
+    """Every line must be a whole record: no torn line anywhere, no id twice."""
+    raw = path.read_bytes()
+    assert raw.endswith(b"\n")
+    ids = [PromptRecord.model_validate_json(text).id for text in raw.splitlines()]
+    assert len(ids) == len(set(ids))
+    return ids
+
+
+def test_a_writer_killed_mid_append_holds_no_one_up_and_its_torn_line_goes(tmp_path: Path) -> None:
+    """A reviewer process SIGKILLed halfway through writing a line, holding the decisions file's lock:
+    another reviewer's append waits for the lock, gets it when the kernel drops the dead process's lock,
+    cuts the half line and appends; readers meanwhile see only whole records."""
+    path = tmp_path / "reviews.jsonl"
+    with RunDir(tmp_path, lock=False) as run:
+        run.stage("reviews", PromptRecord).append([prompt(0)])
+    mid, go, done = FORK.Event(), FORK.Event(), FORK.Event()
+    hung = FORK.Process(target=_append_half_then_hang, args=(str(tmp_path), mid))
+    hung.start()
+    assert mid.wait(30)
+    torn = path.read_bytes()
+    assert not torn.endswith(b"\n")
+    with RunDir(tmp_path, lock=False) as reader:  # a report meanwhile: whole records only, file untouched
+        assert [r.id for r in reader.stage("reviews", PromptRecord)] == [prompt(0).id]
+    assert path.read_bytes() == torn
+    waiting = FORK.Process(target=_append_one, args=(str(tmp_path), go, done))
+    waiting.start()
+    go.set()
+    assert not done.wait(1.0)  # blocked on the lock the half-written append holds
+    os.kill(hung.pid, signal.SIGKILL)  # type: ignore[arg-type]
+    hung.join(30)
+    assert done.wait(30)
+    waiting.join(30)
+    assert waiting.exitcode == 0
+    assert strict_ids(path) == [prompt(0).id, prompt(1).id]
+
+
+def test_reviewers_sigkilled_while_appending_at_once_leave_whole_lines(tmp_path: Path) -> None:
+    """Three processes append 30 KB decisions as fast as they can and are SIGKILLed one after another:
+    every line but a torn last one is whole, each writer's records are numbered without a gap, and the
+    next append leaves a file of whole lines only. (Here a kill seldom lands inside a write; the test
+    above makes the half-written line on purpose.)"""
+    path = tmp_path / "reviews.jsonl"
+    names = ("a", "b", "c")
+    ready = {name: FORK.Event() for name in names}
+    writers = {
+        name: FORK.Process(target=_append_forever, args=(str(tmp_path), name, ready[name])) for name in names
+    }
+    for writer in writers.values():
+        writer.start()
+    for name in names:
+        assert ready[name].wait(60)  # it has appended 20 records
+    for writer in writers.values():
+        os.kill(writer.pid, signal.SIGKILL)  # type: ignore[arg-type]
+        writer.join(30)
+    with RunDir(tmp_path, lock=False) as reader:
+        ids = [r.id for r in reader.stage("reviews", PromptRecord)]
+    for name in names:
+        own = [i for i in ids if i.startswith(f"pro-{name}-")]
+        assert own == [f"pro-{name}-{i:06d}" for i in range(len(own))] and len(own) >= 20
+    with RunDir(tmp_path, lock=False) as run:
+        run.stage("reviews", PromptRecord).append([prompt(100)])
+    assert strict_ids(path)[-1] == prompt(100).id

@@ -14,6 +14,7 @@ from rlaif.errors import ConfigError, ReviewError
 from rlaif.records import ReviewDecision
 from rlaif.review.session import current_decisions
 from rlaif.store import RunDir
+from tests.support.cli import Cli, assert_one_line_error
 from tests.support.review import make_pair, run_with_pairs
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
@@ -90,3 +91,32 @@ def test_a_hook_named_by_the_run_folder_is_never_imported(tmp_path: Path) -> Non
     result = CliRunner().invoke(app, ["review", "hook", str(tmp_path / "run")])
     assert isinstance(result.exception, ConfigError) and not marker.exists()
     assert "never run" in str(result.exception) and "pass --hook" in str(result.exception)
+
+
+def test_reviewers_and_the_report_work_while_a_pipeline_holds_the_run(run_dir: Path, rlaif: Cli) -> None:
+    """Reviewing takes no run-directory lock: two reviewers and the report run while `rlaif run` (here,
+    this process) holds it, and the report compares the two reviewers."""
+    with RunDir(run_dir):
+        invoke("review", "terminal", run_dir, "--reviewer", "alice", input="1\n1\n2\n1\nq\n")
+        invoke("review", "terminal", run_dir, "--reviewer", "bob", input="1\nt\n2\n2\nq\n")
+        report = rlaif("review", "report", str(run_dir))
+    assert report.returncode == 0, report.stderr
+    assert "Between reviewers" in report.stdout and "Cohen: alice | bob" in report.stdout
+    written = json.loads((run_dir / "review_report.json").read_text())
+    both = [by for by in standing(run_dir).values() if {"alice", "bob"} <= set(by)]
+    assert written["between_reviewers"]["cohen"]["alice | bob"]["pairs"] == len(both) == 4
+    same = sum(by["alice"].verdict == by["bob"].verdict for by in both)
+    assert written["between_reviewers"]["cohen"]["alice | bob"]["agree"] == same
+    assert written["reviewers"] == {"alice": 4, "bob": 4}
+
+
+def test_a_reviewer_name_with_path_characters_is_one_line(run_dir: Path, rlaif: Cli, tmp_path: Path) -> None:
+    for command in ("terminal", "serve", "export-batch"):
+        assert_one_line_error(
+            rlaif("review", command, str(run_dir), "--reviewer", "../x"), "--reviewer", "'/'"
+        )
+    assert_one_line_error(rlaif("review", "terminal", str(run_dir), "--reviewer", ""), "is empty")
+    batch = tmp_path / "batch.jsonl"
+    batch.write_text("{}\n")
+    assert_one_line_error(rlaif("review", "import", str(run_dir), str(batch), "--reviewer", "a/b"), "'/'")
+    assert not (run_dir / "reviews.jsonl").exists()

@@ -14,6 +14,7 @@ from rlaif.review.agreement import (
     cohen_kappa,
     fleiss_kappa,
     oriented,
+    pair_agreement,
 )
 from tests.support.review import decision, make_pair
 
@@ -146,3 +147,68 @@ def test_report_per_principle_between_reviewers_and_gate() -> None:
     assert report.settings.model_dump() == {"bootstrap": 200, "confidence": 0.95, "seed": 0}
     # --json and review_report.json are the model's dump: it reads back as the same report.
     assert AgreementReport.model_validate_json(report.model_dump_json()) == report
+
+
+# --- between two reviewers, by hand ------------------------------------------------------------------------
+
+
+def _verdict(label: str, pair_id: str) -> str:
+    """The pair-frame verdict that orients to `label` (A, B, tie or flag) for this pair."""
+    if label in ("tie", "flag"):
+        return label
+    return "chosen" if oriented("chosen", pair_id) == label else "rejected"
+
+
+# (alice, bob) on ten shared pairs: 4 A-A, 2 B-B, 1 A-B, 1 B-A, 1 tie-tie, 1 A-tie.
+SHARED = [("A", "A")] * 4 + [("B", "B")] * 2 + [("A", "B"), ("B", "A"), ("tie", "tie"), ("A", "tie")]
+
+
+def test_two_reviewers_by_hand() -> None:
+    """Same verdict 7 of 10 (two ties agree; a tie against a pick does not); both picked on 8 pairs and
+    the same answer on 6; kappa by hand: p_o = 0.7, marginals alice A6 B3 tie1, bob A5 B3 tie2, so
+    p_e = (30 + 9 + 2) / 100 = 0.41 and kappa = 0.29 / 0.59."""
+    stats = pair_agreement(SHARED, n_boot=300, seed=2)
+    assert (stats.pairs, stats.agree, stats.decisive, stats.decisive_agree) == (10, 7, 8, 6)
+    assert (stats.ties, stats.flags) == (2, 0)
+    assert stats.raw_agreement == pytest.approx(0.7)
+    assert stats.decisive_agreement == pytest.approx(0.75)
+    assert stats.kappa == pytest.approx(0.29 / 0.59)
+    assert stats.kappa_ci is not None and stats.kappa_ci[0] <= stats.kappa <= stats.kappa_ci[1]
+    flagged = pair_agreement([("flag", "A"), ("flag", "flag"), ("A", "A")])
+    assert (flagged.agree, flagged.decisive, flagged.flags, flagged.ties) == (2, 1, 2, 0)
+
+
+def test_undefined_reviewer_agreement_is_none_not_zero() -> None:
+    """Two reviewers who always pick A agree fully, but kappa is undefined (chance explains it all); no
+    shared pair at all leaves every rate undefined."""
+    same = pair_agreement([("A", "A")] * 5)
+    assert (same.raw_agreement, same.kappa, same.decisive_agreement) == (1.0, None, 1.0)
+    nothing = pair_agreement([])
+    assert (nothing.pairs, nothing.raw_agreement, nothing.decisive_agreement, nothing.kappa) == (
+        0,
+        None,
+        None,
+        None,
+    )
+    only_ties = pair_agreement([("tie", "tie"), ("tie", "A")])
+    assert (only_ties.decisive, only_ties.decisive_agreement, only_ties.raw_agreement) == (0, None, 0.5)
+
+
+def test_the_report_compares_reviewers_on_the_pairs_both_decided() -> None:
+    pairs = [make_pair(i) for i in range(12)]
+    decisions = []
+    for pair, (alice, bob) in zip(pairs, SHARED, strict=False):
+        decisions.append(decision(pair, _verdict(alice, pair.id), "alice"))
+        decisions.append(decision(pair, _verdict(bob, pair.id), "bob"))
+    decisions.append(decision(pairs[10], "chosen", "bob"))  # bob alone: not shared
+    decisions.append(decision(pairs[11], "chosen", "alice"))
+    decisions.append(decision(pairs[11], "rejected", "bob"))
+    decisions.append(decision(pairs[11], "chosen", "alice", withdrawn=True))  # alice took it back
+    report = agreement_report(decisions, n_boot=200, seed=0)
+    cohen = report.between_reviewers.cohen["alice | bob"]
+    assert (cohen.pairs, cohen.agree, cohen.decisive, cohen.decisive_agree, cohen.ties) == (10, 7, 8, 6, 2)
+    assert cohen.kappa == pytest.approx(0.29 / 0.59)
+    assert report.reviewers == {"alice": 10, "bob": 12}
+    by = report.ai_vs_human.by_reviewer
+    assert set(by) == {"alice", "bob"} and by["bob"].decisions == 12
+    assert by["alice"].agree == sum(d.verdict == "chosen" for d in decisions[:20:2])

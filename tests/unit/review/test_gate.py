@@ -183,3 +183,27 @@ def test_train_dpo_refuses_without_force_and_trains_on_corrected_labels_with_it(
     assert len(calls) == 1
     rows = [json.loads(line) for line in (Path(run_dir) / "export" / "pairs.jsonl").read_text().splitlines()]
     assert rows[0]["human_verdict"] == "rejected" and rows[0]["chosen"][0]["content"] == "Use a pin."
+
+
+def test_export_runs_while_a_reviewer_is_at_work(exported: tuple[Path, list[Any]]) -> None:
+    """A reviewer's session holds no run-directory lock: `rlaif export` (which takes it) runs beside it
+    and exports the decision the reviewer just made; the reviewer goes on deciding afterwards."""
+    from rlaif.cli.main import app
+    from rlaif.records import ReviewAnswer
+    from rlaif.review.session import ReviewSession
+    from tests.support.review import settings
+
+    path, _ = exported
+    run_dir = load_config(path).run_dir
+    with RunDir(run_dir, lock=False) as run:
+        pairs = list(run.stage("pairs", PreferencePair))
+        session = ReviewSession(run, pairs, settings("alice"), via="web")
+        made = session.decide(ReviewAnswer(pair_id=pairs[0].id, verdict="first"))
+        result = CliRunner().invoke(app, ["export", str(path), "--quiet"])
+        assert result.exit_code == 0, result.output
+        session.undo()  # still reviewing: the next decisions land too
+        session.decide(ReviewAnswer(pair_id=pairs[0].id, verdict="flag"))
+    rows = [json.loads(line) for line in (Path(run_dir) / "export" / "pairs.jsonl").read_text().splitlines()]
+    assert [r["human_verdict"] for r in rows] == [made.verdict]
+    with RunDir(run_dir) as run:
+        assert [d.verdict for d in run.stage("reviews", ReviewDecision)] == [made.verdict] * 2 + ["flag"]

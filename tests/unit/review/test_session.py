@@ -279,3 +279,62 @@ def test_pairs_the_filters_dropped_are_not_sampled_for_review(tmp_path: Path) ->
     )
     with pytest.raises(ReviewError, match="dropped by the quality filters"):
         sampled_pairs(run, settings())
+
+
+# --- several reviewers at once ---------------------------------------------------------------------------
+
+
+def test_every_reviewer_gets_the_same_sample_in_an_order_of_their_own(tmp_path: Path) -> None:
+    run = run_with_pairs(tmp_path / "run", make_pairs(40))
+    order = {
+        name: [p.id for p in sampled_pairs(run, settings(name, sample={"size": 12}))]
+        for name in ("alice", "bob")
+    }
+    assert set(order["alice"]) == set(order["bob"]) and len(order["alice"]) == 12  # overlapping verdicts
+    assert order["alice"] != order["bob"]
+    assert order["alice"] == [p.id for p in sampled_pairs(run, settings("alice", sample={"size": 12}))]
+    # Where the order is the point (least confident first), everyone keeps it.
+    lowest = {"size": 12, "strategy": "lowest_confidence"}
+    ranked = [p.id for p in sampled_pairs(run, settings("alice", sample=lowest))]
+    assert ranked == [p.id for p in sampled_pairs(run, settings("bob", sample=lowest))]
+    scores = {p.id: p.score for p in make_pairs(40)}
+    assert [scores[i] for i in ranked] == sorted(scores[i] for i in ranked)
+    run.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("", "is empty"),
+        ("   ", "is empty"),
+        ("../bob", "'/'"),
+        ("a\\b", "'\\\\'"),
+        ("alice\n", "has spaces at an end"),
+        ("al\x00ice", "'\\x00'"),
+        ("..", "is a path"),
+        ("x" * 101, "at most 100"),
+    ],
+)
+def test_a_reviewer_name_with_path_characters_or_none_is_refused(tmp_path: Path, name: str, why: str) -> None:
+    with RunDir(tmp_path) as run:
+        with pytest.raises(ConfigError, match="--reviewer") as info:
+            review_settings(run, reviewer=name)
+        assert why in str(info.value) and "\n" not in str(info.value).strip()
+        run.save_manifest(config={"review": {"reviewer": name}})
+        with pytest.raises(ConfigError, match="review") as saved:
+            review_settings(run)
+        assert why in str(saved.value)
+    for fine in ("alice", "Zoë Müller", "a.b@lab.org", "team-2_x"):
+        with RunDir(tmp_path) as run:
+            run.save_manifest(config={"review": {"reviewer": fine}})
+            assert review_settings(run).reviewer == fine
+            assert review_settings(run, reviewer=fine).reviewer == fine
+
+
+def test_a_hook_answer_under_a_bad_reviewer_name_is_refused(tmp_path: Path) -> None:
+    pairs = make_pairs(2)
+    with run_with_pairs(tmp_path / "run", pairs) as run:
+        session = ReviewSession(run, pairs, settings("alice"), via="hook")
+        with pytest.raises(ReviewError, match="reviewer '../x'"):
+            session.decide(ReviewAnswer(pair_id=pairs[0].id, verdict="first", reviewer="../x"))
+        assert len(run.stage("reviews", ReviewDecision)) == 0
