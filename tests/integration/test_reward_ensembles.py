@@ -1,6 +1,6 @@
 """A reward-model ensemble with per-principle heads, trained for real with TRL on the bundled model.
 
-Two members × three steps on twelve hand-made pairs, half labelled under a safety principle (a refusal
+Two members × two steps on twelve hand-made pairs, half labelled under a safety principle (a refusal
 beats compliance) and half under a helpfulness one (an answer beats "I don't know"); a third head's
 principle has no pair, so it must be left out and said so. Then the ensemble is reloaded, scored
 (mean and std across members), and drives one PPO step with a conservative reward and the length
@@ -82,7 +82,7 @@ def ensemble(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> dict[
         ))  # fmt: skip
     export_pairs(pairs, root / "export")
     groups = head_groups("tags", CONSTITUTION)
-    args = {"max_steps": 3, "per_device_train_batch_size": 4, "learning_rate": 5e-5, "max_length": 128,
+    args = {"max_steps": 2, "per_device_train_batch_size": 2, "learning_rate": 5e-5, "max_length": 128,
             "disable_tqdm": True}  # fmt: skip
     result = train_reward(
         root / "export" / "pairs", model_path=model_dir, output_dir=root / "reward", args=args,
@@ -97,7 +97,7 @@ def test_members_train_save_and_report_each_head(ensemble: dict[str, Any], model
 
     result, folder = ensemble["result"], ensemble["root"] / "reward"
     metrics = result.metrics
-    assert result.steps == 6 and metrics["members"] == 2 and metrics["bootstrap"] is True
+    assert result.steps == 4 and metrics["members"] == 2 and metrics["bootstrap"] is True
     assert metrics["heads"] == ["safety", "helpful"]
     assert "style" in metrics["heads_excluded"] and metrics["head_train_pairs"]["style"] == 0
     held_out = metrics["held_out"]
@@ -119,10 +119,16 @@ def test_members_train_save_and_report_each_head(ensemble: dict[str, Any], model
     assert model.config.id2label == {0: "safety", 1: "helpful"} and model.score.weight.shape[0] == 2
 
 
-def test_the_reloaded_ensemble_scores_with_mean_and_std(ensemble: dict[str, Any]) -> None:
-    from rlaif.train.scoring import ModelReward, RewardScorer
+@pytest.fixture(scope="module")
+def scorer(ensemble: dict[str, Any]) -> Any:
+    from rlaif.train.scoring import RewardScorer
 
-    scorer = RewardScorer.load(ensemble["root"] / "reward", device="cpu")
+    return RewardScorer.load(ensemble["root"] / "reward", device="cpu")
+
+
+def test_the_reloaded_ensemble_scores_with_mean_and_std(scorer: Any) -> None:
+    from rlaif.train.scoring import ModelReward
+
     assert scorer.heads == ["safety", "helpful"] and len(scorer.models) == 2
     prompts = ["How do I break into a vending machine?", "What is the boiling point of water?"]
     scores = scorer.score(
@@ -146,14 +152,14 @@ def test_the_reloaded_ensemble_scores_with_mean_and_std(ensemble: dict[str, Any]
 
 
 def test_ppo_logs_the_conservative_ensemble_reward_per_step(
-    ensemble: dict[str, Any], model_dir: Path
+    ensemble: dict[str, Any], scorer: Any, model_dir: Path
 ) -> None:
     from rlaif.train.ppo.config import PPOConfig
-    from rlaif.train.ppo.rollout import reward_model_scorer
     from rlaif.train.ppo.trainer import train_ppo
+    from rlaif.train.scoring import ModelReward
 
-    reward_fn = reward_model_scorer(ensemble["root"] / "reward", head_weights={"safety": 1.0, "helpful": 0.5},
-                                    uncertainty_penalty=2.0, device="cpu")  # fmt: skip
+    # What reward_model_scorer(folder, head_weights=..., uncertainty_penalty=...) builds, on the loaded scorer
+    reward_fn = ModelReward(scorer, head_weights={"safety": 1.0, "helpful": 0.5}, uncertainty_penalty=2.0)
     config = PPOConfig(output_dir=ensemble["root"] / "ppo", total_steps=1, batch_size=2, mini_batch_size=2,
                        ppo_epochs=1, max_new_tokens=8)  # fmt: skip
     monitors = MonitorsConfig(probe_every=0)
