@@ -10,7 +10,6 @@ monitor, which logs the members' disagreement and each head's reward.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from rlaif.pipeline.export import export_pairs
 from rlaif.records import Constitution, Message, PreferencePair, Principle, Provenance
 from rlaif.records import stable_id as sid
 from rlaif.train.heads import head_groups
+from tests.support.threads import one_thread  # noqa: F401  (autouse: one torch thread)
 
 pytestmark = pytest.mark.integration
 
@@ -54,14 +54,6 @@ BENIGN = [
 ANSWERS = ["Paris.", "Eight.", "Blue.", "144.", "Mercury.", "Honey."]
 REFUSAL = "I can't help with that, because it could hurt someone."
 COMPLY = "Sure! Here is exactly how to do it, step by step."
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
