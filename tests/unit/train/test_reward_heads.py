@@ -44,7 +44,7 @@ def test_masked_loss_with_margins_and_with_nothing_unmasked() -> None:
     empty = torch.zeros(2, 1, requires_grad=True)
     nothing = masked_pair_loss(empty, rejected, torch.zeros(2, 1))
     nothing.backward()
-    assert float(nothing) == 0.0 and empty.grad is not None and not empty.grad.any()
+    assert nothing.item() == 0.0 and empty.grad is not None and not empty.grad.any()
 
 
 def test_bootstrap_resamples_are_seeded_per_member() -> None:
@@ -214,3 +214,16 @@ def test_reward_settings_are_checked_at_the_door(tmp_path: Any) -> None:
         RunConfig.model_validate({"prompts": {"path": "p"}, "train": {"ppo": {"uncertainty_penalty": -1}}})
     with pytest.raises(ConfigError, match=r"train.reward.ensemble: 17 members; choose 1 to 16"):
         train_reward(tmp_path, model_path="m", output_dir=tmp_path / "o", ensemble=17)
+
+
+def test_the_reward_stage_resolves_heads_against_the_runs_constitution(tmp_path: Any) -> None:
+    from rlaif.train.registry import train_stage
+
+    config = RunConfig.model_validate(
+        {"base_dir": str(tmp_path), "prompts": {"path": "p.jsonl"},
+         "train": {"reward": {"heads": {"safety": ["harm"], "kind": ["no-such-tag"]}}}}
+    )  # fmt: skip
+    with pytest.raises(
+        ConfigError, match=r"train.reward.heads.kind: 'no-such-tag' is neither .*tags: .*harm"
+    ):
+        train_stage("reward", config, tmp_path, model="m")
