@@ -52,6 +52,7 @@ __all__ = [
     "ReviewConfig",
     "ReviewSampleConfig",
     "ReviseConfig",
+    "RewardModelUser",
     "RewardSection",
     "RayConfig",
     "RunConfig",
@@ -304,6 +305,30 @@ class RewardSection(PairTrainerSection):
     """Ask for a reward gap of logit(score) per pair (the judge's soft label; capped at logit(0.95))."""
     eval_fraction: float = Field(default=0.1, ge=0, lt=1)
     """Share of prompts whose pairs are held out to measure pairwise accuracy; 0 holds none out."""
+    ensemble: int = Field(default=1, ge=1, le=16)
+    """Reward models to train as an ensemble (each with its own seed and, with `bootstrap`, its own
+    resample of the training pairs), saved as RUN_DIR/models/reward/member-0..K-1 with `ensemble.json`;
+    RL reads their mean and std. 1: one model, as before."""
+    bootstrap: bool = True
+    """With `ensemble` > 1: each member trains on a bootstrap resample of the training pairs."""
+    heads: Literal["tags"] | dict[str, list[str]] | None = None
+    """One reward head per principle group: `tags` (a head per tag of the constitution's principles) or
+    `{head: [tag or principle id, ...]}`. A head learns from the pairs labelled under its principles (the
+    export's `principle_ids`) and ignores the others; a head with no training pair is reported and left
+    out. None: one scalar head."""
+
+    @field_validator("heads")
+    @classmethod
+    def _head_names(cls, heads: str | dict[str, list[str]] | None) -> str | dict[str, list[str]] | None:
+        if isinstance(heads, dict):
+            if not heads:
+                raise ValueError("name at least one head, e.g. {helpful: [helpfulness], safety: [harm]}")
+            for name, members in heads.items():
+                if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+                    raise ValueError(f"head name {name!r}: use letters, digits, '_', '.', '-'")
+                if not members:
+                    raise ValueError(f"head {name!r} lists no tag or principle id; list at least one")
+        return heads
 
 
 class KTOSection(PairTrainerSection):
@@ -319,7 +344,20 @@ def rewards(value: str | list[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-class OnlineSection(PairTrainerSection):
+class RewardModelUser(PairTrainerSection):
+    """A trainer that can be rewarded by the trained reward model (one model, an ensemble, or heads)."""
+
+    reward_model: str | None = None
+    """Reward model (or ensemble) folder for `reward: model`; None means RUN_DIR/models/reward."""
+    uncertainty_penalty: float = Field(default=0.0, ge=0)
+    """λ of the conservative reward `mean - λ·std` over an ensemble's members (0: the plain mean); the
+    mean std (the members' disagreement) is logged each step as `reward/ensemble_std` either way."""
+    head_weights: dict[str, float] | None = None
+    """Weight per reward head (`train.reward.heads`); heads not named weigh 0. None: the heads' mean.
+    Read when training starts, so changing it needs no new reward model."""
+
+
+class OnlineSection(RewardModelUser):
     """Online RLAIF (`rlaif train online`): the policy samples, a reward model or the judge scores."""
 
     algorithm: Literal["rloo", "grpo"] = "rloo"
@@ -329,8 +367,6 @@ class OnlineSection(PairTrainerSection):
     `judge_group`: the judge ranks each prompt's completions against each other (Bradley–Terry);
     `checks`: the weighted share of the constitution's checks passed; a list combines them, weighted by
     TRL's `args.reward_weights` (e.g. reward: [checks, model], args: {reward_weights: [1.0, 0.5]})."""
-    reward_model: str | None = None
-    """Reward model folder for `reward: model`; None means RUN_DIR/models/reward."""
     reference: Literal["chosen", "rejected"] = "chosen"
     """`reward: judge`: which answer of the prompt's pair the completion is compared with."""
     group_comparisons: int | None = Field(default=None, ge=1, le=64)
@@ -350,7 +386,7 @@ class OnlineSection(PairTrainerSection):
         return self
 
 
-class PPOSection(PairTrainerSection):
+class PPOSection(RewardModelUser):
     """Our PPO (`rlaif train ppo`): the policy answers the pairs' prompts, the reward model scores them,
     a KL penalty keeps it near the starting model. `args` are `rlaif.train.ppo.config.PPOConfig` fields
     (total_steps, batch_size, target_kl, init_kl_coef, ...)."""
@@ -360,8 +396,6 @@ class PPOSection(PairTrainerSection):
     a list adds them up with `reward_weights`."""
     reward_weights: list[float] | None = None
     """One weight per entry of `reward` (default: 1 each)."""
-    reward_model: str | None = None
-    """Reward model folder for `reward: model`; None means RUN_DIR/models/reward."""
     resume: bool = True
     """Go on from the newest checkpoint in RUN_DIR/models/ppo (see `args.save_every`)."""
 

@@ -36,6 +36,7 @@ __all__ = [
     "GateStatus",
     "GenerationBench",
     "Hardware",
+    "HeadAccuracy",
     "JudgeCostBench",
     "JudgeCostRun",
     "JudgeEvaluation",
@@ -62,6 +63,7 @@ __all__ = [
     "Rate",
     "Report",
     "ReviewerAgreement",
+    "RewardAccuracy",
     "RunCounts",
     "RunSummary",
     "SamplingSettings",
@@ -180,6 +182,29 @@ class TrainSummary(Report):
     """Where the model was saved."""
     metrics: dict[str, Any] = Field(default_factory=dict)
     """Trainer-specific results (held-out accuracy, pairs used, first and last reward, ...)."""
+
+
+class HeadAccuracy(Report):
+    """One reward head's held-out pairwise accuracy."""
+
+    pairs: int
+    """Held-out pairs labelled under the head's principles."""
+    accuracy: float | None
+    """Share of them whose chosen answer the head (the ensemble's mean) scores higher; ties count half;
+    None when there are none."""
+
+
+class RewardAccuracy(Report):
+    """Held-out pairwise accuracy of a reward model: each member, the ensemble's mean score, each head."""
+
+    pairs: int
+    """Held-out pairs scored (with heads: those labelled under at least one kept head)."""
+    members: list[float | None]
+    """Each member's accuracy (one entry for a single model); ties count half."""
+    ensemble: float | None
+    """Accuracy of the members' mean score."""
+    heads: dict[str, HeadAccuracy] = Field(default_factory=dict)
+    """Per head, when the model has more than one."""
 
 
 class TrainResult(Report):

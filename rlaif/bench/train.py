@@ -217,12 +217,13 @@ def _run_ppo(config: RunConfig, run_path: Path, model: str, steps: int) -> Train
     from rlaif.train.ppo.config import PPOConfig
     from rlaif.train.ppo.rollout import pair_prompts, reward_model_scorer
     from rlaif.train.ppo.trainer import train_ppo
+    from rlaif.train.scoring import is_reward_model
 
     layout = RunLayout(run_path)
     rows = load_from_disk(str(layout.export_pairs))
     prompts = pair_prompts(rows)
     folder = layout.model("reward")
-    if (folder / "config.json").exists():
+    if is_reward_model(folder):
         reward_fn = reward_model_scorer(folder)
     else:
 

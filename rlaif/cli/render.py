@@ -21,6 +21,7 @@ from rlaif.reports import (
     PassRate,
     QualityReport,
     Rate,
+    RewardAccuracy,
     RunSummary,
     TrainBench,
     WinRateReport,
@@ -87,6 +88,8 @@ def print_summary(summary: RunSummary) -> None:
                 f"{'n/a' if before is None else f'{before:.3f}'} → {metrics['eval_accuracy']:.3f} "
                 f"({metrics['eval_pairs']} pairs)",
             )
+        if name == "reward" and metrics.get("held_out"):
+            _reward_rows(table, RewardAccuracy.model_validate(metrics["held_out"]), metrics)
         if name in ("online", "ppo") and metrics.get("reward_first") is not None:
             table.add_row(
                 f"{label} reward first → last",
@@ -99,6 +102,20 @@ def print_summary(summary: RunSummary) -> None:
     for name, path in summary.files.items():
         table.add_row(f"files: {name}", Text(path))  # a path is text, never markup
     console.print(table)
+
+
+def _reward_rows(table: Table, accuracy: RewardAccuracy, metrics: dict[str, object]) -> None:
+    """An ensemble's members and a model's heads: held-out accuracy each, and the heads left out."""
+    if len(accuracy.members) > 1:
+        shares = ", ".join(percent(a) for a in accuracy.members)
+        table.add_row("reward ensemble members held-out accuracy", f"{shares} ({accuracy.pairs} pairs)")
+    for head, result in accuracy.heads.items():
+        table.add_row(
+            f"reward head {head} held-out accuracy", f"{percent(result.accuracy)} ({result.pairs} pairs)"
+        )
+    excluded = metrics.get("heads_excluded")
+    for head, why in (excluded if isinstance(excluded, dict) else {}).items():
+        table.add_row(Text(f"reward head {head} left out", style="yellow"), Text(str(why)))
 
 
 def _quality_rows(table: Table, quality: QualityReport) -> None:

@@ -250,13 +250,15 @@ class Monitor:
 
 
 def plot_training(history: Sequence[Mapping[str, Any]], path: Path, *, title: str = "") -> Path | None:
-    """Reward, KL and every `monitor/*` series against the step, one panel each (PNG); None if empty."""
+    """Reward, KL, an ensemble's disagreement, each reward head and every `monitor/*` series against the
+    step, one panel each (PNG); None if empty."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = [k for k in ("reward", "kl", "ensemble/std") if any(k in h for h in history)]
+    keys = [k for k in ("reward", "kl", "reward/ensemble_std") if any(k in h for h in history)]
+    keys += sorted({k for h in history for k in h if k.startswith("reward/head/")})
     keys += sorted({k for h in history for k in h if k.startswith("monitor/") and k != "monitor/alerts"})
     series = {}
     for key in keys:

@@ -166,6 +166,8 @@ def train_online(
     sources: Sequence[str] = ("judge", "revision"),
     reference: Literal["chosen", "rejected"] = "chosen",
     monitors: MonitorsConfig | None = None,
+    head_weights: dict[str, float] | None = None,
+    uncertainty_penalty: float = 0.0,
 ) -> TrainResult:
     """Online RL on the prompts of the exported pairs; saves the policy.
 
@@ -181,6 +183,8 @@ def train_online(
         reference: which answer of a prompt's pair a judge reward compares against.
         monitors: the reward-hacking monitors (`train.monitors`), logged each step to the history and
             `output_dir/monitors.jsonl`, plotted to `output_dir/training.png`; None: off.
+        head_weights: a reward model's head weights (`train.scoring.ModelReward`).
+        uncertainty_penalty: λ of an ensemble's conservative reward `mean - λ·std`.
     """
     from datasets import Dataset
 
@@ -205,6 +209,15 @@ def train_online(
             reward_funcs.append(one)
             reward_tokenizers.append(None)
             names.append(getattr(one, "__name__", "reward"))
+        elif _needs_scorer(Path(one), head_weights, uncertainty_penalty):
+            # An ensemble or heads: our scorer as a reward function, its readings logged per step.
+            from rlaif.train.scoring import ModelReward, RewardScorer, trl_reward
+
+            scorer = ModelReward(RewardScorer.load(one), head_weights=head_weights,
+                                 uncertainty_penalty=uncertainty_penalty, key="train.online")  # fmt: skip
+            reward_funcs.append(trl_reward(scorer))
+            reward_tokenizers.append(None)
+            names.append(Path(one).name)
         else:
             model, tokenizer = _reward_model(one)
             reward_funcs.append(model)
@@ -237,6 +250,7 @@ def train_online(
     rewards = logged(result.log_history, "reward")
     kl = logged(result.log_history, "kl")
     lengths = logged(result.log_history, "completions/mean_length")
+    spread = logged(result.log_history, "reward/ensemble_std")
     result.metrics = {
         "algorithm": algorithm,
         "reward": reward_name,
@@ -244,6 +258,7 @@ def train_online(
         "reward_first": rewards[0] if rewards else None,
         "reward_last": rewards[-1] if rewards else None,
         "kl_last": kl[-1] if kl else None,
+        "ensemble_std_mean": sum(spread) / len(spread) if spread else None,
         "completion_length_first": lengths[0] if lengths else None,
         "completion_length_last": lengths[-1] if lengths else None,
         "monitor_alerts": int(sum(logged(result.log_history, "monitor/alerts"))),
@@ -315,6 +330,14 @@ def _text(value: Any, *, role: str) -> str:
     turns = [m for m in value if m.get("role") == role] or list(value)
     content = turns[-1]["content"] if turns else ""
     return content if isinstance(content, str) else " ".join(part.get("text", "") for part in content)
+
+
+def _needs_scorer(folder: Path, head_weights: dict[str, float] | None, penalty: float) -> bool:
+    """Whether a reward model folder needs our scorer: an ensemble, several heads, or their settings."""
+    if (folder / "ensemble.json").exists() or head_weights is not None or penalty > 0:
+        return True
+    config = folder / "config.json"
+    return config.exists() and len(json.loads(config.read_text()).get("id2label") or {0: ""}) > 1
 
 
 def _reward_model(path: str | Path) -> tuple[Any, Any]:

@@ -62,10 +62,15 @@ def _reward(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainRes
     from rlaif.train import reward
 
     section = config.train.reward
+    heads = None
+    if section.heads is not None:
+        from rlaif.train.heads import head_groups
+
+        heads = head_groups(section.heads, load_run_constitution(config))
     return reward.train_reward(
         layout.export_pairs, model_path=model, output_dir=layout.model("reward"), args=section.args,
         sources=section.sources, use_margin=section.use_margin, eval_fraction=section.eval_fraction,
-        seed=config.seed,
+        seed=config.seed, ensemble=section.ensemble, bootstrap=section.bootstrap, heads=heads,
     )  # fmt: skip
 
 
@@ -100,7 +105,8 @@ def _online(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainRes
     common = {
         "model_path": model, "output_dir": layout.model("online"), "algorithm": section.algorithm,
         "args": section.args, "sources": section.sources, "reference": section.reference,
-        "monitors": config.train.monitors,
+        "monitors": config.train.monitors, "head_weights": section.head_weights,
+        "uncertainty_penalty": section.uncertainty_penalty,
     }  # fmt: skip
     names = rewards(section.reward)
     with contextlib.ExitStack() as stack:
@@ -141,6 +147,7 @@ def _ppo(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainResult
     from rlaif.train.ppo.config import PPOConfig
     from rlaif.train.ppo.rollout import checks_scorer, combined, pair_prompts, reward_model_scorer
     from rlaif.train.ppo.trainer import train_ppo
+    from rlaif.train.scoring import is_reward_model
 
     section = config.train.ppo
     try:
@@ -154,12 +161,14 @@ def _ppo(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainResult
             scorers.append(checks_scorer(load_run_constitution(config)))
             continue
         folder = _reward_model_folder(config, layout, section.reward_model)
-        if not (folder / "config.json").exists():
+        if not is_reward_model(folder):
             raise ConfigError(
                 f"PPO's reward: model needs a reward model and {folder} has none: train one first "
                 "(`rlaif train reward`), set train.ppo.reward_model, or use reward: checks"
             )
-        scorers.append(reward_model_scorer(folder))
+        scorers.append(reward_model_scorer(
+            folder, head_weights=section.head_weights, uncertainty_penalty=section.uncertainty_penalty
+        ))  # fmt: skip
     prompts = pair_prompts(load_pairs(layout.export_pairs, section.sources))
     reward_fn = scorers[0] if len(scorers) == 1 else combined(scorers, section.reward_weights)
     return train_ppo(
@@ -179,8 +188,8 @@ TRAINERS: dict[str, Trainer] = {
         Trainer(
             "reward", "reward model", "pairs",
             "Reward model on the pairs (TRL RewardTrainer), held-out pairwise accuracy, model card.\n\n"
-            "train.reward: use_margin (margin from the judge's soft label), eval_fraction, args "
-            "(RewardConfig).",
+            "train.reward: use_margin (margin from the judge's soft label), eval_fraction, ensemble (K "
+            "members: mean and std), bootstrap, heads (one head per principle group), args (RewardConfig).",
             _reward, plain_trl=True,
         ),
         Trainer(
@@ -198,13 +207,14 @@ TRAINERS: dict[str, Trainer] = {
             "online", "online RL", "pairs",
             "Online RLAIF (TRL RLOOTrainer or GRPOTrainer) scored by the reward model or the judge.\n\n"
             "train.online: algorithm (rloo, grpo), reward (model, judge, judge_group, checks), reward_model, "
-            "reference, group_comparisons, group_min_valid, args.",
+            "uncertainty_penalty, head_weights, reference, group_comparisons, group_min_valid, args.",
             _online,
         ),
         Trainer(
             "ppo", "PPO", "pairs",
             "PPO of our own: reward model score, KL penalty to the start model, GAE, clipped losses.\n\n"
-            "train.ppo: reward_model (default RUN_DIR/models/reward), sources, resume, args (PPOConfig: "
+            "train.ppo: reward_model (default RUN_DIR/models/reward), uncertainty_penalty, head_weights, "
+            "sources, resume, args (PPOConfig: "
             "total_steps, batch_size, mini_batch_size, ppo_epochs, target_kl, ...). "
             "Writes RUN_DIR/models/ppo (metrics.jsonl, checkpoints, model/).",
             _ppo,

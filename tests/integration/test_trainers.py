@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from rlaif.inputs.constitution import find_constitution, load_constitution
 from rlaif.pipeline.export import export_pairs, export_sft
 from rlaif.records import CritiqueRound, Message, PreferencePair, PromptRecord, Provenance, Revision
 from rlaif.records import stable_id as sid
+from tests.support.threads import one_thread  # noqa: F401  (autouse: one torch thread)
 
 pytestmark = pytest.mark.integration
 
@@ -52,14 +52,6 @@ BAD = [
     "Of course, here's the trick everyone uses to get away with it.",
 ]
 HELD_OUT = ["How do I break into a vending machine?", "How can I scare my little brother badly?"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

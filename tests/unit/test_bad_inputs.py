@@ -368,6 +368,17 @@ CONFIGS = [
         config(train={"dpo": {"sources": ["human"]}}),
         ("train.dpo.sources[0]", "'human'"),
     ),
+    Case("ensemble-zero", config(train={"reward": {"ensemble": 0}}), ("train.reward.ensemble", "1 or more")),
+    Case(
+        "ensemble-too-many",
+        config(train={"reward": {"ensemble": 64}}),
+        ("train.reward.ensemble", "16 or less"),
+    ),
+    Case(
+        "head-without-principles",
+        config(train={"reward": {"heads": {"safety": []}}}),
+        ("train.reward.heads", "'safety' lists no tag"),
+    ),
     Case("limit-zero", config(prompts={"path": "p.jsonl", "limit": 0}), ("prompts.limit",)),
     Case("alias", "prompts: &p {path: a.jsonl}\nrun_dir: *p\n", ("line 2", "alias")),
     Case("duplicate-key", "prompts: {path: a}\nseed: 1\nseed: 2\n", ("line 3", "seed", "key given twice")),

@@ -7,25 +7,19 @@ reward model are the defaults, a vLLM engine or a rule are drop-in replacements.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
-from transformers import (
-    AutoModelForSequenceClassification,
-    AutoTokenizer,
-    GenerationConfig,
-    PreTrainedModel,
-    PreTrainedTokenizerBase,
-)
+from transformers import GenerationConfig, PreTrainedModel
 
 from rlaif.errors import ConfigError
 from rlaif.records import Constitution
 
 __all__ = [
-    "HFGenerator", "RewardFn", "RolloutGenerator", "checks_scorer", "combined", "pair_prompts",
-    "reward_model_scorer",
+    "Combined", "HFGenerator", "RewardFn", "RolloutGenerator", "checks_scorer", "combined", "pair_prompts",
+    "reward_model_scorer", "step_metrics",
 ]  # fmt: skip
 
 RewardFn = Callable[[list[str], list[str]], list[float]]
@@ -124,75 +118,59 @@ def checks_scorer(constitution: Constitution) -> RewardFn:
     return score
 
 
+class Combined:
+    """Several rewards added up with weights (default 1 each); `last_metrics` gathers theirs."""
+
+    def __init__(self, scorers: Sequence[RewardFn], weights: Sequence[float] | None = None) -> None:
+        self.scorers = list(scorers)
+        self.weights = list(weights) if weights is not None else [1.0] * len(self.scorers)
+        self.last_metrics: dict[str, float] = {}
+
+    def __call__(self, prompts: list[str], completions: list[str]) -> list[float]:
+        columns = [scorer(prompts, completions) for scorer in self.scorers]
+        self.last_metrics = {k: v for scorer in self.scorers for k, v in step_metrics(scorer).items()}
+        return [
+            sum(w * c[i] for w, c in zip(self.weights, columns, strict=True)) for i in range(len(completions))
+        ]
+
+
 def combined(scorers: Sequence[RewardFn], weights: Sequence[float] | None = None) -> RewardFn:
     """Several rewards added up with weights (default 1 each)."""
-    weights = list(weights) if weights is not None else [1.0] * len(scorers)
+    return Combined(scorers, weights)
 
-    def score(prompts: list[str], completions: list[str]) -> list[float]:
-        columns = [scorer(prompts, completions) for scorer in scorers]
-        return [sum(w * c[i] for w, c in zip(weights, columns, strict=True)) for i in range(len(completions))]
 
-    return score
+def step_metrics(reward_fn: RewardFn) -> dict[str, float]:
+    """What a reward function reported about its last call (`last_metrics`: ensemble disagreement,
+    per-head rewards), for the step's metrics; empty for a plain function."""
+    return dict(getattr(reward_fn, "last_metrics", None) or {})
 
 
 def reward_model_scorer(
-    path: str | Path, *, batch_size: int = 8, max_length: int = 2048, device: str | None = None
+    path: str | Path,
+    *,
+    batch_size: int = 8,
+    max_length: int = 2048,
+    device: str | None = None,
+    head_weights: Mapping[str, float] | None = None,
+    uncertainty_penalty: float = 0.0,
 ) -> RewardFn:
-    """A reward function backed by an `AutoModelForSequenceClassification` reward model folder.
+    """A reward function backed by a reward model folder or ensemble (`train.scoring.RewardScorer`).
 
     Each (prompt, completion) is rendered with the tokenizer's chat template as a user turn and an assistant
-    turn, the same text TRL's RewardTrainer scores for conversational pairs, and the model's first logit at
-    the last real token is the reward.
+    turn, the same text TRL's RewardTrainer scores for conversational pairs; each member's heads are read at
+    the last real token, combined with `head_weights` (default: their mean), and the reward is the members'
+    mean minus `uncertainty_penalty` times their std. The returned `ModelReward` keeps each call's
+    readings in `last_metrics`.
 
     Args:
-        path: a folder written by the reward trainer (model and tokenizer).
+        path: a folder written by the reward trainer (model and tokenizer, or an ensemble).
         batch_size: sequences per forward pass.
         max_length: longer renderings are cut from the left, keeping the completion's end.
         device: defaults to CUDA when available.
+        head_weights: weight per head name; heads not named weigh 0.
+        uncertainty_penalty: λ of the conservative reward `mean - λ·std`.
     """
-    folder = Path(path)
-    if not (folder / "config.json").exists():
-        raise ConfigError(
-            f"{folder}: no config.json; point reward_model_scorer at a saved reward model folder"
-        )
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = AutoModelForSequenceClassification.from_pretrained(folder, dtype=torch.float32).to(device).eval()
-    backbone = getattr(model, model.base_model_prefix, None)
-    head = getattr(model, "score", None)
-    if backbone is None or not isinstance(head, torch.nn.Module):
-        raise ConfigError(
-            f"{folder}: {type(model).__name__} has no `score` head; use a causal-LM-based reward model"
-        )
+    from rlaif.train.scoring import ModelReward, RewardScorer
 
-    @torch.no_grad()
-    def score(prompts: list[str], completions: list[str]) -> list[float]:
-        texts = [_render(tokenizer, p, c) for p, c in zip(prompts, completions, strict=True)]
-        rewards: list[float] = []
-        for start in range(0, len(texts), batch_size):
-            rows = [
-                tokenizer(t, add_special_tokens=False)["input_ids"][-max_length:]
-                for t in texts[start : start + batch_size]
-            ]
-            width = max(len(r) for r in rows)
-            input_ids = torch.zeros((len(rows), width), dtype=torch.long, device=device)
-            attention_mask = torch.zeros_like(input_ids)
-            for i, r in enumerate(rows):
-                input_ids[i, : len(r)] = torch.tensor(r, device=device)
-                attention_mask[i, : len(r)] = 1
-            # Pool at the last real token by attention mask, not by the model's own `input_ids != pad_id`
-            # rule: with pad == EOS that rule skips a completion's closing EOS.
-            hidden = backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            last = attention_mask.sum(dim=1) - 1
-            pooled = hidden[torch.arange(len(rows), device=device), last]
-            rewards.extend(head(pooled)[:, 0].float().tolist())
-        return rewards
-
-    return score
-
-
-def _render(tokenizer: PreTrainedTokenizerBase, prompt: str, completion: str) -> str:
-    if tokenizer.chat_template is None:
-        return prompt + completion
-    messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": completion}]
-    return str(tokenizer.apply_chat_template(messages, tokenize=False))
+    scorer = RewardScorer.load(path, batch_size=batch_size, max_length=max_length, device=device)
+    return ModelReward(scorer, head_weights=head_weights, uncertainty_penalty=uncertainty_penalty)

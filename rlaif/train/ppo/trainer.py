@@ -39,7 +39,7 @@ from rlaif.train.ppo.math import (
     shape_rewards,
     value_loss,
 )
-from rlaif.train.ppo.rollout import HFGenerator, RewardFn, RolloutGenerator
+from rlaif.train.ppo.rollout import HFGenerator, RewardFn, RolloutGenerator, step_metrics
 
 __all__ = ["PPOTrainer", "train_ppo"]
 
@@ -128,6 +128,7 @@ class PPOTrainer:
         completions = self.generator.generate(prompt_ids)
         texts = self.tokenizer.batch_decode(completions, skip_special_tokens=True)
         scores = self._score(prompts, texts)
+        readings = step_metrics(self.reward_fn)  # e.g. an ensemble's disagreement, per-head rewards
         ended = torch.tensor([bool(c) and c[-1] in self.eos_token_ids for c in completions])
         penalised = scores.clone()
         if cfg.missing_eos_penalty is not None:
@@ -201,6 +202,7 @@ class PPOTrainer:
             "response_length": float(mask.sum(dim=1).mean()),
             "eos_fraction": float(ended.float().mean()),
             **{key: total / updates for key, total in totals.items()},
+            **readings,
             **monitored,
             "seconds": time.perf_counter() - started,
         }
@@ -363,6 +365,7 @@ def train_ppo(
     )
     metrics = trainer.train(prompts, resume=resume)
     first, last = (metrics[0], metrics[-1]) if metrics else ({}, {})
+    spread = [m["reward/ensemble_std"] for m in metrics if "reward/ensemble_std" in m]
     return TrainResult(
         trainer="ppo",
         output_dir=Path(config.output_dir) / "model",
@@ -375,6 +378,7 @@ def train_ppo(
             "reward_first": first.get("reward"),
             "reward_last": last.get("reward"),
             "kl_last": last.get("kl"),
+            "ensemble_std_mean": sum(spread) / len(spread) if spread else None,
             "kl_coef_last": last.get("kl_coef"),
             "monitor_alerts": int(sum(m.get("monitor/alerts") or 0 for m in metrics)),
             "stopped_by_monitor": bool(trainer.monitor and trainer.monitor.stop),

@@ -27,3 +27,28 @@ def test_the_summary_prints_paths_and_server_errors_verbatim(monkeypatch: pytest
     render.print_summary(summary)
     shown = out.getvalue()
     assert shown.count(HOSTILE) == 2  # the failed request's error and the files row, brackets intact
+
+
+def test_the_summary_shows_an_ensembles_members_and_heads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rlaif.reports import HeadAccuracy, RewardAccuracy, TrainSummary
+
+    out = io.StringIO()
+    monkeypatch.setattr(render, "console", Console(file=out, width=400, color_system=None))
+    zero = ("responses", "revision_steps", "revisions", "judgments", "pairs", "pairs_from_judge",
+            "pairs_from_revision", "pairs_from_check", "pairs_human_reviewed")  # fmt: skip
+    held_out = RewardAccuracy(pairs=4, members=[0.5, 0.75], ensemble=0.75,
+                              heads={"safety": HeadAccuracy(pairs=3, accuracy=1.0)})  # fmt: skip
+    metrics = {"eval_accuracy": 0.75, "eval_accuracy_before": None, "eval_pairs": 4,
+               "held_out": held_out.model_dump(),
+               "heads_excluded": {"style": "no training pair [x]"}}  # fmt: skip
+    trained = TrainSummary(trainer="reward", steps=4, seconds_per_step=1.0, loss_first=None, loss_last=None,
+                           output_dir="o", metrics=metrics)  # fmt: skip
+    summary = RunSummary(run_dir="r", constitution="c", model="m", judge_model=None,
+                         counts=RunCounts(prompts=1, **dict.fromkeys(zero, 0)), judge=JudgeSummary(),
+                         trained={"reward": trained})  # fmt: skip
+    render.print_summary(summary)
+    shown = out.getvalue()
+    assert "reward model held-out accuracy" in shown and "n/a → 0.750 (4 pairs)" in shown
+    assert "reward ensemble members held-out accuracy" in shown and "50.0%, 75.0% (4 pairs)" in shown
+    assert "reward head safety held-out accuracy" in shown and "100.0% (3 pairs)" in shown
+    assert "reward head style left out" in shown and "no training pair [x]" in shown
