@@ -4,12 +4,16 @@ This module only re-exports the public API (`__all__`); everything is defined in
 """
 
 from rlaif._version import __version__
+from rlaif.api.judge import Judge
+from rlaif.api.revise import Reviser
+from rlaif.api.run import run
+from rlaif.api.server import Server
 from rlaif.backends.bundled import ensure_model
 from rlaif.backends.fake import FakeBackend
 from rlaif.backends.openai_api import OpenAIBackend
 from rlaif.backends.protocol import Backend, ChatRequest, ChatResult, run_batch
 from rlaif.backends.vllm_server import VLLMServer
-from rlaif.config import RunConfig, load_config
+from rlaif.config import JudgeConfig, ModelConfig, ReviseConfig, RunConfig, config_from_dict, load_config
 from rlaif.errors import (
     BackendError,
     ConfigError,
@@ -20,6 +24,7 @@ from rlaif.errors import (
     ReviewError,
     RlaifError,
     RunDirError,
+    ServerRefused,
     ServerUnreachable,
     TemplateError,
 )
@@ -36,11 +41,16 @@ from rlaif.records import (
     Check,
     CheckOutcome,
     Constitution,
+    CritiqueRound,
     Judgment,
     Message,
+    OrderVerdict,
+    Pair,
+    PairJudgment,
     PreferencePair,
     Principle,
     PromptRecord,
+    Provenance,
     Response,
     ReviewAnswer,
     ReviewDecision,
@@ -66,15 +76,23 @@ __all__ = [
     "ConfigError",
     "Constitution",
     "ConstitutionError",
+    "CritiqueRound",
     "FakeBackend",
     "GateError",
+    "Judge",
+    "JudgeConfig",
     "Judgment",
     "Message",
+    "ModelConfig",
     "OpenAIBackend",
+    "OrderVerdict",
+    "Pair",
+    "PairJudgment",
     "PreferencePair",
     "Principle",
     "PromptRecord",
     "PromptSetError",
+    "Provenance",
     "QualityGateError",
     "QualityReport",
     "Response",
@@ -83,12 +101,16 @@ __all__ = [
     "ReviewError",
     "ReviewItem",
     "ReviewSession",
+    "ReviseConfig",
+    "Reviser",
     "Revision",
     "RlaifError",
     "RunConfig",
     "RunDir",
     "RunDirError",
     "RunSummary",
+    "Server",
+    "ServerRefused",
     "ServerUnreachable",
     "TemplateError",
     "TrainResult",
@@ -97,6 +119,7 @@ __all__ = [
     "agreement_report",
     "check_gate",
     "checkable",
+    "config_from_dict",
     "ensure_model",
     "evaluate_compliance",
     "evaluate_winrate",
@@ -107,6 +130,7 @@ __all__ = [
     "load_prompts",
     "respond",
     "revise",
+    "run",
     "run_batch",
     "run_check",
     "run_hook",

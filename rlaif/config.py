@@ -6,7 +6,9 @@ resolved against the current directory. TRL settings pass through to TRL's own c
 
 from __future__ import annotations
 
+import copy
 import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -61,6 +63,7 @@ __all__ = [
     "TemplatesConfig",
     "TrainConfig",
     "TrainerSection",
+    "config_from_dict",
     "load_config",
     "reviewer_problem",
 ]
@@ -676,19 +679,12 @@ class RunConfig(Section):
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Read and validate a run config; errors name the file, line and field."""
-    from rlaif.yamlfile import describe_error, format_error, load_yaml
+    from rlaif.yamlfile import load_yaml
 
     path = Path(path)
     data, locate = load_yaml(path, ConfigError, what="config")
     overrides = overrides or {}
-    for key, value in overrides.items():
-        try:
-            _set_dotted(data, key, value)
-        except (AttributeError, TypeError):
-            raise ConfigError(
-                f"{path}: cannot apply the override {key}={value!r}: a part of {key} is not a section; "
-                "check the dotted name"
-            ) from None
+    _override(data, overrides, path)
 
     def line(loc: tuple[Any, ...]) -> int | None:
         # An overridden value is not in the file: pointing at a line there would mislead.
@@ -698,8 +694,39 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ru
         )
         return None if overridden else locate(loc)
 
+    return _validated(data, path, line, base_dir=path.resolve().parent)
+
+
+def config_from_dict(
+    data: Mapping[str, Any], *, base_dir: str | Path = ".", overrides: Mapping[str, Any] | None = None
+) -> RunConfig:
+    """A run config given in code (the Python API), validated and checked as a file is; relative paths
+    resolve against `base_dir`, `overrides` are dotted settings as with `--set`, and an error names the
+    field."""
+    where = Path("run config")
+    data = copy.deepcopy(dict(data))  # the overrides must not write into the caller's dict
+    _override(data, overrides or {}, where)
+    return _validated(data, where, lambda loc: None, base_dir=Path(base_dir).resolve())
+
+
+def _override(data: dict[str, Any], overrides: Mapping[str, Any], where: Path) -> None:
+    for key, value in overrides.items():
+        try:
+            _set_dotted(data, key, value)
+        except (AttributeError, TypeError):
+            raise ConfigError(
+                f"{where}: cannot apply the override {key}={value!r}: a part of {key} is not a section; "
+                "check the dotted name"
+            ) from None
+
+
+def _validated(
+    data: dict[str, Any], path: Path, line: Callable[[tuple[Any, ...]], int | None], *, base_dir: Path
+) -> RunConfig:
+    from rlaif.yamlfile import describe_error, format_error
+
     try:
-        config = RunConfig.model_validate({**data, "base_dir": str(path.resolve().parent)})
+        config = RunConfig.model_validate({**data, "base_dir": str(base_dir)})
     except ValidationError as exc:
         raise ConfigError(describe_error(path, exc, line, model=RunConfig)) from None
     templates = config.template_set()

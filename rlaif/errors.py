@@ -42,7 +42,8 @@ class ConfigError(RlaifError):
 
 
 class PromptSetError(RlaifError):
-    """A prompt set is missing, empty or has an unreadable row."""
+    """A prompt set is missing, empty or has an unreadable row; or a prompt, answer or pair given to the
+    Python API is malformed."""
 
 
 class TemplateError(RlaifError):

@@ -37,6 +37,8 @@ __all__ = [
     "Judgment",
     "Message",
     "OrderVerdict",
+    "Pair",
+    "PairJudgment",
     "PreferencePair",
     "Principle",
     "PromptRecord",
@@ -564,6 +566,47 @@ class Judgment(Record):
     asked, tied, or did not parse."""
     checks: dict[str, tuple[CheckOutcome, ...]] = {}
     """Response id -> the outcome of each checkable principle of this judgment on that response."""
+
+
+class Pair(Record):
+    """Two answers to one prompt, given in code to `rlaif.Judge` (which also reads a `(prompt, response_a,
+    response_b)` tuple, or one with the principle id fourth, as a pair)."""
+
+    prompt: str | tuple[Message, ...]
+    """The user's request, or a whole conversation ending in a user turn."""
+    response_a: Text
+    """The first answer (the one `p_a` is about)."""
+    response_b: Text
+    """The second answer."""
+    principle: str | None = None
+    """Id of the principle to judge under; None draws one by weight, fixed by the judge's seed and the
+    pair (as the pipeline's judge does)."""
+
+
+class PairJudgment(Record):
+    """What `rlaif.Judge` found about one `Pair`: the verdict, the evidence, and the whole `Judgment`."""
+
+    pair: Pair
+    """The pair judged."""
+    p_a: float | None
+    """P(response A is better), averaged over the orders that parsed; None if none did."""
+    verdict: Literal["A", "B", "tie"] | None
+    """`A` or `B`; `tie` when `p_a` is exactly 0.5 or the LLM judge's two orders disagree (then its label is
+    position bias, not preference; a check's label is exact); None when no verdict parsed."""
+    consistent: bool | None
+    """Whether the LLM judge's two presentation orders prefer the same answer; None with fewer than two
+    parsed orders."""
+    principle_ids: tuple[str, ...]
+    """The principles asked about."""
+    status: Literal["ok", "partial", "unparsed"]
+    """Parse status: `ok` every order parsed, `partial` some did, `unparsed` none did."""
+    source: Literal["llm", "check"]
+    """What decided `p_a`: the LLM judge, or the principles' checks (their outcomes differed)."""
+    error: str | None = None
+    """The first request that failed (the server refused it, say): not the model's answer; None when every
+    request was answered."""
+    judgment: Judgment
+    """The full record: each order's raw answer and log-probs, flags, checks and provenance."""
 
 
 class PreferencePair(Record):

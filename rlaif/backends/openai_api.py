@@ -115,38 +115,42 @@ class OpenAIBackend:
         """Most requests in flight at once, over all replicas."""
         self._semaphore = asyncio.Semaphore(max_concurrency)
 
+    async def served_models(self) -> list[str]:
+        """The first server's model list: one quick request, so a server that is down, refuses, or is no
+        OpenAI-compatible server is told at once (`ServerUnreachable`, `ServerRefused`, `BackendError`)
+        instead of after `unreachable_after` seconds of retries."""
+        url = self.base_urls[0]
+        # A model list is instant on any server; one that holds it for long is stuck.
+        read = min(self.timeout, self.first_byte_timeout or 30.0, 30.0)
+        try:
+            models = await self._clients[0].models.list(
+                timeout=openai.Timeout(read, connect=self.connect_timeout)
+            )
+        except openai.APITimeoutError:
+            raise ServerUnreachable(
+                f"no answer from {url}/models within {read:.0f} s; is the server running and not stuck?"
+            ) from None
+        except _RETRYABLE as exc:
+            raise ServerUnreachable(f"cannot reach {url}: {exc}; is the server running?") from None
+        except (openai.NotFoundError, openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+            raise ServerRefused(f"{url} refused the model list ({exc}){_v1_hint(url)}") from None
+        except (AttributeError, TypeError, ValueError, openai.APIResponseValidationError):
+            # openai fails inside its page object when the body is not a model list (a web page)
+            models = None
+        if not isinstance(getattr(models, "data", None), list):
+            raise BackendError(
+                f"the server at {url} did not answer like an OpenAI-compatible server: "
+                f"GET /models returned no model list{_v1_hint(url)}"
+            )
+        return [str(model.id) for model in models.data]  # type: ignore[union-attr]
+
     async def resolve_model(self) -> str:
         """Fill in `model` from the first server's model list when it was not given."""
         if not self.model:
-            url = self.base_urls[0]
-            # A model list is instant on any server; one that holds it for long is stuck.
-            read = min(self.timeout, self.first_byte_timeout or 30.0, 30.0)
-            try:
-                models = await self._clients[0].models.list(
-                    timeout=openai.Timeout(read, connect=self.connect_timeout)
-                )
-            except openai.APITimeoutError:
-                raise ServerUnreachable(
-                    f"no answer from {url}/models within {read:.0f} s; is the server running and not stuck?"
-                ) from None
-            except _RETRYABLE as exc:
-                raise ServerUnreachable(f"cannot reach {url}: {exc}; is the server running?") from None
-            except (openai.NotFoundError, openai.AuthenticationError, openai.PermissionDeniedError) as exc:
-                raise ServerRefused(f"{url} refused the model list ({exc}){_v1_hint(url)}") from None
-            except (AttributeError, TypeError, ValueError, openai.APIResponseValidationError):
-                # openai fails inside its page object when the body is not a model list (a web page)
-                raise BackendError(
-                    f"the server at {url} did not answer like an OpenAI-compatible server: "
-                    f"GET /models returned no model list{_v1_hint(url)}"
-                ) from None
-            if not isinstance(getattr(models, "data", None), list):
-                raise BackendError(
-                    f"the server at {url} did not answer like an OpenAI-compatible server: "
-                    f"GET /models returned no model list{_v1_hint(url)}"
-                )
-            if not models.data:
+            served = await self.served_models()
+            if not served:
                 raise BackendError(f"{self.base_urls[0]} serves no model")
-            self.model = models.data[0].id
+            self.model = served[0]
         self.label = self.label or self.model
         return self.model
 

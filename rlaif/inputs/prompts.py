@@ -8,6 +8,7 @@ Assistant turn becomes the prompt (multi-turn conversations are kept whole).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from rlaif.errors import PromptSetError
 from rlaif.inputs.jsonl import read_jsonl
 from rlaif.records import Message, PromptRecord, stable_id
 
-__all__ = ["load_prompts", "parse_transcript", "split_last_assistant"]
+__all__ = ["load_prompts", "parse_transcript", "prompt_record", "split_last_assistant"]
 
 _TURN = re.compile(r"\n\n(Human|Assistant):[ ]?")
 
@@ -111,3 +112,17 @@ def load_prompts(path: str | Path, *, limit: int | None = None) -> list[PromptRe
     if not records:
         raise PromptSetError(f"{path}: no prompts found; add JSONL rows with `messages` or `prompt`")
     return list(records.values())
+
+
+def prompt_record(prompt: str | Sequence[Message | Mapping[str, str]], *, source: str = "") -> PromptRecord:
+    """A prompt given in code (a user turn's text, or a conversation of `{role, content}` turns ending in
+    a user turn) as a record with the id the same row of a prompt file gets; a `ValueError` says what is
+    wrong with it."""
+    messages = _messages_from_row({"prompt": prompt if isinstance(prompt, str) else list(prompt)})
+    try:
+        record_id = stable_id("prompt", messages=[m.model_dump() for m in messages])
+    except UnicodeEncodeError:
+        raise ValueError(
+            "the text holds an unpaired surrogate escape (such as \\ud800), which is not Unicode"
+        ) from None
+    return PromptRecord(id=record_id, messages=tuple(messages), source=source)

@@ -24,7 +24,7 @@ from rlaif.reports import StageReport
 from rlaif.store import Stage
 from rlaif.templates import SHIPPED, Templates
 
-__all__ = ["judge", "validate_revisions", "validates_revisions"]
+__all__ = ["check_outcomes", "judge", "pair_item", "validate_revisions", "validates_revisions"]
 
 
 def _storer(stage: Stage[Judgment], report: StageReport) -> Callable[[Judgment], None]:
@@ -175,16 +175,12 @@ def _items(
     """The pairs of one prompt to judge: its first two responses, and contrast pairs under the checks."""
     if len(candidates) < 2:
         return
-    outcomes = {r.id: {p.id: run_check(p, prompt.messages, r.text) for p in checked} for r in candidates}
+    outcomes = check_outcomes(prompt, candidates, checked)
     a, b = candidates[0], candidates[1]
     members = draw_principles(constitution, config, seed=seed, key=f"judge:{prompt.id}")
-    decided = _decision(members, outcomes, a.id, b.id)
-    in_judgment = {p.id for member in members for p in member}
-    yield JudgeItem(
-        prompt_id=prompt.id, conversation=prompt.messages, a=Candidate(a.id, a.text),
-        b=Candidate(b.id, b.text), members=members, check_p_a=decided,
-        probe=decided is not None and _probed(config, seed, f"{prompt.id}:sampled"),
-        checks=_recorded(outcomes, (a.id, b.id), in_judgment),
+    yield pair_item(
+        prompt, Candidate(a.id, a.text), Candidate(b.id, b.text), members, config=config, seed=seed,
+        outcomes=outcomes,
     )  # fmt: skip
     if not (config.contrast_pairs and checked):
         return
@@ -202,6 +198,34 @@ def _items(
             probe=principle.judges and _probed(config, seed, f"{prompt.id}:{principle.id}"),
             checks=_recorded(outcomes, (x.id, y.id), {principle.id}),
         )  # fmt: skip
+
+
+def check_outcomes(
+    prompt: PromptRecord, candidates: Sequence[Response | Candidate], checked: Sequence[Principle]
+) -> dict[str, dict[str, CheckOutcome]]:
+    """Response id -> principle id -> the outcome of that principle's check on the response."""
+    return {r.id: {p.id: run_check(p, prompt.messages, r.text) for p in checked} for r in candidates}
+
+
+def pair_item(
+    prompt: PromptRecord,
+    a: Candidate,
+    b: Candidate,
+    members: tuple[tuple[Principle, ...], ...],
+    *,
+    config: JudgeConfig,
+    seed: int,
+    outcomes: dict[str, dict[str, CheckOutcome]],
+) -> JudgeItem:
+    """Two responses to judge under `members`: where every principle has a check and the two outcomes
+    (`check_outcomes`) differ, the checks label the pair (`judge.checks: probe` asks the LLM too)."""
+    decided = _decision(members, outcomes, a.id, b.id)
+    in_judgment = {p.id for member in members for p in member}
+    return JudgeItem(
+        prompt_id=prompt.id, conversation=prompt.messages, a=a, b=b, members=members, check_p_a=decided,
+        probe=decided is not None and _probed(config, seed, f"{prompt.id}:sampled"),
+        checks=_recorded(outcomes, (a.id, b.id), in_judgment),
+    )  # fmt: skip
 
 
 def _recorded(

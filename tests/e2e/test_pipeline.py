@@ -240,17 +240,3 @@ def test_ctrl_c_stops_the_managed_server_and_a_rerun_resumes(tmp_path: Path) -> 
     final = [json.loads(line) for line in (run / "responses.jsonl").read_text().splitlines()]
     assert len(final) == 48 and len({r["id"] for r in final}) == 48
     assert final[: len(stored)] == stored  # what was stored before Ctrl-C is kept, not redone
-
-
-def test_python_api_example_runs(tmp_path: Path, vllm_server) -> None:
-    done = subprocess.run(
-        [
-            sys.executable, str(ROOT / "examples" / "python_api.py"),
-            f"model.base_urls=[{vllm_server.base_url}]", f"model.served_name={vllm_server.served_name}",
-            f"run_dir={tmp_path / 'run'}", "generation.max_tokens=32", "revise.max_tokens=32",
-        ],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert " pairs, judge consistency " in done.stdout
-    assert "chosen:" in done.stdout

@@ -17,6 +17,7 @@ FOUNDATION = {
 # Each layer may import only the layers listed for it (and itself, and the foundation).
 LAYERS = {
     "rlaif.cli": {"*"},
+    "rlaif.api": {"rlaif.pipeline", "rlaif.judging", "rlaif.inputs", "rlaif.backends"},
     "rlaif.pipeline": {"rlaif.review", "rlaif.train", "rlaif.evaluate", "rlaif.judging", "rlaif.inputs",
                        "rlaif.backends"},
     "rlaif.evaluate": {"rlaif.train", "rlaif.judging", "rlaif.inputs", "rlaif.backends"},
