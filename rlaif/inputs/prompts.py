@@ -2,7 +2,9 @@
 
 Accepted rows: `{"messages": [{"role", "content"}, ...]}` (OpenAI/HF chat), `{"prompt": "text"}`, or an
 hh-rlhf row `{"chosen": "\\n\\nHuman: ...\\n\\nAssistant: ..."}` whose conversation up to the last
-Assistant turn becomes the prompt (multi-turn conversations are kept whole).
+Assistant turn becomes the prompt (multi-turn conversations are kept whole). Sets that `datasets` reads
+(Hub ids, Parquet, Arrow, saved folders) go through `rlaif.inputs.prompt_datasets`, which shares the row
+rules and the ids.
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ from rlaif.errors import PromptSetError
 from rlaif.inputs.jsonl import read_jsonl
 from rlaif.records import Message, PromptRecord, stable_id
 
-__all__ = ["load_prompts", "parse_transcript", "split_last_assistant"]
+__all__ = [
+    "add_prompt",
+    "load_prompts",
+    "messages_from_row",
+    "parse_transcript",
+    "problem",
+    "split_last_assistant",
+]
 
 _TURN = re.compile(r"\n\n(Human|Assistant):[ ]?")
 
@@ -56,7 +65,8 @@ def _messages(raw: list[Any], field: str) -> list[Message]:
     return messages
 
 
-def _messages_from_row(row: dict[str, Any]) -> list[Message]:
+def messages_from_row(row: dict[str, Any]) -> list[Message]:
+    """The conversation of a row with `messages`, `prompt` or an hh-rlhf `chosen`; ValueError says why not."""
     if "messages" in row:
         raw = row["messages"]
         if not isinstance(raw, list) or not raw:
@@ -82,6 +92,24 @@ def _messages_from_row(row: dict[str, Any]) -> list[Message]:
     return messages
 
 
+def add_prompt(records: dict[str, PromptRecord], messages: list[Message], source: str) -> None:
+    """Keep the prompt under its content id (same conversation, same id: what resume relies on); the
+    first of duplicates stays. Raises ValueError for text that is not Unicode."""
+    try:
+        record_id = stable_id("prompt", messages=[m.model_dump() for m in messages])
+    except UnicodeEncodeError:
+        raise ValueError(
+            "the text holds an unpaired surrogate escape (such as \\ud800), which is not Unicode; "
+            "fix or drop that escape"
+        ) from None
+    records.setdefault(record_id, PromptRecord(id=record_id, messages=tuple(messages), source=source))
+
+
+def problem(exc: ValueError | ValidationError) -> str:
+    """The one-line reason of a row's error."""
+    return str(exc.errors()[0]["msg"]) if isinstance(exc, ValidationError) else str(exc)
+
+
 def load_prompts(path: str | Path, *, limit: int | None = None) -> list[PromptRecord]:
     """Read a prompt set; a bad row raises `PromptSetError` with its line number."""
     path = Path(path)
@@ -92,20 +120,9 @@ def load_prompts(path: str | Path, *, limit: int | None = None) -> list[PromptRe
     records: dict[str, PromptRecord] = {}
     for number, row in read_jsonl(path, PromptSetError):
         try:
-            messages = _messages_from_row(row)
+            add_prompt(records, messages_from_row(row), f"{path.name}:{number}")
         except (ValueError, ValidationError) as exc:
-            detail = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-            raise PromptSetError(f"{path}:{number}: {detail}") from None
-        try:
-            record_id = stable_id("prompt", messages=[m.model_dump() for m in messages])
-        except UnicodeEncodeError:
-            raise PromptSetError(
-                f"{path}:{number}: the text holds an unpaired surrogate escape (such as \\ud800), "
-                "which is not Unicode; fix or drop that escape"
-            ) from None
-        records.setdefault(
-            record_id, PromptRecord(id=record_id, messages=tuple(messages), source=f"{path.name}:{number}")
-        )
+            raise PromptSetError(f"{path}:{number}: {problem(exc)}") from None
         if limit is not None and len(records) >= limit:
             break
     if not records:
