@@ -47,6 +47,7 @@ __all__ = [
     "PairTrainerSection",
     "PPOSection",
     "QualityConfig",
+    "ExportConfig",
     "FilterConfig",
     "PromptColumns",
     "PromptsConfig",
@@ -632,6 +633,28 @@ class TemplatesConfig(Section):
     """The pointwise judge (`judge.mode: pointwise`; `conversation`, `principles`, `response`, `nonce`)."""
 
 
+class ExportConfig(Section):
+    """The exported datasets: their train/test split, the card's Hub metadata, and where to push them."""
+
+    test_fraction: float = Field(default=0.0, ge=0.0, lt=1.0)
+    """Share of prompts whose rows go to the `test` split (all of a prompt's rows on one side; at least
+    one prompt when above 0, never all of them). 0 writes a `train` split only: every row is trained on."""
+    seed: int | None = None
+    """Seed of the split; None uses the run's seed."""
+    license: str = "other"
+    """The card's `license` (a Hub license id, e.g. apache-2.0, cc-by-4.0; the data carries the terms of
+    the prompt set and the models that wrote it)."""
+    language: list[str] = ["en"]
+    """The card's `language` codes."""
+    tags: list[str] = []
+    """More card tags, after rlaif's own (rlaif, constitutional-ai, synthetic, preference, dpo)."""
+    push_to_hub: str | None = Field(default=None, pattern=r"^[\w.-]+/[\w.-]+$")
+    """A Hub dataset repo (`user/name`) to push the export to after writing it (needs a login:
+    `huggingface-cli login` or HF_TOKEN)."""
+    private: bool = False
+    """Create the Hub repo as private (an existing repo keeps its visibility)."""
+
+
 class RunConfig(Section):
     """A whole pipeline run."""
 
@@ -650,6 +673,7 @@ class RunConfig(Section):
     review: ReviewConfig = ReviewConfig()
     quality: QualityConfig = QualityConfig()
     templates: TemplatesConfig = TemplatesConfig()
+    export: ExportConfig = ExportConfig()
     base_dir: str = Field(default=".", exclude=True)
     """Folder relative input paths are resolved against (the config file's folder)."""
 
