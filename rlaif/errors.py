@@ -11,6 +11,7 @@ __all__ = [
     "ConfigError",
     "ConstitutionError",
     "GateError",
+    "HubError",
     "IncompleteRun",
     "PromptSetError",
     "QualityGateError",
@@ -64,6 +65,12 @@ class ServerRefused(BackendError):
 
 class ServerUnreachable(BackendError):
     """No configured server answered within the allowed time."""
+
+
+class HubError(RlaifError):
+    """The Hugging Face Hub refused or could not be reached (not logged in, no access, offline)."""
+
+    exit_code = 3
 
 
 class RunDirError(RlaifError):

@@ -104,12 +104,12 @@ class RunLayout:
 
     @property
     def export_pairs(self) -> Path:
-        """The exported preference pairs as a `datasets` folder (what trainers read)."""
+        """The exported preference pairs as a `DatasetDict` folder (trainers read its train split)."""
         return self.export / "pairs"
 
     @property
     def export_sft(self) -> Path:
-        """The exported SFT rows as a `datasets` folder."""
+        """The exported SFT rows as a `DatasetDict` folder."""
         return self.export / "sft"
 
     @property

@@ -36,7 +36,7 @@ def main(spec_path: str) -> None:
     spec = json.loads(open(spec_path, encoding="utf-8").read())
     if spec.get("threads"):
         torch.set_num_threads(spec["threads"])
-    dataset = load_from_disk(spec["data"])
+    dataset = load_from_disk(spec["data"])["train"]  # the export is a DatasetDict: train on its train split
     dataset = dataset.filter(lambda row: row["source"] in spec["sources"])
     dataset = dataset.select_columns(["prompt", "chosen", "rejected"])
     tokenizer = AutoTokenizer.from_pretrained(spec["model"])

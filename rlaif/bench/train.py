@@ -212,16 +212,14 @@ def _run_ours(spec: dict[str, Any]) -> TrainerMeasurement:
 def _run_ppo(config: RunConfig, run_path: Path, model: str, steps: int) -> TrainerMeasurement:
     """Our PPO on the export's prompts, scored by the reward model this bench trained when there is one,
     else by a length rule (the bench measures time and memory, not learning)."""
-    from datasets import load_from_disk
-
+    from rlaif.train.common import load_export
     from rlaif.train.ppo.config import PPOConfig
     from rlaif.train.ppo.rollout import pair_prompts, reward_model_scorer
     from rlaif.train.ppo.trainer import train_ppo
     from rlaif.train.scoring import is_reward_model
 
     layout = RunLayout(run_path)
-    rows = load_from_disk(str(layout.export_pairs))
-    prompts = pair_prompts(rows)
+    prompts = pair_prompts(load_export(layout.export_pairs))
     folder = layout.model("reward")
     if is_reward_model(folder):
         reward_fn = reward_model_scorer(folder)

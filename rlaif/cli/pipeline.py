@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -10,6 +12,15 @@ from rlaif.cli.options import ConfigArg, ForceOpt, QuietOpt, SetOpt, overrides
 from rlaif.cli.render import print_summary
 
 __all__ = ["RunInterrupted", "register", "run_stages"]
+
+PushOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--push-to-hub",
+        metavar="REPO",
+        help="Push the export to this Hub dataset repo (user/name) after writing it; needs a login.",
+    ),
+]
 
 
 class RunInterrupted(Exception):
@@ -76,7 +87,13 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def export(
-        config: ConfigArg, set_: SetOpt = None, quiet: QuietOpt = False, force: ForceOpt = False
+        config: ConfigArg,
+        set_: SetOpt = None,
+        quiet: QuietOpt = False,
+        force: ForceOpt = False,
+        push_to_hub: PushOpt = None,
     ) -> None:
-        """Build preference pairs and SFT rows and export them as JSONL and datasets."""
+        """Build preference pairs and SFT rows; export train/test datasets, Parquet, JSONL and a card."""
+        if push_to_hub is not None:  # the same as the config's export.push_to_hub, validated with it
+            set_ = [*(set_ or []), f"export.push_to_hub={json.dumps(push_to_hub)}"]
         run_stages(config, ("export",), set_, quiet, force)

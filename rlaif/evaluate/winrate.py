@@ -195,8 +195,15 @@ def evaluate_winrate(
     base_path = _resolve(base, model_path(config.model), "base")
     candidate_path = _resolve(candidate, layout.model("dpo"), "candidate")
     constitution, training_prompts = load_inputs(config)
-    source = config.resolve(config.prompts.path) if prompts_path is None else Path(prompts_path)
-    prompts = load_prompts(source, limit=limit)
+    given = Path(prompts_path) if prompts_path is not None else None
+    if given is None and config.prompts.path is not None:
+        given = config.resolve(config.prompts.path)
+    if given is None:  # the config's `datasets` prompt set, already loaded
+        source = str(config.prompts.dataset)
+        prompts = training_prompts[:limit] if limit else training_prompts
+    else:
+        source = str(given)
+        prompts = load_prompts(given, limit=limit)
     overlap = len({p.id for p in prompts} & {p.id for p in training_prompts})
     max_tokens = max_tokens or config.generation.max_tokens
     temperature = config.generation.temperature if temperature is None else temperature

@@ -6,10 +6,11 @@ from pathlib import Path
 
 from rlaif.config import RunConfig
 from rlaif.inputs.constitution import find_constitution, load_constitution
+from rlaif.inputs.prompt_datasets import load_dataset_prompts
 from rlaif.inputs.prompts import load_prompts
 from rlaif.records import Constitution, PromptRecord
 
-__all__ = ["constitution_file", "load_inputs", "load_run_constitution"]
+__all__ = ["constitution_file", "load_inputs", "load_run_constitution", "load_run_prompts"]
 
 
 def constitution_file(name_or_path: str, base_dir: str | Path) -> Path:
@@ -28,6 +29,11 @@ def load_run_constitution(config: RunConfig) -> Constitution:
 
 def load_inputs(config: RunConfig) -> tuple[Constitution, list[PromptRecord]]:
     """The constitution and prompt set the config names, validated."""
-    constitution = load_run_constitution(config)
-    prompts = load_prompts(config.resolve(config.prompts.path), limit=config.prompts.limit)
-    return constitution, prompts
+    return load_run_constitution(config), load_run_prompts(config)
+
+
+def load_run_prompts(config: RunConfig) -> list[PromptRecord]:
+    """The prompt set the config names: its JSONL file, or its `datasets` source."""
+    if config.prompts.path is not None:
+        return load_prompts(config.resolve(config.prompts.path), limit=config.prompts.limit)
+    return load_dataset_prompts(config.prompts, config.base_dir)

@@ -2,7 +2,9 @@
 
 Accepted rows: `{"messages": [{"role", "content"}, ...]}` (OpenAI/HF chat), `{"prompt": "text"}`, or an
 hh-rlhf row `{"chosen": "\\n\\nHuman: ...\\n\\nAssistant: ..."}` whose conversation up to the last
-Assistant turn becomes the prompt (multi-turn conversations are kept whole).
+Assistant turn becomes the prompt (multi-turn conversations are kept whole). Sets that `datasets` reads
+(Hub ids, Parquet, Arrow, saved folders) go through `rlaif.inputs.prompt_datasets`, which shares the row
+rules and the ids.
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ from rlaif.errors import PromptSetError
 from rlaif.inputs.jsonl import read_jsonl
 from rlaif.records import Message, PromptRecord, stable_id
 
-__all__ = ["load_prompts", "parse_transcript", "prompt_record", "split_last_assistant"]
+__all__ = [
+    "add_prompt",
+    "load_prompts",
+    "messages_from_row",
+    "parse_transcript",
+    "problem",
+    "prompt_record",
+    "split_last_assistant",
+]
 
 _TURN = re.compile(r"\n\n(Human|Assistant):[ ]?")
 
@@ -57,7 +67,8 @@ def _messages(raw: list[Any], field: str) -> list[Message]:
     return messages
 
 
-def _messages_from_row(row: dict[str, Any]) -> list[Message]:
+def messages_from_row(row: dict[str, Any]) -> list[Message]:
+    """The conversation of a row with `messages`, `prompt` or an hh-rlhf `chosen`; ValueError says why not."""
     if "messages" in row:
         raw = row["messages"]
         if not isinstance(raw, list) or not raw:
@@ -83,6 +94,30 @@ def _messages_from_row(row: dict[str, Any]) -> list[Message]:
     return messages
 
 
+def _record(messages: list[Message], source: str) -> PromptRecord:
+    """The prompt under its content id (same conversation, same id: what resume relies on); raises
+    ValueError for text that is not Unicode."""
+    try:
+        record_id = stable_id("prompt", messages=[m.model_dump() for m in messages])
+    except UnicodeEncodeError:
+        raise ValueError(
+            "the text holds an unpaired surrogate escape (such as \\ud800), which is not Unicode; "
+            "fix or drop that escape"
+        ) from None
+    return PromptRecord(id=record_id, messages=tuple(messages), source=source)
+
+
+def add_prompt(records: dict[str, PromptRecord], messages: list[Message], source: str) -> None:
+    """Keep the prompt under its content id; the first of duplicates stays."""
+    record = _record(messages, source)
+    records.setdefault(record.id, record)
+
+
+def problem(exc: ValueError | ValidationError) -> str:
+    """The one-line reason of a row's error."""
+    return str(exc.errors()[0]["msg"]) if isinstance(exc, ValidationError) else str(exc)
+
+
 def load_prompts(path: str | Path, *, limit: int | None = None) -> list[PromptRecord]:
     """Read a prompt set; a bad row raises `PromptSetError` with its line number."""
     path = Path(path)
@@ -93,20 +128,9 @@ def load_prompts(path: str | Path, *, limit: int | None = None) -> list[PromptRe
     records: dict[str, PromptRecord] = {}
     for number, row in read_jsonl(path, PromptSetError):
         try:
-            messages = _messages_from_row(row)
+            add_prompt(records, messages_from_row(row), f"{path.name}:{number}")
         except (ValueError, ValidationError) as exc:
-            detail = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-            raise PromptSetError(f"{path}:{number}: {detail}") from None
-        try:
-            record_id = stable_id("prompt", messages=[m.model_dump() for m in messages])
-        except UnicodeEncodeError:
-            raise PromptSetError(
-                f"{path}:{number}: the text holds an unpaired surrogate escape (such as \\ud800), "
-                "which is not Unicode; fix or drop that escape"
-            ) from None
-        records.setdefault(
-            record_id, PromptRecord(id=record_id, messages=tuple(messages), source=f"{path.name}:{number}")
-        )
+            raise PromptSetError(f"{path}:{number}: {problem(exc)}") from None
         if limit is not None and len(records) >= limit:
             break
     if not records:
@@ -118,11 +142,5 @@ def prompt_record(prompt: str | Sequence[Message | Mapping[str, str]], *, source
     """A prompt given in code (a user turn's text, or a conversation of `{role, content}` turns ending in
     a user turn) as a record with the id the same row of a prompt file gets; a `ValueError` says what is
     wrong with it."""
-    messages = _messages_from_row({"prompt": prompt if isinstance(prompt, str) else list(prompt)})
-    try:
-        record_id = stable_id("prompt", messages=[m.model_dump() for m in messages])
-    except UnicodeEncodeError:
-        raise ValueError(
-            "the text holds an unpaired surrogate escape (such as \\ud800), which is not Unicode"
-        ) from None
-    return PromptRecord(id=record_id, messages=tuple(messages), source=source)
+    messages = messages_from_row({"prompt": prompt if isinstance(prompt, str) else list(prompt)})
+    return _record(messages, source)

@@ -1,4 +1,4 @@
-"""Export: TRL-ready conversational rows as JSONL and as a `datasets` dataset, with a card.
+"""Export: TRL-ready conversational rows as JSONL, as `DatasetDict` folders and as Parquet files.
 
 Preference rows follow TRL's conversational format with an explicit prompt: `prompt` is a message
 list, `chosen` and `rejected` are one-message assistant lists. Score and provenance ride along as
@@ -9,23 +9,24 @@ a pair they called a tie or flagged is dropped, and `human_reviewed` / `human_ve
 rows a person checked (see `rlaif.review.session.consensus` for several reviewers). `p_chosen` is the
 label trainers use: the source's P(chosen is better), or 1.0 where a person decided.
 
-Every dataset folder is written beside the old one and swapped in, and an empty export is an empty
-dataset, so a trainer never reads rows an earlier export left behind.
+Each dataset is a `DatasetDict`: a `train` split, and with `export.test_fraction` a `test` split holding
+whole prompts (`held_out_prompts`). Every folder is written beside the old one and swapped in, and an
+empty export is an empty dataset, so a trainer never reads rows an earlier export left behind.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import shutil
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rlaif.records import Constitution, PreferencePair, PromptRecord, ReviewDecision, Revision
-from rlaif.reports import Rate, RunSummary, percent
-from rlaif.store import write_atomic
+from rlaif.records import PreferencePair, PromptRecord, ReviewDecision, Revision
 
 if TYPE_CHECKING:
     from rlaif.pipeline.quality import Dropped
@@ -35,11 +36,11 @@ __all__ = [
     "export_pairs",
     "export_sft",
     "exported_sources",
+    "held_out_prompts",
     "iter_pair_rows",
     "pair_row",
     "pair_rows",
     "sft_row",
-    "write_card",
     "write_dropped",
     "write_jsonl",
     "write_pairs",
@@ -58,6 +59,7 @@ PAIR_COLUMNS = (
     "human_verdict", "human_reviewers", "flags",
 )  # fmt: skip
 SFT_COLUMNS = ("messages", "prompt_id", "revision_id", "rounds")
+SPLITS = ("train", "test")
 
 
 def _features(columns: Sequence[str]) -> Any:
@@ -130,36 +132,90 @@ def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
     return count
 
 
-def _write(rows: Iterable[dict[str, Any]], folder: Path, name: str, columns: Sequence[str]) -> Path:
-    """`NAME.jsonl` and the `NAME/` dataset (an empty one when there are no rows), swapped in whole.
+def held_out_prompts(prompt_ids: Iterable[str], fraction: float, *, seed: int) -> frozenset[str]:
+    """The prompts whose rows form the `test` split: `ceil(fraction * prompts)` of them, at least one but
+    never all (none when `fraction` is 0 or there is a single prompt).
 
-    The rows are streamed to the JSON lines file and the dataset is built from that file (Arrow reads it
-    in blocks), so an export of a million rows is never a million dicts in memory.
+    Prompts are ranked by a seeded hash of their id, not drawn in order: the same prompts and seed give
+    the same split whatever the order of the rows, and a prompt set that grows moves only the prompts
+    near the cut.
     """
-    from datasets import Dataset
+    ranked = sorted(set(prompt_ids), key=lambda pid: hashlib.sha256(f"{seed}:{pid}".encode()).hexdigest())
+    if fraction <= 0 or len(ranked) < 2:
+        return frozenset()
+    count = min(max(1, math.ceil(fraction * len(ranked))), len(ranked) - 1)
+    return frozenset(ranked[:count])
+
+
+def _write(
+    rows: Iterable[dict[str, Any]],
+    folder: Path,
+    name: str,
+    columns: Sequence[str],
+    held: Collection[str] | None = None,
+) -> Path:
+    """`NAME.jsonl` (every row), the `NAME/` `DatasetDict` (`save_to_disk`) and its Parquet files
+    `data/NAME/{split}-00000-of-00001.parquet`, each swapped in whole; returns the `NAME/` folder.
+
+    Rows whose prompt is in `held` go to the `test` split, the others to `train`; `held=None` writes
+    `train` only. The rows are streamed to JSON lines files and each split is built from its file (Arrow
+    reads it in blocks), so an export of a million rows is never a million dicts in memory. An empty split
+    is an empty dataset with the export's columns.
+    """
+    from datasets import Dataset, DatasetDict
 
     folder.mkdir(parents=True, exist_ok=True)
-    jsonl = folder / f"{name}.jsonl"
-    count = write_jsonl(jsonl, rows)
+    splits = ("train",) if held is None else SPLITS
+    parts = {split: folder / f".{name}.{split}.jsonl" for split in splits}
     target, fresh, old = folder / name, folder / f".{name}.new", folder / f".{name}.old"
-    scratch = folder / f".{name}.cache"
-    for leftover in (fresh, old, scratch):
+    parquet, parquet_fresh = folder / "data" / name, folder / "data" / f".{name}.new"
+    parquet_old, scratch = folder / "data" / f".{name}.old", folder / f".{name}.cache"
+    for leftover in (fresh, old, scratch, parquet_fresh, parquet_old):
         shutil.rmtree(leftover, ignore_errors=True)
-    if count:
-        try:
-            dataset = Dataset.from_json(str(jsonl), features=_features(columns), cache_dir=str(scratch))
-            dataset.save_to_disk(str(fresh))
-            del dataset
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-    else:  # datasets cannot shard zero rows by itself
-        empty = Dataset.from_dict({c: [] for c in columns}, features=_features(columns))
-        empty.save_to_disk(str(fresh), num_shards=1)
+    counts = dict.fromkeys(splits, 0)
+    handles = {split: open(path, "w", encoding="utf-8") for split, path in parts.items()}
+
+    def sorted_out() -> Iterator[dict[str, Any]]:
+        for row in rows:
+            split = "test" if held is not None and row["prompt_id"] in held else "train"
+            handles[split].write(json.dumps(row, ensure_ascii=False) + "\n")
+            counts[split] += 1
+            yield row
+
+    try:
+        write_jsonl(folder / f"{name}.jsonl", sorted_out())
+    finally:
+        for handle in handles.values():
+            handle.close()
+    features = _features(columns)
+    try:
+        built: dict[str, Any] = {}
+        for split, part in parts.items():
+            if counts[split]:
+                built[split] = Dataset.from_json(str(part), features=features, cache_dir=str(scratch))
+            else:  # datasets cannot shard zero rows by itself
+                built[split] = Dataset.from_dict({c: [] for c in columns}, features=features)
+        dataset = DatasetDict(built)
+        dataset.save_to_disk(str(fresh), num_shards={s: 1 for s in splits if not counts[s]})
+        parquet_fresh.mkdir(parents=True)
+        for split, rows_of_split in dataset.items():
+            rows_of_split.to_parquet(str(parquet_fresh / f"{split}-00000-of-00001.parquet"))
+        del dataset, built
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        for part in parts.values():
+            part.unlink(missing_ok=True)
+    _swap(fresh, target, old)
+    _swap(parquet_fresh, parquet, parquet_old)
+    return target
+
+
+def _swap(fresh: Path, target: Path, old: Path) -> None:
+    """Put the folder `fresh` in the place of `target` (readers see the old one or the new one)."""
     if target.exists():
         os.replace(target, old)
     os.replace(fresh, target)
     shutil.rmtree(old, ignore_errors=True)
-    return target
 
 
 def pair_rows(
@@ -204,14 +260,16 @@ def write_dropped(folder: Path, rows: Iterable[dict[str, Any]]) -> Path:
     return folder / "dropped.jsonl"
 
 
-def write_pairs(rows: Iterable[dict[str, Any]], folder: Path) -> Path:
-    """`pairs.jsonl` and the `pairs/` dataset from preference rows (`pair_row`); returns the folder."""
-    return _write(rows, folder, "pairs", PAIR_COLUMNS)
+def write_pairs(rows: Iterable[dict[str, Any]], folder: Path, held: Collection[str] | None = None) -> Path:
+    """`pairs.jsonl`, the `pairs/` `DatasetDict` and `data/pairs/*.parquet` from preference rows
+    (`pair_row`), the pairs of `held` prompts as the test split; returns the `pairs/` folder."""
+    return _write(rows, folder, "pairs", PAIR_COLUMNS, held)
 
 
-def write_sft(rows: Iterable[dict[str, Any]], folder: Path) -> Path:
-    """`sft.jsonl` and the `sft/` dataset from SFT rows (`sft_row`); returns the folder."""
-    return _write(rows, folder, "sft", SFT_COLUMNS)
+def write_sft(rows: Iterable[dict[str, Any]], folder: Path, held: Collection[str] | None = None) -> Path:
+    """`sft.jsonl`, the `sft/` `DatasetDict` and `data/sft/*.parquet` from SFT rows (`sft_row`), the rows
+    of `held` prompts as the test split; returns the `sft/` folder."""
+    return _write(rows, folder, "sft", SFT_COLUMNS, held)
 
 
 def export_pairs(
@@ -221,16 +279,20 @@ def export_pairs(
     decisions: Mapping[str, Mapping[str, ReviewDecision]] | None = None,
     dropped: Sequence[Dropped] = (),
     flags: Mapping[str, Sequence[str]] | None = None,
+    test_fraction: float = 0.0,
+    seed: int = 0,
 ) -> Path:
     """Write `pairs.jsonl` and the `pairs/` dataset of the kept pairs, and `dropped.jsonl` (each dropped
     pair with its reason); returns the dataset folder.
 
     `decisions` (pair id → reviewer → standing decision, `rlaif.review.session.current_decisions`) override
     the AI's labels: swapped when people preferred the rejected answer, dropped on tie or flag.
+    `test_fraction` of the pairs' prompts (`held_out_prompts`) go to the test split.
     """
     ordered = sorted(dropped, key=lambda d: d.pair.id)
     write_dropped(folder, (dropped_row(d.pair, d.reason, d.detail) for d in ordered))
-    return write_pairs(pair_rows(pairs, decisions, flags), folder)
+    held = held_out_prompts((p.prompt_id for p in pairs), test_fraction, seed=seed) if test_fraction else None
+    return write_pairs(pair_rows(pairs, decisions, flags), folder, held)
 
 
 def exported_sources(rows: Iterable[dict[str, Any]]) -> dict[str, int]:
@@ -238,93 +300,13 @@ def exported_sources(rows: Iterable[dict[str, Any]]) -> dict[str, int]:
     return dict(Counter(row["source"] for row in rows))
 
 
-def export_sft(revisions: Sequence[Revision], prompts: Mapping[str, PromptRecord], folder: Path) -> Path:
-    """Write `sft.jsonl` and the `sft/` dataset; returns the dataset folder."""
+def export_sft(
+    revisions: Sequence[Revision],
+    prompts: Mapping[str, PromptRecord],
+    folder: Path,
+    held: Collection[str] | None = None,
+) -> Path:
+    """Write `sft.jsonl` and the `sft/` dataset (the rows of `held` prompts as its test split); returns
+    the dataset folder."""
     rows = (sft_row(r, prompts[r.prompt_id]) for r in sorted(revisions, key=lambda r: r.id))
-    return write_sft(rows, folder)
-
-
-def write_card(folder: Path, *, constitution: Constitution, summary: RunSummary) -> Path:
-    """A dataset card (README.md) stating constitution, models, templates, counts and judge stats."""
-    judge = summary.judge
-    lines = [
-        "---",
-        "tags: [rlaif, constitutional-ai, synthetic, preference]",
-        "---",
-        f"# Synthetic preference data: {constitution.name}",
-        "",
-        "Made by [rlaif](https://pypi.org/project/rlaif/) from a constitution, with an AI judge and",
-        "critique-and-revise loops. Rows follow TRL's conversational format with an explicit prompt.",
-        "",
-        "## Constitution",
-        f"- name: {constitution.name}, version {constitution.version}, hash `{constitution.hash}`",
-        f"- principles: {len(constitution.principles)} ({', '.join(p.id for p in constitution.principles)})",
-        "",
-        "## Models and templates",
-        f"- policy model: `{summary.model}`",
-        f"- judge model: `{summary.judge_model}`",
-        *[f"- template `{name}`: `{digest}`" for name, digest in sorted(summary.templates.items())],
-        "",
-        "## Counts",
-        *[f"- {name}: {count}" for name, count in summary.counts.model_dump().items() if count is not None],
-        *[f"- skipped ({reason}): {count}" for reason, count in summary.skipped.items()],
-        "",
-        "## Judge",
-        f"- judgments: {judge.judged}, orders parsed: {judge.parsed_orders}, "
-        f"unparsed: {judge.unparsed_orders}",
-        f"- order consistency: {percent(judge.consistency_rate)}, "
-        f"same-position rate: {percent(judge.same_position_rate)}",
-        f"- pairs decided by the principles' checks: {judge.check_decided}; the LLM judge's agreement with "
-        f"them where both decided: {_agreement(judge.check_agreement)}",
-        "",
-        *_quality_lines(summary),
-        "## Files",
-        "- `pairs.jsonl`, `pairs/` (datasets `load_from_disk`): preference pairs that passed the filters",
-        "- `dropped.jsonl`: the candidate pairs the filters left out, each with its reason",
-        "- `sft.jsonl`, `sft/`: final revisions for supervised fine-tuning",
-        "",
-    ]
-    path = folder / "README.md"
-    write_atomic(path, "\n".join(lines))
-    return path
-
-
-def _quality_lines(summary: RunSummary) -> list[str]:
-    quality = summary.quality
-    if quality is None:
-        return []
-    empty = not sum(quality.exported.values())
-    lines = [
-        "## Quality",
-        *(["**This export is empty: no pair passed the filters.**", ""] if empty else []),
-        f"- candidate pairs by source: {_counts(quality.candidates)}",
-        f"- kept by the filters: {_counts(quality.kept)}",
-        f"- exported (after human review): {_counts(quality.exported)}",
-        *[f"- dropped ({reason}): {count}" for reason, count in quality.dropped.items()],
-        *[f"- flagged, kept ({flag}): {count}" for flag, count in quality.flagged.items()],
-        f"- trained on by default: {', '.join(quality.sources)}",
-        "",
-        "| gate | value | limit | result |",
-        "| --- | ---: | ---: | --- |",
-    ]
-    for gate in quality.gates:
-        shown = (lambda v: "n/a" if v is None else str(int(v))) if gate.name == "pairs" else percent
-        limit = "off" if gate.threshold is None else ("≥ " if gate.at_least else "≤ ") + shown(gate.threshold)
-        result = {True: "passed", False: "**FAILED**", None: f"does not apply ({gate.note})"}[gate.passed]
-        lines.append(f"| {gate.name} | {shown(gate.value)} | {limit} | {result} |")
-    lines.append("")
-    lines += [f"- warning: {w}" for w in quality.warnings]
-    if quality.forced:
-        lines.append("- **a gate failed and training was forced (`--force`)**")
-    return [*lines, ""]
-
-
-def _counts(counts: Mapping[str, int]) -> str:
-    return ", ".join(f"{source} {count}" for source, count in sorted(counts.items())) or "none"
-
-
-def _agreement(rate: Rate | None) -> str:
-    if rate is None or rate.value is None:
-        return "n/a (no probe: judge.checks is not probe, or no check decided a pair)"
-    assert rate.ci95 is not None
-    return f"{percent(rate.value)} of {rate.n} (95% CI {percent(rate.ci95[0])}-{percent(rate.ci95[1])})"
+    return write_sft(rows, folder, held)

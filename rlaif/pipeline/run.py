@@ -29,12 +29,13 @@ from rlaif.config import RunConfig
 from rlaif.errors import ConfigError, QualityGateError, RlaifError
 from rlaif.inputs.load import load_inputs
 from rlaif.monitor import PeakMemory
+from rlaif.pipeline.card import write_card
 from rlaif.pipeline.current import StoredResponses, iter_current
 from rlaif.pipeline.export import (
     dropped_row,
+    held_out_prompts,
     iter_pair_rows,
     sft_row,
-    write_card,
     write_dropped,
     write_pairs,
     write_sft,
@@ -244,14 +245,18 @@ def _export(
             reviewed += row["human_reviewed"]
             yield row
 
-    write_pairs(rows(), layout.export)
+    # The split is the prompt set's, so a prompt's pairs and its SFT row fall on the same side.
+    seed = config.seed if config.export.seed is None else config.export.seed
+    fraction = config.export.test_fraction
+    held = held_out_prompts(by_id, fraction, seed=seed) if fraction else None
+    write_pairs(rows(), layout.export, held)
     revisions = run.stage(layout.REVISIONS, Revision)
     current_revisions = sorted(
         r.id
         for r in iter_current(run, layout.REVISIONS, Revision, prompts, constitution, templates=templates)
     )
     sft_rows = (sft_row(r, by_id[r.prompt_id]) for r in (revisions[i] for i in current_revisions))
-    write_sft(sft_rows, layout.export)  # each revision read back once, in id order
+    write_sft(sft_rows, layout.export, held)  # each revision read back once, in id order
     counts = summary.counts
     counts.pairs = sum(exported.values())
     counts.pairs_from_judge = exported["judge"]
@@ -266,7 +271,7 @@ def _export(
         forced=force,
     )  # fmt: skip
     summary.quality = quality
-    write_card(layout.export, constitution=constitution, summary=summary)
+    write_card(layout.export, constitution=constitution, summary=summary, export=config.export)
     summary.files["export"] = str(layout.export)
     return quality
 
@@ -343,6 +348,12 @@ def run_pipeline(
                 run.save_manifest(status=status, counts=summary.counts.model_dump(mode="json"))
                 write_atomic(layout.summary, summary.model_dump_json(indent=2))
                 _refuse(run, summary, quality, trainers)
+            if "export" in stages and config.export.push_to_hub:
+                from rlaif.pipeline.hub import push_export
+
+                summary.files["hub"] = push_export(
+                    layout.export, config.export.push_to_hub, private=config.export.private
+                )
             if trainers and quality.forced:
                 forced = [*run.manifest.get("forced", []), {"at": _now(), "gates": quality.failures()}]
                 run.save_manifest(forced=forced)

@@ -129,11 +129,21 @@ def load_policy(model_path: str | Path) -> tuple[Any, Any]:
 
 
 def load_export(path: Path) -> Any:
-    """An exported `datasets` folder; a damaged one (truncated `.arrow`, broken JSON) is one clear error."""
-    from datasets import load_from_disk
+    """The `train` split of an exported `datasets` folder (all of an export from before the split); a
+    damaged one (truncated `.arrow`, broken JSON) is one clear error.
+
+    Held in memory: the trainers' `filter` and `map` (TRL's tokenizing too) would otherwise write their
+    `cache-*.arrow` files into the export folder, which is what a person uploads or pushes.
+    """
+    from datasets import DatasetDict, load_from_disk
 
     try:
-        return load_from_disk(str(path))
+        loaded = load_from_disk(str(path), keep_in_memory=True)
+        if isinstance(loaded, DatasetDict):
+            if "train" not in loaded:
+                raise KeyError(f"no train split (splits: {', '.join(loaded)})")
+            loaded = loaded["train"]
+        return loaded
     except (OSError, ValueError, KeyError, TypeError) as exc:
         # pyarrow reports a truncated file as OSError, datasets a broken state.json as ValueError
         raise RlaifError(

@@ -98,7 +98,7 @@ def test_the_checkable_pipeline_end_to_end_on_a_running_server(
     # Export: TRL conversational rows with their labels, the dropped candidates with reasons, a card.
     from datasets import load_from_disk
 
-    pairs = load_from_disk(str(run / "export" / "pairs"))
+    pairs = load_from_disk(str(run / "export" / "pairs"))["train"]  # export.test_fraction 0: all in train
     assert len(pairs) == counts["pairs"] and "check" in set(pairs["source"])
     assert all(
         p == 1.0 for p, source in zip(pairs["p_chosen"], pairs["source"], strict=True) if source == "check"

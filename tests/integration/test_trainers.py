@@ -182,7 +182,7 @@ def coin_flip_export(run_dir: Path, out: Path) -> Path:
     """Eight of the run's pairs, each with P(chosen) = 0.5, exported to `out`."""
     from datasets import load_from_disk
 
-    rows = load_from_disk(str(run_dir / "export" / "pairs"))
+    rows = load_from_disk(str(run_dir / "export" / "pairs"))["train"]
     coin = [
         PreferencePair(
             id=f"pai-c{i}",

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from rlaif.pipeline.export import export_pairs, export_sft, pair_row, sft_row, write_card
+from rlaif.pipeline.card import write_card
+from rlaif.pipeline.export import export_pairs, export_sft, pair_row, sft_row
 from rlaif.records import (
     Constitution,
     CritiqueRound,
@@ -134,7 +135,7 @@ def test_export_pairs_is_accepted_by_trl(tmp_path: Path, tokenizer) -> None:  # 
     lines = (tmp_path / "pairs.jsonl").read_text(encoding="utf-8").splitlines()
     assert [json.loads(line)["pair_id"] for line in lines] == ["pai-0", "pai-1"]  # sorted by id
 
-    dataset = load_from_disk(str(folder))
+    dataset = load_from_disk(str(folder))["train"]  # no test_fraction: every row in train
     assert len(dataset) == 2
     assert {"prompt", "chosen", "rejected", "score", "source"} <= set(dataset.column_names)
     by_id = {row["pair_id"]: row for row in dataset}
@@ -158,7 +159,8 @@ def test_export_nothing_writes_an_empty_loadable_dataset(tmp_path: Path) -> None
 
     folder = export_pairs([], tmp_path)
     assert (tmp_path / "pairs.jsonl").read_text(encoding="utf-8") == ""
-    assert len(load_from_disk(str(folder))) == 0 and "p_chosen" in load_from_disk(str(folder)).column_names
+    train = load_from_disk(str(folder))["train"]
+    assert len(train) == 0 and "p_chosen" in train.column_names
     export_sft([], {}, tmp_path)
     assert (tmp_path / "sft.jsonl").read_text(encoding="utf-8") == ""
 
@@ -167,11 +169,12 @@ def test_an_empty_export_replaces_the_old_dataset(tmp_path: Path) -> None:
     """A trainer must never read rows an earlier export left behind (people rejected them all, say)."""
     from datasets import load_from_disk
 
-    folder = export_pairs([JUDGE_PAIR, REVISION_PAIR], tmp_path)
-    assert len(load_from_disk(str(folder))) == 2
+    folder = export_pairs([JUDGE_PAIR, REVISION_PAIR], tmp_path, test_fraction=0.5)
+    assert sum(len(split) for split in load_from_disk(str(folder)).values()) == 2
     export_pairs([], tmp_path)
-    assert len(load_from_disk(str(folder))) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["dropped.jsonl", "pairs", "pairs.jsonl"]
+    assert list(load_from_disk(str(folder))) == ["train"] and len(load_from_disk(str(folder))["train"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "dropped.jsonl", "pairs", "pairs.jsonl"]
+    assert [p.name for p in (tmp_path / "data" / "pairs").iterdir()] == ["train-00000-of-00001.parquet"]
 
 
 def test_card_names_constitution_and_counts(tmp_path: Path) -> None:
@@ -196,7 +199,7 @@ def test_card_names_constitution_and_counts(tmp_path: Path) -> None:
     path = write_card(tmp_path, constitution=constitution, summary=summary)
     assert path == tmp_path / "README.md"
     card = path.read_text(encoding="utf-8")
-    assert card.startswith("---\ntags: [rlaif")
+    assert card.startswith("---\nlicense: other\n")
     assert "# Synthetic preference data: kindness" in card
     assert f"- name: kindness, version 3, hash `{constitution.hash}`" in card
     assert "- principles: 2 (kind, calm)" in card

@@ -41,7 +41,7 @@ def test_an_export_brought_into_an_empty_run_folder_is_trained_on_as_it_is(
     summary = run_pipeline(config, stages=("dpo",), quiet=True)
     assert calls == [dataset] and "dpo" in summary.trained
     assert summary.quality is not None and "no quality gate was applied" in summary.quality.warnings[0]
-    assert (dataset / "state.json").exists()  # untouched
+    assert (dataset / "dataset_dict.json").exists()  # untouched
 
 
 def test_a_run_that_makes_no_pairs_exports_nothing_and_is_not_refused(tmp_path: Path) -> None:
