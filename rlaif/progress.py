@@ -8,12 +8,14 @@ The display stops when the last stage using it ends, leaving its finished bars o
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-__all__ = ["stage_progress"]
+__all__ = ["quiet_libraries", "stage_progress"]
 
 COLUMNS = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
 _lock = threading.Lock()
@@ -45,3 +47,12 @@ def stage_progress(
             if _users == 0:
                 display.stop()
                 _display = None
+
+
+def quiet_libraries() -> None:
+    """`--quiet` means every bar, also those `datasets` draws while the export builds and saves its
+    datasets. Process-wide, like the flag: `datasets` reads the variable when it is first imported."""
+    datasets = sys.modules.get("datasets")
+    if datasets is not None:
+        datasets.disable_progress_bars()
+    os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"

@@ -53,6 +53,7 @@ from rlaif.pipeline.quality import (
 from rlaif.pipeline.respond import respond
 from rlaif.pipeline.revise import revise
 from rlaif.pipeline.summary import summarize, versions
+from rlaif.progress import quiet_libraries
 from rlaif.records import (
     Constitution,
     Judgment,
@@ -297,6 +298,8 @@ def run_pipeline(
     Raises `QualityGateError` (with the summary so far) when a gate stops training or the export is
     empty.
     """
+    if quiet:
+        quiet_libraries()
     unknown = set(stages) - set(ALL_STAGES)
     if unknown:
         raise ConfigError(f"unknown stage(s) {sorted(unknown)}; choose from {', '.join(ALL_STAGES)}")

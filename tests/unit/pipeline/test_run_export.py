@@ -48,3 +48,16 @@ def test_a_run_that_makes_no_pairs_exports_nothing_and_is_not_refused(tmp_path: 
     config = load_config(_config(tmp_path, "judge: {enabled: false}\nrevise: {enabled: false}\n"))
     summary = run_pipeline(config, stages=("export",), quiet=True)
     assert summary.quality is None and not (tmp_path / "run" / "export").exists()
+
+
+def test_quiet_silences_datasets_bars_too(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """`--quiet` promises no progress bars; the export's `datasets` calls drew theirs all the same."""
+    import datasets
+
+    datasets.enable_progress_bars()
+    config = load_config(_config(tmp_path, "judge: {enabled: false}\nrevise: {enabled: false}\n"))
+    run_pipeline(config, stages=("export",), quiet=True)
+    capfd.readouterr()
+    datasets.Dataset.from_list([{"a": 1}] * 3).save_to_disk(str(tmp_path / "d"))
+    assert "Saving the dataset" not in capfd.readouterr().err
+    assert datasets.utils.are_progress_bars_disabled()
