@@ -12,10 +12,14 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
+from rich.console import Console
+from rich.errors import LiveError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-__all__ = ["quiet_libraries", "stage_progress"]
+__all__ = ["quiet_libraries", "server_spinner", "stage_progress"]
 
 COLUMNS = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
 _lock = threading.Lock()
@@ -56,3 +60,31 @@ def quiet_libraries() -> None:
     if datasets is not None:
         datasets.disable_progress_bars()
     os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"
+
+
+def server_spinner(
+    what: str, *, quiet: bool = False, console: Console | None = None
+) -> Callable[[float | None, Path], None] | None:
+    """The `on_wait` of a managed server: a spinner with the seconds waited and the log path while it
+    starts (a 7B model takes minutes), gone once it is up. None when quiet or not on a terminal, where
+    a spinner would only fill a log."""
+    console = console or Console(stderr=True)
+    if quiet or not console.is_terminal:
+        return None
+    status: list[Any] = []
+
+    def update(elapsed: float | None, log_path: Path) -> None:
+        if elapsed is None:
+            if status:
+                status.pop().stop()
+            return
+        text = f"starting {what}: {elapsed:.0f} s (log: {log_path})"
+        if status:
+            status[0].update(text)
+        else:
+            spinner = console.status(text)
+            with contextlib.suppress(LiveError):  # stage bars are up (a restart mid-stage): they show it
+                spinner.start()
+                status.append(spinner)
+
+    return update

@@ -43,6 +43,7 @@ def served_backend(
     name: str = "policy",
     servers: dict[VLLMServer, int] | None = None,
     ray: bool = False,
+    on_wait: Callable[[float | None, Path], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Start a managed vLLM server unless the config names running servers; always stop it.
 
@@ -79,6 +80,7 @@ def served_backend(
         extra_args=model.server.extra_args,
         startup_timeout=model.server.startup_timeout,
         frozen_after=model.server.frozen_after,
+        on_wait=on_wait,
     )
     with server:
         if servers is not None:

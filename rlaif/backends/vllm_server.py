@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import httpx
@@ -99,6 +99,9 @@ class VLLMServer:
         frozen_after: Seconds without an answer to /health (probed every `probe_every` s, in a
             thread) after which a running server counts as frozen: `alive()` says no, and `stop`
             kills it outright (a stopped process never acts on SIGTERM).
+        on_wait: Called every half second while the server starts, with the seconds waited and the
+            log path, then once with None when it is ready or has failed (a spinner; see
+            `rlaif.progress.server_spinner`; backends draw nothing themselves).
     """
 
     probe_every = 5.0
@@ -117,8 +120,10 @@ class VLLMServer:
         extra_args: Sequence[str] = (),
         startup_timeout: float = 600.0,
         frozen_after: float = 60.0,
+        on_wait: Callable[[float | None, Path], None] | None = None,
     ):
         self.model_path = str(model_path)
+        self.on_wait = on_wait
         self.served_name = served_name or f"rlaif-{secrets.token_hex(4)}"
         self.log_path = Path(log_path)
         self.cache_dir = Path(cache_dir)
@@ -214,10 +219,20 @@ class VLLMServer:
         )
 
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.startup_timeout
+        try:
+            self._poll_ready()
+        finally:
+            if self.on_wait is not None:
+                self.on_wait(None, self.log_path)
+
+    def _poll_ready(self) -> None:
+        started = time.monotonic()
+        deadline = started + self.startup_timeout
         url = f"http://127.0.0.1:{self.port}/health"
         while time.monotonic() < deadline:
             assert self.process is not None
+            if self.on_wait is not None:
+                self.on_wait(time.monotonic() - started, self.log_path)
             if self.process.poll() is not None:
                 raise BackendError(
                     f"vLLM server exited with code {self.process.returncode} while starting; "

@@ -53,7 +53,7 @@ from rlaif.pipeline.quality import (
 from rlaif.pipeline.respond import respond
 from rlaif.pipeline.revise import revise
 from rlaif.pipeline.summary import summarize, versions
-from rlaif.progress import quiet_libraries
+from rlaif.progress import quiet_libraries, server_spinner
 from rlaif.records import (
     Constitution,
     Judgment,
@@ -162,12 +162,20 @@ def _generation(
     """Serve the policy (and a judge of its own, if configured) and run the generation stages."""
     managed: dict[VLLMServer, int] = {}
     with contextlib.ExitStack() as stack:
-        policy_args = stack.enter_context(served_backend(config.model, run, servers=managed, ray=True))
+        policy_args = stack.enter_context(
+            served_backend(
+                config.model, run, servers=managed, ray=True,
+                on_wait=server_spinner("the vLLM server", quiet=quiet),
+            )
+        )  # fmt: skip
         judge_args = None
         if config.judge.model is not None and "judge" in stages:
             judge_args = stack.enter_context(
-                served_backend(config.judge.model, run, name="judge", servers=managed, ray=True)
-            )
+                served_backend(
+                    config.judge.model, run, name="judge", servers=managed, ray=True,
+                    on_wait=server_spinner("the judge's vLLM server", quiet=quiet),
+                )
+            )  # fmt: skip
         return with_restarts(
             lambda: asyncio.run(
                 _generate(config, constitution, prompts, run, stages, policy_args, judge_args, quiet)
