@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rlaif.reports import TrainResult
+from rlaif.train.card import card_settings, constitution_of, write_model_card
 from rlaif.train.common import (
     StepTimer,
     finish,
@@ -26,7 +27,6 @@ from rlaif.train.common import (
     run_training,
     split_by_prompt,
     trl_config,
-    write_model_card,
 )
 
 __all__ = ["DEFAULTS", "MARGIN_CAP", "margin_from_score", "train_reward"]
@@ -54,8 +54,9 @@ def train_reward(
     use_margin: bool = False,
     eval_fraction: float = 0.1,
     seed: int = 0,
+    constitution: str | None = None,
 ) -> TrainResult:
-    """Train a reward model on the exported pairs in `dataset_dir` and save it with its tokenizer and a card.
+    """Train a reward model on the exported pairs in `dataset_dir`; save it with tokenizer, curves and card.
 
     Args:
         dataset_dir: the `pairs` datasets folder of an export.
@@ -66,6 +67,7 @@ def train_reward(
         use_margin: add the margin from each pair's soft label (see `margin_from_score`).
         eval_fraction: share of prompts whose pairs are held out for pairwise accuracy; 0 holds none out.
         seed: seed of the held-out split.
+        constitution: the run's constitution, for the card (default: the hashes in the data).
     """
     from trl import RewardConfig, RewardTrainer
 
@@ -92,7 +94,8 @@ def train_reward(
     before = trainer.evaluate() if held_out is not None else {}
     seconds = run_training(trainer)
     after = trainer.evaluate() if held_out is not None else {}
-    result = finish(trainer, tokenizer, output_dir, seconds, timer)
+    result = finish(trainer, tokenizer, output_dir, seconds, timer, base_model=model_path,
+                    title="reward model")  # fmt: skip
     accuracies = logged(result.log_history, "accuracy")
     result.metrics = {
         "train_pairs": len(trainer.train_dataset),
@@ -107,8 +110,8 @@ def train_reward(
         "eval_margin": after.get("eval_margin"),
     }
     write_model_card(
-        output_dir,
-        title=f"Reward model: {output_dir.name}",
+        result,
+        label="Reward model",
         base_model=model_path,
         trainer="TRL RewardTrainer (Bradley-Terry"
         + (", margin from the judge's soft label)" if use_margin else ")"),
@@ -120,31 +123,17 @@ def train_reward(
             "training pairs": result.metrics["train_pairs"],
             "held-out pairs (whole prompts held out)": result.metrics["eval_pairs"],
         },
+        constitution=constitution_of(pairs, constitution),
         results={
             k: v
             for k, v in {
                 "held-out pairwise accuracy before training": result.metrics["eval_accuracy_before"],
                 "held-out pairwise accuracy after training": result.metrics["eval_accuracy"],
                 "held-out loss": result.metrics["eval_loss"],
-                "steps": result.steps,
-                "training loss first → last": f"{result.losses[0]:.4f} → {result.losses[-1]:.4f}"
-                if result.losses
-                else None,
             }.items()
             if v is not None
         },
-        settings={
-            k: getattr(config, k)
-            for k in (
-                "learning_rate",
-                "per_device_train_batch_size",
-                "max_steps",
-                "num_train_epochs",
-                "max_length",
-                "seed",
-                "center_rewards_coefficient",
-            )
-        },  # fmt: skip
+        settings=card_settings(config, args),
         usage=f"""
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
