@@ -7,6 +7,7 @@ run's); a caller that does not say falls back to the `constitution_hash` column 
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -142,4 +143,6 @@ def write_model_card(
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
+    if isinstance(value, enum.Enum):  # TRL's settings hold some (SchedulerType.LINEAR): show the value
+        return str(value.value)
     return str(value)

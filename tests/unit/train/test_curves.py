@@ -128,6 +128,11 @@ def test_card_settings_are_the_usual_fields_and_every_one_the_user_set(tmp_path:
     settings = card_settings(trl_config(DPOConfig, "dpo", tmp_path, args), args)
     assert settings["beta"] == 0.3 and settings["warmup_steps"] == 2 and settings["max_steps"] == 5
     assert settings["learning_rate"] == 5e-6 and "num_generations" not in settings  # DPOConfig has none
+    card = write_model_card(
+        result(tmp_path, []), label="DPO", base_model="b", trainer="t", summary="s", data={},
+        constitution="c", settings=settings,
+    ).read_text()  # fmt: skip
+    assert "- `lr_scheduler_type`: linear" in card  # TRL's enum, by its value
 
 
 def tiny_model(dtype: Any) -> Any:
