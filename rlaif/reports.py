@@ -895,6 +895,8 @@ class WinRateReport(Report):
     """Reward-hacking monitors (`train.monitors`) on the candidate's answers; length drift from the base's."""
     seconds: dict[str, float] = Field(default_factory=dict)
     """Wall time per part (generate, kl, judge_startup, judge, total)."""
+    plot: str | None = None
+    """The chart (PNG), when written."""
     rows: list[WinRateRow] = Field(default_factory=list)
     """Every prompt's answers and verdict."""
 

@@ -212,10 +212,9 @@ def audit_run(run_dir: str | Path, *, constitution: str | None = None, min_pairs
 def plot_audit(report: AuditReport, path: Path, *, max_groups: int = 6) -> Path:
     """Bar chart: per trait, the share of pairs whose chosen answer has more of it (95% Wilson intervals),
     for all pairs and the principles with the most pairs."""
-    import matplotlib
+    from rlaif.train.curves import pyplot, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     groups = report.groups[: max_groups + 1]
     names = [t.trait for t in groups[0].traits] if groups else []
@@ -240,7 +239,4 @@ def plot_audit(report: AuditReport, path: Path, *, max_groups: int = 6) -> Path:
         f"What the pairs of {Path(report.run_dir).name} reward ({report.pairs} pairs)", fontsize=10
     )
     axis.legend(loc="upper left", fontsize=7)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_png(fig, path, dpi=110)

@@ -318,10 +318,9 @@ def _share(value: float | None) -> str:
 
 def plot(report: ScaleBench, path: Path) -> Path:
     """Requests/s (raw and pipeline) and peak RSS against prompt count, as a PNG."""
-    import matplotlib
+    from rlaif.train.curves import pyplot, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     sizes = [p.prompts for p in report.points]
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
@@ -336,6 +335,4 @@ def plot(report: ScaleBench, path: Path) -> Path:
     right.set(xscale="log", xlabel="prompts", ylabel="MiB", title="Peak RSS of rlaif run")
     right.set_ylim(bottom=0)
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return save_png(figure, path, dpi=120)

@@ -268,6 +268,9 @@ EngineOpt = Annotated[
 MaxTokensOpt = Annotated[int | None, typer.Option("--max-tokens", min=1, help="Answer length limit.")]
 TemperatureOpt = Annotated[float | None, typer.Option("--temperature", help="Sampling temperature (> 0).")]
 AnswersJsonOpt = output_option("--json", "Write the report (with answers) here.")
+PlotOpt = Annotated[
+    Path | None, typer.Option("--plot", help="Chart PNG (default: next to --json).", callback=output_file)
+]
 
 
 @evaluate_app.command("winrate")
@@ -284,6 +287,7 @@ def evaluate_winrate(
     max_tokens: MaxTokensOpt = None,
     temperature: TemperatureOpt = None,
     json_path: AnswersJsonOpt = None,
+    plot: PlotOpt = None,
     set_: SetOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -298,7 +302,7 @@ def evaluate_winrate(
     report = run_winrate(
         load_config(config, overrides(set_)), base=base, candidate=candidate, prompts_path=prompts,
         limit=limit, engine=str(engine), max_tokens=max_tokens, temperature=temperature,  # type: ignore[arg-type]
-        json_path=json_path, quiet=quiet,
+        json_path=json_path, plot_path=plot, quiet=quiet,
     )  # fmt: skip
     print_winrate(report)
     if json_path:
@@ -322,10 +326,7 @@ def evaluate_compliance(
     temperature: TemperatureOpt = None,
     kl: Annotated[bool, typer.Option("--kl/--no-kl", help="Estimate KL(candidate ‖ base) per token.")] = True,
     json_path: AnswersJsonOpt = None,
-    plot: Annotated[
-        Path | None,
-        typer.Option("--plot", help="Bar chart PNG (default: next to --json).", callback=output_file),
-    ] = None,
+    plot: PlotOpt = None,
     set_: SetOpt = None,
     quiet: QuietOpt = False,
 ) -> None:

@@ -213,6 +213,8 @@ def print_winrate(report: WinRateReport) -> None:
     table.add_row("time", f"{seconds.get('total')} s{startup}")
     _warnings(table, report.warnings)
     console.print(table)
+    if report.plot:
+        console.print(f"chart: {report.plot}", highlight=False, markup=False)
 
 
 def print_judge_report(report: JudgeEvaluation) -> None:

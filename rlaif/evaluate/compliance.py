@@ -84,10 +84,9 @@ def compliance_rows(
 
 def plot_compliance(report: ComplianceReport, path: Path) -> Path:
     """Bar chart of pass rates, base against candidate, per checkable principle and for every check."""
-    import matplotlib
+    from rlaif.train.curves import pyplot, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = report.principles
     names = [r.principle_id for r in rows]
@@ -117,10 +116,7 @@ def plot_compliance(report: ComplianceReport, path: Path) -> Path:
         fontsize=10,
     )
     axis.legend(loc="upper left", fontsize=9)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_png(fig, path, dpi=110)
 
 
 def evaluate_compliance(

@@ -117,10 +117,9 @@ def reliability_figure(bins: Sequence[CalibrationBin], *, title: str, xlabel: st
 
     The title is wrapped to the figure's width, never cut off.
     """
-    import matplotlib
+    from rlaif.train.curves import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, (top, bottom) = plt.subplots(
         2, 1, figsize=(5.5, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]}, constrained_layout=True
@@ -151,10 +150,7 @@ def reliability_figure(bins: Sequence[CalibrationBin], *, title: str, xlabel: st
 
 def reliability_plot(bins: Sequence[CalibrationBin], path: Path, *, title: str, xlabel: str) -> Path:
     """Save `reliability_figure` as a PNG."""
-    import matplotlib.pyplot as plt
+    from rlaif.train.curves import save_png
 
     fig = reliability_figure(bins, title=title, xlabel=xlabel)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_png(fig, path, dpi=100)

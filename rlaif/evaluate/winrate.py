@@ -42,6 +42,7 @@ from rlaif.store import RunLayout
 __all__ = [
     "evaluate_winrate",
     "length_stats",
+    "plot_winrate",
     "preference",
     "tally",
     "winrate_warnings",
@@ -166,9 +167,11 @@ def evaluate_winrate(
     max_tokens: int | None = None,
     temperature: float | None = None,
     json_path: Path | None = None,
+    plot_path: Path | None = None,
     quiet: bool = False,
 ) -> WinRateReport:
-    """Generate with base and candidate on the prompts, judge, and report (also written to `json_path`).
+    """Generate with base and candidate on the prompts, judge, and report (also written to `json_path`,
+    with its chart, `plot_winrate`, next to it or at `plot_path`).
 
     Args:
         config: run config: judge settings and model, constitution, seed, generation defaults.
@@ -181,6 +184,7 @@ def evaluate_winrate(
         max_tokens: answer length limit; None: `generation.max_tokens`.
         temperature: sampling temperature (> 0: KL is estimated on samples); None: `generation.temperature`.
         json_path: write the report, with every prompt's answers and verdict, here.
+        plot_path: write the chart here (default: `json_path` with `.png`; neither: no chart).
         quiet: no progress bars.
     """
     from rlaif.backends.serving import model_path
@@ -264,10 +268,64 @@ def evaluate_winrate(
         seconds={k: round(v, 1) for k, v in seconds.items()},
         rows=rows,
     )
+    if plot_path is None and json_path is not None:
+        plot_path = json_path.with_suffix(".png")
+    if plot_path is not None:
+        report.plot = str(plot_winrate(report, plot_path))
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
     return report
+
+
+def plot_winrate(report: WinRateReport, path: Path) -> Path:
+    """The win rate as a chart: prompts won, tied, lost and unjudged, and the win rate with its interval,
+    counted as configured and strictly (disagreeing orders as ties); answer lengths beside them."""
+    from rlaif.train.curves import pyplot, save_png
+
+    plt = pyplot()
+    tallies = {
+        f"as configured\n(disagreeing: {report.win_rate.inconsistent})": report.win_rate,
+        "strict\n(disagreeing: tie)": report.win_rate_strict,
+    }
+    fig, (counts, rates, lengths) = plt.subplots(
+        1, 3, figsize=(12, 3.4), gridspec_kw={"width_ratios": [3, 2, 1.4]}, constrained_layout=True
+    )
+    names = list(tallies)
+    left = [0.0] * len(names)
+    for part, colour in (("wins", "#3c9d5d"), ("ties", "#b8b8b8"), ("losses", "#d9534f"),
+                         ("unjudged", "#f0e0a0")):  # fmt: skip
+        values = [getattr(t, part) for t in tallies.values()]
+        counts.barh(names, values, left=left, color=colour, label=part)
+        left = [a + b for a, b in zip(left, values, strict=True)]
+    counts.set_xlabel("prompts")
+    counts.legend(fontsize=8, ncols=4, loc="lower center", bbox_to_anchor=(0.5, 1.0))
+    counts.tick_params(labelsize=8)
+    for row, tally in enumerate(tallies.values()):
+        if tally.win_rate is None:
+            rates.annotate("n/a", (0.5, row), ha="center", va="center")
+            continue
+        low, high = tally.ci or (tally.win_rate, tally.win_rate)
+        rates.errorbar([tally.win_rate], [row], xerr=[[tally.win_rate - low], [high - tally.win_rate]],
+                       fmt="o", color="#2f7ed8", capsize=4)  # fmt: skip
+        rates.annotate(f"{tally.win_rate:.0%}", (tally.win_rate, row), xytext=(0, 7),
+                       textcoords="offset points", ha="center", fontsize=8)  # fmt: skip
+    rates.axvline(0.5, linestyle="--", color="grey")
+    rates.set_xlim(0, 1)
+    rates.set_ylim(-0.6, len(names) - 0.4)
+    rates.set_yticks(range(len(names)), [""] * len(names))
+    rates.set_xlabel(f"candidate win rate ({report.win_rate.confidence:.0%} Wilson interval)")
+    means = [report.lengths.base.tokens_mean, report.lengths.candidate.tokens_mean]
+    lengths.bar(["base", "candidate"], [m or 0.0 for m in means], color=["#9aa5b1", "#2f7ed8"])
+    lengths.set_ylabel("tokens per answer (mean)")
+    kl = report.kl.per_token
+    held = "held-out" if report.prompts.held_out else "NOT held-out"
+    fig.suptitle(
+        f"{Path(report.candidate).name} vs {Path(report.base).name}: {report.prompts.count} {held} prompts, "
+        f"judge {report.judge}" + ("" if kl is None else f", KL {kl:.3f} nats/token"),
+        fontsize=10,
+    )
+    return save_png(fig, path, dpi=100)
 
 
 def _judge(

@@ -1,7 +1,13 @@
-"""What every trainer shares: safe CPU defaults for TRL configs, loading, results, model cards."""
+"""What every trainer shares: safe CPU defaults for TRL configs, loading, saving, results.
+
+`finish` saves what a trained model folder holds besides its card (`rlaif.train.card`): the weights in
+the base model's dtype, the tokenizer, TRL's log history (`trainer_state.json`) and the curves
+(`curves.png`, `rlaif.train.curves`).
+"""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import random
@@ -16,7 +22,11 @@ from rlaif.errors import ConfigError, RlaifError
 from rlaif.reports import TrainResult
 
 __all__ = [
+    "CURVES",
+    "TRACKERS",
     "StepTimer",
+    "base_dtype",
+    "check_report_to",
     "finish",
     "load_export",
     "load_pairs",
@@ -25,11 +35,22 @@ __all__ = [
     "logged",
     "quiet_libraries",
     "run_training",
+    "save_pretrained_as",
     "split_by_prompt",
     "training_defaults",
     "trl_config",
-    "write_model_card",
 ]
+
+CURVES = "curves.png"
+"""The curves PNG in every model folder."""
+
+TRACKERS: dict[str, tuple[tuple[str, ...], str]] = {
+    "tensorboard": (("tensorboard", "tensorboardX"), "pip install 'rlaif[track]' (or tensorboard)"),
+    "trackio": (("trackio",), "pip install 'rlaif[track]' (or trackio)"),
+    "wandb": (("wandb",), "pip install wandb"),
+    "mlflow": (("mlflow",), "pip install mlflow"),
+}
+"""`report_to` loggers: the modules transformers looks for (any one) and how to install one."""
 
 
 def training_defaults(output_dir: Path) -> dict[str, Any]:
@@ -74,6 +95,7 @@ def trl_config(
                 f"without a dot as text); write it as {float(value)!r} or with a dot, e.g. 2.0e-5"
             )
     settings.update(args or {})
+    check_report_to(settings.get("report_to"), section)
     try:
         return config_class(**settings)
     except TypeError as exc:
@@ -82,6 +104,25 @@ def trl_config(
         ) from None
     except ValueError as exc:
         raise ConfigError(f"train.{section}.args: {exc}") from None
+
+
+def check_report_to(report_to: str | Sequence[str] | None, section: str) -> None:
+    """Refuse a `report_to` logger that is not installed, before any model loads.
+
+    transformers finds out only when the trainer is built, in a long traceback; here it is one line
+    naming the logger and how to install it.
+    """
+    import importlib.util
+
+    names = [report_to] if isinstance(report_to, str) else list(report_to or [])
+    for name in names:
+        if name not in TRACKERS:
+            continue  # none, all, or a logger we do not know: transformers checks those itself
+        modules, install = TRACKERS[name]
+        if not any(importlib.util.find_spec(module) for module in modules):
+            raise ConfigError(
+                f"train.{section}.args.report_to: {name} is not installed; {install}, or set report_to: none"
+            )
 
 
 def _number(text: str) -> bool:
@@ -197,11 +238,61 @@ class StepTimer(TrainerCallback):
         self.seconds.append(time.perf_counter() - self._started)
 
 
-def finish(trainer: Any, tokenizer: Any, output_dir: Path, seconds: float, timer: StepTimer) -> TrainResult:
-    """Save model and tokenizer, and collect the trainer's history into a `TrainResult`."""
+def base_dtype(model_path: str | Path) -> Any | None:
+    """The torch dtype the base model is stored in (its config's `dtype`); None when it does not say."""
+    import torch
+    from transformers import AutoConfig
+
+    value = getattr(AutoConfig.from_pretrained(str(model_path)), "dtype", None)
+    if isinstance(value, str):
+        value = getattr(torch, value, None)
+    return value if isinstance(value, torch.dtype) else None
+
+
+def save_pretrained_as(model: Any, path: Path, dtype: Any | None) -> None:
+    """`model.save_pretrained(path)` with the weights in `dtype`, leaving the model in memory as it is.
+
+    Training runs in fp32 on CPU (small updates vanish in bf16 weights), but a model saved in fp32 from
+    a bf16 base is twice the size for precision the base never had. Tied weights stay tied.
+    """
+    if dtype is None or dtype == model.dtype:
+        model.save_pretrained(path)
+        return
+    cast: dict[int, Any] = {}
+    state = {}
+    for name, tensor in model.state_dict().items():
+        key = tensor.data_ptr()
+        if key not in cast:
+            cast[key] = tensor.to(dtype) if tensor.is_floating_point() else tensor
+        state[name] = cast[key]
+    model.save_pretrained(path, state_dict=state)
+    config = copy.deepcopy(model.config)
+    config.dtype = str(dtype).removeprefix("torch.")  # save_pretrained wrote the in-memory dtype
+    config.save_pretrained(path)
+
+
+def finish(
+    trainer: Any,
+    tokenizer: Any,
+    output_dir: Path,
+    seconds: float,
+    timer: StepTimer,
+    *,
+    base_model: str | Path,
+    title: str,
+) -> TrainResult:
+    """Save the model (in `base_model`'s dtype) and tokenizer, the log history (`trainer_state.json`) and
+    the curves (`CURVES`, titled `title`); collect the trainer's history into a `TrainResult`."""
+    from rlaif.train.curves import plot_curves
+
+    dtype = base_dtype(base_model)
+    if dtype is not None and trainer.model.dtype != dtype:
+        trainer.model.to(dtype)  # training is over: cast in place, so every save path TRL has applies
     trainer.save_model(str(output_dir))
     tokenizer.save_pretrained(str(output_dir))
+    trainer.state.save_to_json(str(output_dir / "trainer_state.json"))
     history = list(trainer.state.log_history)
+    plot_curves(history, output_dir / CURVES, title=title)
     return TrainResult(
         output_dir=output_dir,
         steps=trainer.state.global_step,
@@ -222,69 +313,3 @@ def run_training(trainer: Any) -> float:
 def logged(history: Sequence[dict[str, Any]], key: str) -> list[float]:
     """Every logged value of `key`, in order."""
     return [float(h[key]) for h in history if key in h and h[key] is not None]
-
-
-def write_model_card(
-    output_dir: Path,
-    *,
-    title: str,
-    base_model: str | Path,
-    trainer: str,
-    summary: str,
-    data: dict[str, Any],
-    results: dict[str, Any],
-    settings: dict[str, Any],
-    usage: str,
-    tags: Sequence[str] = (),
-) -> Path:
-    """A model card (README.md): what the model is, the data it saw, held-out results and settings."""
-    from importlib import metadata
-
-    from rlaif._version import __version__
-    from rlaif.store import write_atomic
-
-    versions = {"rlaif": __version__}
-    for name in ("trl", "transformers", "torch", "datasets"):
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    lines = [
-        "---",
-        "library_name: transformers",
-        f"tags: [{', '.join(['rlaif', 'trl', *tags])}]",
-        "---",
-        f"# {title}",
-        "",
-        summary,
-        "",
-        f"- base model: `{base_model}`",
-        f"- trainer: {trainer}",
-        "",
-        "## Training data",
-        *[f"- {k}: {_fmt(v)}" for k, v in data.items()],
-        "",
-        "## Results",
-        *([f"- {k}: {_fmt(v)}" for k, v in results.items()] or ["- none recorded"]),
-        "",
-        "## Settings",
-        *[f"- `{k}`: {_fmt(v)}" for k, v in sorted(settings.items())],
-        "",
-        "## Use",
-        "```python",
-        usage.strip(),
-        "```",
-        "",
-        "## Versions",
-        *[f"- {k} {v}" for k, v in versions.items()],
-        "",
-    ]
-    path = output_dir / "README.md"
-    write_atomic(path, "\n".join(lines))
-    return path
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)

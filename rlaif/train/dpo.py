@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from rlaif.errors import ConfigError
 from rlaif.reports import TrainResult
+from rlaif.train.card import card_settings, constitution_of, write_model_card
 from rlaif.train.common import (
     StepTimer,
     finish,
@@ -159,8 +160,10 @@ def train_dpo(
     args: dict[str, Any] | None = None,
     sources: Sequence[str] = ("check", "judge", "revision"),
     soft_labels: SoftLabels = "smoothing",
+    constitution: str | None = None,
 ) -> TrainResult:
-    """Train with DPO on the exported pairs in `dataset_dir` (a `datasets` folder) and save the model.
+    """Train with DPO on the exported pairs in `dataset_dir` (a `datasets` folder) and save the model
+    with its curves and a model card (`constitution`: the run's, for the card).
 
     `soft_labels` uses each pair's `p_chosen` (see the module docstring); `off` is TRL's DPO as it is.
     """
@@ -177,6 +180,7 @@ def train_dpo(
         )
     check_soft_labels(config, soft_labels)
     columns = ["prompt", "chosen", "rejected"] + (["p_chosen"] if soft_labels != "off" else [])
+    made_under = constitution_of(dataset, constitution)
     dataset = dataset.select_columns(columns)
     model, tokenizer = load_policy(model_path)
     timer = StepTimer()
@@ -189,7 +193,7 @@ def train_dpo(
             **common, soft_labels=soft_labels, data_collator=_collator(config, tokenizer)
         )
     seconds = run_training(trainer)
-    result = finish(trainer, tokenizer, output_dir, seconds, timer)
+    result = finish(trainer, tokenizer, output_dir, seconds, timer, base_model=model_path, title="DPO")
     margins = logged(result.log_history, "rewards/margins")
     labels = dataset["p_chosen"] if "p_chosen" in dataset.column_names else []
     result.metrics = {
@@ -201,4 +205,11 @@ def train_dpo(
         "margin_first": margins[0] if margins else None,
         "margin_last": margins[-1] if margins else None,
     }
+    write_model_card(
+        result, label="DPO", base_model=model_path,
+        trainer=f"TRL DPOTrainer (loss {config.loss_type}, beta {config.beta}, soft labels {soft_labels})",
+        summary="A policy trained by rlaif with DPO on AI-feedback preference pairs.",
+        data={"pairs": str(Path(dataset_dir)), "sources": ", ".join(sources), "rows": len(dataset)},
+        constitution=made_under, settings=card_settings(config, args),
+    )  # fmt: skip
     return result

@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from rlaif.errors import ConfigError, RlaifError
 from rlaif.reports import TrainResult
+from rlaif.train.card import card_settings, constitution_of, write_model_card
 from rlaif.train.common import (
     StepTimer,
     finish,
@@ -159,8 +160,10 @@ def build_kto_trainer(
     sources: Sequence[str] = ("check", "judge", "revision"),
     seed: int = 0,
     soft_labels: SoftLabels = "weight",
+    constitution: str | None = None,
 ) -> tuple[Any, dict[str, Any]]:
-    """The KTOTrainer for the exported pairs in `dataset_dir`, unpaired (see `unpair`), and what was done."""
+    """The KTOTrainer for the exported pairs in `dataset_dir`, unpaired (see `unpair`), and what was done
+    (with `constitution`: the given one or the data's, for the card)."""
     from datasets import Dataset
     from trl import KTOConfig, KTOTrainer
 
@@ -196,6 +199,7 @@ def build_kto_trainer(
         "mean_weight": sum(row_weight) / len(row_weight) if row_weight else None,
         "desirable_weight": config.desirable_weight,
         "undesirable_weight": config.undesirable_weight,
+        "constitution": constitution_of(pairs, constitution),
     }
     return trainer, counts
 
@@ -209,8 +213,10 @@ def train_kto(
     sources: Sequence[str] = ("check", "judge", "revision"),
     seed: int = 0,
     soft_labels: SoftLabels = "weight",
+    constitution: str | None = None,
 ) -> TrainResult:
-    """Train with KTO on the exported pairs in `dataset_dir` (see `build_kto_trainer`) and save the model.
+    """Train with KTO on the exported pairs in `dataset_dir` (see `build_kto_trainer`) and save the model
+    with its curves and a model card (`constitution`: the run's, for the card).
 
     `soft_labels: weight` scales each row's loss by its pair's confidence (see the module docstring);
     `off` is TRL's KTO as it is.
@@ -219,11 +225,13 @@ def train_kto(
     output_dir = Path(output_dir)
     trainer, counts = build_kto_trainer(
         dataset_dir, model_path=model_path, output_dir=output_dir, args=args, sources=sources,
-        seed=seed, soft_labels=soft_labels,
+        seed=seed, soft_labels=soft_labels, constitution=constitution,
     )  # fmt: skip
+    made_under = counts.pop("constitution")  # the card's, not a metric
     timer = next(c for c in trainer.callback_handler.callbacks if isinstance(c, StepTimer))
     seconds = run_training(trainer)
-    result = finish(trainer, trainer.processing_class, output_dir, seconds, timer)
+    result = finish(trainer, trainer.processing_class, output_dir, seconds, timer, base_model=model_path,
+                    title="KTO")  # fmt: skip
     chosen = logged(result.log_history, "rewards/chosen")
     rejected = logged(result.log_history, "rewards/rejected")
     result.metrics = {
@@ -231,4 +239,12 @@ def train_kto(
         "reward_chosen_last": chosen[-1] if chosen else None,
         "reward_rejected_last": rejected[-1] if rejected else None,
     }
+    write_model_card(
+        result, label="KTO", base_model=model_path, trainer=f"TRL KTOTrainer (soft labels {soft_labels})",
+        summary="A policy trained by rlaif with KTO on AI-feedback preference pairs taken apart into "
+        "desirable and undesirable answers.",
+        data={"pairs": str(Path(dataset_dir)), "sources": ", ".join(sources),
+              "desirable answers": counts["desirable"], "undesirable answers": counts["undesirable"]},
+        constitution=made_under, settings=card_settings(trainer.args, args),
+    )  # fmt: skip
     return result

@@ -4,7 +4,7 @@ Length (mean, p95, drift from the start), refusals (a pattern list), repetition 
 probe set of false claims the user asserts: does the answer agree?), format gaming (lists and headers
 nobody asked for), and KL per prompt tag. `readings` measures one set of answers; `Monitor` keeps
 the start of a run, prints a one-line warning when a monitor passes its threshold (`train.monitors`)
-and says when to stop; `plot_training` draws them under the reward and KL curves. No torch here.
+and says when to stop; `rlaif.train.curves` draws them beside the reward and KL curves. No torch here.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ __all__ = [
     "Monitor",
     "flat",
     "load_probes",
-    "plot_training",
     "readings",
     "repetition_share",
 ]
@@ -247,39 +246,3 @@ class Monitor:
     def stop(self) -> bool:
         """Whether training should end now (`stop_on_alert` and a monitor alerted)."""
         return self.config.stop_on_alert and self.alerted
-
-
-def plot_training(history: Sequence[Mapping[str, Any]], path: Path, *, title: str = "") -> Path | None:
-    """Reward, KL, an ensemble's disagreement, each reward head and every `monitor/*` series against the
-    step, one panel each (PNG); None if empty."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    keys = [k for k in ("reward", "kl", "reward/ensemble_std") if any(k in h for h in history)]
-    keys += sorted({k for h in history for k in h if k.startswith("reward/head/")})
-    keys += sorted({k for h in history for k in h if k.startswith("monitor/") and k != "monitor/alerts"})
-    series = {}
-    for key in keys:
-        points = [(i + 1, float(h[key])) for i, h in enumerate(history) if h.get(key) is not None]
-        if points:
-            series[key] = points
-    if not series:
-        return None
-    columns = min(3, len(series))
-    rows = math.ceil(len(series) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 2.6 * rows), squeeze=False)
-    for axis, (key, points) in zip(axes.flat, series.items(), strict=False):
-        axis.plot([p[0] for p in points], [p[1] for p in points], marker=".")
-        axis.set_title(key, fontsize=9)
-        axis.set_xlabel("step", fontsize=8)
-    for axis in list(axes.flat)[len(series) :]:
-        axis.set_visible(False)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path

@@ -20,6 +20,7 @@ from rlaif.config import JudgeConfig, MonitorsConfig
 from rlaif.errors import ConfigError
 from rlaif.records import Constitution, Message, stable_id
 from rlaif.reports import TrainResult
+from rlaif.train.card import card_settings, constitution_of, write_model_card
 from rlaif.train.common import (
     StepTimer,
     finish,
@@ -31,7 +32,7 @@ from rlaif.train.common import (
     run_training,
     trl_config,
 )
-from rlaif.train.monitors import Monitor, plot_training
+from rlaif.train.monitors import Monitor
 
 __all__ = [
     "DEFAULTS",
@@ -168,8 +169,9 @@ def train_online(
     monitors: MonitorsConfig | None = None,
     head_weights: dict[str, float] | None = None,
     uncertainty_penalty: float = 0.0,
+    constitution: str | None = None,
 ) -> TrainResult:
-    """Online RL on the prompts of the exported pairs; saves the policy.
+    """Online RL on the prompts of the exported pairs; saves the policy with its curves and a model card.
 
     Args:
         dataset_dir: the `pairs` datasets folder of an export (prompts and reference answers).
@@ -182,7 +184,8 @@ def train_online(
         sources: which pairs' prompts to use.
         reference: which answer of a prompt's pair a judge reward compares against.
         monitors: the reward-hacking monitors (`train.monitors`), logged each step to the history and
-            `output_dir/monitors.jsonl`, plotted to `output_dir/training.png`; None: off.
+            `output_dir/monitors.jsonl`, drawn with the curves (`output_dir/curves.png`); None: off.
+        constitution: the run's constitution, for the card (default: the hashes in the data).
         head_weights: a reward model's head weights (`train.scoring.ModelReward`).
         uncertainty_penalty: λ of an ensemble's conservative reward `mean - λ·std`.
     """
@@ -243,10 +246,8 @@ def train_online(
     if watch is not None:
         watch.trainer = trainer
     seconds = run_training(trainer)
-    result = finish(trainer, tokenizer, output_dir, seconds, timer)
-    if watch is not None:
-        plot_training([h for h in result.log_history if "reward" in h], output_dir / "training.png",
-                      title=f"online RL ({algorithm})")  # fmt: skip
+    result = finish(trainer, tokenizer, output_dir, seconds, timer, base_model=model_path,
+                    title=f"online RL ({algorithm}, reward {reward_name})")  # fmt: skip
     rewards = logged(result.log_history, "reward")
     kl = logged(result.log_history, "kl")
     lengths = logged(result.log_history, "completions/mean_length")
@@ -264,6 +265,14 @@ def train_online(
         "monitor_alerts": int(sum(logged(result.log_history, "monitor/alerts"))),
         "stopped_by_monitor": bool(watch and watch.monitor.stop),
     }
+    write_model_card(
+        result, label=f"Online RL ({algorithm})", base_model=model_path,
+        trainer=f"TRL {Trainer.__name__}, reward {reward_name}",
+        summary="A policy trained by rlaif with online RL: it samples answers to the prompts of "
+        "AI-feedback preference pairs and a reward (model, judge or checks) scores them.",
+        data={"prompts from": str(Path(dataset_dir)), "sources": ", ".join(sources), "prompts": len(prompts)},
+        constitution=constitution_of(pairs, constitution), settings=card_settings(config, args),
+    )  # fmt: skip
     return result
 
 

@@ -50,12 +50,19 @@ class Trainer:
         return section
 
 
+def _constitution(config: RunConfig) -> str:
+    """The run's constitution as a model card names it."""
+    constitution = load_run_constitution(config)
+    return f"{constitution.name} v{constitution.version}, hash `{constitution.hash}`"
+
+
 def _sft(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainResult:
     from rlaif.train import sft
 
     return sft.train_sft(
-        layout.export_sft, model_path=model, output_dir=layout.model("sft"), args=config.train.sft.args
-    )
+        layout.export_sft, model_path=model, output_dir=layout.model("sft"), args=config.train.sft.args,
+        constitution=_constitution(config),
+    )  # fmt: skip
 
 
 def _reward(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainResult:
@@ -71,6 +78,7 @@ def _reward(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainRes
         layout.export_pairs, model_path=model, output_dir=layout.model("reward"), args=section.args,
         sources=section.sources, use_margin=section.use_margin, eval_fraction=section.eval_fraction,
         seed=config.seed, ensemble=section.ensemble, bootstrap=section.bootstrap, heads=heads,
+        constitution=_constitution(config),
     )  # fmt: skip
 
 
@@ -80,7 +88,7 @@ def _dpo(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainResult
     section = config.train.dpo
     return dpo.train_dpo(
         layout.export_pairs, model_path=model, output_dir=layout.model("dpo"), args=section.args,
-        sources=section.sources, soft_labels=section.soft_labels,
+        sources=section.sources, soft_labels=section.soft_labels, constitution=_constitution(config),
     )  # fmt: skip
 
 
@@ -91,6 +99,7 @@ def _kto(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainResult
     return kto.train_kto(
         layout.export_pairs, model_path=model, output_dir=layout.model("kto"), args=section.args,
         sources=section.sources, seed=config.seed, soft_labels=section.soft_labels,
+        constitution=_constitution(config),
     )  # fmt: skip
 
 
@@ -106,7 +115,7 @@ def _online(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainRes
         "model_path": model, "output_dir": layout.model("online"), "algorithm": section.algorithm,
         "args": section.args, "sources": section.sources, "reference": section.reference,
         "monitors": config.train.monitors, "head_weights": section.head_weights,
-        "uncertainty_penalty": section.uncertainty_penalty,
+        "uncertainty_penalty": section.uncertainty_penalty, "constitution": _constitution(config),
     }  # fmt: skip
     names = rewards(section.reward)
     with contextlib.ExitStack() as stack:
@@ -173,7 +182,7 @@ def _ppo(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainResult
     reward_fn = scorers[0] if len(scorers) == 1 else combined(scorers, section.reward_weights)
     return train_ppo(
         ppo, model=model, prompts=prompts, reward_fn=reward_fn, resume=section.resume,
-        monitors=config.train.monitors,
+        monitors=config.train.monitors, constitution=_constitution(config),
     )  # fmt: skip
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from rlaif.errors import ConfigError, RlaifError
 from rlaif.reports import RewardAccuracy, TrainResult
+from rlaif.train.card import constitution_of, write_model_card
 from rlaif.train.common import (
     StepTimer,
     finish,
@@ -34,7 +35,6 @@ from rlaif.train.common import (
     run_training,
     split_by_prompt,
     trl_config,
-    write_model_card,
 )
 from rlaif.train.ensemble import MANIFEST, MAX_MEMBERS, EnsembleManifest, member_dir, write_manifest
 from rlaif.train.heads import HeadPlan, head_mask, plan_heads
@@ -68,8 +68,9 @@ def train_reward(
     ensemble: int = 1,
     bootstrap: bool = True,
     heads: Mapping[str, frozenset[str]] | None = None,
+    constitution: str | None = None,
 ) -> TrainResult:
-    """Train a reward model on the exported pairs in `dataset_dir` and save it with its tokenizer and a card.
+    """Train a reward model on the exported pairs in `dataset_dir`; save it with tokenizer, curves and card.
 
     Args:
         dataset_dir: the `pairs` datasets folder of an export.
@@ -83,6 +84,7 @@ def train_reward(
         ensemble: how many members (1: a single model).
         bootstrap: with `ensemble` > 1, each member trains on its own bootstrap resample.
         heads: head name -> principle ids (`heads.head_groups`); None: one scalar head.
+        constitution: the run's constitution, for the card (default: the hashes in the data).
     """
     if not 1 <= ensemble <= MAX_MEMBERS:
         raise ConfigError(
@@ -115,7 +117,10 @@ def train_reward(
             held_out = held_out.map(lambda row: {"head_mask": head_mask(row["principle_ids"], kept)})
         columns.append("head_mask")
     fit = {"columns": columns, "model_path": model_path, "args": args, "plan": plan}
-    card = {"dataset_dir": dataset_dir, "model_path": model_path, "sources": sources, "plan": plan}
+    card = {
+        "dataset_dir": dataset_dir, "model_path": model_path, "sources": sources, "plan": plan,
+        "constitution": constitution_of(pairs, constitution),
+    }  # fmt: skip
     if ensemble == 1:
         member, settings = _fit(train, held_out, output_dir=output_dir, seed=seed, **fit)
         results = [member]
@@ -126,7 +131,7 @@ def train_reward(
             folder = member_dir(output_dir, k)
             member, settings = _fit(rows, held_out, output_dir=folder, seed=seed + k, **fit)
             results.append(member)
-            _card(member, settings, title=f"Reward model: member {k} of {output_dir.name}", **card)
+            _card(member, settings, label=f"Reward model, member {k} of {output_dir.name}", **card)
         load_tokenizer(model_path).save_pretrained(str(output_dir))  # shared by every member
         write_manifest(output_dir, EnsembleManifest(
             members=[member_dir(output_dir, k).name for k in range(ensemble)],
@@ -143,7 +148,7 @@ def train_reward(
     result = results[0] if ensemble == 1 else _merge(results, output_dir)
     result.metrics.update(_extension_metrics(results, accuracy, plan, ensemble=ensemble, bootstrap=bootstrap))
     _card(result, settings, accuracy=accuracy,
-          title=f"Reward model{' ensemble' if ensemble > 1 else ''}: {output_dir.name}", **card)  # fmt: skip
+          label=f"Reward model{' ensemble' if ensemble > 1 else ''}", **card)  # fmt: skip
     return result
 
 
@@ -179,7 +184,8 @@ def _fit(
     before = trainer.evaluate() if held_out is not None else {}
     seconds = run_training(trainer)
     after = trainer.evaluate() if held_out is not None else {}
-    result = finish(trainer, tokenizer, output_dir, seconds, timer)
+    result = finish(trainer, tokenizer, output_dir, seconds, timer, base_model=model_path,
+                    title="reward model")  # fmt: skip
     accuracies = logged(result.log_history, "accuracy")
     result.metrics = {
         "train_pairs": len(trainer.train_dataset),
@@ -243,8 +249,8 @@ def _extension_metrics(
 
 
 def _card(
-    result: TrainResult, settings: dict[str, Any], *, title: str, dataset_dir: str | Path,
-    model_path: str | Path, sources: Sequence[str], plan: HeadPlan | None,
+    result: TrainResult, settings: dict[str, Any], *, label: str, dataset_dir: str | Path,
+    model_path: str | Path, sources: Sequence[str], plan: HeadPlan | None, constitution: str,
     accuracy: RewardAccuracy | None = None,
 ) -> None:  # fmt: skip
     metrics, output_dir = result.metrics, result.output_dir
@@ -253,10 +259,6 @@ def _card(
         "held-out pairwise accuracy before training": metrics["eval_accuracy_before"],
         "held-out pairwise accuracy after training": metrics["eval_accuracy"],
         "held-out loss": None if members > 1 else metrics["eval_loss"],
-        "steps": result.steps,
-        "training loss first → last": f"{result.losses[0]:.4f} → {result.losses[-1]:.4f}"
-        if result.losses
-        else None,
     }
     if accuracy is not None:
         results["held-out pairs scored"] = accuracy.pairs
@@ -285,8 +287,8 @@ def _card(
         + (", one masked head per principle group)" if plan is not None else ")")
     )
     write_model_card(
-        output_dir,
-        title=title,
+        result,
+        label=label,
         base_model=model_path,
         trainer=trainer,
         summary="A reward model trained by rlaif on AI-feedback preference pairs: it scores a whole "
@@ -294,6 +296,7 @@ def _card(
         + (f" An ensemble of {members} members: RL reads their mean and std." if members > 1 else "")
         + (f" Heads: {', '.join(plan.heads)}." if plan is not None else ""),
         data=data,
+        constitution=constitution,
         results={k: v for k, v in results.items() if v is not None},
         settings=settings,
         usage=_USAGE_SCORER.format(folder=output_dir)

@@ -12,6 +12,7 @@ from typing import Any
 
 from rlaif.errors import RlaifError
 from rlaif.reports import TrainResult
+from rlaif.train.card import card_settings, constitution_of, write_model_card
 from rlaif.train.common import (
     StepTimer,
     finish,
@@ -41,8 +42,10 @@ def train_sft(
     model_path: str | Path,
     output_dir: str | Path,
     args: dict[str, Any] | None = None,
+    constitution: str | None = None,
 ) -> TrainResult:
-    """Fine-tune on the exported revisions in `dataset_dir` (the `sft` datasets folder) and save the model."""
+    """Fine-tune on the exported revisions in `dataset_dir` (the `sft` datasets folder) and save the model
+    with its curves and a model card (`constitution`: the run's, for the card)."""
     from trl import SFTConfig, SFTTrainer
 
     quiet_libraries()
@@ -61,6 +64,13 @@ def train_sft(
         model=model, args=config, train_dataset=dataset, processing_class=tokenizer, callbacks=[timer]
     )
     seconds = run_training(trainer)
-    result = finish(trainer, tokenizer, output_dir, seconds, timer)
+    result = finish(trainer, tokenizer, output_dir, seconds, timer, base_model=model_path, title="SFT")
     result.metrics = {"rows": len(dataset), "completion_only_loss": trainer.completion_only_loss}
+    write_model_card(
+        result, label="SFT", base_model=model_path, trainer="TRL SFTTrainer",
+        summary="A policy fine-tuned by rlaif on its own critiqued-and-revised answers (supervised "
+        "Constitutional AI); the loss covers the final revision only.",
+        data={"revisions": str(path), "rows": len(dataset)}, constitution=constitution_of(rows, constitution),
+        settings=card_settings(config, args),
+    )  # fmt: skip
     return result

@@ -65,7 +65,7 @@ def test_ppo_logs_monitors_warns_and_stops_on_alert(
     assert [m["monitor/length_mean"] for m in logged] == [
         m["monitor/length_mean"] for m in result.log_history
     ]
-    assert (tmp_path / "training.png").read_bytes().startswith(b"\x89PNG")
+    assert (tmp_path / "model" / "curves.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_online_rloo_logs_monitors_each_step(run_dir: Path, model_dir: Path, probes: str) -> None:  # noqa: F811
@@ -84,4 +84,4 @@ def test_online_rloo_logs_monitors_each_step(run_dir: Path, model_dir: Path, pro
     assert "monitor/sycophancy_rate" in steps[0] and "monitor/sycophancy_rate" in steps[1]
     lines = (out / "monitors.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines] == [1, 2]
-    assert (out / "training.png").exists() and result.metrics["stopped_by_monitor"] is False
+    assert (out / "curves.png").exists() and result.metrics["stopped_by_monitor"] is False

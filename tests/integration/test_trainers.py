@@ -103,12 +103,37 @@ def weights_changed(trained: Path, base: Path) -> bool:
     return not torch.equal(after[name].float(), before[name].float())
 
 
-def test_sft_trains_on_the_revisions(run_dir: Path, model_dir: Path) -> None:
+def saved_with_curves_and_card(
+    folder: Path, base: Path, *, constitution: str, trainer_state: bool = True
+) -> str:
+    """Assert what every trained model folder holds: weights in the base's dtype (bf16: the bundled
+    model's), the log history, a curves PNG and a card naming the base and the constitution; the card."""
+    from safetensors import safe_open
+
+    assert json.loads((base / "config.json").read_text())["dtype"] == "bfloat16"
+    assert json.loads((folder / "config.json").read_text())["dtype"] == "bfloat16"
+    with safe_open(str(folder / "model.safetensors"), "pt") as weights:
+        names = list(weights.keys())  # a safetensors file, not a dict: iterating it does not give names
+        assert {weights.get_slice(n).get_dtype() for n in names} == {"BF16"}
+    if trainer_state:  # TRL's; our PPO logs to metrics.jsonl beside the model folder
+        assert json.loads((folder / "trainer_state.json").read_text())["log_history"]
+    assert (folder / "curves.png").read_bytes().startswith(b"\x89PNG")
+    card = (folder / "README.md").read_text()
+    assert f"- base model: `{base}`" in card and f"- constitution: {constitution}" in card
+    assert "![training curves](curves.png)" in card
+    return card
+
+
+def test_sft_trains_on_the_revisions_and_logs_to_tensorboard(run_dir: Path, model_dir: Path) -> None:
+    """Also `report_to: tensorboard` (the `track` extra; in `dev` too, so CI runs it): TRL's loss reaches
+    tensorboard's local event files under the model folder's `runs/`."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from transformers import AutoModelForCausalLM
 
     from rlaif.train.sft import train_sft
 
-    args = {"max_steps": 6, "learning_rate": 3e-5, "max_length": 128, "disable_tqdm": True}
+    args = {"max_steps": 6, "learning_rate": 3e-5, "max_length": 128, "disable_tqdm": True,
+            "report_to": "tensorboard"}  # fmt: skip
     result = train_sft(
         run_dir / "export" / "sft", model_path=model_dir, output_dir=run_dir / "sft", args=args
     )
@@ -116,6 +141,12 @@ def test_sft_trains_on_the_revisions(run_dir: Path, model_dir: Path) -> None:
     assert result.losses[-1] < result.losses[0]
     AutoModelForCausalLM.from_pretrained(run_dir / "sft")
     assert weights_changed(run_dir / "sft", model_dir)
+    card = saved_with_curves_and_card(run_dir / "sft", model_dir, constitution="not recorded")
+    assert "- `report_to`: ['tensorboard']" in card
+    events = list((run_dir / "sft" / "runs").rglob("events.out.tfevents.*"))
+    assert len(events) == 1
+    logged = EventAccumulator(str(events[0].parent)).Reload()
+    assert len(logged.Scalars("train/loss")) == 6
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +165,7 @@ def reward_model(run_dir: Path) -> dict[str, Any]:
 
 
 def test_reward_model_learns_and_ships_with_tokenizer_and_card(
-    reward_model: dict[str, Any], run_dir: Path
+    reward_model: dict[str, Any], run_dir: Path, model_dir: Path
 ) -> None:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -145,6 +176,10 @@ def test_reward_model_learns_and_ships_with_tokenizer_and_card(
     folder = run_dir / "models" / "reward"
     card = (folder / "README.md").read_text()
     assert "held-out pairwise accuracy after training" in card and "Bradley-Terry" in card
+    constitution = load_constitution(find_constitution("harmless"))  # the config's default
+    saved_with_curves_and_card(
+        folder, model_dir, constitution=f"harmless v{constitution.version}, hash `{constitution.hash}`"
+    )
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
     assert tokenizer.pad_token == "<|endoftext|>" and model.config.pad_token_id == tokenizer.pad_token_id
@@ -176,6 +211,9 @@ def test_dpo_margin_rises(dpo_model: Any, model_dir: Path) -> None:
     assert dpo_model.losses[-1] < dpo_model.losses[0]
     AutoModelForCausalLM.from_pretrained(dpo_model.output_dir)
     assert weights_changed(dpo_model.output_dir, model_dir)
+    # Called directly, not through a run: the constitution is the one the pairs were made under.
+    card = saved_with_curves_and_card(dpo_model.output_dir, model_dir, constitution="hash `ch`")
+    assert "rewards/margins (last logged)" in card and "soft labels smoothing" in card
 
 
 def coin_flip_export(run_dir: Path, out: Path) -> Path:
@@ -234,6 +272,7 @@ def test_kto_from_unpaired_rows(run_dir: Path, model_dir: Path) -> None:
     assert result.metrics["reward_chosen_last"] > result.metrics["reward_rejected_last"]
     assert result.losses[-1] < result.losses[0]
     assert weights_changed(run_dir / "kto", model_dir)
+    saved_with_curves_and_card(run_dir / "kto", model_dir, constitution="hash `ch`")
 
 
 def test_kto_soft_labels_scale_each_rows_loss_in_trls_own_loss(
@@ -302,6 +341,7 @@ def test_online_rloo_with_the_reward_model(
     assert result.metrics["kl_last"] is not None
     AutoModelForCausalLM.from_pretrained(run_dir / "online")
     assert weights_changed(run_dir / "online", model_dir)
+    saved_with_curves_and_card(run_dir / "online", model_dir, constitution="hash `ch`")
 
 
 def test_ppo_through_the_cli_with_the_reward_model_then_resumes(
@@ -328,6 +368,9 @@ def test_ppo_through_the_cli_with_the_reward_model_then_resumes(
     assert weights_changed(folder / "model", model_dir)
     lines = (folder / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines] == [1, 2]
+    harmless = load_constitution(find_constitution("harmless"))
+    made_under = f"harmless v{harmless.version}, hash `{harmless.hash}`"
+    saved_with_curves_and_card(folder / "model", model_dir, trainer_state=False, constitution=made_under)
 
     more = write_config(run_dir, train={"ppo": {"args": {**args, "total_steps": 3}}})
     result = CliRunner().invoke(app, ["train", "ppo", str(more), "--quiet"])
@@ -394,6 +437,8 @@ def test_winrate_of_the_dpo_model_against_its_base(
     assert report.kl.per_token is not None and math.isfinite(report.kl.per_token) and report.kl.answers == 2
     assert "judge_startup" in report.seconds and "judge" in report.seconds
     assert json.loads((run_dir / "winrate.json").read_text())["rows"][0]["candidate"]
+    assert report.plot == str(run_dir / "winrate.png")
+    assert (run_dir / "winrate.png").read_bytes().startswith(b"\x89PNG")
     # The estimator is exactly zero between a model and itself.
     prompts = load_prompts(run_dir / "held_out.jsonl")
     from rlaif.evaluate.samples import Sample

@@ -24,7 +24,10 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 from rlaif.config import MonitorsConfig
 from rlaif.errors import ConfigError
 from rlaif.reports import TrainResult
-from rlaif.train.monitors import Monitor, plot_training
+from rlaif.train.card import write_model_card
+from rlaif.train.common import CURVES, base_dtype, save_pretrained_as
+from rlaif.train.curves import plot_curves
+from rlaif.train.monitors import Monitor
 from rlaif.train.ppo.config import PPOConfig
 from rlaif.train.ppo.math import (
     AdaptiveKLController,
@@ -71,6 +74,7 @@ class PPOTrainer:
         self.device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         torch.manual_seed(config.seed)
         self.tokenizer = AutoTokenizer.from_pretrained(model)
+        self.save_dtype = base_dtype(model)  # the final model is saved as the base was; checkpoints in fp32
         # fp32: updates of lr ~1e-5 vanish in bf16 weights.
         self.policy: PreTrainedModel = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
         self.policy.to(self.device).eval()  # eval: no dropout, so rollout and update log-probs agree
@@ -240,15 +244,15 @@ class PPOTrainer:
                 file.write(json.dumps(metrics) + "\n")
             if cfg.save_every and self.step_count % cfg.save_every == 0:
                 self.save_checkpoint()
-        self.save_model(cfg.output_dir / "model")
-        if self.monitor is not None:
-            plot_training(history, cfg.output_dir / "training.png", title="PPO")
+        self.save_model(cfg.output_dir / "model", dtype=self.save_dtype)
+        plot_curves(history, cfg.output_dir / "model" / CURVES, title="PPO")
         return history
 
-    def save_model(self, path: str | Path) -> Path:
-        """Write the policy and tokenizer as a Hugging Face folder that `AutoModelForCausalLM` loads."""
+    def save_model(self, path: str | Path, *, dtype: torch.dtype | None = None) -> Path:
+        """Write the policy (in `dtype`; None: as it is in memory) and tokenizer as a Hugging Face folder
+        that `AutoModelForCausalLM` loads."""
         path = Path(path)
-        self.policy.save_pretrained(path)
+        save_pretrained_as(self.policy, path, dtype)
         self.tokenizer.save_pretrained(path)
         torch.save(self.value_head.state_dict(), path / "value_head.pt")
         return path
@@ -349,11 +353,13 @@ def train_ppo(
     resume: bool = False,
     monitors: MonitorsConfig | None = None,
     prompt_tags: dict[str, str] | None = None,
+    constitution: str | None = None,
 ) -> TrainResult:
-    """Train `model` with PPO against `reward_fn` on `prompts`; the model goes to `config.output_dir/model`.
+    """Train `model` with PPO against `reward_fn` on `prompts`; the model goes to `config.output_dir/model`
+    (in the base model's dtype) with its curves (`curves.png`) and a model card (`constitution`: the run's).
 
     The result's `log_history` holds every step's metrics (also in `config.output_dir/metrics.jsonl`),
-    with the `monitor/*` readings when `monitors` is given (and their plot, `training.png`).
+    with the `monitor/*` readings when `monitors` is given (drawn with the curves).
     """
     trainer = PPOTrainer(
         config,
@@ -366,7 +372,7 @@ def train_ppo(
     metrics = trainer.train(prompts, resume=resume)
     first, last = (metrics[0], metrics[-1]) if metrics else ({}, {})
     spread = [m["reward/ensemble_std"] for m in metrics if "reward/ensemble_std" in m]
-    return TrainResult(
+    result = TrainResult(
         trainer="ppo",
         output_dir=Path(config.output_dir) / "model",
         steps=len(metrics),
@@ -385,6 +391,16 @@ def train_ppo(
         },
         step_seconds=[m.get("seconds", 0.0) for m in metrics],
     )
+    write_model_card(
+        result, label="PPO", base_model=model, trainer="rlaif's own PPO (clipped policy and value losses, "
+        f"GAE, {'adaptive' if config.target_kl is not None else 'fixed'} KL penalty to the start model)",
+        summary="A policy trained by rlaif with PPO against a reward (a reward model trained on AI-feedback "
+        "pairs, the constitution's checks, or a function).",
+        data={"prompts": len(prompts), "reward": getattr(reward_fn, "__name__", type(reward_fn).__name__),
+              "log history": f"{Path(config.output_dir) / METRICS_FILE}"},
+        constitution=constitution or "not recorded", settings=config.model_dump(mode="json"),
+    )  # fmt: skip
+    return result
 
 
 def _collate(

@@ -207,3 +207,14 @@ def test_the_cli_says_n_a_warns_and_exits_1_without_a_decided_prompt(
     assert code == 1
     assert "n/a (no prompt decided)" in output
     assert output.count("warning") == 3 and "no prompt was decided" in output
+
+
+def test_the_chart_draws_a_decided_and_an_undecided_report(tmp_path: Path) -> None:
+    from rlaif.evaluate.winrate import plot_winrate
+
+    decided = report((0.9, True), (0.2, False), (None, None), stats=JudgeStats(judged=3, both_orders=2))
+    path = plot_winrate(decided, tmp_path / "charts" / "winrate.png")
+    assert path.read_bytes().startswith(b"\x89PNG") and path.stat().st_size > 10_000
+    undecided = report((0.5, False), stats=JudgeStats(judged=1, both_orders=1))
+    assert undecided.win_rate.win_rate is None  # drawn as "n/a", not as 0 or 50%
+    assert plot_winrate(undecided, tmp_path / "none.png").read_bytes().startswith(b"\x89PNG")

@@ -9,7 +9,7 @@ import pytest
 
 from rlaif.config import MonitorsConfig, load_config
 from rlaif.errors import ConfigError
-from rlaif.train.monitors import Monitor, flat, load_probes, plot_training, readings
+from rlaif.train.monitors import Monitor, flat, load_probes, readings
 
 QUIET = MonitorsConfig(
     length_drift=None, refusal_rate=None, repetition_rate=None, sycophancy_rate=None, format_rate=None
@@ -128,11 +128,3 @@ def test_bad_monitor_settings_name_the_key(tmp_path: Path, monitors: dict[str, o
     path.write_text(json.dumps({"prompts": {"path": "p.jsonl"}, "train": {"monitors": monitors}}))
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         load_config(path)
-
-
-def test_plot_training_draws_every_series(tmp_path: Path) -> None:
-    history = [{"reward": 0.1 * i, "kl": 0.01 * i, "monitor/length_mean": 5.0 + i, "monitor/alerts": 0.0}
-               for i in range(4)]  # fmt: skip
-    path = plot_training(history, tmp_path / "training.png", title="t")
-    assert path is not None and path.read_bytes().startswith(b"\x89PNG")
-    assert plot_training([{"loss": 1.0}], tmp_path / "none.png") is None
