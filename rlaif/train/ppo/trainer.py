@@ -25,7 +25,7 @@ from rlaif.config import MonitorsConfig
 from rlaif.errors import ConfigError
 from rlaif.reports import TrainResult
 from rlaif.train.card import write_model_card
-from rlaif.train.common import CURVES, base_dtype, save_pretrained_as
+from rlaif.train.common import CURVES, save_dtype, save_pretrained_as
 from rlaif.train.curves import plot_curves
 from rlaif.train.monitors import Monitor
 from rlaif.train.ppo.config import PPOConfig
@@ -74,7 +74,7 @@ class PPOTrainer:
         self.device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         torch.manual_seed(config.seed)
         self.tokenizer = AutoTokenizer.from_pretrained(model)
-        self.save_dtype = base_dtype(model)  # the final model is saved as the base was; checkpoints in fp32
+        self.base_model = model  # the final model is saved as the base was where that keeps the update
         # fp32: updates of lr ~1e-5 vanish in bf16 weights.
         self.policy: PreTrainedModel = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
         self.policy.to(self.device).eval()  # eval: no dropout, so rollout and update log-probs agree
@@ -244,7 +244,7 @@ class PPOTrainer:
                 file.write(json.dumps(metrics) + "\n")
             if cfg.save_every and self.step_count % cfg.save_every == 0:
                 self.save_checkpoint()
-        self.save_model(cfg.output_dir / "model", dtype=self.save_dtype)
+        self.save_model(cfg.output_dir / "model", dtype=save_dtype(self.policy, self.base_model))
         plot_curves(history, cfg.output_dir / "model" / CURVES, title="PPO")
         return history
 

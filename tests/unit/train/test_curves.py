@@ -12,7 +12,15 @@ import pytest
 from rlaif.errors import ConfigError
 from rlaif.reports import TrainResult
 from rlaif.train.card import card_settings, constitution_of, final_metrics, write_model_card
-from rlaif.train.common import CURVES, base_dtype, check_report_to, save_pretrained_as, trl_config
+from rlaif.train.common import (
+    CURVES,
+    base_dtype,
+    check_report_to,
+    rounding_share,
+    save_dtype,
+    save_pretrained_as,
+    trl_config,
+)
 from rlaif.train.curves import curve_series, plot_curves
 
 DPO_HISTORY = [
@@ -169,6 +177,28 @@ def test_saving_in_the_base_dtype_leaves_the_model_in_memory_as_it_was(tmp_path:
     assert json.loads((tmp_path / "out" / "config.json").read_text())["dtype"] == "bfloat16"
     save_pretrained_as(model, tmp_path / "fp32", None)  # None: as in memory (checkpoints)
     assert json.loads((tmp_path / "fp32" / "config.json").read_text())["dtype"] == "float32"
+
+
+def test_a_cast_that_would_erase_the_update_keeps_the_trained_dtype_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A short fp32 run moves weights by less than bf16 can hold: saving in bf16 would keep the base."""
+    import torch
+
+    base = tiny_model(torch.bfloat16)
+    base.save_pretrained(tmp_path / "base")
+    small, large = tiny_model(torch.float32), tiny_model(torch.float32)
+    with torch.no_grad():
+        for tuned, step in ((small, 1e-5), (large, 0.05)):
+            for weight, start in zip(tuned.parameters(), base.parameters(), strict=True):
+                weight.copy_(start.float() + step * torch.randn_like(weight))
+    share = rounding_share(small, tmp_path / "base", torch.bfloat16)
+    assert share is not None and share > 0.9  # a 1e-5 update is below bf16's resolution: mostly lost
+    assert save_dtype(small, tmp_path / "base") is None
+    assert "would change" in capsys.readouterr().err
+    assert rounding_share(large, tmp_path / "base", torch.bfloat16) < 0.1
+    assert save_dtype(large, tmp_path / "base") == torch.bfloat16 and not capsys.readouterr().err
+    assert save_dtype(base, tmp_path / "base") is None  # trained in the base's dtype: nothing to cast
 
 
 def test_a_missing_logger_is_one_config_error_naming_the_extra(
