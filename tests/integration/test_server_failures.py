@@ -38,6 +38,7 @@ from tests.support.chaos import (
     stage_counts,
     write_config,
 )
+from tests.support.health import health_only
 from tests.support.stub import QUESTION, StubServer, TcpProxy, chat
 
 pytestmark = pytest.mark.chaos
@@ -162,20 +163,7 @@ class SleepingServer(VLLMServer):
         return [sys.executable, "-c", self.script]
 
 
-HEALTH_ONLY = """
-import http.server, sys
-
-class Health(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200 if self.path == "/health" else 404)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Health).serve_forever()
-"""
+HEALTH_ONLY = health_only()
 
 
 class HealthOnlyServer(SleepingServer):

@@ -12,23 +12,9 @@ from rich.console import Console
 
 from rlaif.backends.vllm_server import VLLMServer
 from rlaif.progress import server_spinner
+from tests.support.health import health_only
 
-SLOW_HEALTH = """
-import http.server, sys, time
-
-time.sleep(1.2)  # a model loading
-
-class Health(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200 if self.path == "/health" else 404)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Health).serve_forever()
-"""
+SLOW_HEALTH = health_only(delay=1.2)  # a model loading
 
 
 class SlowServer(VLLMServer):
