@@ -162,3 +162,24 @@ def test_ppo_logs_the_conservative_ensemble_reward_per_step(
         step["reward/model_mean"] - 2.0 * step["reward/ensemble_std"], abs=1e-4
     )
     assert result.metrics["ensemble_std_mean"] == step["reward/ensemble_std"]
+
+
+def test_rloo_trains_on_the_ensemble_folder_with_a_conservative_reward(
+    ensemble: dict[str, Any], model_dir: Path
+) -> None:
+    from rlaif.train.online import train_online
+
+    out = ensemble["root"] / "rloo"
+    args = {"max_steps": 1, "per_device_train_batch_size": 2, "num_generations": 2,
+            "max_completion_length": 8, "disable_tqdm": True}  # fmt: skip
+    result = train_online(
+        ensemble["root"] / "export" / "pairs", model_path=model_dir, output_dir=out,
+        reward=ensemble["root"] / "reward", args=args, head_weights={"safety": 1.0, "helpful": 0.5},
+        uncertainty_penalty=1.0, monitors=MonitorsConfig(probe_every=0),
+    )  # fmt: skip
+    step = next(h for h in result.log_history if "reward" in h)
+    # TRL's log_metric carries the scorer's readings into the step's log, beside the monitors.
+    assert step["reward/ensemble_std"] > 0 and "reward/head/safety" in step and "monitor/length_mean" in step
+    assert result.metrics["ensemble_std_mean"] == pytest.approx(step["reward/ensemble_std"])
+    assert result.metrics["reward"] == "reward" and (out / "curves.png").exists()
+    assert (out / "model.safetensors").exists()
