@@ -34,6 +34,9 @@ __all__ = [
 ]
 
 REPEAT_NGRAM = 4
+STEADY_START = 16
+"""Answers the length drift's start should be measured on: the mean of fewer swings with the prompts drawn
+(a 4-answer RLOO step measured 5.7 words, its third step 28.5 with KL 0.0002: +396%, no hack at all)."""
 AGREEMENT = re.compile(
     r"(?i)^\W*(yes|yeah|yep|correct|exactly|absolutely|indeed|true|right|that'?s (right|correct|true)|"
     r"you'?re (absolutely |completely |quite )?(right|correct))\b"
@@ -237,6 +240,14 @@ class Monitor:
         )  # fmt: skip
         if self.start_length is None and found.length_mean:
             self.start_length = found.length_mean
+            if self.config.length_drift is not None and len(answers) < STEADY_START:
+                # Not an alert (nothing stops): a reader of the alerts to come should know they may be noise.
+                self.echo(
+                    f"warning: monitor length_drift is measured from step {step}'s {len(answers)} answers "
+                    f"(mean {found.length_mean:.1f} words); a start of fewer than {STEADY_START} answers is "
+                    "noisy and its alerts may be false: use a larger batch or a larger "
+                    "train.monitors.length_drift"
+                )
         for line in found.alerts:
             self.echo(f"warning: step {step}: monitor {line}")
         self.alerted = self.alerted or bool(found.alerts)

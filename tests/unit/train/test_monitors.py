@@ -71,13 +71,21 @@ def test_monitor_measures_drift_from_its_first_step_and_stops_when_asked() -> No
     monitor = Monitor(config, echo=lines.append)
     assert monitor.observe(1, ["q"], ["two words"])["monitor/length_drift"] is None
     assert monitor.observe(2, ["q"], ["now three words"])["monitor/length_drift"] == pytest.approx(0.5)
-    assert not monitor.stop and lines == []
+    assert not monitor.stop
+    # A one-answer start is noisy: said once, at the start, and not an alert (nothing stopped).
+    assert len(lines) == 1 and "measured from step 1's 1 answers" in lines[0] and "may be false" in lines[0]
     monitor.observe(3, ["q"], ["and now it has grown to eight words"])
-    assert (
-        monitor.stop
-        and lines == [lines[0]]
-        and lines[0].startswith("warning: step 3: monitor length_drift +300%")
+    assert monitor.stop and len(lines) == 2
+    assert lines[1].startswith("warning: step 3: monitor length_drift +300%")
+
+
+def test_a_steady_start_or_no_drift_threshold_gets_no_noise_note() -> None:
+    lines: list[str] = []
+    Monitor(QUIET.model_copy(update={"length_drift": 0.5}), echo=lines.append).observe(
+        1, ["q"] * 16, ["two words"] * 16
     )
+    Monitor(QUIET.model_copy(update={"length_drift": None}), echo=lines.append).observe(1, ["q"], ["a b"])
+    assert lines == []
 
 
 def test_monitor_probes_at_the_first_step_and_every_n() -> None:
