@@ -81,3 +81,10 @@ def test_the_help_of_every_command_is_unchanged(rlaif: Cli) -> None:
         pages.append(f"$ rlaif {' '.join(path)} --help\n{text}")
     assert len(pages) > 30
     compare("help.txt", "\n".join(pages))
+
+
+def test_the_schema_of_the_run_config_is_unchanged() -> None:
+    """Every section, field, default and description of the YAML file (the docstrings are the docs)."""
+    from rlaif.config import RunConfig
+
+    compare("config_schema.json", json.dumps(RunConfig.model_json_schema(), indent=1, sort_keys=True) + "\n")
