@@ -101,7 +101,7 @@ def judge_run_config(
     """The RunConfig an evaluation uses: the file's (or defaults), with the options applied on top."""
     from pydantic import ValidationError
 
-    from rlaif.config import RunConfig, _set_dotted, load_config
+    from rlaif.config import RunConfig, load_config, set_dotted
 
     if model and not base_url:
         raise ConfigError("--model names a model on --base-url servers; give --base-url too")
@@ -123,7 +123,7 @@ def judge_run_config(
         return load_config(config, settings_map)
     raw: dict[str, Any] = {"prompts": {"path": str(data)}}
     for key, value in settings_map.items():
-        _set_dotted(raw, key, value)
+        set_dotted(raw, key, value)
     try:
         return RunConfig.model_validate(raw)
     except ValidationError as exc:

@@ -215,3 +215,81 @@ def test_values_that_would_crash_or_mislead_a_run_are_refused(
     with pytest.raises(ConfigError, match=needle):
         load_config(path, {key: value})
     load_config(path, {"generation.samples_per_prompt": 1, "judge.enabled": False})  # no judge: fine
+
+
+# Every public name `rlaif/config.py` had before it became a package: importers need no change.
+NAMES_BEFORE_THE_PACKAGE = [
+    "DPOSection",
+    "ExportConfig",
+    "FILTERS",
+    "FilterConfig",
+    "FilterName",
+    "GateConfig",
+    "GenerationConfig",
+    "JudgeConfig",
+    "KTOSection",
+    "META_PATTERNS",
+    "ModelConfig",
+    "MonitorsConfig",
+    "OnlineReward",
+    "OnlineSection",
+    "PPOReward",
+    "PPOSection",
+    "PairSource",
+    "PairTrainerSection",
+    "PromptColumns",
+    "PromptsConfig",
+    "QualityConfig",
+    "REFUSAL_PATTERNS",
+    "RayConfig",
+    "ReviewConfig",
+    "ReviewSampleConfig",
+    "ReviseConfig",
+    "RewardModelUser",
+    "RewardSection",
+    "RunConfig",
+    "SFTSection",
+    "Section",
+    "ServerConfig",
+    "TemplatesConfig",
+    "TrainConfig",
+    "TrainerSection",
+    "config_from_dict",
+    "dump_config",
+    "load_config",
+    "reviewer_problem",
+    "rewards",
+]
+
+
+def test_the_package_still_offers_every_name_the_module_did() -> None:
+    import rlaif.config
+
+    assert len(NAMES_BEFORE_THE_PACKAGE) == 40
+    assert [name for name in NAMES_BEFORE_THE_PACKAGE if name not in rlaif.config.__all__] == []
+    assert [name for name in rlaif.config.__all__ if not hasattr(rlaif.config, name)] == []
+
+
+def test_set_dotted_makes_the_sections_on_the_way() -> None:
+    from rlaif.config import set_dotted
+
+    data: dict[str, object] = {"judge": {"mode": "cot"}}
+    set_dotted(data, "judge.model.path", "m")
+    set_dotted(data, "seed", 4)
+    assert data == {"judge": {"mode": "cot", "model": {"path": "m"}}, "seed": 4}
+
+
+@pytest.mark.parametrize(
+    ("section", "field"),
+    [("quality.filters", "meta_patterns"), ("train.monitors", "refusal_patterns")],
+)
+def test_every_list_of_patterns_is_checked_by_the_one_validator(
+    tmp_path: Path, section: str, field: str
+) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text("prompts: {path: p.jsonl}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, {f"{section}.{field}": ["ok", "(unclosed"]})
+    message = str(info.value)
+    assert f"{section}.{field}" in message
+    assert "pattern '(unclosed' is not a valid regular expression" in message and "fix or drop it" in message
