@@ -30,11 +30,13 @@ from rlaif.errors import (
     TemplateError,
 )
 from rlaif.evaluate.compliance import evaluate_compliance
+from rlaif.evaluate.reports import ComplianceReport
 from rlaif.evaluate.winrate import evaluate_winrate
 from rlaif.inputs.constitution import find_constitution, load_constitution, sample_principle
 from rlaif.inputs.prompts import load_prompts
 from rlaif.judging.checks import checkable, run_check
 from rlaif.pipeline.judge import judge
+from rlaif.pipeline.reports import QualityReport, RunSummary
 from rlaif.pipeline.respond import respond
 from rlaif.pipeline.revise import revise
 from rlaif.pipeline.run import run_pipeline
@@ -58,13 +60,13 @@ from rlaif.records import (
     ReviewItem,
     Revision,
 )
-from rlaif.reports import ComplianceReport, QualityReport, RunSummary, TrainResult
 from rlaif.review.agreement import agreement_report
 from rlaif.review.gate import check_gate
 from rlaif.review.hook import run_hook
 from rlaif.review.sample import sample_pairs
 from rlaif.review.session import ReviewSession
 from rlaif.store import RunDir
+from rlaif.train.reports import TrainResult
 
 __all__ = [
     "Backend",

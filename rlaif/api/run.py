@@ -8,8 +8,8 @@ from typing import Any
 
 from rlaif.config import RunConfig, config_from_dict, load_config
 from rlaif.errors import ConfigError
+from rlaif.pipeline.reports import RunSummary
 from rlaif.pipeline.run import ALL_STAGES, run_pipeline
-from rlaif.reports import RunSummary
 
 __all__ = ["run"]
 

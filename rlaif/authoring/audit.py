@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rlaif.authoring.reports import AuditReport, TraitGroup, TraitShare
 from rlaif.errors import ConstitutionError, RunDirError
 from rlaif.evaluate.stats import rate
 from rlaif.inputs.constitution import find_constitution, load_constitution
 from rlaif.judging.checks import checkable, run_check
 from rlaif.records import Constitution
-from rlaif.reports import AuditReport, TraitGroup, TraitShare
 from rlaif.store import RunLayout
 
 __all__ = ["TRAITS", "audit_run", "plot_audit", "read_pairs"]

@@ -16,11 +16,12 @@ from pathlib import Path
 from rapidfuzz import fuzz
 
 from rlaif.authoring.preview import TokenCounter, principle_requests
+from rlaif.authoring.reports import LintReport, LintWarning
 from rlaif.config import JudgeConfig, ReviseConfig
 from rlaif.inputs.constitution import load_constitution, locate_constitution
 from rlaif.judging.checks import run_check
 from rlaif.records import Constitution, Message, Principle
-from rlaif.reports import LintReport, LintWarning, percent
+from rlaif.reports import percent
 from rlaif.yamlfile import Locate
 
 __all__ = ["RULES", "Lint", "lint_constitution"]

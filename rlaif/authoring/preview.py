@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rlaif.authoring.reports import PreviewReport, PreviewRequest, PromptPart
 from rlaif.backends.bundled import BUNDLED_NAME, cache_dir
 from rlaif.config import JudgeConfig, ReviseConfig
 from rlaif.errors import ConfigError
 from rlaif.judging.modes import Asker, judge_nonce, judge_prompt, judge_template, solved_examples
 from rlaif.pipeline.revise import critique_conversation, revision_turns
 from rlaif.records import Constitution, Message, Principle, PromptRecord
-from rlaif.reports import PreviewReport, PreviewRequest, PromptPart
 from rlaif.templates import SHIPPED, Templates
 
 __all__ = [

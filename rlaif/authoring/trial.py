@@ -18,6 +18,12 @@ from typing import TypeVar
 
 import numpy as np
 
+from rlaif.authoring.reports import (
+    ConstitutionComparison,
+    ConstitutionTrial,
+    PairedDifference,
+    PrincipleTrial,
+)
 from rlaif.backends.bundled import cache_dir
 from rlaif.backends.protocol import Backend
 from rlaif.backends.serving import make_backend, served_backend
@@ -27,7 +33,7 @@ from rlaif.evaluate.judge import RowResult, judge_rows, principle_members, summa
 from rlaif.evaluate.stats import bias_warnings, rate
 from rlaif.inputs.labelled import LabelledData, LabelledPair
 from rlaif.records import Constitution, derive_seed
-from rlaif.reports import ConstitutionComparison, ConstitutionTrial, PairedDifference, PrincipleTrial, Rate
+from rlaif.reports import Rate
 from rlaif.review.agreement import bootstrap_ci
 
 __all__ = [

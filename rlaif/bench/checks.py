@@ -17,10 +17,10 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
+from rlaif.bench.reports import CheckBenchPrinciple, CheckBenchReport
 from rlaif.errors import ConstitutionError
 from rlaif.judging.checks import checkable, run_check
 from rlaif.records import Check, CheckOutcome, Constitution, Principle
-from rlaif.reports import CheckBenchPrinciple, CheckBenchReport
 
 __all__ = ["MIX", "bench_checks", "response_mix"]
 

@@ -26,6 +26,7 @@ from rlaif.backends.openai_api import OpenAIBackend
 from rlaif.backends.protocol import ChatRequest, ChatResult
 from rlaif.backends.serving import model_path
 from rlaif.backends.vllm_server import VLLMServer
+from rlaif.bench.reports import BenchMeasurement, GenerationBench, Hardware, JudgeThroughput
 from rlaif.config import RunConfig
 from rlaif.inputs.load import load_inputs
 from rlaif.monitor import PeakMemory
@@ -33,7 +34,6 @@ from rlaif.pipeline.judge import judge
 from rlaif.pipeline.respond import respond
 from rlaif.pipeline.revise import revise
 from rlaif.records import Judgment, PromptRecord, Response, Revision, RevisionStep
-from rlaif.reports import BenchMeasurement, GenerationBench, Hardware, JudgeThroughput
 from rlaif.store import RunDir, RunLayout
 
 __all__ = ["chains", "hardware", "prefix_cache_counters", "run_bench"]

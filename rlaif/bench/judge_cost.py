@@ -21,6 +21,7 @@ from rlaif.backends.openai_api import OpenAIBackend
 from rlaif.backends.protocol import ChatRequest
 from rlaif.backends.vllm_server import VLLMServer
 from rlaif.bench.generation import prefix_cache_counters
+from rlaif.bench.reports import JudgeCostBench, JudgeCostRun, TokenCounts
 from rlaif.config import JudgeConfig, ServerConfig
 from rlaif.evaluate.judge import labelled_items
 from rlaif.inputs.constitution import load_constitution
@@ -29,7 +30,6 @@ from rlaif.inputs.load import constitution_file
 from rlaif.judging.engine import judge_items
 from rlaif.judging.modes import JudgeItem, judge_nonce, judge_prompt
 from rlaif.records import Constitution
-from rlaif.reports import JudgeCostBench, JudgeCostRun, TokenCounts
 
 __all__ = ["MEASUREMENTS", "bench_judge_cost", "token_counts"]
 

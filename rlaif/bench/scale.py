@@ -29,8 +29,8 @@ import httpx
 import yaml
 
 from rlaif.backends.vllm_server import free_port
+from rlaif.bench.reports import ScaleBench, ScalePoint, ServersPoint
 from rlaif.errors import BackendError
-from rlaif.reports import ScaleBench, ScalePoint, ServersPoint
 
 __all__ = ["markdown", "plot", "run_scale_bench"]
 

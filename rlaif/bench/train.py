@@ -23,9 +23,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rlaif.bench.reports import TrainBench, TrainerComparison, TrainerMeasurement
 from rlaif.config import RunConfig
 from rlaif.errors import RlaifError
-from rlaif.reports import TrainBench, TrainerComparison, TrainerMeasurement
 from rlaif.store import RunLayout
 from rlaif.train.registry import TRAINERS as REGISTRY
 

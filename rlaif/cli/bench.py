@@ -59,9 +59,9 @@ def register(app: typer.Typer) -> None:
         ] = Path("bench-scale"),
     ) -> None:
         """The client's ceiling and the pipeline's requests/s, CPU and memory against a zero-latency stub."""
+        from rlaif.bench.reports import ScalePoint
         from rlaif.bench.scale import markdown, plot, run_scale_bench
         from rlaif.errors import ConfigError
-        from rlaif.reports import ScalePoint
 
         sizes, counts = _counts("--prompts", prompts), _counts("--servers", servers)
         if not sizes and not counts:

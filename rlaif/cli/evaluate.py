@@ -239,7 +239,7 @@ def judge_cost_command(
     Every measurement starts its own managed server (no warm prefix cache carries over).
     """
     from rlaif.bench.judge_cost import bench_judge_cost
-    from rlaif.reports import JudgeCostBench
+    from rlaif.bench.reports import JudgeCostBench
 
     def save(result: JudgeCostBench) -> None:
         if json_path:  # after every measurement: a late failure keeps what was measured

@@ -33,8 +33,8 @@ def run_stages(
     """Load the config with its `--set` overrides, run these stages, print the summary."""
     from rlaif.config import load_config
     from rlaif.errors import QualityGateError
+    from rlaif.pipeline.reports import RunSummary
     from rlaif.pipeline.run import run_pipeline
-    from rlaif.reports import RunSummary
 
     config = load_config(config_path, overrides(settings))
     try:

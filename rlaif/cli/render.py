@@ -9,26 +9,22 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from rlaif.bench.reports import GenerationBench, JudgeCostBench, TrainBench
 from rlaif.cli.options import console
-from rlaif.reports import (
-    AgreementReport,
+from rlaif.evaluate.reports import (
     AttackOutcome,
     AttackReport,
     ComplianceReport,
-    GenerationBench,
-    JudgeCostBench,
     JudgeEvaluation,
     PassRate,
-    QualityReport,
-    Rate,
-    RewardAccuracy,
-    RunSummary,
-    TrainBench,
     WinRateReport,
     WinTally,
-    percent,
 )
+from rlaif.pipeline.reports import QualityReport, RunSummary
+from rlaif.reports import Rate, percent
+from rlaif.review.reports import AgreementReport
 from rlaif.train.registry import TRAINERS
+from rlaif.train.reports import RewardAccuracy
 
 __all__ = [
     "generation_markdown",

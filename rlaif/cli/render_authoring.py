@@ -5,16 +5,15 @@ from __future__ import annotations
 from rich.markup import escape
 from rich.table import Table
 
-from rlaif.cli.options import console
-from rlaif.reports import (
+from rlaif.authoring.reports import (
     AuditReport,
     ConstitutionComparison,
     ConstitutionTrial,
     LintReport,
     PreviewReport,
-    Rate,
-    percent,
 )
+from rlaif.cli.options import console
+from rlaif.reports import Rate, percent
 
 __all__ = ["print_audit", "print_comparison", "print_lint", "print_preview", "print_trial"]
 

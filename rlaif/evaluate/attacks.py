@@ -22,12 +22,12 @@ from rlaif.backends.protocol import Backend
 from rlaif.config import JudgeConfig, RunConfig
 from rlaif.errors import ConfigError
 from rlaif.evaluate.judge import chosen_first, principle_members
+from rlaif.evaluate.reports import AttackOutcome, AttackReport, AttackResult
 from rlaif.inputs.labelled import LabelledPair
 from rlaif.judging.engine import judge_items
 from rlaif.judging.injection import flag_injection
 from rlaif.judging.modes import Candidate, JudgeItem
 from rlaif.records import Constitution, Judgment
-from rlaif.reports import AttackOutcome, AttackReport, AttackResult
 
 __all__ = ["ATTACKS", "NULL_ANSWER", "attack_report", "evaluate_attacks", "run_attacks"]
 

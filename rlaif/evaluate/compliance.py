@@ -19,18 +19,18 @@ from typing import Literal
 
 from rlaif.config import RunConfig
 from rlaif.errors import ConfigError
-from rlaif.evaluate.samples import Sample
-from rlaif.evaluate.stats import wilson
-from rlaif.judging.checks import checkable, describe_check, run_check
-from rlaif.records import CheckOutcome, Principle, PromptRecord
-from rlaif.reports import (
+from rlaif.evaluate.reports import (
     ComplianceExample,
     ComplianceReport,
     LengthComparison,
     PassRate,
     PrincipleCompliance,
-    percent,
 )
+from rlaif.evaluate.samples import Sample
+from rlaif.evaluate.stats import wilson
+from rlaif.judging.checks import checkable, describe_check, run_check
+from rlaif.records import CheckOutcome, Principle, PromptRecord
+from rlaif.reports import percent
 
 __all__ = ["compliance_rows", "evaluate_compliance", "newcombe", "pass_rate", "plot_compliance"]
 

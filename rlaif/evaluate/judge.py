@@ -29,6 +29,7 @@ from rlaif.backends.bundled import cache_dir
 from rlaif.backends.protocol import Backend
 from rlaif.config import JudgeConfig, RunConfig
 from rlaif.errors import ConfigError, PromptSetError
+from rlaif.evaluate.reports import Calibration, JudgeEvaluation, LabelledDataInfo, ParseCounts
 from rlaif.evaluate.stats import (
     bias_warnings,
     brier_score,
@@ -43,7 +44,7 @@ from rlaif.judging.engine import judge_items, judge_stats, judgment_id
 from rlaif.judging.labels import position_means, side
 from rlaif.judging.modes import Candidate, JudgeItem, draw_principles, judge_nonce
 from rlaif.records import Constitution, Judgment, Principle, derive_seed
-from rlaif.reports import Calibration, JudgeEvaluation, LabelledDataInfo, ParseCounts, Rate
+from rlaif.reports import Rate
 from rlaif.store import Stage
 from rlaif.templates import SHIPPED, Templates
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from rlaif.evaluate.reports import KLEstimate
 from rlaif.records import PromptRecord, derive_seed
-from rlaif.reports import KLEstimate
 
 __all__ = ["Sample", "generate", "sequence_kl"]
 

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rlaif.reports import CalibrationBin, Rate, percent
+from rlaif.evaluate.reports import CalibrationBin
+from rlaif.reports import Rate, percent
 
 __all__ = [
     "CalibrationBin",

@@ -20,24 +20,24 @@ from typing import Any, Literal
 
 from rlaif.config import JudgeConfig, MonitorsConfig, RunConfig
 from rlaif.errors import ConfigError
-from rlaif.evaluate.samples import Sample
-from rlaif.evaluate.stats import bias_warnings, rate, wilson
-from rlaif.judging.engine import judge_stats
-from rlaif.judging.labels import combine_orders
-from rlaif.records import Constitution, Judgment, OrderVerdict, PromptRecord, stable_id
-from rlaif.reports import (
-    JudgeStats,
+from rlaif.evaluate.reports import (
     LengthComparison,
     LengthStats,
-    MonitorReadings,
     PromptSetInfo,
-    Rate,
     SamplingSettings,
     WinRateReport,
     WinRateRow,
     WinTally,
 )
+from rlaif.evaluate.samples import Sample
+from rlaif.evaluate.stats import bias_warnings, rate, wilson
+from rlaif.judging.engine import judge_stats
+from rlaif.judging.labels import combine_orders
+from rlaif.judging.reports import JudgeStats
+from rlaif.records import Constitution, Judgment, OrderVerdict, PromptRecord, stable_id
+from rlaif.reports import Rate
 from rlaif.store import RunLayout
+from rlaif.train.reports import MonitorReadings
 
 __all__ = [
     "evaluate_winrate",

@@ -24,9 +24,9 @@ from rlaif.config import JudgeConfig
 from rlaif.judging.injection import flag_injection
 from rlaif.judging.labels import combine_orders, position_means, side
 from rlaif.judging.modes import Asker, JudgeItem, judge_nonce, judge_template, solved_examples
+from rlaif.judging.reports import JudgeStats
 from rlaif.progress import stage_progress
 from rlaif.records import Constitution, Judgment, OrderVerdict, Provenance, stable_id
-from rlaif.reports import JudgeStats
 from rlaif.templates import SHIPPED, Templates
 
 __all__ = ["judge_items", "judge_stats", "judgment_id"]

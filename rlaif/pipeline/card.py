@@ -15,8 +15,9 @@ from typing import Any
 
 from rlaif.config import ExportConfig
 from rlaif.pipeline.export import SPLITS
+from rlaif.pipeline.reports import RunSummary
 from rlaif.records import Constitution
-from rlaif.reports import Rate, RunSummary, percent
+from rlaif.reports import Rate, percent
 from rlaif.store import write_atomic
 
 __all__ = ["split_counts", "write_card"]

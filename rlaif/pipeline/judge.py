@@ -10,6 +10,7 @@ from rlaif.config import JudgeConfig
 from rlaif.judging.checks import checkable, run_check
 from rlaif.judging.engine import judge_items
 from rlaif.judging.modes import Candidate, JudgeItem, draw_principles
+from rlaif.pipeline.reports import StageReport
 from rlaif.records import (
     CheckOutcome,
     Constitution,
@@ -20,7 +21,6 @@ from rlaif.records import (
     Revision,
     derive_seed,
 )
-from rlaif.reports import StageReport
 from rlaif.store import Stage
 from rlaif.templates import SHIPPED, Templates
 

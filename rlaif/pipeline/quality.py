@@ -25,8 +25,9 @@ from rapidfuzz.distance import Levenshtein
 from rlaif.config import PairSource, RunConfig
 from rlaif.judging.checks import checkable, run_check
 from rlaif.judging.labels import position_means, side
+from rlaif.pipeline.reports import Gate, QualityReport
 from rlaif.records import Constitution, Judgment, PreferencePair, PromptRecord, Revision
-from rlaif.reports import Gate, QualityReport, percent
+from rlaif.reports import percent
 from rlaif.train.monitors import REPEAT_NGRAM, repetition_share
 
 __all__ = [

@@ -9,6 +9,7 @@ from rlaif._version import __version__
 from rlaif.backends.protocol import Backend, ChatRequest, chat_messages
 from rlaif.backends.window import window_for, windowed
 from rlaif.config import GenerationConfig
+from rlaif.pipeline.reports import StageReport
 from rlaif.progress import stage_progress
 from rlaif.records import (
     Constitution,
@@ -19,7 +20,6 @@ from rlaif.records import (
     derive_seed,
     stable_id,
 )
-from rlaif.reports import StageReport
 from rlaif.store import Stage
 from rlaif.templates import SHIPPED, Templates
 

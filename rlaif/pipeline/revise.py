@@ -13,6 +13,7 @@ from rlaif.backends.protocol import Backend, ChatRequest, chat_messages
 from rlaif.backends.window import window_for, windowed
 from rlaif.config import ReviseConfig
 from rlaif.inputs.constitution import sample_principle
+from rlaif.pipeline.reports import StageReport
 from rlaif.progress import stage_progress
 from rlaif.records import (
     Constitution,
@@ -27,7 +28,6 @@ from rlaif.records import (
     derive_seed,
     stable_id,
 )
-from rlaif.reports import StageReport
 from rlaif.store import Stage
 from rlaif.templates import SHIPPED, Templates
 

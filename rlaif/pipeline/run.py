@@ -50,6 +50,7 @@ from rlaif.pipeline.quality import (
     training_sources,
     verdict,
 )
+from rlaif.pipeline.reports import QualityReport, RunSummary, StageReport
 from rlaif.pipeline.respond import respond
 from rlaif.pipeline.revise import revise
 from rlaif.pipeline.summary import summarize, versions
@@ -64,7 +65,6 @@ from rlaif.records import (
     Revision,
     RevisionStep,
 )
-from rlaif.reports import QualityReport, RunSummary, StageReport
 from rlaif.review.gate import check_gate
 from rlaif.review.session import current_decisions
 from rlaif.store import RunDir, RunLayout, write_atomic

@@ -14,8 +14,8 @@ from rlaif.config import RunConfig
 from rlaif.evaluate.stats import rate
 from rlaif.judging.engine import judge_stats
 from rlaif.pipeline.current import iter_current
+from rlaif.pipeline.reports import JudgeSummary, RunCounts, RunSummary, StageReport
 from rlaif.records import Constitution, Judgment, PromptRecord, Response, Revision, RevisionStep
-from rlaif.reports import JudgeSummary, RunCounts, RunSummary, StageReport
 from rlaif.store import RunDir
 
 __all__ = ["judge_summary", "summarize", "versions"]

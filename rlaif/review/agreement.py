@@ -23,7 +23,7 @@ import numpy as np
 
 from rlaif.config import GateConfig
 from rlaif.records import ReviewDecision, derive_seed
-from rlaif.reports import (
+from rlaif.review.reports import (
     AgreementReport,
     AIAgreement,
     AIvsHuman,

@@ -12,8 +12,8 @@ from pathlib import Path
 from rlaif.config import RunConfig
 from rlaif.errors import GateError
 from rlaif.records import ReviewDecision
-from rlaif.reports import GateStatus
 from rlaif.review.agreement import ai_agreement, evaluate_gate
+from rlaif.review.reports import GateStatus
 from rlaif.review.session import REVIEWS, current_decisions
 from rlaif.store import RunDir
 

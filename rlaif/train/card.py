@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rlaif.reports import TrainResult
 from rlaif.train.common import CURVES
 from rlaif.train.curves import curve_series
+from rlaif.train.reports import TrainResult
 
 __all__ = ["CARD_SETTINGS", "card_settings", "constitution_of", "final_metrics", "write_model_card"]
 

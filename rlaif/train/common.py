@@ -19,7 +19,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from rlaif.errors import ConfigError, RlaifError
-from rlaif.reports import TrainResult
+from rlaif.train.reports import TrainResult
 
 __all__ = [
     "CURVES",

@@ -20,7 +20,8 @@ from typing import Any
 
 from rlaif.config import MonitorsConfig
 from rlaif.errors import ConfigError
-from rlaif.reports import MonitorReadings, Rate
+from rlaif.reports import Rate
+from rlaif.train.reports import MonitorReadings
 
 __all__ = [
     "AGREEMENT",

@@ -19,7 +19,6 @@ from transformers import TrainerCallback
 from rlaif.config import JudgeConfig, MonitorsConfig
 from rlaif.errors import ConfigError
 from rlaif.records import Constitution, Message, stable_id
-from rlaif.reports import TrainResult
 from rlaif.train.card import card_settings, constitution_of, write_model_card
 from rlaif.train.common import (
     StepTimer,
@@ -33,6 +32,7 @@ from rlaif.train.common import (
     trl_config,
 )
 from rlaif.train.monitors import Monitor
+from rlaif.train.reports import TrainResult
 
 __all__ = [
     "DEFAULTS",

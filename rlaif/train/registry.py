@@ -20,7 +20,7 @@ from rlaif.inputs.load import load_run_constitution
 from rlaif.store import RunLayout
 
 if TYPE_CHECKING:
-    from rlaif.reports import TrainResult
+    from rlaif.train.reports import TrainResult
 
 __all__ = ["TRAINERS", "TRAIN_STAGES", "Trainer", "train_stage"]
 

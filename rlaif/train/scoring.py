@@ -17,9 +17,9 @@ from typing import Any
 import torch
 
 from rlaif.errors import ConfigError
-from rlaif.reports import HeadAccuracy, RewardAccuracy
 from rlaif.train.ensemble import read_manifest
 from rlaif.train.heads import head_mask
+from rlaif.train.reports import HeadAccuracy, RewardAccuracy
 from rlaif.train.reward_math import conservative, pairwise_accuracy
 
 __all__ = ["ModelReward", "RewardScorer", "held_out_accuracy", "is_reward_model", "trl_reward"]

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from rlaif.errors import RlaifError
-from rlaif.reports import TrainResult
 from rlaif.train.card import card_settings, constitution_of, write_model_card
 from rlaif.train.common import (
     StepTimer,
@@ -22,6 +21,7 @@ from rlaif.train.common import (
     run_training,
     trl_config,
 )
+from rlaif.train.reports import TrainResult
 
 __all__ = ["DEFAULTS", "sft_example", "train_sft"]
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rlaif.reports import ScaleBench
+from rlaif.bench.reports import ScaleBench
 
 ROOT = Path(__file__).resolve().parents[2]
 

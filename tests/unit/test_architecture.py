@@ -6,6 +6,10 @@ the pipeline, never back up; only the foundation is flat at the top of `rlaif/`.
 
 from __future__ import annotations
 
+import ast
+from functools import cache
+from pathlib import Path
+
 import pytest
 
 from tests.support.imports import PACKAGE, cycles, graph, modules
@@ -91,3 +95,97 @@ def test_only_the_foundation_is_flat() -> None:
     flat = {p.stem for p in PACKAGE.glob("*.py")}
     assert len(flat) <= 12, sorted(flat)
     assert {f"rlaif.{name}" if name != "__init__" else "rlaif" for name in flat} <= FOUNDATION
+
+
+@cache
+def parsed(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(), str(path))
+
+
+def report_classes() -> dict[str, dict[str, ast.ClassDef]]:
+    """module -> {class name: its definition} for every `reports.py`: each class is a report (its
+    bases are reports), the foundation's `Report` being the root."""
+    found = {}
+    for name, path in modules().items():
+        if name == "rlaif.reports" or name.endswith(".reports"):
+            tree = parsed(path)
+            found[name] = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
+    return found
+
+
+def users(module: str) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """For the reports of `module`: name -> the modules that import it, and name -> the modules that build
+    it (call it or its `model_validate`; in `module` itself, a report built by another one's method)."""
+    imported_by: dict[str, set[str]] = {}
+    built: dict[str, set[str]] = {}
+    for name, path in modules().items():
+        tree = parsed(path)
+        imported = {
+            alias.asname or alias.name: alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module == module
+            for alias in node.names
+        }
+        for real in imported.values():
+            imported_by.setdefault(real, set()).add(name)
+        if name == module:
+            imported = {n.name: n.name for n in tree.body if isinstance(n, ast.ClassDef)}
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            if isinstance(func, ast.Attribute) and func.attr.startswith("model_"):
+                func = func.value
+            if isinstance(func, ast.Name) and func.id in imported:
+                built.setdefault(imported[func.id], set()).add(name)
+    return imported_by, built
+
+
+def test_a_report_lives_in_the_folder_that_builds_it() -> None:
+    """A feature folder's `reports.py` holds the reports that folder's modules build (a report nested
+    in another is built with it); `rlaif/reports.py` holds only what crosses folders: the bases `Report`
+    and `Rate`, each imported by modules of two folders or more."""
+    wrong = []
+    for module, classes in report_classes().items():
+        imported_by, built = users(module)
+        if module == "rlaif.reports":
+            for cls in classes:
+                folders = sorted({layer(m) for m in imported_by.get(cls, set())} - {"foundation"})
+                if len(folders) < 2:
+                    wrong.append(
+                        f"{cls} (rlaif/reports.py) is used by {', '.join(folders) or 'no folder'} only: "
+                        "move it to the reports.py of the folder that builds it"
+                    )
+            continue
+        home = module.removesuffix(".reports")
+        nested = {
+            field.id
+            for cls in classes.values()
+            for field in ast.walk(cls)
+            if isinstance(field, ast.Name) and field.id in classes and field.id != cls.name
+        }
+        for cls in classes:
+            by = {m for m in built.get(cls, set()) if m != module}
+            if cls in nested and not by:
+                continue  # built with the report it is a field of
+            outside = sorted(m for m in by if not m.startswith(home + "."))
+            if not any(m.startswith(home + ".") for m in by):
+                where = ", ".join(outside) or "no module"
+                there = f"{layer(outside[0]).replace('.', '/')}/reports.py" if outside else "its users"
+                wrong.append(f"{cls} ({module}) is built by {where}, not in {home}: move it to {there}")
+    assert not wrong, "reports away from the folder that builds them:\n" + "\n".join(wrong)
+
+
+def test_every_report_is_in_a_reports_module() -> None:
+    """A report (a subclass of `Report`) is defined in a `reports.py`, where the docs and the pins find it."""
+    report_names = {cls for classes in report_classes().values() for cls in classes}
+    stray = []
+    for name, path in modules().items():
+        if name == "rlaif.reports" or name.endswith(".reports"):
+            continue
+        for node in parsed(path).body:
+            if isinstance(node, ast.ClassDef) and any(
+                isinstance(b, ast.Name) and b.id in report_names for b in node.bases
+            ):
+                stray.append(f"{node.name} ({name})")
+    assert not stray, "reports defined outside a reports.py: " + ", ".join(stray)

@@ -29,11 +29,11 @@ from rlaif.inputs.constitution import load_constitution
 from rlaif.judging.engine import judge_stats
 from rlaif.pipeline.judge import judge
 from rlaif.pipeline.pairs import pairs_from_judgments
+from rlaif.pipeline.reports import StageReport
 from rlaif.pipeline.respond import respond
 from rlaif.pipeline.revise import revise
 from rlaif.pipeline.run import run_pipeline
 from rlaif.records import Judgment, Message, PromptRecord, Response, Revision, RevisionStep, stable_id
-from rlaif.reports import StageReport
 from rlaif.store import RunDir
 from tests.support.stub import JudgeReply, StubServer
 

@@ -23,7 +23,6 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from rlaif.config import MonitorsConfig
 from rlaif.errors import ConfigError
-from rlaif.reports import TrainResult
 from rlaif.train.card import write_model_card
 from rlaif.train.common import CURVES, save_dtype, save_pretrained_as
 from rlaif.train.curves import plot_curves
@@ -43,6 +42,7 @@ from rlaif.train.ppo.math import (
     value_loss,
 )
 from rlaif.train.ppo.rollout import HFGenerator, RewardFn, RolloutGenerator, step_metrics
+from rlaif.train.reports import TrainResult
 
 __all__ = ["PPOTrainer", "train_ppo"]
 

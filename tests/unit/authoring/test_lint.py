@@ -9,11 +9,11 @@ from typer.testing import CliRunner
 
 from rlaif.authoring.lint import RULES, lint_constitution
 from rlaif.authoring.preview import load_counter
+from rlaif.authoring.reports import LintWarning
 from rlaif.cli.main import app
 from rlaif.config import JudgeConfig
 from rlaif.errors import ConstitutionError
 from rlaif.inputs.constitution import find_constitution
-from rlaif.reports import LintWarning
 
 ESTIMATE = load_counter("estimate")
 

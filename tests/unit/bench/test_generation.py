@@ -6,8 +6,8 @@ import json
 
 from rlaif.backends.protocol import ChatRequest
 from rlaif.bench.generation import chains
+from rlaif.bench.reports import BenchMeasurement, GenerationBench, Hardware, JudgeThroughput
 from rlaif.cli.render import generation_markdown
-from rlaif.reports import BenchMeasurement, GenerationBench, Hardware, JudgeThroughput
 
 
 def _request(*turns: str) -> ChatRequest:

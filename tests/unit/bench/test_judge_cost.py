@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from rlaif.bench.judge_cost import _result, token_counts
+from rlaif.bench.reports import JudgeCostRun, TokenCounts
 from rlaif.config import JudgeConfig
 from rlaif.inputs.constitution import find_constitution, load_constitution
 from rlaif.judging.modes import Candidate, JudgeItem, draw_principles, judge_nonce, judge_prompt
 from rlaif.records import Message
-from rlaif.reports import JudgeCostRun, TokenCounts
 
 CONSTITUTION = load_constitution(find_constitution("harmless"))
 

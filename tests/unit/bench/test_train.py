@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from rlaif.bench.reports import Hardware, TrainBench, TrainerComparison, TrainerMeasurement
 from rlaif.bench.train import TRAINERS, bench_trainers
 from rlaif.cli.render import train_bench_markdown
 from rlaif.config import RunConfig
 from rlaif.errors import RlaifError
-from rlaif.reports import Hardware, TrainBench, TrainerComparison, TrainerMeasurement
 from rlaif.train.registry import TRAINERS as REGISTRY
 
 

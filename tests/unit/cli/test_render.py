@@ -8,7 +8,7 @@ import pytest
 from rich.console import Console
 
 from rlaif.cli import render
-from rlaif.reports import JudgeSummary, RunCounts, RunSummary, StageReport
+from rlaif.pipeline.reports import JudgeSummary, RunCounts, RunSummary, StageReport
 
 HOSTILE = "runs/[/INST] [/bold] [red]x[/]"
 
@@ -30,7 +30,7 @@ def test_the_summary_prints_paths_and_server_errors_verbatim(monkeypatch: pytest
 
 
 def test_the_summary_shows_an_ensembles_members_and_heads(monkeypatch: pytest.MonkeyPatch) -> None:
-    from rlaif.reports import HeadAccuracy, RewardAccuracy, TrainSummary
+    from rlaif.train.reports import HeadAccuracy, RewardAccuracy, TrainSummary
 
     out = io.StringIO()
     monkeypatch.setattr(render, "console", Console(file=out, width=400, color_system=None))

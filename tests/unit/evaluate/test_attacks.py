@@ -114,7 +114,7 @@ def test_the_cli_prints_the_table_and_writes_the_model_dump(
 
     from rlaif.backends import serving
     from rlaif.cli.main import app
-    from rlaif.reports import AttackReport
+    from rlaif.evaluate.reports import AttackReport
 
     monkeypatch.setattr(serving, "served_backend", lambda *args, **kwargs: contextlib.nullcontext({}))
     monkeypatch.setattr(serving, "make_backend", lambda args, quiet: Served(p_first=gullible))

@@ -5,8 +5,14 @@ from __future__ import annotations
 import pytest
 
 from rlaif.evaluate.compliance import ALL, compliance_rows, newcombe, pass_rate, plot_compliance
+from rlaif.evaluate.reports import (
+    ComplianceReport,
+    KLEstimate,
+    LengthComparison,
+    LengthStats,
+    PrincipleCompliance,
+)
 from rlaif.records import Check, CheckOutcome, Message, Principle, PromptRecord
-from rlaif.reports import ComplianceReport, KLEstimate, LengthComparison, LengthStats, PrincipleCompliance
 
 SHORT = Principle(id="short", judge_question="Which is shorter?", check=Check(max_words=5, min_words=2))
 PLAIN = Principle(

@@ -24,6 +24,7 @@ from rlaif.evaluate.judge import (
     judge_rows,
     summarize,
 )
+from rlaif.evaluate.reports import JudgeEvaluation, ParseCounts
 from rlaif.evaluate.stats import (
     brier_score,
     expected_calibration_error,
@@ -34,7 +35,7 @@ from rlaif.evaluate.stats import (
 from rlaif.inputs.constitution import find_constitution, load_constitution
 from rlaif.inputs.labelled import load_labelled_pairs
 from rlaif.records import Judgment
-from rlaif.reports import JudgeEvaluation, ParseCounts, Rate, percent
+from rlaif.reports import Rate, percent
 from rlaif.store import Stage
 
 HH_TEST = Path(__file__).resolve().parents[4] / "shared" / "data" / "hh-rlhf-harmless-base-test.jsonl.gz"

@@ -7,12 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rlaif.evaluate.samples import Sample
-from rlaif.evaluate.stats import wilson
-from rlaif.evaluate.winrate import length_stats, preference, tally, winrate_warnings
-from rlaif.records import OrderVerdict
-from rlaif.reports import (
-    JudgeStats,
+from rlaif.evaluate.reports import (
     KLEstimate,
     LengthComparison,
     LengthStats,
@@ -20,6 +15,11 @@ from rlaif.reports import (
     SamplingSettings,
     WinRateReport,
 )
+from rlaif.evaluate.samples import Sample
+from rlaif.evaluate.stats import wilson
+from rlaif.evaluate.winrate import length_stats, preference, tally, winrate_warnings
+from rlaif.judging.reports import JudgeStats
+from rlaif.records import OrderVerdict
 
 BASE, CAND = "base-1", "cand-1"
 

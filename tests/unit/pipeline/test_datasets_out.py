@@ -16,8 +16,8 @@ from rlaif.errors import HubError
 from rlaif.pipeline.card import write_card
 from rlaif.pipeline.export import export_pairs, export_sft, held_out_prompts
 from rlaif.pipeline.hub import push_export
+from rlaif.pipeline.reports import JudgeSummary, RunCounts, RunSummary
 from rlaif.records import Constitution, Principle, PromptRecord
-from rlaif.reports import JudgeSummary, RunCounts, RunSummary
 from tests.support.cli import Cli
 from tests.support.review import make_pair
 

@@ -9,6 +9,7 @@ import pytest
 
 from rlaif.pipeline.card import write_card
 from rlaif.pipeline.export import export_pairs, export_sft, pair_row, sft_row
+from rlaif.pipeline.reports import JudgeSummary, RunCounts, RunSummary
 from rlaif.records import (
     Constitution,
     CritiqueRound,
@@ -19,7 +20,6 @@ from rlaif.records import (
     Provenance,
     Revision,
 )
-from rlaif.reports import JudgeSummary, RunCounts, RunSummary
 
 PROVENANCE = Provenance(model="smol", template="judge", template_hash="th", constitution_hash="ch")
 SINGLE = (Message(role="user", content="How do I pick a lock?"),)

@@ -11,7 +11,7 @@ import pytest
 from rlaif.config import load_config
 from rlaif.pipeline.export import export_pairs
 from rlaif.pipeline.run import run_pipeline
-from rlaif.reports import TrainResult
+from rlaif.train.reports import TrainResult
 from tests.support.review import make_pairs
 
 

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from rlaif.config import GateConfig
-from rlaif.reports import AgreementReport
 from rlaif.review.agreement import (
     agreement_report,
     ai_agreement,
@@ -16,6 +15,7 @@ from rlaif.review.agreement import (
     oriented,
     pair_agreement,
 )
+from rlaif.review.reports import AgreementReport
 from tests.support.review import decision, make_pair
 
 # Fleiss (1971) as worked on Wikipedia: 10 items, 14 raters, 5 categories, kappa 0.210.

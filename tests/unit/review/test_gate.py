@@ -13,11 +13,11 @@ from rlaif.config import RunConfig, load_config
 from rlaif.errors import GateError
 from rlaif.pipeline.export import export_pairs, pair_row
 from rlaif.records import CritiqueRound, PreferencePair, ReviewDecision, Revision
-from rlaif.reports import TrainResult
 from rlaif.review.gate import check_gate
 from rlaif.review.session import current_decisions
 from rlaif.store import RunDir
 from rlaif.templates import template_hash
+from rlaif.train.reports import TrainResult
 from tests.support.review import PROVENANCE, decision, make_pair, make_pairs
 
 GATE = {"gate": {"min_agreement": 0.7, "min_reviewed": 10}}

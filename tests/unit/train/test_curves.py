@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from rlaif.errors import ConfigError
-from rlaif.reports import TrainResult
 from rlaif.train.card import card_settings, constitution_of, final_metrics, write_model_card
 from rlaif.train.common import (
     CURVES,
@@ -22,6 +21,7 @@ from rlaif.train.common import (
     trl_config,
 )
 from rlaif.train.curves import curve_series, plot_curves
+from rlaif.train.reports import TrainResult
 
 DPO_HISTORY = [
     {"loss": 0.69, "rewards/chosen": 0.0, "rewards/rejected": 0.0, "rewards/margins": 0.0,

@@ -1,0 +1,170 @@
+"""The reports of the pipeline's stages and of a whole run: counts, the judge's summary, the quality
+gates, `RunSummary` (what `rlaif run --json` writes)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from rlaif.judging.reports import JudgeStats
+from rlaif.reports import Rate, Report, percent
+from rlaif.train.reports import TrainSummary
+
+__all__ = ["Gate", "JudgeSummary", "QualityReport", "RunCounts", "RunSummary", "StageReport"]
+
+
+class StageReport(Report):
+    """What a stage did: new records, ones reused from an earlier run, failed requests (not stored,
+    so a rerun retries them), and judgments stored with a verdict that did not parse."""
+
+    made: int = 0
+    """Records made by this run."""
+    reused: int = 0
+    """Records found stored by an earlier run (skipped)."""
+    failed: int = 0
+    """Requests that failed (nothing stored; a rerun retries them)."""
+    unparsed: int = 0
+    """Judgments stored whose verdict did not parse."""
+    errors: list[str] = Field(default_factory=list)
+    """The first few failure messages, to show the user."""
+
+    def fail(self, message: str) -> None:
+        """Count a failed request and keep its message if it is among the first five."""
+        self.failed += 1
+        if len(self.errors) < 5:
+            self.errors.append(message)
+
+
+class RunCounts(Report):
+    """Records of the current inputs (constitution, templates, prompts) in the run directory."""
+
+    prompts: int
+    """Prompts in the prompt set (after `prompts.limit`)."""
+    responses: int
+    """First answers."""
+    revision_steps: int
+    """Critique/revise rounds stored."""
+    revisions: int
+    """Finished critique/revise chains."""
+    judgments: int
+    """Pairwise judgments."""
+    pairs: int | None = None
+    """Preference pairs made by the export; None when this run did not export."""
+    pairs_from_judge: int | None = None
+    """Of those, from the judge."""
+    pairs_from_revision: int | None = None
+    """Of those, revision over original."""
+    pairs_from_check: int | None = None
+    """Of those, labelled by a principle's check."""
+    pairs_human_reviewed: int | None = None
+    """Of those, pairs with a standing human decision."""
+
+
+class JudgeSummary(JudgeStats):
+    """Judge metrics of a run, with how its orders and judgments ended."""
+
+    error_orders: int = 0
+    """Orders whose request failed (not stored; a rerun retries them)."""
+    orders_by_status: dict[str, int] = Field(default_factory=dict)
+    """Orders by status (`ok`, `unparsed`, `error`)."""
+    judgments_by_status: dict[str, int] = Field(default_factory=dict)
+    """Judgments by status (`ok`, `partial`, `unparsed`)."""
+    by_kind: dict[str, int] = Field(default_factory=dict)
+    """Judgments by kind (`sampled`, `contrast`, `revision`)."""
+    check_decided: int = 0
+    """Judgments the principles' checks decided (their outcomes differed)."""
+    check_agreement: Rate | None = None
+    """Of the check-decided pairs the LLM judge was asked about too (`judge.checks: probe`) and decided,
+    the share where it agreed with the checks: a ground-truth estimate of the judge; None without probes."""
+
+
+class RunSummary(Report):
+    """What `rlaif run` (or one stage command) did; printed at the end and saved as `summary.json`."""
+
+    run_dir: str
+    """The run directory."""
+    constitution: str
+    """The constitution's name."""
+    model: str | None
+    """The policy model (folder, served name, or the bundled model's name)."""
+    judge_model: str | None
+    """The judge model; "same as policy" when the policy judges."""
+    templates: dict[str, str] = Field(default_factory=dict)
+    """Template name -> hash of its source."""
+    counts: RunCounts
+    """Records of the current inputs."""
+    stages: dict[str, StageReport] = Field(default_factory=dict)
+    """What each generation stage of this invocation did."""
+    judge: JudgeSummary
+    """Judge metrics over the current judgments."""
+    skipped: dict[str, int] = Field(default_factory=dict)
+    """Pairs not made, by reason (no readable verdict, a tie, identical responses, an unchanged revision)."""
+    quality: QualityReport | None = None
+    """Filters and gates of the export; None when this invocation did not export."""
+    server_restarts: int | None = None
+    """Restarts of a managed server that died during generation; None when nothing was generated."""
+    trained: dict[str, TrainSummary] = Field(default_factory=dict)
+    """Trainer name -> what it did, in training order."""
+    seconds: dict[str, float] = Field(default_factory=dict)
+    """Wall time per part (generation, each trainer, total)."""
+    peak_rss_gib: float | None = None
+    """Peak memory of the whole process tree (the managed server included)."""
+    files: dict[str, str] = Field(default_factory=dict)
+    """Where the outputs are."""
+
+
+class Gate(Report):
+    """One quality gate on the data trainers would read."""
+
+    name: str
+    """What is measured."""
+    value: float | None
+    """The measured value; None when it could not be measured."""
+    threshold: float | None
+    """The configured limit; None when the gate is off."""
+    at_least: bool
+    """True: the value must be at least the threshold; False: at most."""
+    applies: bool
+    """Whether the gate judges this run's training data (a judge gate does not when no judge pair trains)."""
+    passed: bool | None
+    """True or False where the gate applies; None where it does not."""
+    note: str = ""
+    """Why the gate does not apply, when it does not."""
+    fix: str = ""
+    """What to do when it fails."""
+
+    def message(self) -> str:
+        """One line: the value, the threshold and what to do."""
+        shown = (lambda v: str(int(v))) if self.name == "pairs" else percent
+        relation = "below the least" if self.at_least else "above the most"
+        return f"{self.name} {shown(self.value)} is {relation} allowed ({shown(self.threshold)}): {self.fix}"
+
+
+class QualityReport(Report):
+    """What the export let through and whether it may be trained on."""
+
+    sources: list[str]
+    """The pair sources the trainers read (`check`, `judge`, `revision`)."""
+    candidates: dict[str, int] = Field(default_factory=dict)
+    """Candidate pairs by source (everything in pairs.jsonl for the current inputs)."""
+    kept: dict[str, int] = Field(default_factory=dict)
+    """Pairs the filters let through, by source."""
+    exported: dict[str, int] = Field(default_factory=dict)
+    """Exported rows by source (after human review drops ties and flags)."""
+    dropped: dict[str, int] = Field(default_factory=dict)
+    """Dropped candidate pairs by filter (see export/dropped.jsonl)."""
+    flagged: dict[str, int] = Field(default_factory=dict)
+    """Exported revision pairs whose revision newly fails a check its original passed, by check (kept;
+    the export row's `flags` column names them)."""
+    gates: list[Gate] = Field(default_factory=list)
+    """Every gate, applying or not."""
+    passed: bool
+    """Whether every gate that applies passed."""
+    forced: bool = False
+    """True when a gate failed and training went ahead anyway (`--force`)."""
+    warnings: list[str] = Field(default_factory=list)
+    """Figures that say some data is noise even where no gate applies (e.g. a judge at chance whose pairs
+    were all dropped)."""
+
+    def failures(self) -> list[str]:
+        """One line per failed gate."""
+        return [g.message() for g in self.gates if g.passed is False]
