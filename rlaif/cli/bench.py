@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from rlaif.cli.options import ConfigArg, SetOpt, console, output_file, overrides
-from rlaif.cli.render import generation_markdown
+from rlaif.cli.tables.bench import generation_markdown
 
 __all__ = ["register"]
 

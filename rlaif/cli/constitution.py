@@ -154,7 +154,7 @@ def constitution_lint(
     weights that are never drawn, tags used once, few-shot examples that fail a principle's check."""
     from rlaif.authoring.lint import lint_constitution
     from rlaif.authoring.preview import load_counter
-    from rlaif.cli.render_authoring import print_lint
+    from rlaif.cli.tables.constitution import print_lint
     from rlaif.inputs.constitution import find_constitution
 
     run = _settings(config, set_)
@@ -195,7 +195,7 @@ def constitution_preview(
     orders), rendered by the pipeline's own code, with token counts per part and the share of each request
     the prefix cache can serve."""
     from rlaif.authoring.preview import SAMPLE_ANSWERS, SAMPLE_CONVERSATION, load_counter, preview_principle
-    from rlaif.cli.render_authoring import print_preview
+    from rlaif.cli.tables.constitution import print_preview
     from rlaif.inputs.constitution import find_constitution, load_constitution
     from rlaif.records import Message
 
@@ -237,7 +237,7 @@ def constitution_test(
     agreement with the human labels, order-consistency, same-position rate and decisive share, with
     Wilson intervals. The same rows, positions and seeds for every principle."""
     from rlaif.authoring.trial import trial_constitution
-    from rlaif.cli.render_authoring import print_trial
+    from rlaif.cli.tables.constitution import print_trial
     from rlaif.inputs.constitution import find_constitution, load_constitution
     from rlaif.inputs.labelled import load_labelled_pairs
 
@@ -279,7 +279,7 @@ def constitution_compare(
     draws them): each one's agreement, B - A with a paired bootstrap 95% interval over rows, and the rows
     where the two differ most written to a JSONL file."""
     from rlaif.authoring.trial import compare_constitutions
-    from rlaif.cli.render_authoring import print_comparison
+    from rlaif.cli.tables.constitution import print_comparison
     from rlaif.inputs.constitution import find_constitution, load_constitution
     from rlaif.inputs.labelled import load_labelled_pairs
 

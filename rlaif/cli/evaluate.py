@@ -26,7 +26,7 @@ from rlaif.cli.options import (
     overrides,
     set_option,
 )
-from rlaif.cli.render import (
+from rlaif.cli.tables.evaluate import (
     print_attacks,
     print_compliance,
     print_judge_cost,
@@ -367,7 +367,7 @@ def evaluate_audit(
     lists, hedges, is more polite, or passes each principle's check, overall and per principle. Exits
     with status 1 when the export has no pairs."""
     from rlaif.authoring.audit import audit_run, plot_audit
-    from rlaif.cli.render_authoring import print_audit
+    from rlaif.cli.tables.constitution import print_audit
 
     report = audit_run(run_dir, constitution=constitution)
     if report.pairs:

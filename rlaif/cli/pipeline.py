@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from rlaif.cli.options import ConfigArg, ForceOpt, QuietOpt, SetOpt, overrides
-from rlaif.cli.render import print_summary
+from rlaif.cli.tables.pipeline import print_summary
 
 __all__ = ["RunInterrupted", "register", "run_stages"]
 

@@ -13,7 +13,7 @@ import typer
 from rich.text import Text
 
 from rlaif.cli.options import CommandGroup, console, overrides, set_option
-from rlaif.cli.render import print_review_report
+from rlaif.cli.tables.review import print_review_report
 from rlaif.errors import ConfigError, ReviewError
 
 __all__ = ["review_app"]

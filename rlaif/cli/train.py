@@ -67,7 +67,7 @@ def train_bench(
 ) -> None:
     """Time every trainer (s/step, peak memory) on the run's export, beside plain TRL scripts."""
     from rlaif.bench.train import bench_trainers
-    from rlaif.cli.render import train_bench_markdown
+    from rlaif.cli.tables.train import train_bench_markdown
     from rlaif.config import load_config
 
     report = bench_trainers(

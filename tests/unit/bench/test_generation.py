@@ -7,7 +7,7 @@ import json
 from rlaif.backends.protocol import ChatRequest
 from rlaif.bench.generation import chains
 from rlaif.bench.reports import BenchMeasurement, GenerationBench, Hardware, JudgeThroughput
-from rlaif.cli.render import generation_markdown
+from rlaif.cli.tables.bench import generation_markdown
 
 
 def _request(*turns: str) -> ChatRequest:

@@ -8,7 +8,7 @@ import pytest
 
 from rlaif.bench.reports import Hardware, TrainBench, TrainerComparison, TrainerMeasurement
 from rlaif.bench.train import TRAINERS, bench_trainers
-from rlaif.cli.render import train_bench_markdown
+from rlaif.cli.tables.train import train_bench_markdown
 from rlaif.config import RunConfig
 from rlaif.errors import RlaifError
 from rlaif.train.registry import TRAINERS as REGISTRY

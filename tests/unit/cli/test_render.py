@@ -7,7 +7,7 @@ import io
 import pytest
 from rich.console import Console
 
-from rlaif.cli import render
+from rlaif.cli.tables import pipeline as render
 from rlaif.pipeline.reports import JudgeSummary, RunCounts, RunSummary, StageReport
 
 HOSTILE = "runs/[/INST] [/bold] [red]x[/]"
@@ -52,3 +52,19 @@ def test_the_summary_shows_an_ensembles_members_and_heads(monkeypatch: pytest.Mo
     assert "reward ensemble members held-out accuracy" in shown and "50.0%, 75.0% (4 pairs)" in shown
     assert "reward head safety held-out accuracy" in shown and "100.0% (3 pairs)" in shown
     assert "reward head style left out" in shown and "no training pair [x]" in shown
+
+
+def test_a_rate_is_printed_one_way_in_every_table() -> None:
+    """`rate_text` is the one format of a `Rate`: no table module formats a rate's interval itself."""
+    import re
+    from pathlib import Path
+
+    from rlaif.reports import Rate, rate_text
+
+    assert rate_text(Rate(value=0.441, n=500, ci95=(0.398, 0.485))) == "44.1% of 500  [39.8%, 48.5%]"
+    assert rate_text(Rate(value=0.5, n=2)) == "50.0% of 2"
+    assert rate_text(Rate(value=None, n=0)) == "n/a (of 0)"
+    assert rate_text(None) == "n/a"
+    tables = Path(render.__file__).parent
+    own = [p.name for p in tables.glob("*.py") if re.search(r"percent\([^)]*\.ci95", p.read_text())]
+    assert own == []

@@ -1,4 +1,8 @@
-"""Printing the reports of the constitution author's tools (lint, preview, test, compare, audit)."""
+"""The tables of the constitution author's tools: `rlaif constitution lint`, `preview`, `test`,
+`compare`, and `rlaif evaluate audit`.
+
+Text that comes from users or models (names, paths, prompts) is never read as rich markup.
+"""
 
 from __future__ import annotations
 
@@ -13,16 +17,9 @@ from rlaif.authoring.reports import (
     PreviewReport,
 )
 from rlaif.cli.options import console
-from rlaif.reports import Rate, percent
+from rlaif.reports import percent, rate_text
 
 __all__ = ["print_audit", "print_comparison", "print_lint", "print_preview", "print_trial"]
-
-
-def _rate(value: Rate | None) -> str:
-    if value is None:
-        return "n/a"
-    ci = f" [{percent(value.ci95[0], 0)}, {percent(value.ci95[1], 0)}]" if value.ci95 else ""
-    return f"{percent(value.value)}{ci} of {value.n}"
 
 
 def _notes(notes: list[str], label: str = "note") -> None:
@@ -77,8 +74,8 @@ def print_trial(report: ConstitutionTrial) -> None:
         table.add_column(column)
     for t in report.principles:
         table.add_row(
-            escape(t.principle_id), _rate(t.agreement), _rate(t.order_consistency),
-            _rate(t.same_position_rate), _rate(t.decisive), str(t.rows_without_label),
+            escape(t.principle_id), rate_text(t.agreement), rate_text(t.order_consistency),
+            rate_text(t.same_position_rate), rate_text(t.decisive), str(t.rows_without_label),
         )  # fmt: skip
     console.print(table)
     console.print(f"judge {escape(report.judge)}, seed {report.seed}, {report.seconds} s; a tie counts half")
@@ -89,8 +86,8 @@ def print_comparison(report: ConstitutionComparison) -> None:
     table = Table(title=escape(f"{report.a} (A) against {report.b} (B) on {report.rows} rows"))
     table.add_column("")
     table.add_column("agreement (95% CI)")
-    table.add_row(escape(f"A {report.a}"), _rate(report.agreement_a))
-    table.add_row(escape(f"B {report.b}"), _rate(report.agreement_b))
+    table.add_row(escape(f"A {report.a}"), rate_text(report.agreement_a))
+    table.add_row(escape(f"B {report.b}"), rate_text(report.agreement_b))
     d = report.difference
     ci = f" [{d.ci95[0]:+.3f}, {d.ci95[1]:+.3f}]" if d.ci95 else " (no interval)"
     shown = "n/a" if d.value is None else f"{d.value:+.3f}{ci}"
@@ -113,12 +110,7 @@ def print_audit(report: AuditReport) -> None:
     for group in groups:
         table.add_column(escape(f"{group.group} ({group.pairs})"))
     for index, trait in enumerate(groups[0].traits if groups else []):
-        cells = []
-        for group in groups:
-            share = group.traits[index]
-            r = share.chosen_more
-            ci = f" [{100 * r.ci95[0]:.0f}, {100 * r.ci95[1]:.0f}]" if r.ci95 else ""
-            cells.append(f"{percent(r.value, 0)}{ci} of {r.n}")
+        cells = [rate_text(group.traits[index].chosen_more) for group in groups]
         table.add_row(escape(trait.trait), *cells)
     console.print(table)
     console.print(
