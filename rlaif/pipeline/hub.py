@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rlaif.errors import HubError
-from rlaif.pipeline.card import split_counts
+from rlaif.pipeline.dataset_card import split_counts
 
 __all__ = ["push_export"]
 

@@ -29,8 +29,8 @@ from rlaif.config import RunConfig
 from rlaif.errors import ConfigError, QualityGateError, RlaifError
 from rlaif.inputs.load import load_inputs
 from rlaif.monitor import PeakMemory
-from rlaif.pipeline.card import write_card
 from rlaif.pipeline.current import StoredResponses, iter_current
+from rlaif.pipeline.dataset_card import write_card
 from rlaif.pipeline.export import (
     dropped_row,
     held_out_prompts,

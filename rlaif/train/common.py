@@ -1,6 +1,6 @@
 """What every trainer shares: safe CPU defaults for TRL configs, loading, saving, results.
 
-`finish` saves what a trained model folder holds besides its card (`rlaif.train.card`): the weights in
+`finish` saves what a trained model folder holds besides its card (`rlaif.train.model_card`): the weights in
 the base model's dtype, the tokenizer, TRL's log history (`trainer_state.json`) and the curves
 (`curves.png`, `rlaif.train.curves`).
 """

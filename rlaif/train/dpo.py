@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rlaif.errors import ConfigError
-from rlaif.train.card import card_settings, constitution_of, write_model_card
 from rlaif.train.common import (
     StepTimer,
     finish,
@@ -35,6 +34,7 @@ from rlaif.train.common import (
     run_training,
     trl_config,
 )
+from rlaif.train.model_card import card_settings, constitution_of, write_model_card
 from rlaif.train.reports import TrainResult
 
 __all__ = ["DEFAULTS", "SoftLabels", "soft_logsigmoid", "train_dpo"]

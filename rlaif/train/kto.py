@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rlaif.errors import ConfigError, RlaifError
-from rlaif.train.card import card_settings, constitution_of, write_model_card
 from rlaif.train.common import (
     StepTimer,
     finish,
@@ -36,6 +35,7 @@ from rlaif.train.common import (
     run_training,
     trl_config,
 )
+from rlaif.train.model_card import card_settings, constitution_of, write_model_card
 from rlaif.train.reports import TrainResult
 
 __all__ = ["DEFAULTS", "SoftLabels", "balanced_weights", "build_kto_trainer", "train_kto", "unpair"]

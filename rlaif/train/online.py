@@ -19,7 +19,6 @@ from transformers import TrainerCallback
 from rlaif.config import JudgeConfig, MonitorsConfig
 from rlaif.errors import ConfigError
 from rlaif.records import Constitution, Message, stable_id
-from rlaif.train.card import card_settings, constitution_of, write_model_card
 from rlaif.train.common import (
     StepTimer,
     finish,
@@ -31,6 +30,7 @@ from rlaif.train.common import (
     run_training,
     trl_config,
 )
+from rlaif.train.model_card import card_settings, constitution_of, write_model_card
 from rlaif.train.monitors import Monitor
 from rlaif.train.reports import TrainResult
 

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from rlaif.errors import ConfigError, RlaifError
-from rlaif.train.card import constitution_of, write_model_card
 from rlaif.train.common import (
     StepTimer,
     finish,
@@ -37,6 +36,7 @@ from rlaif.train.common import (
 )
 from rlaif.train.ensemble import MANIFEST, MAX_MEMBERS, EnsembleManifest, member_dir, write_manifest
 from rlaif.train.heads import HeadPlan, head_mask, plan_heads
+from rlaif.train.model_card import constitution_of, write_model_card
 from rlaif.train.reports import RewardAccuracy, TrainResult
 from rlaif.train.reward_math import bootstrap_indices
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from rlaif.errors import RlaifError
-from rlaif.train.card import card_settings, constitution_of, write_model_card
 from rlaif.train.common import (
     StepTimer,
     finish,
@@ -21,6 +20,7 @@ from rlaif.train.common import (
     run_training,
     trl_config,
 )
+from rlaif.train.model_card import card_settings, constitution_of, write_model_card
 from rlaif.train.reports import TrainResult
 
 __all__ = ["DEFAULTS", "sft_example", "train_sft"]

@@ -23,9 +23,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from rlaif.config import MonitorsConfig
 from rlaif.errors import ConfigError
-from rlaif.train.card import write_model_card
 from rlaif.train.common import CURVES, save_dtype, save_pretrained_as
 from rlaif.train.curves import plot_curves
+from rlaif.train.model_card import write_model_card
 from rlaif.train.monitors import Monitor
 from rlaif.train.ppo.config import PPOConfig
 from rlaif.train.ppo.math import (

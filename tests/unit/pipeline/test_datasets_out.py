@@ -13,7 +13,7 @@ import yaml
 
 from rlaif.config import ExportConfig, load_config
 from rlaif.errors import HubError
-from rlaif.pipeline.card import write_card
+from rlaif.pipeline.dataset_card import write_card
 from rlaif.pipeline.export import export_pairs, export_sft, held_out_prompts
 from rlaif.pipeline.hub import push_export
 from rlaif.pipeline.reports import JudgeSummary, RunCounts, RunSummary

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rlaif.pipeline.card import write_card
+from rlaif.pipeline.dataset_card import write_card
 from rlaif.pipeline.export import export_pairs, export_sft, pair_row, sft_row
 from rlaif.pipeline.reports import JudgeSummary, RunCounts, RunSummary
 from rlaif.records import (

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from rlaif.errors import ConfigError
-from rlaif.train.card import card_settings, constitution_of, final_metrics, write_model_card
 from rlaif.train.common import (
     CURVES,
     base_dtype,
@@ -21,6 +20,7 @@ from rlaif.train.common import (
     trl_config,
 )
 from rlaif.train.curves import curve_series, plot_curves
+from rlaif.train.model_card import card_settings, constitution_of, final_metrics, write_model_card
 from rlaif.train.reports import TrainResult
 
 DPO_HISTORY = [
