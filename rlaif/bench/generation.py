@@ -29,7 +29,7 @@ from rlaif.backends.vllm_server import VLLMServer
 from rlaif.bench.reports import BenchMeasurement, GenerationBench, Hardware, JudgeThroughput
 from rlaif.config import RunConfig
 from rlaif.inputs.load import load_inputs
-from rlaif.monitor import PeakMemory
+from rlaif.memory import PeakMemory
 from rlaif.pipeline.judge import judge
 from rlaif.pipeline.respond import respond
 from rlaif.pipeline.revise import revise

@@ -31,6 +31,7 @@ import yaml
 from rlaif.backends.vllm_server import free_port
 from rlaif.bench.reports import ScaleBench, ScalePoint, ServersPoint
 from rlaif.errors import BackendError
+from rlaif.memory import peak_rss_gib
 
 __all__ = ["markdown", "plot", "run_scale_bench"]
 
@@ -168,7 +169,7 @@ def _timed_run(config: Path) -> tuple[float, float, float, int]:
         output = _tail(log)
     if process.returncode not in (0, 1, 2):
         raise BackendError(f"rlaif run failed (exit {process.returncode}): {output}")
-    peak_mib = usage.ru_maxrss / 1024  # kilobytes on Linux
+    peak_mib = peak_rss_gib(usage) * 1024
     return wall, usage.ru_utime + usage.ru_stime, peak_mib, process.returncode
 
 

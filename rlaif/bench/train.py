@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -189,7 +188,7 @@ def _child(spec: dict[str, Any], scratch: Path) -> TrainerMeasurement:
 
 def _run_ours(spec: dict[str, Any]) -> TrainerMeasurement:
     """In the child: train one of our trainers and describe it."""
-    from rlaif.monitor import PeakMemory
+    from rlaif.memory import PeakMemory, peak_rss_gib
 
     config = RunConfig.model_validate(spec["config"])
     run_path = Path(spec["run_path"])
@@ -204,7 +203,7 @@ def _run_ours(spec: dict[str, Any]) -> TrainerMeasurement:
                 steps=trained.steps, seconds=trained.seconds, step_seconds=trained.step_seconds,
                 losses=trained.losses, metrics=trained.metrics,
             )  # fmt: skip
-    result.peak_rss_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    result.peak_rss_gib = peak_rss_gib()
     result.peak_tree_gib = memory.peak_gib
     return result
 

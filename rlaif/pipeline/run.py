@@ -28,7 +28,7 @@ from rlaif.backends.vllm_server import VLLMServer
 from rlaif.config import RunConfig
 from rlaif.errors import ConfigError, QualityGateError, RlaifError
 from rlaif.inputs.load import load_inputs
-from rlaif.monitor import PeakMemory
+from rlaif.memory import PeakMemory
 from rlaif.pipeline.current import StoredResponses, iter_current
 from rlaif.pipeline.dataset_card import write_card
 from rlaif.pipeline.export import (

@@ -1,12 +1,21 @@
-"""Peak memory of this process and everything it started (the vLLM server included), sampled."""
+"""Peak memory: of this process and everything it started (the vLLM server included), sampled; and the
+kernel's peak RSS of one process (`peak_rss_gib`)."""
 
 from __future__ import annotations
 
+import resource
 import threading
 
 import psutil
 
-__all__ = ["PeakMemory"]
+__all__ = ["PeakMemory", "peak_rss_gib"]
+
+
+def peak_rss_gib(usage: resource.struct_rusage | None = None) -> float:
+    """The peak RSS (`ru_maxrss`, kilobytes on Linux) in GiB: of this process, or of the finished child
+    whose `os.wait4` usage is given. Children are not counted: `PeakMemory` sums a process tree."""
+    usage = usage or resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_maxrss / 2**20
 
 
 class PeakMemory:
