@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rlaif.backends.bundled import BUNDLED_NAME, ensure_model
+from rlaif.backends.bundled import BUNDLED_NAME, cache_dir, ensure_model
 from rlaif.backends.vllm_server import VLLMServer
 
 
@@ -46,7 +46,7 @@ def vllm_server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     server = VLLMServer(
         model_dir,
         log_path=folder / "server.log",
-        cache_dir=Path(os.environ.get("RLAIF_CACHE", Path.home() / ".cache" / "rlaif")) / "vllm",
+        cache_dir=cache_dir() / "vllm",
         startup_timeout=600,
     )
     with server:
