@@ -309,6 +309,7 @@ def parse_rlaif(args: list[str], where: str) -> None:
 
 def run_shell(block: Block, *, console: bool) -> int:
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     checked = 0
     for args in commands(block.body, console=console):
         program = args[0]
@@ -319,6 +320,12 @@ def run_shell(block: Block, *, console: bool) -> int:
                 assert re.search(rf"^{re.escape(target)}:", makefile, re.MULTILINE), (
                     f"{block.where}: make {target}"
                 )
+        elif program == "pip" and args[1:2] == ["install"]:
+            extras = re.findall(r"^(\w+) = \[", pyproject.split("[project.optional-dependencies]")[1], re.M)
+            for arg in args[2:]:
+                wanted = re.fullmatch(r"(?:\.|rlaif)\[([\w,]+)\]", arg)
+                for extra in wanted.group(1).split(",") if wanted else ():
+                    assert extra in extras, f"{block.where}: no extra {extra!r} in pyproject.toml"
         elif program in ("python", "python3") and args[1:] and args[1].endswith(".py"):
             assert (ROOT / args[1]).is_file(), f"{block.where}: {args[1]}"
         else:
