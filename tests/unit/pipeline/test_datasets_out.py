@@ -284,9 +284,14 @@ def rlaif_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatc
     return run_cli(capsys, monkeypatch)
 
 
-def test_the_readme_example_is_a_valid_config(tmp_path: Path) -> None:
-    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("### Datasets out", 1)[1].split("\n## ", 1)[0]
+def test_the_docs_example_is_a_valid_config(tmp_path: Path) -> None:
+    page = (Path(__file__).resolve().parents[3] / "docs/guides/generating.md").read_text(encoding="utf-8")
+    section = page.split("## Datasets out", 1)[1].split("\n## ", 1)[0]
+    # The page's loading snippet: the two local calls that
+    # test_the_export_folder_stays_clean_after_filter_and_map makes.
+    snippet = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert 'load_dataset("runs/quickstart/export", "pairs")' in snippet
+    assert 'load_from_disk("runs/quickstart/export/pairs", keep_in_memory=True)' in snippet
     settings = section.split("```yaml\n", 1)[1].split("```", 1)[0]
     (tmp_path / "run.yaml").write_text("prompts: {path: p.jsonl}\n" + settings, encoding="utf-8")
     export = load_config(tmp_path / "run.yaml").export

@@ -189,9 +189,9 @@ def test_a_missing_template_file_or_a_misspelt_name_names_the_config_line(tmp_pa
         load_config(config_with(tmp_path, {"critque": "x.jinja"}))
 
 
-def test_the_readme_example_loads_and_renders(tmp_path: Path) -> None:
-    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("### Your own templates", 1)[1].split("\n## ", 1)[0]
+def test_the_docs_example_loads_and_renders(tmp_path: Path) -> None:
+    page = (Path(__file__).resolve().parents[3] / "docs/guides/generating.md").read_text(encoding="utf-8")
+    section = page.split("## Your own templates", 1)[1].split("\n## ", 1)[0]
     settings = section.split("```yaml\n", 1)[1].split("```", 1)[0]
     critique = section.split("```jinja\n", 1)[1].split("```", 1)[0]
     (tmp_path / "my_critique.jinja").write_text(critique, encoding="utf-8")
