@@ -315,6 +315,11 @@ class JudgeConfig(Section):
     `judge.model` names a judge of its own, off when the policy judges itself."""
     model: ModelConfig | None = None
     """A different judge model or server; None uses the policy's."""
+    calibration: str = Field(default="auto", min_length=1)
+    """The exported `p_chosen` of judge pairs: `auto` fits a temperature on the run's ground truth (probes,
+    checks, contrast pairs, reviews) and applies it when there is enough (30 decided rows with a right and
+    a wrong pick, and a judge better than a coin), else keeps the raw labels and says why; `off` keeps
+    them raw; or a file written by `rlaif evaluate judge --save-calibration` (its T is applied)."""
 
     @model_validator(mode="after")
     def _coherent(self) -> JudgeConfig:
@@ -827,7 +832,29 @@ def _validated(
             at = line(("templates", name))
             raise ConfigError(format_error(path, problem, fix, line=at, field=f"templates.{name}"))
     templates.check()
+    _check_calibration_file(config, path, line)
     return config
+
+
+def _check_calibration_file(
+    config: RunConfig, path: Path, line: Callable[[tuple[Any, ...]], int | None]
+) -> None:
+    """`judge.calibration: FILE` must be a file `rlaif evaluate judge --save-calibration` wrote."""
+    from rlaif.reports import SavedCalibration
+    from rlaif.yamlfile import format_error
+
+    if config.judge.calibration in ("auto", "off"):
+        return
+    file = config.resolve(config.judge.calibration)
+    try:
+        SavedCalibration.model_validate_json(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        why = "not found" if isinstance(exc, FileNotFoundError) else "does not parse as a saved calibration"
+        fix = "give a file from `rlaif evaluate judge --save-calibration FILE`, or auto, or off"
+        at = line(("judge", "calibration"))
+        raise ConfigError(
+            format_error(path, f"calibration file {file} {why}", fix, line=at, field="judge.calibration")
+        ) from None
 
 
 def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:

@@ -566,6 +566,9 @@ class Judgment(Record):
     asked, tied, or did not parse."""
     checks: dict[str, tuple[CheckOutcome, ...]] = {}
     """Response id -> the outcome of each checkable principle of this judgment on that response."""
+    known_better: Literal["a", "b"] | None = None
+    """Which response is better where it is known without the judge (probes; also contrast pairs and
+    check-decided pairs may set it)."""
 
 
 class Pair(Record):

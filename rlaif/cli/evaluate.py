@@ -144,6 +144,14 @@ def judge_command(
         Path | None,
         typer.Option("--plot", help="Reliability plot PNG (default: next to --json).", callback=output_file),
     ] = None,
+    save_calibration: Annotated[
+        Path | None,
+        typer.Option(
+            "--save-calibration",
+            help="Save the fitted temperature (JSON) for runs to reuse as judge.calibration: FILE.",
+            callback=output_file,
+        ),
+    ] = None,
     limit: LimitOpt = None,
     config: ConfigOpt = None,
     set_: EvalSetOpt = None,
@@ -173,11 +181,14 @@ def judge_command(
         limit=limit,
         json_path=json_path,
         plot_path=plot,
+        save_calibration_path=save_calibration,
         quiet=quiet,
     )
     print_judge_report(report)
     if json_path:
         console.print(f"report: {json_path}", highlight=False, markup=False)
+    if save_calibration:
+        console.print(f"calibration: {save_calibration}", highlight=False, markup=False)
     if not report.decided:
         raise typer.Exit(1)  # no decided row: there is no agreement to report
 

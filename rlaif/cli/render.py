@@ -14,7 +14,9 @@ from rlaif.reports import (
     AgreementReport,
     AttackOutcome,
     AttackReport,
+    CalibrationFit,
     ComplianceReport,
+    EnsembleVotes,
     GenerationBench,
     JudgeCostBench,
     JudgeEvaluation,
@@ -67,6 +69,7 @@ def print_summary(summary: RunSummary) -> None:
         table.add_row("judge agreement with the checks", _rate(judge.check_agreement))
         if judge.error_orders:
             table.add_row("[red]judge orders whose request failed[/red]", str(judge.error_orders))
+    _calibration_rows(table, summary.calibration, summary.ensemble)
     if summary.server_restarts:
         table.add_row("[yellow]managed server restarts[/yellow]", str(summary.server_restarts))
     for stage, report in summary.stages.items():
@@ -102,6 +105,28 @@ def print_summary(summary: RunSummary) -> None:
     for name, path in summary.files.items():
         table.add_row(f"files: {name}", Text(path))  # a path is text, never markup
     console.print(table)
+
+
+def _calibration_rows(table: Table, fit: CalibrationFit | None, ensemble: EnsembleVotes | None) -> None:
+    """The soft labels' calibration (ECE/Brier before → after, or why they stay raw) and the ensemble's
+    effective votes; a judge with no signal on the ground truth in red."""
+    if fit is not None:
+        head = f"T = {fit.temperature:.2f}" if fit.applied and fit.temperature is not None else "raw"
+        table.add_row(
+            "soft labels (p_chosen)", Text(f"{head}: {fit.reason}", style="" if fit.applied else "yellow")
+        )
+        if fit.rows and fit.ece_before is not None and fit.brier_before is not None:
+            after = ""
+            if fit.ece_after is not None and fit.brier_after is not None:
+                after = f" → ECE {fit.ece_after:.3f}, Brier {fit.brier_after:.3f} ({fit.after_method})"
+            table.add_row(
+                f"calibration on {fit.rows} ground-truth rows",
+                Text(f"ECE {fit.ece_before:.3f}, Brier {fit.brier_before:.3f}{after}"),
+            )
+        for warning in fit.warnings:
+            table.add_row(Text("calibration warning", style="red"), Text(warning, style="red"))
+    if ensemble is not None:
+        table.add_row("judge ensemble votes", Text(ensemble.note))
 
 
 def _reward_rows(table: Table, accuracy: RewardAccuracy, metrics: dict[str, object]) -> None:
@@ -262,6 +287,7 @@ def print_judge_report(report: JudgeEvaluation) -> None:
         )
     if calibration.plot:
         table.add_row("reliability plot", escape(calibration.plot))
+    _calibration_rows(table, report.calibration_fit, report.ensemble)
     if report.per_principle:
         for pid, rate in report.per_principle.items():
             table.add_row(f"  principle {escape(pid)} (fixed per row)", _rate(rate))
