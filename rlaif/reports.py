@@ -1571,7 +1571,7 @@ class CalibrationFit(Report):
     applied: bool
     """Whether the exported `p_chosen` of judge pairs is calibrated (else it is the raw soft label)."""
     reason: str
-    """Why it is applied or not, in one line (rows, outcomes, signal, file)."""
+    """Why it is applied or not, in one line (T and its rows, or too few rows, no signal, off)."""
     rows: int
     """Ground-truth rows with a decided judge label (ties left out, counted in `ties`)."""
     ties: int = 0

@@ -111,10 +111,9 @@ def _calibration_rows(table: Table, fit: CalibrationFit | None, ensemble: Ensemb
     """The soft labels' calibration (ECE/Brier before → after, or why they stay raw) and the ensemble's
     effective votes; a judge with no signal on the ground truth in red."""
     if fit is not None:
-        head = f"T = {fit.temperature:.2f}" if fit.applied and fit.temperature is not None else "raw"
-        table.add_row(
-            "soft labels (p_chosen)", Text(f"{head}: {fit.reason}", style="" if fit.applied else "yellow")
-        )
+        head = "calibrated" if fit.applied else "uncalibrated (raw judge labels)"
+        style = "" if fit.applied else "yellow"
+        table.add_row("soft labels (p_chosen)", Text(f"{head}: {fit.reason}", style=style))
         if fit.rows and fit.ece_before is not None and fit.brier_before is not None:
             after = ""
             if fit.ece_after is not None and fit.brier_after is not None:

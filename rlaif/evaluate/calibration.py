@@ -196,29 +196,25 @@ def fit_calibration(
     if saved is not None:
         return _from_file(fit, saved, decided)
     if setting == "off":
-        fit.reason = "judge.calibration is off: the exported p_chosen is the judge's raw label"
+        fit.reason = "judge.calibration is off"
         return fit
     wrong = n - right
     if n < min_rows or not right or not wrong:
         fit.reason = (
-            f"uncalibrated: {n} decided ground-truth rows ({right} right, {wrong} wrong picks); a fit needs "
+            f"{n} decided ground-truth rows ({right} right, {wrong} wrong picks); a fit needs "
             f"{min_rows} with at least one of each"
         )
         return fit
     if no_signal:
-        fit.reason = (
-            f"uncalibrated: the judge is not distinguishable from a coin on the ground truth ({shown})"
-        )
+        fit.reason = f"the judge is not distinguishable from a coin on the ground truth ({shown})"
         return fit
     if ci is not None and ci[1] < 0.5:
-        fit.reason = f"uncalibrated: the judge prefers the worse answer more often than not ({shown})"
+        fit.reason = f"the judge prefers the worse answer more often than not ({shown})"
         fit.warnings.append(f"the judge's picks run against the ground truth: accuracy {shown}")
         return fit
     beta, info = fit_temperature(decided)
     if beta <= 0:
-        fit.reason = (
-            f"uncalibrated: the likelihood's best 1/T is {beta:.3f} <= 0 (its confident picks are wrong)"
-        )
+        fit.reason = f"the likelihood's best 1/T is {beta:.3f} <= 0 (its confident picks are wrong)"
         return fit
     half = 1.959963984540054 / math.sqrt(info) if info > 0 else math.inf
     fit.temperature = 1 / beta
@@ -228,7 +224,7 @@ def fit_calibration(
     fit.ece_after, fit.brier_after = _ece(after), brier_score(after)
     fit.after_method = f"{folds}-fold cross-validated: each row scored by a T fitted without its fold"
     fit.applied = True
-    fit.reason = f"calibrated: T = {fit.temperature:.2f} fitted on {n} ground-truth rows"
+    fit.reason = f"T = {fit.temperature:.2f} fitted on {n} ground-truth rows"
     return fit
 
 
@@ -237,7 +233,7 @@ def _from_file(
 ) -> CalibrationFit:
     temperature = saved.temperature
     fit.temperature, fit.applied = temperature, True
-    fit.reason = f"calibrated with T = {temperature:.2f} from {fit.file} (fitted on {saved.n} labelled rows)"
+    fit.reason = f"T = {temperature:.2f} from {fit.file} (fitted on {saved.n} labelled rows)"
     if decided:
         after = [(temperature_map(p, temperature), y) for p, y in decided]
         fit.ece_after, fit.brier_after = _ece(after), brier_score(after)
@@ -266,7 +262,7 @@ def save_calibration(
     """Write a fitted T for runs to reuse (`judge.calibration: FILE`); a fit that was not applied (too few
     rows, no signal) raises `ConfigError` with its reason instead."""
     if not fit.applied or fit.temperature is None:
-        raise ConfigError(f"--save-calibration {path}: nothing saved, {fit.reason}")
+        raise ConfigError(f"--save-calibration {path}: nothing saved, the fit does not apply: {fit.reason}")
     saved = SavedCalibration(
         temperature=fit.temperature, n=fit.rows, ece_before=fit.ece_before, ece_after=fit.ece_after,
         brier_before=fit.brier_before, brier_after=fit.brier_after,

@@ -214,7 +214,7 @@ def _calibration_lines(summary: RunSummary) -> list[str]:
     lines = []
     fit = summary.calibration
     if fit is not None:
-        head = "calibrated" if fit.applied else "**uncalibrated** (raw judge labels)"
+        head = "calibrated" if fit.applied else "**uncalibrated** (the judge's raw labels)"
         lines.append(f"- soft labels (`p_chosen` of judge pairs): {head}: {fit.reason}")
         if fit.rows:
             after = ""

@@ -252,11 +252,11 @@ def _export(
     write_dropped(layout.export, (dropped_row(store[pid], reason, detail) for pid, reason, detail in dropped))
     exported: Counter[str] = Counter()
     reviewed = 0
-    summary.calibration = calibrate_run(
-        config, truth, reviewed_labels(human, (store[pid] for pid in kept_ids if pid in human)),
-        judge_model=judged_by.provenance.model if judged_by else None,
-        template_hash=judged_by.provenance.template_hash if judged_by else None,
-    )  # fmt: skip
+    if judged_by is not None:  # an LLM judged something: say whether its labels are calibrated
+        summary.calibration = calibrate_run(
+            config, truth, reviewed_labels(human, (store[pid] for pid in kept_ids if pid in human)),
+            judge_model=judged_by.provenance.model, template_hash=judged_by.provenance.template_hash,
+        )  # fmt: skip
     calibrate = calibrator(summary.calibration)
 
     def rows() -> Iterator[dict[str, Any]]:

@@ -54,7 +54,7 @@ def test_an_underconfident_judge_is_sharpened() -> None:
 def test_ten_rows_stay_raw_and_say_so() -> None:
     fit = fit_calibration(overconfident(10))
     assert not fit.applied and fit.temperature is None and fit.ece_after is None
-    assert fit.rows == 10 and fit.reason.startswith("uncalibrated: 10 decided ground-truth rows")
+    assert fit.rows == 10 and fit.reason.startswith("10 decided ground-truth rows")
     assert f"needs {MIN_ROWS}" in fit.reason
     assert calibrator(fit) is None
     assert fit.ece_before is not None  # the raw labels are still scored
@@ -133,7 +133,7 @@ def test_the_saved_file_round_trips_and_a_run_uses_it(tmp_path: Path) -> None:
 
 
 def test_a_fit_that_does_not_apply_is_not_saved(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="nothing saved, uncalibrated: 10 decided"):
+    with pytest.raises(ConfigError, match="nothing saved, the fit does not apply: 10 decided"):
         save_calibration(fit_calibration(overconfident(10)), tmp_path / "cal.json")
 
 

@@ -78,6 +78,6 @@ def test_the_fit_is_reported_saved_and_reused(tmp_path: Path, monkeypatch: pytes
 def test_too_few_rows_are_not_saved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake_served(monkeypatch, tmp_path)
     config = RunConfig.model_validate({"prompts": {"path": "unused"}})
-    with pytest.raises(ConfigError, match="nothing saved, uncalibrated: 12 decided"):
+    with pytest.raises(ConfigError, match="nothing saved, the fit does not apply: 12 decided"):
         evaluate_judge(labelled(tmp_path, 12), config=config, save_calibration_path=tmp_path / "cal.json")
     assert not (tmp_path / "cal.json").exists()

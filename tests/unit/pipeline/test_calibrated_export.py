@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from rlaif.config import load_config
@@ -56,7 +57,7 @@ def test_a_saved_temperature_calibrates_the_export_and_auto_without_truth_stays_
             )
         assert summary.ensemble is not None and summary.ensemble.effective_votes == 1.0  # members alike
         card = (tmp_path / "run" / "export" / "README.md").read_text()
-        assert "soft labels (`p_chosen` of judge pairs): calibrated: calibrated with T = 2.00" in card
+        assert "soft labels (`p_chosen` of judge pairs): calibrated: T = 2.00 from" in card
         assert "2 judges, 1.0 effective votes" in card
 
         settings["judge"] = {"calibration": "auto"}
@@ -67,4 +68,30 @@ def test_a_saved_temperature_calibrates_the_export_and_auto_without_truth_stays_
     rows = [json.loads(line) for line in (tmp_path / "run" / "export" / "pairs.jsonl").open()]
     assert all(r["p_chosen"] == r["p_chosen_raw"] for r in rows)
     card = (tmp_path / "run" / "export" / "README.md").read_text()
-    assert "**uncalibrated** (raw judge labels): uncalibrated: 0 decided ground-truth rows" in card
+    assert "**uncalibrated** (the judge's raw labels): 0 decided ground-truth rows" in card
+
+
+def test_the_summary_prints_the_fit_the_no_signal_warning_and_the_votes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    from rlaif.cli import render
+    from rlaif.evaluate.calibration import fit_calibration
+    from rlaif.evaluate.ensemble import votes_from_labels
+    from rlaif.reports import JudgeSummary, RunCounts, RunSummary
+
+    out = io.StringIO()
+    monkeypatch.setattr(render, "console", Console(file=out, width=400, color_system=None))
+    coin = fit_calibration([(0.8, i % 2 == 0) for i in range(40)])  # right half the time at P 0.8
+    counts = RunCounts(prompts=1, responses=0, revision_steps=0, revisions=0, judgments=0)
+    summary = RunSummary(run_dir="r", constitution="c", model="m", judge_model=None, counts=counts,
+                         judge=JudgeSummary(), calibration=coin,
+                         ensemble=votes_from_labels([[p, p, p] for p in (0.1, 0.5, 0.9)], 3))  # fmt: skip
+    render.print_summary(summary)
+    shown = out.getvalue()
+    assert "uncalibrated (raw judge labels): the judge is not distinguishable from a coin" in shown
+    assert "calibration on 40 ground-truth rows" in shown and "ECE 0.300, Brier 0.340" in shown
+    assert "calibration warning" in shown and "3 judges, 1.0 effective votes" in shown
