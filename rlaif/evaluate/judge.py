@@ -62,6 +62,7 @@ __all__ = [
     "labelled_items",
     "load_labelled_pairs",
     "principle_members",
+    "save_fit",
     "summarize",
 ]
 
@@ -469,10 +470,17 @@ def evaluate_judge(
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
     if save_calibration_path is not None:
-        if report.calibration_fit is None:
-            raise ConfigError("--save-calibration saves a judge's fit; a baseline has none to reuse")
-        save_calibration(report.calibration_fit, save_calibration_path, mode=report.mode, data=str(data.path))
+        save_fit(report, save_calibration_path)
     return report
+
+
+def save_fit(report: JudgeEvaluation, path: Path) -> None:
+    """Save the evaluation's temperature fit for runs to reuse (`judge.calibration: FILE`); a baseline's
+    report, or a fit that does not apply (too few rows, no signal), raises `ConfigError` in one line."""
+    if report.calibration_fit is None:
+        raise ConfigError(f"--save-calibration {path}: a baseline has no judge labels to calibrate")
+    data = report.data.path if report.data is not None else None
+    save_calibration(report.calibration_fit, path, mode=report.mode, data=data)
 
 
 async def _judge_served(

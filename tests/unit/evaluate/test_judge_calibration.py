@@ -81,3 +81,24 @@ def test_too_few_rows_are_not_saved(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     with pytest.raises(ConfigError, match="nothing saved, the fit does not apply: 12 decided"):
         evaluate_judge(labelled(tmp_path, 12), config=config, save_calibration_path=tmp_path / "cal.json")
     assert not (tmp_path / "cal.json").exists()
+
+
+def test_cli_save_calibration_of_a_baseline_is_one_line_after_the_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from rlaif.cli.main import main
+
+    monkeypatch.setenv("COLUMNS", "200")
+    cal = tmp_path / "cal.json"
+    argv = ["rlaif", "evaluate", "judge", "--data", str(labelled(tmp_path, 8)), "--baseline", "shorter",
+            "--save-calibration", str(cal)]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as info:
+        main()
+    captured = capsys.readouterr()
+    assert info.value.code != 0 and not cal.exists()
+    assert "judge evaluation: baseline:shorter" in captured.out  # the report first
+    error = [line for line in captured.err.strip().splitlines() if line.strip()]
+    assert len(error) == 1 and "a baseline has no judge labels to calibrate" in error[0]
