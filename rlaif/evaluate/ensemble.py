@@ -3,8 +3,7 @@
 k members that always agree are one vote; k independent members are k. Between, Kish's design effect
 gives n_eff = k / (1 + (k - 1) * rho), rho the mean pairwise Pearson correlation of the members' labels
 over the judged pairs. A member's label on a pair is its own P(A better) from its verdicts (both orders
-averaged, as the pair's label is); the engine asks the members in order, each the same number of times, so
-a judgment's verdicts split into k equal consecutive runs, one per member.
+averaged, as the pair's label is); its verdicts are those asked under its principle draw.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from itertools import combinations
 
 from rlaif.judging.labels import combine_orders
-from rlaif.records import Judgment
+from rlaif.records import Judgment, OrderVerdict
 from rlaif.reports import EnsembleVotes
 
 __all__ = ["ensemble_votes", "member_labels", "votes_from_labels"]
@@ -25,14 +24,23 @@ MIN_ITEMS = 3
 
 def member_labels(judgment: Judgment, members: int) -> list[float | None] | None:
     """Each member's P(A better) on one judgment (None where its verdicts did not parse); None when the
-    judgment has no LLM verdicts or they do not split into `members` equal runs."""
+    judgment has no LLM verdicts or not `members` members (a row judged under one fixed principle).
+
+    A member is the verdicts asked under one principle draw (`OrderVerdict.principle_ids`; the engine's
+    draws are distinct); records without principle ids split into `members` equal consecutive runs.
+    """
     orders = judgment.orders
-    if not orders or len(orders) % members:
+    groups: dict[tuple[str, ...], list[OrderVerdict]] = {}
+    for order in orders:
+        groups.setdefault(order.principle_ids, []).append(order)
+    if orders and set(groups) == {()} and len(orders) % members == 0:
+        size = len(orders) // members
+        runs = [list(orders[m * size : (m + 1) * size]) for m in range(members)]
+    elif len(groups) == members and () not in groups:
+        runs = list(groups.values())
+    else:
         return None
-    size = len(orders) // members
-    return [
-        combine_orders(orders[m * size : (m + 1) * size], judgment.response_a_id)[0] for m in range(members)
-    ]
+    return [combine_orders(run, judgment.response_a_id)[0] for run in runs]
 
 
 def _pearson(x: Sequence[float], y: Sequence[float]) -> float | None:

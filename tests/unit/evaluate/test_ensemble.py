@@ -64,5 +64,13 @@ def test_judgments_split_into_members_in_order() -> None:
         provenance=Provenance(model="m", template="judge", template_hash="t"),
     )  # fmt: skip
     assert member_labels(judgment, 2) == [pytest.approx(0.7), pytest.approx(0.2)]
-    assert member_labels(judgment, 3) is None  # 4 verdicts do not split into 3 members
+    assert member_labels(judgment, 3) is None  # two principle draws are not three members
+    fixed = judgment.model_copy(
+        update={"orders": tuple(o.model_copy(update={"principle_ids": ("x",)}) for o in orders)}
+    )
+    assert member_labels(fixed, 2) is None  # a row judged under one fixed principle: one member
+    bare = judgment.model_copy(
+        update={"orders": tuple(o.model_copy(update={"principle_ids": ()}) for o in orders)}
+    )
+    assert member_labels(bare, 2) == [pytest.approx(0.7), pytest.approx(0.2)]  # older records: in order
     assert ensemble_votes([judgment] * 4, 2).items == 4
