@@ -566,6 +566,9 @@ class Judgment(Record):
     asked, tied, or did not parse."""
     checks: dict[str, tuple[CheckOutcome, ...]] = {}
     """Response id -> the outcome of each checkable principle of this judgment on that response."""
+    known_better: Literal["a", "b"] | None = None
+    """Which response is better where it is known without the judge (probes; also contrast pairs and
+    check-decided pairs may set it)."""
 
 
 class Pair(Record):
@@ -701,3 +704,31 @@ class ReviewAnswer(Record):
     """Optional comment."""
     reviewer: str | None = None
     """Who answered; None means the session's reviewer."""
+
+
+class SavedCalibration(Record):
+    """`rlaif evaluate judge --save-calibration FILE`: a fitted temperature for runs to reuse
+    (`judge.calibration: FILE`)."""
+
+    temperature: float
+    """T of p' = sigmoid(logit(p) / T)."""
+    n: int
+    """Labelled rows it was fitted on."""
+    ece_before: float | None = None
+    """ECE of the raw labels on those rows."""
+    ece_after: float | None = None
+    """ECE after, cross-validated."""
+    brier_before: float | None = None
+    """Brier of the raw labels."""
+    brier_after: float | None = None
+    """Brier after, cross-validated."""
+    accuracy: float | None = None
+    """The judge's agreement on those rows (ties left out)."""
+    judge_model: str
+    """The judge model the labels came from (a run judged by another warns)."""
+    template_hash: str | None = None
+    """Hash of the judge template (a run with another warns)."""
+    mode: str | None = None
+    """The judge mode (logprob, cot, pointwise)."""
+    data: str | None = None
+    """The labelled file it was fitted on."""

@@ -144,6 +144,14 @@ def judge_command(
         Path | None,
         typer.Option("--plot", help="Reliability plot PNG (default: next to --json).", callback=output_file),
     ] = None,
+    save_calibration: Annotated[
+        Path | None,
+        typer.Option(
+            "--save-calibration",
+            help="Save the fitted temperature (JSON) for runs to reuse as judge.calibration: FILE.",
+            callback=output_file,
+        ),
+    ] = None,
     limit: LimitOpt = None,
     config: ConfigOpt = None,
     set_: EvalSetOpt = None,
@@ -160,7 +168,7 @@ def judge_command(
 
     A tie counts half. Exits with status 1 when no row was decided (every label a tie or unparsed).
     """
-    from rlaif.evaluate.judge import evaluate_judge
+    from rlaif.evaluate.judge import evaluate_judge, save_fit
 
     run_config = judge_run_config(
         data, config, set_, base_url=base_url, model=model, model_path=model_path, mode=mode,
@@ -178,6 +186,9 @@ def judge_command(
     print_judge_report(report)
     if json_path:
         console.print(f"report: {json_path}", highlight=False, markup=False)
+    if save_calibration:
+        save_fit(report, save_calibration)  # after the report, so a fit that does not apply is seen first
+        console.print(f"calibration: {save_calibration}", highlight=False, markup=False)
     if not report.decided:
         raise typer.Exit(1)  # no decided row: there is no agreement to report
 

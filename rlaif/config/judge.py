@@ -65,6 +65,11 @@ class JudgeConfig(Section):
     `judge.model` names a judge of its own, off when the policy judges itself."""
     model: ModelConfig | None = None
     """A different judge model or server; None uses the policy's."""
+    calibration: str = Field(default="auto", min_length=1)
+    """The exported `p_chosen` of judge pairs: `auto` fits a temperature on the run's ground truth (probes,
+    checks, contrast pairs, reviews) and applies it when there is enough (30 decided rows with a right and
+    a wrong pick, and a judge better than a coin), else keeps the raw labels and says why; `off` keeps
+    them raw; or a file written by `rlaif evaluate judge --save-calibration` (its T is applied)."""
 
     @model_validator(mode="after")
     def _coherent(self) -> JudgeConfig:

@@ -23,6 +23,7 @@ from rlaif.config.revise import ReviseConfig
 from rlaif.config.templates import TemplatesConfig
 from rlaif.config.train import TrainConfig
 from rlaif.errors import ConfigError
+from rlaif.records import SavedCalibration
 from rlaif.templates import Templates
 
 __all__ = ["RunConfig", "config_from_dict", "dump_config", "load_config", "set_dotted"]
@@ -131,7 +132,28 @@ def _validated(
             at = line(("templates", name))
             raise ConfigError(format_error(path, problem, fix, line=at, field=f"templates.{name}"))
     templates.check()
+    _check_calibration_file(config, path, line)
     return config
+
+
+def _check_calibration_file(
+    config: RunConfig, path: Path, line: Callable[[tuple[Any, ...]], int | None]
+) -> None:
+    """`judge.calibration: FILE` must be a file `rlaif evaluate judge --save-calibration` wrote."""
+    from rlaif.yamlfile import format_error
+
+    if config.judge.calibration in ("auto", "off"):
+        return
+    file = config.resolve(config.judge.calibration)
+    try:
+        SavedCalibration.model_validate_json(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        why = "not found" if isinstance(exc, FileNotFoundError) else "does not parse as a saved calibration"
+        fix = "give a file from `rlaif evaluate judge --save-calibration FILE`, or auto, or off"
+        at = line(("judge", "calibration"))
+        raise ConfigError(
+            format_error(path, f"calibration file {file} {why}", fix, line=at, field="judge.calibration")
+        ) from None
 
 
 def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:

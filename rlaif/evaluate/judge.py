@@ -29,6 +29,8 @@ from rlaif.backends.bundled import cache_dir
 from rlaif.backends.protocol import Backend
 from rlaif.config import JudgeConfig, RunConfig
 from rlaif.errors import ConfigError, PromptSetError
+from rlaif.evaluate.calibration import fit_calibration, save_calibration
+from rlaif.evaluate.ensemble import ensemble_votes
 from rlaif.evaluate.reports import Calibration, JudgeEvaluation, LabelledDataInfo, ParseCounts
 from rlaif.evaluate.stats import (
     bias_warnings,
@@ -61,6 +63,7 @@ __all__ = [
     "labelled_items",
     "load_labelled_pairs",
     "principle_members",
+    "save_fit",
     "summarize",
 ]
 
@@ -361,6 +364,7 @@ def summarize(rows: Sequence[RowResult], data: LabelledData | None = None) -> Ju
         ),
         flagged_rows=sum(bool(r.flagged) for r in rows),
         warnings=warnings,
+        calibration_fit=fit_calibration(points),
     )
     if data is not None:
         report.data = LabelledDataInfo(
@@ -390,6 +394,7 @@ def evaluate_judge(
     json_path: Path | None = None,
     plot_path: Path | None = None,
     judgments_path: Path | None = None,
+    save_calibration_path: Path | None = None,
     quiet: bool = False,
 ) -> JudgeEvaluation:
     """Evaluate the config's judge (`judge.model`, else `model`) or a baseline on a labelled file.
@@ -398,7 +403,8 @@ def evaluate_judge(
     JSON, `NAME.reliability.png`) when given. Judgments are appended to `judgments_path` (default:
     next to the JSON, `NAME.judgments.jsonl`) as they complete, so rerunning the same evaluation
     resumes instead of starting over. `seconds` times the judging; starting the judge's server is
-    timed apart (`startup_seconds`). Returns the report.
+    timed apart (`startup_seconds`). With `save_calibration_path`, the temperature fitted on the rows
+    (`calibration_fit`) is saved there for runs to reuse (`judge.calibration: FILE`). Returns the report.
     """
     data = load_labelled_pairs(data_path, limit=limit)
     if baseline:
@@ -407,6 +413,7 @@ def evaluate_judge(
         report = summarize(rows, data)
         report.seconds = round(time.perf_counter() - started, 1)
         report.judge, report.baseline = f"baseline:{baseline}", baseline
+        report.calibration_fit = None  # a baseline's 0/1 labels are not a judge's to calibrate
     else:
         constitution = load_run_constitution(config)
         # A principle_id the constitution lacks is refused before any server starts.
@@ -442,6 +449,11 @@ def evaluate_judge(
         report.orders_parsed = judge_stats(judgments).parsed_orders
         report.judgments_file = None if judgments_path is None else str(judgments_path)
         report.judgments_stored_before = reused  # > 0: a resumed run, `seconds` covers only the rest
+        fit = report.calibration_fit
+        if fit is not None and judgments:
+            fit.judge_model, fit.template_hash = judge_label, judgments[0].provenance.template_hash
+        if config.judge.ensemble > 1:
+            report.ensemble = ensemble_votes(judgments, config.judge.ensemble)
     report.seed = config.seed
     if plot_path is None and json_path is not None:
         plot_path = json_path.with_name(json_path.stem + ".reliability.png")
@@ -458,7 +470,18 @@ def evaluate_judge(
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    if save_calibration_path is not None:
+        save_fit(report, save_calibration_path)
     return report
+
+
+def save_fit(report: JudgeEvaluation, path: Path) -> None:
+    """Save the evaluation's temperature fit for runs to reuse (`judge.calibration: FILE`); a baseline's
+    report, or a fit that does not apply (too few rows, no signal), raises `ConfigError` in one line."""
+    if report.calibration_fit is None:
+        raise ConfigError(f"--save-calibration {path}: a baseline has no judge labels to calibrate")
+    data = report.data.path if report.data is not None else None
+    save_calibration(report.calibration_fit, path, mode=report.mode, data=data)
 
 
 async def _judge_served(

@@ -3,7 +3,7 @@ compliance of a trained policy."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -178,6 +178,83 @@ class ParseCounts(Report):
     """Rows with no parsed verdict in any order (left out of every rate)."""
 
 
+class CalibrationFit(Report):
+    """A temperature map p' = sigmoid(logit(p) / T) from the judge's two-order P(A better) to how often it
+    comes true, fitted by maximum likelihood on ground truth (`rlaif.evaluate.calibration`).
+
+    One parameter keeps P(A) + P(B) = 1 whatever the order (Platt's intercept would add a side the pair's
+    frame does not have) and is what a few dozen rows can fit. ECE is over 10 equal-width bins of the
+    probability of the answer the judge prefers (so only the upper five hold rows); Brier is the same in
+    any frame (0.25 for a constant 0.5).
+    """
+
+    source: Literal["fitted", "file", "off"]
+    """`fitted`: T fitted on this ground truth; `file`: T read from `judge.calibration: FILE` (scored here,
+    not fitted here); `off`: `judge.calibration: off`."""
+    applied: bool
+    """Whether the exported `p_chosen` of judge pairs is calibrated (else it is the raw soft label)."""
+    reason: str
+    """Why it is applied or not, in one line (T and its rows, or too few rows, no signal, off)."""
+    rows: int
+    """Ground-truth rows with a decided judge label (ties left out, counted in `ties`)."""
+    ties: int = 0
+    """Ground-truth rows whose judge label was exactly 0.5 (no preferred answer): left out."""
+    by_source: dict[str, int] = Field(default_factory=dict)
+    """Rows by where their truth came from (probe kind, check, contrast, review, labelled)."""
+    min_rows: int = 30
+    """Fewest decided rows, with at least one right and one wrong pick, before a fitted T is applied."""
+    accuracy: Rate | None = None
+    """Share of decided rows where the judge preferred the better answer (Wilson 95%)."""
+    no_signal: bool = False
+    """The accuracy's interval includes 0.5: the judge is not distinguishable from a coin here, and no
+    fitted T means anything."""
+    temperature: float | None = None
+    """T (> 1: the judge was overconfident and its labels are softened); None when not fitted."""
+    temperature_ci95: tuple[float, float] | None = None
+    """Wald 95% interval of T from the likelihood's curvature in 1/T; None when it reaches 1/T <= 0."""
+    ece_before: float | None = None
+    """ECE of the raw labels on these rows."""
+    ece_after: float | None = None
+    """ECE of the calibrated labels (see `after_method`); None when there is no T."""
+    brier_before: float | None = None
+    """Brier score of the raw labels."""
+    brier_after: float | None = None
+    """Brier score of the calibrated labels (see `after_method`)."""
+    after_method: str | None = None
+    """How the "after" figures were scored: K-fold cross-validated (each row by a T fitted without its
+    fold), or by a file's T not fitted on these rows."""
+    file: str | None = None
+    """The calibration file used, if any."""
+    judge_model: str | None = None
+    """The judge model whose labels were fitted."""
+    template_hash: str | None = None
+    """Hash of the judge template those labels came from."""
+    warnings: list[str] = Field(default_factory=list)
+    """Where a figure misleads: no signal, a file from another judge, few rows."""
+
+
+class EnsembleVotes(Report):
+    """How many independent votes a `judge.ensemble` of k members is worth (Kish's design effect):
+    n_eff = k / (1 + (k - 1) * rho), rho the mean pairwise Pearson correlation of the members' P(A better)
+    (each member's two orders averaged) over the judged pairs where every member parsed."""
+
+    members: int
+    """k: members per pair (`judge.ensemble`)."""
+    items: int
+    """Pairs every member gave a label on (the correlations' rows)."""
+    left_out: int = 0
+    """Pairs left out: a member did not parse."""
+    mean_correlation: float | None = None
+    """rho: mean over member pairs with a defined correlation; None when no pair had one."""
+    pairs_undefined: int = 0
+    """Member pairs whose correlation is undefined (one member constant over the items and not the
+    other); two members constant and equal count as identical (correlation 1)."""
+    effective_votes: float | None = None
+    """n_eff; with rho <= 0 it is k (a negative estimate is not credited beyond the k votes cast)."""
+    note: str = ""
+    """What the figure says, in one line."""
+
+
 class JudgeEvaluation(Report):
     """`rlaif evaluate judge`: how often the judge (or a baseline) agrees with human labels.
 
@@ -248,6 +325,10 @@ class JudgeEvaluation(Report):
     """Where the judgments are stored (a rerun resumes from it)."""
     judgments_stored_before: int | None = None
     """Judgments found stored from an earlier run (> 0: resumed; `seconds` covers only the rest)."""
+    calibration_fit: CalibrationFit | None = None
+    """A temperature fitted on these rows (cross-validated before/after); `--save-calibration` saves it."""
+    ensemble: EnsembleVotes | None = None
+    """With `judge.ensemble` > 1: the effective number of votes the members are worth."""
 
 
 class AttackOutcome(Report):

@@ -61,6 +61,7 @@ def write_card(
         f"same-position rate: {percent(judge.same_position_rate)}",
         f"- pairs decided by the principles' checks: {judge.check_decided}; the LLM judge's agreement with "
         f"them where both decided: {_agreement(judge.check_agreement)}",
+        *_calibration_lines(summary),
         "",
         *_quality_lines(summary),
         *_examples(folder),
@@ -206,6 +207,31 @@ def _quality_lines(summary: RunSummary) -> list[str]:
     if quality.forced:
         lines.append("- **a gate failed and training was forced (`--force`)**")
     return [*lines, ""]
+
+
+def _calibration_lines(summary: RunSummary) -> list[str]:
+    """Whether `p_chosen` is calibrated (T, rows, ECE and Brier before and after) or raw, and why; the
+    ensemble's effective votes."""
+    lines = []
+    fit = summary.calibration
+    if fit is not None:
+        head = "calibrated" if fit.applied else "**uncalibrated** (the judge's raw labels)"
+        lines.append(f"- soft labels (`p_chosen` of judge pairs): {head}: {fit.reason}")
+        if fit.rows:
+            after = ""
+            if fit.ece_after is not None and fit.brier_after is not None:
+                after = f"; after: ECE {fit.ece_after:.3f}, Brier {fit.brier_after:.3f} ({fit.after_method})"
+            assert fit.ece_before is not None and fit.brier_before is not None
+            sources = ", ".join(f"{name} {count}" for name, count in fit.by_source.items())
+            lines.append(
+                f"- calibration on {fit.rows} ground-truth rows ({sources}): before: ECE "
+                f"{fit.ece_before:.3f}, Brier {fit.brier_before:.3f}{after}; ECE over 10 equal-width bins "
+                "of the preferred answer's probability; `p_chosen_raw` keeps the raw label"
+            )
+        lines += [f"- **warning: {w}**" for w in fit.warnings]
+    if summary.ensemble is not None:
+        lines.append(f"- judge ensemble: {summary.ensemble.note}")
+    return lines
 
 
 def _counts(counts: Mapping[str, int]) -> str:

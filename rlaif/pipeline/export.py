@@ -7,7 +7,9 @@ extra columns. SFT rows are `messages` lists ending with the final revision.
 Human review overrides the AI label: a pair people judged the other way round is exported swapped,
 a pair they called a tie or flagged is dropped, and `human_reviewed` / `human_verdict` say which
 rows a person checked (see `rlaif.review.session.consensus` for several reviewers). `p_chosen` is the
-label trainers use: the source's P(chosen is better), or 1.0 where a person decided.
+label trainers use: the source's P(chosen is better), or 1.0 where a person decided; for judge pairs it is
+calibrated when the run's calibration applies (`judge.calibration`), and `p_chosen_raw` keeps the label
+without calibration beside it.
 
 Each dataset is a `DatasetDict`: a `train` split, and with `export.test_fraction` a `test` split holding
 whole prompts (`held_out_prompts`). Every folder is written beside the old one and swapped in, and an
@@ -22,7 +24,7 @@ import math
 import os
 import shutil
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,13 +52,13 @@ __all__ = [
 _TYPES = {
     "messages": "turns", "prompt": "turns", "chosen": "turns", "rejected": "turns",
     "principle_ids": "strings", "flags": "strings",
-    "score": "float64", "p_chosen": "float64", "consistent": "bool", "human_reviewed": "bool",
-    "human_reviewers": "int64", "rounds": "int64",
+    "score": "float64", "p_chosen": "float64", "p_chosen_raw": "float64", "consistent": "bool",
+    "human_reviewed": "bool", "human_reviewers": "int64", "rounds": "int64",
 }  # fmt: skip
 PAIR_COLUMNS = (
-    "prompt", "chosen", "rejected", "score", "p_chosen", "source", "pair_id", "prompt_id", "source_id",
-    "principle_ids", "consistent", "model", "template_hash", "constitution_hash", "human_reviewed",
-    "human_verdict", "human_reviewers", "flags",
+    "prompt", "chosen", "rejected", "score", "p_chosen", "p_chosen_raw", "source", "pair_id", "prompt_id",
+    "source_id", "principle_ids", "consistent", "model", "template_hash", "constitution_hash",
+    "human_reviewed", "human_verdict", "human_reviewers", "flags",
 )  # fmt: skip
 SFT_COLUMNS = ("messages", "prompt_id", "revision_id", "rounds")
 SPLITS = ("train", "test")
@@ -74,21 +76,31 @@ def _features(columns: Sequence[str]) -> Any:
 
 
 def pair_row(
-    pair: PreferencePair, *, human_verdict: str | None = None, reviewers: int = 0, flags: Sequence[str] = ()
+    pair: PreferencePair,
+    *,
+    human_verdict: str | None = None,
+    reviewers: int = 0,
+    flags: Sequence[str] = (),
+    calibrate: Callable[[float], float] | None = None,
 ) -> dict[str, Any]:
     """One TRL preference row (conversational, explicit prompt) with provenance columns.
 
     `human_verdict="rejected"` swaps chosen and rejected (and `score` becomes the AI's probability
-    for the new chosen answer); the caller drops ties and flags.
+    for the new chosen answer); the caller drops ties and flags. `calibrate` maps a judge pair's
+    P(chosen) to the calibrated `p_chosen` (`p_chosen_raw` keeps the label it replaces).
     """
     swap = human_verdict == "rejected"
     chosen, rejected = (pair.rejected, pair.chosen) if swap else (pair.chosen, pair.rejected)
+    decided = human_verdict in ("chosen", "rejected")
+    raw = 1.0 if decided else pair.score
+    calibrated = calibrate(raw) if calibrate is not None and pair.source == "judge" and not decided else raw
     return {
         "prompt": [m.model_dump() for m in pair.prompt],
         "chosen": [{"role": "assistant", "content": chosen}],
         "rejected": [{"role": "assistant", "content": rejected}],
         "score": 1.0 - pair.score if swap else pair.score,
-        "p_chosen": 1.0 if human_verdict in ("chosen", "rejected") else pair.score,
+        "p_chosen": calibrated,
+        "p_chosen_raw": raw,
         "source": pair.source,
         "pair_id": pair.id,
         "prompt_id": pair.prompt_id,
@@ -222,16 +234,18 @@ def pair_rows(
     pairs: Iterable[PreferencePair],
     decisions: Mapping[str, Mapping[str, ReviewDecision]] | None = None,
     flags: Mapping[str, Sequence[str]] | None = None,
+    calibrate: Callable[[float], float] | None = None,
 ) -> list[dict[str, Any]]:
     """The export's preference rows, by pair id: people's decisions applied (ties and flags left out);
-    `flags` maps a pair's source id to what the checks flagged on it."""
-    return list(iter_pair_rows(sorted(pairs, key=lambda p: p.id), decisions, flags))
+    `flags` maps a pair's source id to what the checks flagged on it; `calibrate` as in `pair_row`."""
+    return list(iter_pair_rows(sorted(pairs, key=lambda p: p.id), decisions, flags, calibrate))
 
 
 def iter_pair_rows(
     pairs: Iterable[PreferencePair],
     decisions: Mapping[str, Mapping[str, ReviewDecision]] | None = None,
     flags: Mapping[str, Sequence[str]] | None = None,
+    calibrate: Callable[[float], float] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """`pair_rows` one at a time, in the order given."""
     from rlaif.review.session import consensus
@@ -242,7 +256,9 @@ def iter_pair_rows(
         if verdict in ("tie", "flag"):
             continue
         found = (flags or {}).get(pair.source_id, ())
-        yield pair_row(pair, human_verdict=verdict, reviewers=len(by_reviewer), flags=found)
+        yield pair_row(
+            pair, human_verdict=verdict, reviewers=len(by_reviewer), flags=found, calibrate=calibrate
+        )
 
 
 def dropped_row(pair: PreferencePair, reason: str, detail: str) -> dict[str, Any]:

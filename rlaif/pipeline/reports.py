@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from rlaif.evaluate.reports import CalibrationFit, EnsembleVotes
 from rlaif.judging.reports import JudgeStats
 from rlaif.reports import Rate, Report, percent
 from rlaif.train.reports import TrainSummary
@@ -110,6 +111,10 @@ class RunSummary(Report):
     """Peak memory of the whole process tree (the managed server included)."""
     files: dict[str, str] = Field(default_factory=dict)
     """Where the outputs are."""
+    calibration: CalibrationFit | None = None
+    """The judge's soft labels against the run's ground truth, and whether the export calibrates them."""
+    ensemble: EnsembleVotes | None = None
+    """With `judge.ensemble` > 1: the effective number of votes the members are worth."""
 
 
 class Gate(Report):

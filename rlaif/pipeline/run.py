@@ -27,8 +27,10 @@ from rlaif.backends.serving import make_backend, model_path, served_backend, wit
 from rlaif.backends.vllm_server import VLLMServer
 from rlaif.config import RunConfig
 from rlaif.errors import ConfigError, QualityGateError, RlaifError
+from rlaif.evaluate.calibration import calibrator
 from rlaif.inputs.load import load_inputs
 from rlaif.memory import PeakMemory
+from rlaif.pipeline.calibrate import calibrate_run, is_ground_truth, reviewed_labels
 from rlaif.pipeline.current import StoredResponses, iter_current
 from rlaif.pipeline.dataset_card import write_card
 from rlaif.pipeline.export import (
@@ -205,7 +207,11 @@ def _export(
     by_id = {p.id: p for p in prompts}
     verdicts: dict[str, Verdict] = {}
     validations: dict[str, Verdict] = {}
+    truth: list[Judgment] = []  # the few judgments whose better answer is known (calibration)
+    judged_by: Judgment | None = None
     for judgment in iter_current(run, layout.JUDGMENTS, Judgment, prompts, constitution, templates=templates):
+        truth += [judgment] if is_ground_truth(judgment) else []
+        judged_by = judged_by or (judgment if judgment.orders else None)
         if judgment.kind == "revision":
             validations[judgment.response_a_id] = verdict(judgment)
         else:
@@ -246,10 +252,16 @@ def _export(
     write_dropped(layout.export, (dropped_row(store[pid], reason, detail) for pid, reason, detail in dropped))
     exported: Counter[str] = Counter()
     reviewed = 0
+    if judged_by is not None:  # an LLM judged something: say whether its labels are calibrated
+        summary.calibration = calibrate_run(
+            config, truth, reviewed_labels(human, (store[pid] for pid in kept_ids if pid in human)),
+            judge_model=judged_by.provenance.model, template_hash=judged_by.provenance.template_hash,
+        )  # fmt: skip
+    calibrate = calibrator(summary.calibration)
 
     def rows() -> Iterator[dict[str, Any]]:
         nonlocal reviewed
-        for row in iter_pair_rows((store[pid] for pid in kept_ids), human, flags):
+        for row in iter_pair_rows((store[pid] for pid in kept_ids), human, flags, calibrate):
             exported[row["source"]] += 1
             reviewed += row["human_reviewed"]
             yield row

@@ -11,6 +11,7 @@ from importlib import metadata
 from rlaif._version import __version__
 from rlaif.backends.serving import model_label
 from rlaif.config import RunConfig
+from rlaif.evaluate.ensemble import ensemble_votes
 from rlaif.evaluate.stats import rate
 from rlaif.judging.engine import judge_stats
 from rlaif.pipeline.current import iter_current
@@ -90,6 +91,12 @@ def summarize(
         stages=dict(reports),
         judge=judge,
         files={"run_dir": str(run.path)},
+        ensemble=ensemble_votes(
+            iter_current(run, layout.JUDGMENTS, Judgment, prompts, constitution, templates=templates),
+            config.judge.ensemble,
+        )
+        if config.judge.ensemble > 1
+        else None,
     )
 
 

@@ -14,7 +14,9 @@ from rlaif.cli.options import console
 from rlaif.evaluate.reports import (
     AttackOutcome,
     AttackReport,
+    CalibrationFit,
     ComplianceReport,
+    EnsembleVotes,
     JudgeEvaluation,
     PassRate,
     WinRateReport,
@@ -22,7 +24,14 @@ from rlaif.evaluate.reports import (
 )
 from rlaif.reports import percent, rate_text
 
-__all__ = ["print_attacks", "print_compliance", "print_judge_cost", "print_judge_report", "print_winrate"]
+__all__ = [
+    "calibration_rows",
+    "print_attacks",
+    "print_compliance",
+    "print_judge_cost",
+    "print_judge_report",
+    "print_winrate",
+]
 
 
 def _warnings(table: Table, warnings: list[str]) -> None:
@@ -133,6 +142,7 @@ def print_judge_report(report: JudgeEvaluation) -> None:
         )
     if calibration.plot:
         table.add_row("reliability plot", escape(calibration.plot))
+    calibration_rows(table, report.calibration_fit, report.ensemble)
     if report.per_principle:
         for pid, rate in report.per_principle.items():
             table.add_row(f"  principle {escape(pid)} (fixed per row)", rate_text(rate))
@@ -245,3 +255,24 @@ def print_compliance(report: ComplianceReport) -> None:
         console.print(Text(f"warning: {warning}", style="yellow"))
     if report.plot:
         console.print(f"chart: {report.plot}", highlight=False, markup=False)
+
+
+def calibration_rows(table: Table, fit: CalibrationFit | None, ensemble: EnsembleVotes | None) -> None:
+    """The soft labels' calibration (ECE/Brier before → after, or why they stay raw) and the ensemble's
+    effective votes; a judge with no signal on the ground truth in red."""
+    if fit is not None:
+        head = "calibrated" if fit.applied else "uncalibrated (raw judge labels)"
+        style = "" if fit.applied else "yellow"
+        table.add_row("soft labels (p_chosen)", Text(f"{head}: {fit.reason}", style=style))
+        if fit.rows and fit.ece_before is not None and fit.brier_before is not None:
+            after = ""
+            if fit.ece_after is not None and fit.brier_after is not None:
+                after = f" → ECE {fit.ece_after:.3f}, Brier {fit.brier_after:.3f} ({fit.after_method})"
+            table.add_row(
+                f"calibration on {fit.rows} ground-truth rows",
+                Text(f"ECE {fit.ece_before:.3f}, Brier {fit.brier_before:.3f}{after}"),
+            )
+        for warning in fit.warnings:
+            table.add_row(Text("calibration warning", style="red"), Text(warning, style="red"))
+    if ensemble is not None:
+        table.add_row("judge ensemble votes", Text(ensemble.note))

@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rlaif.cli.options import console
+from rlaif.cli.tables.evaluate import calibration_rows
 from rlaif.pipeline.reports import QualityReport, RunSummary
 from rlaif.reports import percent, rate_text
 from rlaif.train.registry import TRAINERS
@@ -42,6 +43,7 @@ def print_summary(summary: RunSummary) -> None:
         table.add_row("judge agreement with the checks", rate_text(judge.check_agreement))
         if judge.error_orders:
             table.add_row("[red]judge orders whose request failed[/red]", str(judge.error_orders))
+    calibration_rows(table, summary.calibration, summary.ensemble)
     if summary.server_restarts:
         table.add_row("[yellow]managed server restarts[/yellow]", str(summary.server_restarts))
     for stage, report in summary.stages.items():
