@@ -21,6 +21,7 @@ __all__ = [
     "AttackResult",
     "AuditReport",
     "BenchMeasurement",
+    "BiasShare",
     "BootstrapSettings",
     "Calibration",
     "CalibrationBin",
@@ -37,6 +38,7 @@ __all__ = [
     "GenerationBench",
     "Hardware",
     "HeadAccuracy",
+    "JudgeBiasReport",
     "JudgeCostBench",
     "JudgeCostRun",
     "JudgeEvaluation",
@@ -45,6 +47,7 @@ __all__ = [
     "JudgeThroughput",
     "KLEstimate",
     "LabelledDataInfo",
+    "LengthBiasReport",
     "LengthComparison",
     "MonitorReadings",
     "LengthStats",
@@ -60,6 +63,7 @@ __all__ = [
     "PromptPart",
     "PromptSetInfo",
     "QualityReport",
+    "SelfPreferenceReport",
     "Rate",
     "Report",
     "ReviewerAgreement",
@@ -321,6 +325,8 @@ class RunSummary(Report):
     """Peak memory of the whole process tree (the managed server included)."""
     files: dict[str, str] = Field(default_factory=dict)
     """Where the outputs are."""
+    bias: JudgeBiasReport | None = None
+    """Judge biases beyond position (self-judging, length, self-preference); None before any judging."""
 
 
 # --- quality gates and filters -----------------------------------------------------------------------
@@ -345,12 +351,16 @@ class Gate(Report):
     """Why the gate does not apply, when it does not."""
     fix: str = ""
     """What to do when it fails."""
+    detail: str = ""
+    """The figures behind the value, when one number does not say it (e.g. share, interval, reference, n)."""
 
     def message(self) -> str:
-        """One line: the value, the threshold and what to do."""
+        """One line: the value, the threshold, the figures behind it and what to do."""
         shown = (lambda v: str(int(v))) if self.name == "pairs" else percent
         relation = "below the least" if self.at_least else "above the most"
-        return f"{self.name} {shown(self.value)} is {relation} allowed ({shown(self.threshold)}): {self.fix}"
+        detail = f" ({self.detail})" if self.detail else ""
+        limit = f"allowed ({shown(self.threshold)}){detail}"
+        return f"{self.name} {shown(self.value)} is {relation} {limit}: {self.fix}"
 
 
 class QualityReport(Report):
@@ -1539,3 +1549,69 @@ class AuditReport(Report):
     """The PNG chart of the shares."""
     notes: list[str] = Field(default_factory=list)
     """What the audit left out or could not do, and warnings where a figure means noise."""
+    length_bias: LengthBiasReport | None = None
+    """The judge pairs' length preference against the known-label pairs: the figure the run's
+    `quality.max_length_bias` gate reads."""
+    warnings: list[str] = Field(default_factory=list)
+    """Figures that say the pairs teach a bias (the length bias over the run's `quality.max_length_bias`)."""
+
+
+# --- judge biases beyond position: length and self-preference (issue 28) ---------------------------
+
+
+class BiasShare(Report):
+    """How often the judge's chosen answer has a trait (is longer; is its own model's), beside a reference:
+    the same share where the better answer is known, or the share a judge blind to the trait gets."""
+
+    judged: Rate
+    """Share of the judge's pairs whose chosen answer has the trait, among those whose two answers differ
+    in it (Wilson 95% interval)."""
+    judged_equal: int
+    """Judge pairs whose two answers do not differ in the trait (left out of the share)."""
+    reference: Rate | None
+    """The same share among pairs whose better answer is known (checks, human reviews); None when there
+    are too few of them and the null below is the reference."""
+    reference_value: float
+    """The reference share the excess is measured from."""
+    reference_kind: str
+    """Where the reference comes from, in words."""
+    excess: float | None
+    """judged - reference (None when no judge pair differs)."""
+    excess_low: float | None
+    """Lower end of the excess's 95% interval (Newcombe's; Wilson's lower bound minus the null when the
+    reference is the null): what the gate reads, so a few pairs cannot trip it."""
+    cohens_h: float | None
+    """Cohen's h of the judged share against the reference (0.2 small, 0.5 medium, 0.8 large)."""
+
+
+class LengthBiasReport(BiasShare):
+    """The share of the judge's pairs whose chosen answer is the longer one (in words)."""
+
+    unit: str = "words"
+    """What is counted: whitespace-separated words (the same as `rlaif evaluate audit`'s `longer`)."""
+    mean_log_ratio: float | None = None
+    """Mean of ln((words chosen + 1) / (words rejected + 1)) over every judge pair (equal ones count 0):
+    above 0 the chosen answers are longer; 0.69 means twice as long."""
+
+
+class SelfPreferenceReport(BiasShare):
+    """The share of the judge's pairs of one answer by its own model and one by another whose chosen
+    answer is its own model's."""
+
+    judge_model: str
+    """The judge's model, as its records name it."""
+    ground_truth: Rate | None = None
+    """The judge's accuracy where the better answer is known (agreement with the checks), to read the
+    preference beside; None when nothing measured it."""
+
+
+class JudgeBiasReport(Report):
+    """Judge biases beyond position: whether the judge judges its own model's answers, its preference for
+    longer answers and for its own model's."""
+
+    self_judging: str | None = None
+    """Why the judge's model is the policy's (or wrote the answers it judged), once; None when not."""
+    length: LengthBiasReport | None = None
+    """Length preference of the judge pairs in the export; None when nothing was exported."""
+    self_preference: SelfPreferenceReport | None = None
+    """Own-model preference; None unless the judged pairs mix answers of the judge's model and another."""

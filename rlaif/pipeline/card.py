@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rlaif.config import ExportConfig
+from rlaif.evaluate.bias import describe_share
 from rlaif.pipeline.export import SPLITS
 from rlaif.records import Constitution
 from rlaif.reports import Rate, RunSummary, percent
@@ -60,6 +61,7 @@ def write_card(
         f"same-position rate: {percent(judge.same_position_rate)}",
         f"- pairs decided by the principles' checks: {judge.check_decided}; the LLM judge's agreement with "
         f"them where both decided: {_agreement(judge.check_agreement)}",
+        *_bias_lines(summary),
         "",
         *_quality_lines(summary),
         *_examples(folder),
@@ -205,6 +207,20 @@ def _quality_lines(summary: RunSummary) -> list[str]:
     if quality.forced:
         lines.append("- **a gate failed and training was forced (`--force`)**")
     return [*lines, ""]
+
+
+def _bias_lines(summary: RunSummary) -> list[str]:
+    """Self-judging, the judge pairs' length preference and own-model preference (issue 28)."""
+    bias = summary.bias
+    if bias is None:
+        return []
+    lines = [f"- **self-judging**: {bias.self_judging}"] if bias.self_judging else []
+    if bias.length is not None and bias.length.judged.n:
+        lines.append(f"- length bias (words): {describe_share(bias.length, 'the longer answer')}")
+    if bias.self_preference is not None:
+        own = describe_share(bias.self_preference, "its own model's answer")
+        lines.append(f"- self-preference: {own}")
+    return lines
 
 
 def _counts(counts: Mapping[str, int]) -> str:

@@ -27,6 +27,7 @@ from rlaif.backends.serving import make_backend, model_path, served_backend, wit
 from rlaif.backends.vllm_server import VLLMServer
 from rlaif.config import RunConfig
 from rlaif.errors import ConfigError, QualityGateError, RlaifError
+from rlaif.evaluate.bias import LengthTally, SelfPreferenceTally
 from rlaif.inputs.load import load_inputs
 from rlaif.monitor import PeakMemory
 from rlaif.pipeline.card import write_card
@@ -64,7 +65,7 @@ from rlaif.records import (
     Revision,
     RevisionStep,
 )
-from rlaif.reports import QualityReport, RunSummary, StageReport
+from rlaif.reports import JudgeBiasReport, QualityReport, RunSummary, StageReport
 from rlaif.review.gate import check_gate
 from rlaif.review.session import current_decisions
 from rlaif.store import RunDir, RunLayout, write_atomic
@@ -205,11 +206,22 @@ def _export(
     by_id = {p.id: p for p in prompts}
     verdicts: dict[str, Verdict] = {}
     validations: dict[str, Verdict] = {}
+    judged: dict[str, tuple[str, str]] = {}  # judgment id -> its two responses, for self-preference
+    judge_model: str | None = None
     for judgment in iter_current(run, layout.JUDGMENTS, Judgment, prompts, constitution, templates=templates):
         if judgment.kind == "revision":
             validations[judgment.response_a_id] = verdict(judgment)
         else:
             verdicts[judgment.id] = verdict(judgment)
+            judged[judgment.id] = (judgment.response_a_id, judgment.response_b_id)
+            if judgment.source == "llm":
+                judge_model = judge_model or judgment.provenance.model
+    own = SelfPreferenceTally(judge_model or "")
+    # Only the answers another model wrote are kept: in the usual run that is none.
+    other_model = {
+        r.id: r.provenance.model for r in run.stage(layout.RESPONSES, Response)
+        if judge_model is not None and r.provenance.model != judge_model
+    }  # fmt: skip
     still_failing, flags = revision_checks(
         iter_current(run, layout.REVISIONS, Revision, prompts, constitution, templates=templates),
         by_id,
@@ -238,6 +250,11 @@ def _export(
             kept_ids.append(pair.id)
             kept[pair.source] += 1
             flagged.update(flags.get(pair.source_id, ()))
+            if pair.source_id in judged and judge_model is not None:
+                a, b = judged[pair.source_id]
+                chosen, rejected = (a, b) if (verdicts[pair.source_id].p_a or 0) > 0.5 else (b, a)
+                own.add(other_model.get(chosen, judge_model), other_model.get(rejected, judge_model),
+                        known=pair.source == "check")  # fmt: skip
         else:
             dropped.append((pair.id, *reason))
     store.append(batch)
@@ -246,12 +263,14 @@ def _export(
     write_dropped(layout.export, (dropped_row(store[pid], reason, detail) for pid, reason, detail in dropped))
     exported: Counter[str] = Counter()
     reviewed = 0
+    length = LengthTally()
 
     def rows() -> Iterator[dict[str, Any]]:
         nonlocal reviewed
         for row in iter_pair_rows((store[pid] for pid in kept_ids), human, flags):
             exported[row["source"]] += 1
             reviewed += row["human_reviewed"]
+            length.add_row(row)
             yield row
 
     # The split is the prompt set's, so a prompt's pairs and its SFT row fall on the same side.
@@ -273,16 +292,32 @@ def _export(
     counts.pairs_from_check = exported["check"]
     counts.pairs_human_reviewed = reviewed
     summary.skipped = dict(skipped)
+    summary.bias = _bias(summary, length, own)
     quality = evaluate_gates(
         flagged=flagged, config=config, sources=training_sources(config, trainers), candidates=candidates,
         kept=kept, exported=dict(exported), dropped=Counter(reason for _, reason, _ in dropped),
         judgments=iter_current(run, layout.JUDGMENTS, Judgment, prompts, constitution, templates=templates),
-        forced=force,
+        forced=force, bias=summary.bias,
     )  # fmt: skip
     summary.quality = quality
     write_card(layout.export, constitution=constitution, summary=summary, export=config.export)
     summary.files["export"] = str(layout.export)
     return quality
+
+
+def _bias(summary: RunSummary, length: LengthTally, own: SelfPreferenceTally) -> JudgeBiasReport:
+    """The export's length and self-preference figures; self-judging said once, from the config (see
+    `summarize`) or, when the config did not show it, from who wrote the judged answers."""
+    said = summary.bias.self_judging if summary.bias is not None else None
+    if said is None and own.own_answers:
+        said = (
+            f"the judge's model ({own.judge_model}) wrote {own.own_answers} of the answers it judged, where "
+            "self-preference is worst: judge with a model that wrote none of them (judge.model)"
+        )
+    return JudgeBiasReport(
+        self_judging=said, length=length.report(),
+        self_preference=own.report(ground_truth=summary.judge.check_agreement),
+    )  # fmt: skip
 
 
 def _refuse(run: RunDir, summary: RunSummary, quality: QualityReport, trainers: Sequence[str]) -> None:

@@ -11,11 +11,12 @@ from importlib import metadata
 from rlaif._version import __version__
 from rlaif.backends.serving import model_label
 from rlaif.config import RunConfig
+from rlaif.evaluate.bias import self_judging
 from rlaif.evaluate.stats import rate
 from rlaif.judging.engine import judge_stats
 from rlaif.pipeline.current import iter_current
 from rlaif.records import Constitution, Judgment, PromptRecord, Response, Revision, RevisionStep
-from rlaif.reports import JudgeSummary, RunCounts, RunSummary, StageReport
+from rlaif.reports import JudgeBiasReport, JudgeSummary, RunCounts, RunSummary, StageReport
 from rlaif.store import RunDir
 
 __all__ = ["judge_summary", "summarize", "versions"]
@@ -90,6 +91,7 @@ def summarize(
         stages=dict(reports),
         judge=judge,
         files={"run_dir": str(run.path)},
+        bias=JudgeBiasReport(self_judging=self_judging(config)) if config.judge.enabled else None,
     )
 
 
