@@ -127,3 +127,34 @@ def test_a_competent_length_blind_judge_passes_the_length_gate(tmp_path: Path, n
     assert summary.bias is not None and summary.bias.length is not None
     assert 0.25 < (summary.bias.length.judged.value or 0) < 0.75
     assert summary.bias.self_judging is not None and summary.bias.self_preference is None
+
+
+def test_pairs_mixing_another_models_answers_measure_self_preference(
+    tmp_path: Path, no_training: None
+) -> None:
+    """rlaif samples both answers from one policy; here the second sample of every prompt is relabelled as
+    another model's (same-length name, so the stage file's offsets hold) before the export reads them."""
+    answers = Answers()
+    with StubServer(judge_reply=answers.competent, answer=answers) as stub:
+        config = load_config(_config(stub, tmp_path))
+        run_pipeline(config, stages=("respond", "judge"), quiet=True)
+        responses = tmp_path / "run" / "responses.jsonl"
+        lines = [json.loads(line) for line in responses.read_text().splitlines()]
+        for row in lines:
+            if row["sample_index"] == 1:
+                row["provenance"]["model"] = "othr-model"
+        responses.write_text("".join(json.dumps(r) + "\n" for r in lines))
+        summary = run_pipeline(config, stages=("export",), quiet=True)
+    assert summary.bias is not None and summary.quality is not None
+    own = summary.bias.self_preference
+    assert own is not None and own.judge_model == "stub-model" and own.reference_value == 0.5
+    assert own.judged.n == summary.quality.exported["judge"] and own.judged_equal == 0
+    # The competent judge knows a hash-made truth: its own answers win about half the time.
+    pairs = [
+        json.loads(line) for line in (tmp_path / "run" / "export" / "pairs.jsonl").read_text().splitlines()
+    ]
+    first = {r["text"] for r in lines if r["sample_index"] == 0}
+    chosen_own = sum(p["chosen"][0]["content"] in first for p in pairs)
+    assert own.judged.value == pytest.approx(chosen_own / len(pairs)) and 0.2 < chosen_own / len(pairs) < 0.8
+    gate = next(g for g in summary.quality.gates if g.name == "judge self-preference")
+    assert gate.threshold is None and gate.value == own.excess_low  # off by default, figures shown
