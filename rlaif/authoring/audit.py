@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from rlaif.authoring.reports import AuditReport, TraitGroup, TraitShare
+from rlaif.config import QualityConfig
 from rlaif.errors import ConstitutionError, RunDirError
+from rlaif.evaluate.bias import LengthTally, answer_text, length_warning, words
 from rlaif.evaluate.stats import rate
 from rlaif.inputs.constitution import find_constitution, load_constitution
 from rlaif.judging.checks import checkable, run_check
@@ -50,7 +52,7 @@ class Trait:
 
 
 TRAITS: dict[str, Trait] = {
-    "longer": Trait("words (whitespace-separated)", lambda text: len(text.split())),
+    "longer": Trait("words (whitespace-separated)", words),
     "refusal": Trait("refusal phrases (I can't, I won't, as an AI, ...)", lambda t: len(_REFUSAL.findall(t))),
     "list-formatting": Trait(
         "list items, headings and **bold** spans", lambda text: len(_LIST.findall(text))
@@ -114,13 +116,6 @@ def read_pairs(path: Path) -> Iterator[dict[str, Any]]:
             yield row
 
 
-def _answer(turns: Any) -> str:
-    """The answer text of an exported `chosen` or `rejected` column (a one-turn list)."""
-    if isinstance(turns, list):
-        return "\n".join(str(t.get("content", "")) for t in turns if isinstance(t, dict))
-    return str(turns)
-
-
 def _run_constitution(layout: RunLayout, given: str | None, notes: list[str]) -> Constitution | None:
     """The constitution whose checks are run: the one given, else the one the run's manifest names."""
     manifest: dict[str, Any] = {}
@@ -147,6 +142,18 @@ def _run_constitution(layout: RunLayout, given: str | None, notes: list[str]) ->
     return constitution
 
 
+def _length_threshold(layout: RunLayout) -> float | None:
+    """The run's `quality.max_length_bias` (from its manifest), else the default."""
+    default = QualityConfig().max_length_bias
+    try:
+        manifest = json.loads(layout.manifest.read_text(encoding="utf-8"))
+        quality = manifest["config"]["quality"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return default
+    value = quality.get("max_length_bias", default) if isinstance(quality, dict) else default
+    return value if value is None or isinstance(value, int | float) else default
+
+
 def audit_run(run_dir: str | Path, *, constitution: str | None = None, min_pairs: int = 20) -> AuditReport:
     """Measure what the exported pairs of a run reward (see the module docstring).
 
@@ -171,8 +178,10 @@ def audit_run(run_dir: str | Path, *, constitution: str | None = None, min_pairs
     checked = checkable(loaded) if loaded is not None else ()
     order = [*TRAITS, *(f"passes {p.id}" for p in checked)]
     groups: dict[str, _Group] = {"all": _Group()}
+    length = LengthTally()
     for row in read_pairs(pairs_file):
-        chosen, rejected = _answer(row["chosen"]), _answer(row["rejected"])
+        length.add_row(row)
+        chosen, rejected = answer_text(row["chosen"]), answer_text(row["rejected"])
         conversation = (
             [m for m in row["prompt"] if isinstance(m, dict)] if isinstance(row["prompt"], list) else []
         )
@@ -194,7 +203,11 @@ def audit_run(run_dir: str | Path, *, constitution: str | None = None, min_pairs
         | {f"passes {p.id}": f"passes the check of principle {p.id}" for p in checked},
         groups=[g.report(name, order) for name, g in sorted(groups.items(), key=lambda kv: kv[0] != "all")],
         notes=notes,
+        length_bias=length.report() if length.judged else None,
     )
+    if report.length_bias is not None:
+        warning = length_warning(report.length_bias, _length_threshold(layout))
+        report.warnings += [warning] if warning else []
     if not report.pairs:
         report.notes.append(f"{pairs_file} has no pairs: nothing to audit")
     small = [g.group for g in report.groups if 0 < g.pairs < min_pairs]

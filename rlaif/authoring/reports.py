@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from rlaif.evaluate.reports import LengthBiasReport
 from rlaif.reports import Rate, Report
 
 __all__ = [
@@ -232,3 +233,8 @@ class AuditReport(Report):
     """The PNG chart of the shares."""
     notes: list[str] = Field(default_factory=list)
     """What the audit left out or could not do, and warnings where a figure means noise."""
+    length_bias: LengthBiasReport | None = None
+    """The judge pairs' length preference against the known-label pairs: the figure the run's
+    `quality.max_length_bias` gate reads."""
+    warnings: list[str] = Field(default_factory=list)
+    """Figures that say the pairs teach a bias (the length bias over the run's `quality.max_length_bias`)."""

@@ -70,3 +70,11 @@ class QualityConfig(Section):
     min_revision_kept: float | None = Field(default=0.25, ge=0.0, le=1.0)
     """Revision pairs in the training data: least share of revision candidates that pass the filters."""
     filters: FilterConfig = FilterConfig()
+    # Judge biases beyond position (length, self-preference): see rlaif/evaluate/bias.py.
+    max_length_bias: float | None = Field(default=0.25, ge=0.0, le=1.0)
+    """LLM-judged pairs in the training data: most excess of the share whose chosen answer is the longer
+    one over the reference (known-label pairs, else 0.5), read at the lower end of its 95% interval.
+    0.25: refused when, at 95% confidence, over half the judge's verdicts are explained by length alone."""
+    max_self_preference: float | None = Field(default=None, ge=0.0, le=1.0)
+    """LLM-judged pairs mixing an answer of the judge's own model with another model's: most excess of
+    the share where it chose its own over the reference, at the lower end of its 95% interval; null: off."""

@@ -11,7 +11,6 @@ samples. Check errors are counted and left out of the rates, never scored as a p
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +26,7 @@ from rlaif.evaluate.reports import (
     PrincipleCompliance,
 )
 from rlaif.evaluate.samples import Sample
-from rlaif.evaluate.stats import wilson
+from rlaif.evaluate.stats import newcombe, wilson
 from rlaif.judging.checks import checkable, describe_check, run_check
 from rlaif.records import CheckOutcome, Principle, PromptRecord
 from rlaif.reports import percent
@@ -35,17 +34,6 @@ from rlaif.reports import percent
 __all__ = ["compliance_rows", "evaluate_compliance", "newcombe", "pass_rate", "plot_compliance"]
 
 ALL = "every check"
-
-
-def newcombe(a: PassRate, b: PassRate) -> tuple[float, float] | None:
-    """95% interval of a.value - b.value for independent samples (Newcombe 1998, method 10)."""
-    if a.value is None or b.value is None or a.ci95 is None or b.ci95 is None:
-        return None
-    (l1, u1), (l2, u2) = a.ci95, b.ci95
-    delta = a.value - b.value
-    low = delta - math.sqrt((a.value - l1) ** 2 + (u2 - b.value) ** 2)
-    high = delta + math.sqrt((u1 - a.value) ** 2 + (b.value - l2) ** 2)
-    return max(-1.0, low), min(1.0, high)
 
 
 def pass_rate(outcomes: Sequence[CheckOutcome | None]) -> PassRate:

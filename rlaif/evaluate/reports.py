@@ -528,3 +528,49 @@ class WinRateReport(Report):
     """The chart (PNG), when written."""
     rows: list[WinRateRow] = Field(default_factory=list)
     """Every prompt's answers and verdict."""
+
+
+class BiasShare(Report):
+    """How often the judge's chosen answer has a trait (is longer; is its own model's), beside a reference:
+    the same share where the better answer is known, or the share a judge blind to the trait gets."""
+
+    judged: Rate
+    """Share of the judge's pairs whose chosen answer has the trait, among those whose two answers differ
+    in it (Wilson 95% interval)."""
+    judged_equal: int
+    """Judge pairs whose two answers do not differ in the trait (left out of the share)."""
+    reference: Rate | None
+    """The same share among pairs whose better answer is known (checks, human reviews); None when there
+    are too few of them and the null below is the reference."""
+    reference_value: float
+    """The reference share the excess is measured from."""
+    reference_kind: str
+    """Where the reference comes from, in words."""
+    excess: float | None
+    """judged - reference (None when no judge pair differs)."""
+    excess_low: float | None
+    """Lower end of the excess's 95% interval (Newcombe's; Wilson's lower bound minus the null when the
+    reference is the null): what the gate reads, so a few pairs cannot trip it."""
+    cohens_h: float | None
+    """Cohen's h of the judged share against the reference (0.2 small, 0.5 medium, 0.8 large)."""
+
+
+class LengthBiasReport(BiasShare):
+    """The share of the judge's pairs whose chosen answer is the longer one (in words)."""
+
+    unit: str = "words"
+    """What is counted: whitespace-separated words (the same as `rlaif evaluate audit`'s `longer`)."""
+    mean_log_ratio: float | None = None
+    """Mean of ln((words chosen + 1) / (words rejected + 1)) over every judge pair (equal ones count 0):
+    above 0 the chosen answers are longer; 0.69 means twice as long."""
+
+
+class SelfPreferenceReport(BiasShare):
+    """The share of the judge's pairs of one answer by its own model and one by another whose chosen
+    answer is its own model's."""
+
+    judge_model: str
+    """The judge's model, as its records name it."""
+    ground_truth: Rate | None = None
+    """The judge's accuracy where the better answer is known (agreement with the checks), to read the
+    preference beside; None when nothing measured it."""

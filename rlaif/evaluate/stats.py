@@ -18,6 +18,7 @@ __all__ = [
     "bias_warnings",
     "brier_score",
     "expected_calibration_error",
+    "newcombe",
     "rate",
     "reliability_bins",
     "reliability_figure",
@@ -44,6 +45,18 @@ def wilson(successes: float, total: int, *, confidence: float = 0.95) -> tuple[f
     low = 0.0 if successes <= 0 else max(0.0, centre - half)
     high = 1.0 if successes >= total else min(1.0, centre + half)
     return low, high
+
+
+def newcombe(a: Rate, b: Rate) -> tuple[float, float] | None:
+    """95% interval of a.value - b.value for independent samples (Newcombe 1998, method 10: the hybrid
+    score interval from the two Wilson intervals); None when either rate is undefined."""
+    if a.value is None or b.value is None or a.ci95 is None or b.ci95 is None:
+        return None
+    (l1, u1), (l2, u2) = a.ci95, b.ci95
+    delta = a.value - b.value
+    low = delta - math.sqrt((a.value - l1) ** 2 + (u2 - b.value) ** 2)
+    high = delta + math.sqrt((u1 - a.value) ** 2 + (b.value - l2) ** 2)
+    return max(-1.0, low), min(1.0, high)
 
 
 def rate(successes: float, total: int) -> Rate:

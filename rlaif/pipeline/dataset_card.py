@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rlaif.config import ExportConfig
+from rlaif.evaluate.bias import describe_share
 from rlaif.pipeline.export import SPLITS
 from rlaif.pipeline.reports import RunSummary
 from rlaif.records import Constitution
@@ -62,6 +63,7 @@ def write_card(
         f"- pairs decided by the principles' checks: {judge.check_decided}; the LLM judge's agreement with "
         f"them where both decided: {_agreement(judge.check_agreement)}",
         *_calibration_lines(summary),
+        *_bias_lines(summary),
         "",
         *_quality_lines(summary),
         *_examples(folder),
@@ -231,6 +233,20 @@ def _calibration_lines(summary: RunSummary) -> list[str]:
         lines += [f"- **warning: {w}**" for w in fit.warnings]
     if summary.ensemble is not None:
         lines.append(f"- judge ensemble: {summary.ensemble.note}")
+    return lines
+
+
+def _bias_lines(summary: RunSummary) -> list[str]:
+    """Self-judging, the judge pairs' length preference and own-model preference (issue 28)."""
+    bias = summary.bias
+    if bias is None:
+        return []
+    lines = [f"- **self-judging**: {bias.self_judging}"] if bias.self_judging else []
+    if bias.length is not None and bias.length.judged.n:
+        lines.append(f"- length bias (words): {describe_share(bias.length, 'the longer answer')}")
+    if bias.self_preference is not None:
+        own = describe_share(bias.self_preference, "its own model's answer")
+        lines.append(f"- self-preference: {own}")
     return lines
 
 

@@ -22,10 +22,12 @@ from typing import NamedTuple
 
 from rapidfuzz.distance import Levenshtein
 
-from rlaif.config import PairSource, RunConfig
+from rlaif.config import PairSource, QualityConfig, RunConfig
+from rlaif.evaluate.bias import describe_share
+from rlaif.evaluate.reports import BiasShare
 from rlaif.judging.checks import checkable, run_check
 from rlaif.judging.labels import position_means, side
-from rlaif.pipeline.reports import Gate, QualityReport
+from rlaif.pipeline.reports import Gate, JudgeBiasReport, QualityReport
 from rlaif.records import Constitution, Judgment, PreferencePair, PromptRecord, Revision
 from rlaif.reports import percent
 from rlaif.train.monitors import REPEAT_NGRAM, repetition_share
@@ -291,12 +293,14 @@ def evaluate_gates(
     judgments: Iterable[Judgment],
     flagged: Mapping[str, int] | None = None,
     forced: bool = False,
+    bias: JudgeBiasReport | None = None,
 ) -> QualityReport:
     """The quality report: every gate with its value and threshold, and whether the data may train.
 
     `candidates` counts the candidate pairs by source, `kept` those the filters let through, `exported`
     the exported rows (after human review too); `dropped` the dropped pairs (or their counts by reason);
-    `judgments` are the run's current judgments (all kinds), read once.
+    `judgments` are the run's current judgments (all kinds), read once; `bias` the judge's length and
+    self-preference figures of the export.
     """
     quality = config.quality
     trained = {s: n for s, n in exported.items() if s in sources}
@@ -341,6 +345,7 @@ def evaluate_gates(
               note="" if revision_applies else "no revision pair is in the training data",
               fix="see export/dropped.jsonl; revise with a stronger model or leave revision pairs out"),
     ]  # fmt: skip
+    gates += _bias_gates(quality, bias, judge_applies=judge_applies, judge_note=judge_note)
     failed = [g for g in gates if g.passed is False]
     reasons = Counter(dropped) if isinstance(dropped, Mapping) else Counter(d.reason for d in dropped)
     warnings = [
@@ -351,6 +356,31 @@ def evaluate_gates(
         dropped=dict(sorted(reasons.items())), flagged=dict(sorted((flagged or {}).items())), gates=gates,
         passed=not failed, forced=forced and bool(failed), warnings=warnings,
     )  # fmt: skip
+
+
+# Judge biases beyond position (length, self-preference): see rlaif/evaluate/bias.py.
+def _bias_gates(
+    quality: QualityConfig, bias: JudgeBiasReport | None, *, judge_applies: bool, judge_note: str
+) -> list[Gate]:
+    """The length-bias and self-preference gates; each reads the lower end of its excess's interval."""
+    length = bias.length if bias is not None else None
+    own = bias.self_preference if bias is not None else None
+
+    def gate(name: str, share: BiasShare | None, threshold: float | None, what: str, fix: str) -> Gate:
+        value = share.excess_low if share is not None else None
+        made = _gate(name, value, threshold, at_least=False, applies=judge_applies, note=judge_note, fix=fix)
+        if share is not None and share.judged.n:
+            made.detail = describe_share(share, what)
+        return made
+
+    return [
+        gate("judge length bias", length, quality.max_length_bias, "the longer answer",
+             "the judge's preferences are explained by length: use a stronger judge (judge.model), a "
+             "constitution whose checks set a ground truth, or leave judge pairs out (train.*.sources)"),
+        gate("judge self-preference", own, quality.max_self_preference, "its own model's answer",
+             "the judge prefers its own model's answers: judge with a model that wrote none of them "
+             "(judge.model)"),
+    ]  # fmt: skip
 
 
 def _fails(gate: Gate) -> bool:

@@ -5,12 +5,25 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from rlaif.evaluate.reports import CalibrationFit, EnsembleVotes
+from rlaif.evaluate.reports import (
+    CalibrationFit,
+    EnsembleVotes,
+    LengthBiasReport,
+    SelfPreferenceReport,
+)
 from rlaif.judging.reports import JudgeStats
 from rlaif.reports import Rate, Report, percent
 from rlaif.train.reports import TrainSummary
 
-__all__ = ["Gate", "JudgeSummary", "QualityReport", "RunCounts", "RunSummary", "StageReport"]
+__all__ = [
+    "Gate",
+    "JudgeBiasReport",
+    "JudgeSummary",
+    "QualityReport",
+    "RunCounts",
+    "RunSummary",
+    "StageReport",
+]
 
 
 class StageReport(Report):
@@ -78,6 +91,18 @@ class JudgeSummary(JudgeStats):
     the share where it agreed with the checks: a ground-truth estimate of the judge; None without probes."""
 
 
+class JudgeBiasReport(Report):
+    """Judge biases beyond position: whether the judge judges its own model's answers, its preference for
+    longer answers and for its own model's."""
+
+    self_judging: str | None = None
+    """Why the judge's model is the policy's (or wrote the answers it judged), once; None when not."""
+    length: LengthBiasReport | None = None
+    """Length preference of the judge pairs in the export; None when nothing was exported."""
+    self_preference: SelfPreferenceReport | None = None
+    """Own-model preference; None unless the judged pairs mix answers of the judge's model and another."""
+
+
 class RunSummary(Report):
     """What `rlaif run` (or one stage command) did; printed at the end and saved as `summary.json`."""
 
@@ -115,6 +140,8 @@ class RunSummary(Report):
     """The judge's soft labels against the run's ground truth, and whether the export calibrates them."""
     ensemble: EnsembleVotes | None = None
     """With `judge.ensemble` > 1: the effective number of votes the members are worth."""
+    bias: JudgeBiasReport | None = None
+    """Judge biases beyond position (self-judging, length, self-preference); None before any judging."""
 
 
 class Gate(Report):
@@ -136,12 +163,16 @@ class Gate(Report):
     """Why the gate does not apply, when it does not."""
     fix: str = ""
     """What to do when it fails."""
+    detail: str = ""
+    """The figures behind the value, when one number does not say it (e.g. share, interval, reference, n)."""
 
     def message(self) -> str:
-        """One line: the value, the threshold and what to do."""
+        """One line: the value, the threshold, the figures behind it and what to do."""
         shown = (lambda v: str(int(v))) if self.name == "pairs" else percent
         relation = "below the least" if self.at_least else "above the most"
-        return f"{self.name} {shown(self.value)} is {relation} allowed ({shown(self.threshold)}): {self.fix}"
+        detail = f" ({self.detail})" if self.detail else ""
+        limit = f"allowed ({shown(self.threshold)}){detail}"
+        return f"{self.name} {shown(self.value)} is {relation} {limit}: {self.fix}"
 
 
 class QualityReport(Report):

@@ -27,6 +27,7 @@ from rlaif.backends.serving import make_backend, model_path, served_backend, wit
 from rlaif.backends.vllm_server import VLLMServer
 from rlaif.config import RunConfig
 from rlaif.errors import ConfigError, QualityGateError, RlaifError
+from rlaif.evaluate.bias import LengthTally, SelfPreferenceTally
 from rlaif.evaluate.calibration import calibrator
 from rlaif.inputs.load import load_inputs
 from rlaif.memory import PeakMemory
@@ -52,7 +53,7 @@ from rlaif.pipeline.quality import (
     training_sources,
     verdict,
 )
-from rlaif.pipeline.reports import QualityReport, RunSummary, StageReport
+from rlaif.pipeline.reports import JudgeBiasReport, QualityReport, RunSummary, StageReport
 from rlaif.pipeline.respond import respond
 from rlaif.pipeline.revise import revise
 from rlaif.pipeline.summary import summarize, versions
@@ -209,6 +210,8 @@ def _export(
     validations: dict[str, Verdict] = {}
     truth: list[Judgment] = []  # the few judgments whose better answer is known (calibration)
     judged_by: Judgment | None = None
+    judged: dict[str, tuple[str, str]] = {}  # judgment id -> its two responses, for self-preference
+    judge_model: str | None = None
     for judgment in iter_current(run, layout.JUDGMENTS, Judgment, prompts, constitution, templates=templates):
         truth += [judgment] if is_ground_truth(judgment) else []
         judged_by = judged_by or (judgment if judgment.orders else None)
@@ -216,6 +219,15 @@ def _export(
             validations[judgment.response_a_id] = verdict(judgment)
         else:
             verdicts[judgment.id] = verdict(judgment)
+            judged[judgment.id] = (judgment.response_a_id, judgment.response_b_id)
+            if judgment.source == "llm":
+                judge_model = judge_model or judgment.provenance.model
+    own = SelfPreferenceTally(judge_model or "")
+    # Only the answers another model wrote are kept: in the usual run that is none.
+    other_model = {
+        r.id: r.provenance.model for r in run.stage(layout.RESPONSES, Response)
+        if judge_model is not None and r.provenance.model != judge_model
+    }  # fmt: skip
     still_failing, flags = revision_checks(
         iter_current(run, layout.REVISIONS, Revision, prompts, constitution, templates=templates),
         by_id,
@@ -244,6 +256,11 @@ def _export(
             kept_ids.append(pair.id)
             kept[pair.source] += 1
             flagged.update(flags.get(pair.source_id, ()))
+            if pair.source_id in judged and judge_model is not None:
+                a, b = judged[pair.source_id]
+                chosen, rejected = (a, b) if (verdicts[pair.source_id].p_a or 0) > 0.5 else (b, a)
+                own.add(other_model.get(chosen, judge_model), other_model.get(rejected, judge_model),
+                        known=pair.source == "check")  # fmt: skip
         else:
             dropped.append((pair.id, *reason))
     store.append(batch)
@@ -258,12 +275,14 @@ def _export(
             judge_model=judged_by.provenance.model, template_hash=judged_by.provenance.template_hash,
         )  # fmt: skip
     calibrate = calibrator(summary.calibration)
+    length = LengthTally()
 
     def rows() -> Iterator[dict[str, Any]]:
         nonlocal reviewed
         for row in iter_pair_rows((store[pid] for pid in kept_ids), human, flags, calibrate):
             exported[row["source"]] += 1
             reviewed += row["human_reviewed"]
+            length.add_row(row)
             yield row
 
     # The split is the prompt set's, so a prompt's pairs and its SFT row fall on the same side.
@@ -285,16 +304,32 @@ def _export(
     counts.pairs_from_check = exported["check"]
     counts.pairs_human_reviewed = reviewed
     summary.skipped = dict(skipped)
+    summary.bias = _bias(summary, length, own)
     quality = evaluate_gates(
         flagged=flagged, config=config, sources=training_sources(config, trainers), candidates=candidates,
         kept=kept, exported=dict(exported), dropped=Counter(reason for _, reason, _ in dropped),
         judgments=iter_current(run, layout.JUDGMENTS, Judgment, prompts, constitution, templates=templates),
-        forced=force,
+        forced=force, bias=summary.bias,
     )  # fmt: skip
     summary.quality = quality
     write_card(layout.export, constitution=constitution, summary=summary, export=config.export)
     summary.files["export"] = str(layout.export)
     return quality
+
+
+def _bias(summary: RunSummary, length: LengthTally, own: SelfPreferenceTally) -> JudgeBiasReport:
+    """The export's length and self-preference figures; self-judging said once, from the config (see
+    `summarize`) or, when the config did not show it, from who wrote the judged answers."""
+    said = summary.bias.self_judging if summary.bias is not None else None
+    if said is None and own.own_answers:
+        said = (
+            f"the judge's model ({own.judge_model}) wrote {own.own_answers} of the answers it judged, where "
+            "self-preference is worst: judge with a model that wrote none of them (judge.model)"
+        )
+    return JudgeBiasReport(
+        self_judging=said, length=length.report(),
+        self_preference=own.report(ground_truth=summary.judge.check_agreement),
+    )  # fmt: skip
 
 
 def _refuse(run: RunDir, summary: RunSummary, quality: QualityReport, trainers: Sequence[str]) -> None:

@@ -11,11 +11,12 @@ from importlib import metadata
 from rlaif._version import __version__
 from rlaif.backends.serving import model_label
 from rlaif.config import RunConfig
+from rlaif.evaluate.bias import self_judging
 from rlaif.evaluate.ensemble import ensemble_votes
 from rlaif.evaluate.stats import rate
 from rlaif.judging.engine import judge_stats
 from rlaif.pipeline.current import iter_current
-from rlaif.pipeline.reports import JudgeSummary, RunCounts, RunSummary, StageReport
+from rlaif.pipeline.reports import JudgeBiasReport, JudgeSummary, RunCounts, RunSummary, StageReport
 from rlaif.records import Constitution, Judgment, PromptRecord, Response, Revision, RevisionStep
 from rlaif.store import RunDir
 
@@ -97,6 +98,7 @@ def summarize(
         )
         if config.judge.ensemble > 1
         else None,
+        bias=JudgeBiasReport(self_judging=self_judging(config)) if config.judge.enabled else None,
     )
 
 

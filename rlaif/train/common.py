@@ -26,6 +26,7 @@ __all__ = [
     "TRACKERS",
     "StepTimer",
     "base_dtype",
+    "check_liger",
     "check_report_to",
     "finish",
     "load_export",
@@ -104,6 +105,44 @@ def trl_config(
         ) from None
     except ValueError as exc:
         raise ConfigError(f"train.{section}.args: {exc}") from None
+
+
+def check_liger(config: Any, section: str, *, soft_labels: str, trainer: type[Any]) -> None:
+    """`use_liger_kernel` (a TRL config field, via `train.<section>.args`): refuse, before any model loads,
+    what would fail later or silently train on hard labels.
+
+    TRL 1.16 applies only Liger's layer kernels (norms, RoPE, MLP) to DPO and KTO and keeps its own loss,
+    which is where rlaif's soft labels enter, so the two work together. A TRL whose loss goes through
+    Liger's fused one (older TRL had `LigerFusedLinearDPOLoss`) would never see `p_chosen`: refused.
+    """
+    if not getattr(config, "use_liger_kernel", False):
+        return
+    import importlib.util
+    import inspect
+
+    if importlib.util.find_spec("liger_kernel") is None:
+        raise ConfigError(
+            f"train.{section}.args.use_liger_kernel: true needs the liger-kernel package, which is not "
+            "installed (`pip install liger-kernel`; its kernels need a CUDA GPU); install it or drop "
+            "use_liger_kernel"
+        )
+    if (getattr(config, "liger_kernel_config", None) or {}).get("fused_linear_cross_entropy"):
+        raise ConfigError(
+            f"train.{section}.args.liger_kernel_config: fused_linear_cross_entropy: true replaces the "
+            f"model's forward, which TRL's {trainer.__name__} patches with its fused LM head (TRL refuses "
+            "it); leave it out, the other Liger kernels still apply"
+        )
+    losses = [getattr(trainer, name, None) for name in ("_compute_loss", "compute_loss", "loss_fn")]
+    try:
+        source = "".join(inspect.getsource(f) for f in losses if callable(f))
+    except (OSError, TypeError):
+        source = ""
+    if soft_labels != "off" and "liger" in source.lower():
+        raise ConfigError(
+            f"train.{section}.soft_labels: {soft_labels} cannot enter the fused Liger loss this TRL's "
+            f"{trainer.__name__} computes with use_liger_kernel: true, so the pairs would train as hard "
+            f"labels; set train.{section}.soft_labels: off, or drop use_liger_kernel"
+        )
 
 
 def check_report_to(report_to: str | Sequence[str] | None, section: str) -> None:

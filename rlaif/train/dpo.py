@@ -14,6 +14,8 @@ pair's sigmoid loss by 2·p_chosen - 1 (0 for a coin flip, 1 for a sure pair).
 TRL 1.16 computes the per-pair loss inline in `DPOTrainer._compute_loss`, with no per-pair hook, so
 `SoftLabelDPOTrainer` extends it at the one call that makes the sigmoid loss: while its loss runs, the
 module's `F.logsigmoid` is this batch's per-pair version. Copying the 250-line loss would drift from TRL.
+`use_liger_kernel` works with soft labels: TRL 1.16 applies Liger's layer kernels and keeps this loss
+(`common.check_liger` refuses, before the model loads, a TRL that would route the loss through Liger).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any, Literal
 from rlaif.errors import ConfigError
 from rlaif.train.common import (
     StepTimer,
+    check_liger,
     finish,
     load_pairs,
     load_policy,
@@ -179,6 +182,7 @@ def train_dpo(
             "has none; re-export (`rlaif export CONFIG`) or set train.dpo.soft_labels: off"
         )
     check_soft_labels(config, soft_labels)
+    check_liger(config, "dpo", soft_labels=soft_labels, trainer=DPOTrainer)
     columns = ["prompt", "chosen", "rejected"] + (["p_chosen"] if soft_labels != "off" else [])
     made_under = constitution_of(dataset, constitution)
     dataset = dataset.select_columns(columns)

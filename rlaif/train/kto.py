@@ -27,6 +27,7 @@ from typing import Any, Literal
 from rlaif.errors import ConfigError, RlaifError
 from rlaif.train.common import (
     StepTimer,
+    check_liger,
     finish,
     load_pairs,
     load_policy,
@@ -183,6 +184,7 @@ def build_kto_trainer(
     if args and ("desirable_weight" in args or "undesirable_weight" in args):
         weights = {}
     config = trl_config(KTOConfig, "kto", output_dir, args, **DEFAULTS, **weights)
+    check_liger(config, "kto", soft_labels=soft_labels, trainer=KTOTrainer)
     model, tokenizer = load_policy(model_path)
     if soft_labels == "off":
         rows = [{k: v for k, v in row.items() if k != "weight"} for row in rows]

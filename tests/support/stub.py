@@ -74,6 +74,7 @@ class StubServer:
         served_name: The one model name served.
         judge_reply: Maps a constrained-choice request body to the reply.
         api_key: When set, requests without `Authorization: Bearer <api_key>` get 401.
+        answer: Maps each free-text answer the stub would send to the one it sends.
     """
 
     def __init__(
@@ -82,9 +83,12 @@ class StubServer:
         *,
         judge_reply: Callable[[dict[str, Any]], JudgeReply] = default_judge,
         api_key: str | None = None,
+        answer: Callable[[str], str] | None = None,
     ):
         self.served_name = served_name
         self.judge_reply = judge_reply
+        self.answer = answer
+        """Maps the default answer ("stub answer <hash>") to the one sent (answers of chosen lengths)."""
         self.api_key = api_key
         self.port = free_port()
         self.mode: Mode = "ok"
@@ -236,6 +240,8 @@ class StubServer:
                     json.dumps([body.get("messages"), body.get("seed"), index], sort_keys=True).encode()
                 ).hexdigest()
                 text, finish, logprobs = f"stub answer {digest[:12]}", "stop", None
+                if self.answer is not None:
+                    text = self.answer(text)
             message = {"role": "assistant", "content": text}
             choice = {"index": index, "message": message, "finish_reason": finish, "logprobs": logprobs}
             choices.append(choice)

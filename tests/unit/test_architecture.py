@@ -138,6 +138,9 @@ def users(module: str) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
                 func = func.value
             if isinstance(func, ast.Name) and func.id in imported:
                 built.setdefault(imported[func.id], set()).add(name)
+            for arg in node.args:  # a report class handed to the factory that builds it
+                if isinstance(arg, ast.Name) and arg.id in imported:
+                    built.setdefault(imported[arg.id], set()).add(name)
     return imported_by, built
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from rlaif.authoring.reports import (
     AuditReport,
@@ -17,6 +18,7 @@ from rlaif.authoring.reports import (
     PreviewReport,
 )
 from rlaif.cli.options import console
+from rlaif.evaluate.bias import describe_share
 from rlaif.reports import percent, rate_text
 
 __all__ = ["print_audit", "print_comparison", "print_lint", "print_preview", "print_trial"]
@@ -104,19 +106,25 @@ def print_comparison(report: ConstitutionComparison) -> None:
 
 
 def print_audit(report: AuditReport) -> None:
-    groups = report.groups
+    # A row per trait and a heading row per group (not a column per principle): it reads at 80 columns.
     table = Table(title=escape(f"What the {report.pairs} pairs of {report.run_dir} reward: chosen has more"))
-    table.add_column("trait")
-    for group in groups:
-        table.add_column(escape(f"{group.group} ({group.pairs})"))
-    for index, trait in enumerate(groups[0].traits if groups else []):
-        cells = [rate_text(group.traits[index].chosen_more) for group in groups]
-        table.add_row(escape(trait.trait), *cells)
+    table.add_column("pairs / trait", overflow="fold")
+    for column in ("chosen more", "95% CI", "differ", "equal"):
+        table.add_column(column, justify="right")
+    for group in report.groups:
+        table.add_row(Text(f"{group.group} ({group.pairs} pairs)", style="bold"))
+        for share in group.traits:
+            r = share.chosen_more
+            ci = f"[{100 * r.ci95[0]:.0f}, {100 * r.ci95[1]:.0f}]" if r.ci95 else "n/a"
+            table.add_row(Text(f"  {share.trait}"), percent(r.value, 0), ci, str(r.n), str(share.equal))
     console.print(table)
     console.print(
         "share of pairs where the chosen answer has more of the trait (95% Wilson interval) of the pairs "
         "that differ; pairs with equal amounts are left out (counted in --json)"
     )
+    if report.length_bias is not None:
+        console.print(f"judge length bias: {escape(describe_share(report.length_bias, 'the longer answer'))}")
     if report.chart:
         console.print(f"chart: {escape(report.chart)}")
+    _notes(report.warnings, "warning")
     _notes(report.notes)

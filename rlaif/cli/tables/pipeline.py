@@ -10,7 +10,8 @@ from rich.text import Text
 
 from rlaif.cli.options import console
 from rlaif.cli.tables.evaluate import calibration_rows
-from rlaif.pipeline.reports import QualityReport, RunSummary
+from rlaif.evaluate.bias import describe_share
+from rlaif.pipeline.reports import JudgeBiasReport, QualityReport, RunSummary
 from rlaif.reports import percent, rate_text
 from rlaif.train.registry import TRAINERS
 from rlaif.train.reports import RewardAccuracy
@@ -50,6 +51,8 @@ def print_summary(summary: RunSummary) -> None:
         if report.failed:
             first = f": {report.errors[0]}" if report.errors else ""
             table.add_row(Text(f"{stage} failed requests", style="red"), Text(f"{report.failed}{first}"))
+    if summary.bias is not None:
+        _bias_rows(table, summary.bias)
     if summary.quality is not None:
         _quality_rows(table, summary.quality)
     for name, trained in summary.trained.items():
@@ -93,6 +96,20 @@ def _reward_rows(table: Table, accuracy: RewardAccuracy, metrics: dict[str, obje
     excluded = metrics.get("heads_excluded")
     for head, why in (excluded if isinstance(excluded, dict) else {}).items():
         table.add_row(Text(f"reward head {head} left out", style="yellow"), Text(str(why)))
+
+
+def _bias_rows(table: Table, bias: JudgeBiasReport) -> None:
+    """Self-judging said once; the judge pairs' length and own-model preference with their figures."""
+    if bias.self_judging:
+        table.add_row(Text("warning", style="yellow"), Text(bias.self_judging, style="yellow"))
+    if bias.length is not None and bias.length.judged.n:
+        ratio = bias.length.mean_log_ratio
+        tail = "" if ratio is None else f"; mean log length ratio chosen/rejected {ratio:+.2f}"
+        table.add_row("judge length bias", Text(describe_share(bias.length, "the longer answer") + tail))
+    if bias.self_preference is not None:
+        own = bias.self_preference
+        truth = f"; accuracy where the better answer is known {rate_text(own.ground_truth)}"
+        table.add_row("judge self-preference", Text(describe_share(own, "its own model's answer") + truth))
 
 
 def _quality_rows(table: Table, quality: QualityReport) -> None:

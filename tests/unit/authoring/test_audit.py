@@ -77,3 +77,57 @@ def test_a_row_that_is_not_a_pair_names_its_line(tmp_path: Path) -> None:
     run = export(tmp_path / "run", [pair("a", "b"), {"prompt": []}])
     with pytest.raises(RunDirError, match="line 2: not a preference row"):
         audit_run(run)
+
+
+def judge_row(chosen: str, rejected: str, **extra: object) -> dict[str, object]:
+    return {**pair(chosen, rejected, "concise", "a-rather-long-principle-id-that-wraps"), "source": "judge",
+            "human_reviewed": False, **extra}  # fmt: skip
+
+
+def test_a_judge_that_picks_the_longer_answer_is_warned_with_the_gates_figure(tmp_path: Path) -> None:
+    rows = [judge_row("Cats purr when they are content.", "Cats purr.") for _ in range(40)]
+    rows.append(
+        judge_row("Cats.", "Cats sleep a lot.", source="check")
+    )  # a known label: left out of the share
+    report = audit_run(export(tmp_path / "run", rows))
+    length = report.length_bias
+    assert length is not None and length.judged.n == 40 and length.judged.value == 1.0
+    (warning,) = report.warnings
+    assert "explained by length" in warning and "in 40 of 40 judge pairs" in warning
+    assert "quality.max_length_bias 25.0%" in warning
+    # The run's own threshold, from its manifest, is the one read.
+    (tmp_path / "run" / "manifest.json").write_text(
+        json.dumps({"config": {"constitution": "concise-plain", "quality": {"max_length_bias": None}}})
+    )
+    assert audit_run(tmp_path / "run").warnings == []
+    # A judge without a length preference: no warning.
+    blind = [judge_row(*(("a b c", "a") if i % 2 else ("a", "a b c"))) for i in range(40)]
+    assert audit_run(export(tmp_path / "blind", blind)).warnings == []
+
+
+def test_the_table_reads_at_80_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from rich.console import Console
+
+    from rlaif.cli.tables import constitution as render_authoring
+
+    rows = [judge_row("Cats purr when they are content.", "Cats purr.") for _ in range(40)]
+    report = audit_run(export(tmp_path / "run", rows))
+    out = io.StringIO()
+    monkeypatch.setattr(render_authoring, "console", Console(width=80, file=out, color_system=None))
+    render_authoring.print_audit(report)
+    text = out.getvalue()
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    table = [line for line in lines if line.startswith(("┃", "│"))]
+    header = table[0]
+    for column in ("pairs / trait", "chosen more", "95% CI", "differ", "equal"):
+        assert column in header
+    # Every cell whole: no value cut to a character, every trait and group named on one line.
+    cells = [c.strip() for line in table[1:] for c in line.strip("│").split("│")]
+    assert all(len(c) != 1 or c.isdigit() for c in cells), cells
+    assert "100% │ [91, 100] │     40 │     0" in text
+    for name in ("longer", "list-formatting", "passes no-canned-opener", "concise (40 pairs)"):
+        assert name in text
+    assert "judge length bias: chose the longer answer in 40 of 40" in " ".join(text.split())

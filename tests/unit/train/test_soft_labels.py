@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -79,3 +80,67 @@ def test_a_loss_soft_labels_cannot_enter_is_one_clear_error(
     check_soft_labels(config, "off")
     standard = SimpleNamespace(loss_type=["sigmoid"], f_divergence_type="reverse_kl", use_weighting=False)
     check_soft_labels(standard, "weight")
+
+
+# --- use_liger_kernel with soft labels: works in TRL 1.16, refused before the model loads otherwise ---
+
+
+def _liger(installed: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+
+    def find_spec(name: str, *args: object) -> object:
+        return (object() if installed else None) if name == "liger_kernel" else real(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+
+
+def test_liger_with_soft_labels_passes_where_trl_keeps_its_own_loss(monkeypatch: pytest.MonkeyPatch) -> None:
+    from trl import DPOTrainer, KTOTrainer
+
+    from rlaif.train.common import check_liger
+
+    _liger(True, monkeypatch)
+    on = SimpleNamespace(use_liger_kernel=True, liger_kernel_config=None)
+    # TRL 1.16 applies Liger's layer kernels only; the loss (where p_chosen enters) stays TRL's.
+    check_liger(on, "dpo", soft_labels="smoothing", trainer=DPOTrainer)
+    check_liger(on, "kto", soft_labels="weight", trainer=KTOTrainer)
+
+    class FusedLoss(DPOTrainer):  # type: ignore[misc]
+        def _compute_loss(self, model: object, inputs: object, return_outputs: bool) -> object:
+            return self.liger_dpo_loss(model, inputs)  # type: ignore[attr-defined]
+
+    with pytest.raises(
+        ConfigError, match=r"train.dpo.soft_labels: smoothing cannot enter the fused Liger loss"
+    ):
+        check_liger(on, "dpo", soft_labels="smoothing", trainer=FusedLoss)
+    check_liger(on, "dpo", soft_labels="off", trainer=FusedLoss)  # hard labels asked for: nothing dropped
+    fused = SimpleNamespace(use_liger_kernel=True, liger_kernel_config={"fused_linear_cross_entropy": True})
+    with pytest.raises(ConfigError, match="fused_linear_cross_entropy: true replaces the model's forward"):
+        check_liger(fused, "dpo", soft_labels="smoothing", trainer=DPOTrainer)
+    check_liger(SimpleNamespace(use_liger_kernel=False), "dpo", soft_labels="smoothing", trainer=FusedLoss)
+
+
+def test_liger_without_the_package_stops_train_dpo_before_the_model_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datasets import Dataset
+
+    from rlaif.train import dpo
+
+    turn = {"role": "assistant", "content": "a"}
+    rows = [{"prompt": [{"role": "user", "content": "hi"}], "chosen": [turn],
+             "rejected": [turn | {"content": "b"}], "p_chosen": 0.8, "source": "judge"}]  # fmt: skip
+    Dataset.from_list(rows).save_to_disk(str(tmp_path / "pairs"))
+    _liger(False, monkeypatch)
+
+    def no_model(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the model must not load")
+
+    monkeypatch.setattr(dpo, "load_policy", no_model)
+    with pytest.raises(
+        ConfigError, match=r"^train.dpo.args.use_liger_kernel: true needs the liger-kernel package"
+    ):
+        dpo.train_dpo(tmp_path / "pairs", model_path="unused", output_dir=tmp_path / "out",
+                      args={"use_liger_kernel": True, "report_to": "none"})  # fmt: skip
