@@ -48,6 +48,8 @@ __all__ = [
     "GateConfig",
     "PairTrainerSection",
     "PPOSection",
+    "PROBE_KINDS",
+    "ProbesConfig",
     "QualityConfig",
     "ExportConfig",
     "FilterConfig",
@@ -262,6 +264,24 @@ class ReviseConfig(Section):
     """How many of the constitution's examples to show before each conversation."""
 
 
+PROBE_KINDS = ("padded", "off_topic", "truncated", "repetition")
+"""The universal probes (`rlaif.pipeline.probes`)."""
+ProbeKind = Literal["padded", "off_topic", "truncated", "repetition"]
+
+
+class ProbesConfig(Section):
+    """Universal probes: for a seeded share of prompts, the prompt's first answer is judged, in both
+    orders and under the prompt's sampled principles, against a spoiled copy of itself whose loss is
+    known without any check. A ground truth for the judge in every run, whatever the constitution;
+    stored in `probes.jsonl`, never exported for training."""
+
+    share: float = Field(default=0.2, ge=0.0, le=1.0)
+    """Share of prompts probed (seeded by the run's seed and the prompt); 0 probes nothing."""
+    kinds: list[ProbeKind] = Field(default=list(PROBE_KINDS))
+    """`padded`: the answer with irrelevant filler appended; `off_topic`: another prompt's answer;
+    `truncated`: the answer cut off mid-sentence; `repetition`: its first sentence repeated."""
+
+
 class JudgeConfig(Section):
     """The AI judge."""
 
@@ -315,6 +335,7 @@ class JudgeConfig(Section):
     `judge.model` names a judge of its own, off when the policy judges itself."""
     model: ModelConfig | None = None
     """A different judge model or server; None uses the policy's."""
+    probes: ProbesConfig = ProbesConfig()
 
     @model_validator(mode="after")
     def _coherent(self) -> JudgeConfig:
@@ -680,6 +701,12 @@ class QualityConfig(Section):
     min_revision_kept: float | None = Field(default=0.25, ge=0.0, le=1.0)
     """Revision pairs in the training data: least share of revision candidates that pass the filters."""
     filters: FilterConfig = FilterConfig()
+    # Universal probes (judge.probes)
+    min_probe_accuracy: float | None = Field(default=0.8, ge=0.0, le=1.0)
+    """LLM-judged pairs in the training data: least accuracy of the judge on the universal probes (ties,
+    orders that disagree included, count half; unparsed ones are left out), once `min_probes` exist."""
+    min_probes: int = Field(default=20, ge=1)
+    """Probes with a verdict needed before `min_probe_accuracy` applies."""
 
 
 class TemplatesConfig(Section):
@@ -752,6 +779,22 @@ class RunConfig(Section):
             raise ValueError(
                 "generation.samples_per_prompt is 1, but the judge compares two samples of each prompt; "
                 "set samples_per_prompt: 2 or more, or judge.enabled: false"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _probe_gate_has_probes(self) -> RunConfig:
+        probes = self.judge.probes
+        if (
+            self.judge.enabled
+            and self.quality.min_probe_accuracy is not None
+            and not (probes.share and probes.kinds)
+        ):
+            what = "judge.probes.share is 0" if not probes.share else "judge.probes.kinds is empty"
+            raise ValueError(
+                f"{what}, but the gate quality.min_probe_accuracy ({self.quality.min_probe_accuracy}) "
+                "needs probes; set judge.probes.share above 0 (e.g. 0.2), or switch the gate off with "
+                "quality.min_probe_accuracy: null"
             )
         return self
 

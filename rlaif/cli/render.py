@@ -67,6 +67,18 @@ def print_summary(summary: RunSummary) -> None:
         table.add_row("judge agreement with the checks", _rate(judge.check_agreement))
         if judge.error_orders:
             table.add_row("[red]judge orders whose request failed[/red]", str(judge.error_orders))
+    if summary.probes is not None:
+        # Universal probes (judge.probes): red below the default gate (80%); ties count half.
+        probes = summary.probes
+        low = (
+            probes.accuracy is not None and probes.accuracy.value is not None and probes.accuracy.value < 0.8
+        )
+        table.add_row("judge probe accuracy", Text(_rate(probes.accuracy), style="red" if low else ""))
+        for kind, tally in probes.by_kind.items():
+            ties = f", {tally.ties} ties" if tally.ties else ""
+            missing = sum(tally.not_built.values())
+            table.add_row(f"  probes: {kind}", f"{_rate(tally.accuracy)}{ties}" + (
+                f"; {missing} not built" if missing else ""))  # fmt: skip
     if summary.server_restarts:
         table.add_row("[yellow]managed server restarts[/yellow]", str(summary.server_restarts))
     for stage, report in summary.stages.items():

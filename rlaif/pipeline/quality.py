@@ -26,7 +26,7 @@ from rlaif.config import PairSource, RunConfig
 from rlaif.judging.checks import checkable, run_check
 from rlaif.judging.labels import position_means, side
 from rlaif.records import Constitution, Judgment, PreferencePair, PromptRecord, Revision
-from rlaif.reports import Gate, QualityReport, percent
+from rlaif.reports import Gate, ProbeReport, QualityReport, percent
 from rlaif.train.monitors import REPEAT_NGRAM, repetition_share
 
 __all__ = [
@@ -290,12 +290,14 @@ def evaluate_gates(
     judgments: Iterable[Judgment],
     flagged: Mapping[str, int] | None = None,
     forced: bool = False,
+    probe_report: ProbeReport | None = None,
 ) -> QualityReport:
     """The quality report: every gate with its value and threshold, and whether the data may train.
 
     `candidates` counts the candidate pairs by source, `kept` those the filters let through, `exported`
     the exported rows (after human review too); `dropped` the dropped pairs (or their counts by reason);
-    `judgments` are the run's current judgments (all kinds), read once.
+    `judgments` are the run's current judgments (all kinds), read once; `probe_report` the universal probes'
+    report (`pipeline.probes`).
     """
     quality = config.quality
     trained = {s: n for s, n in exported.items() if s in sources}
@@ -339,6 +341,8 @@ def evaluate_gates(
               applies=revision_applies,
               note="" if revision_applies else "no revision pair is in the training data",
               fix="see export/dropped.jsonl; revise with a stronger model or leave revision pairs out"),
+        # Universal probes (judge.probes)
+        _probe_gate(probe_report, config, applies=judge_applies, note=judge_note, fix=judge_fix),
     ]  # fmt: skip
     failed = [g for g in gates if g.passed is False]
     reasons = Counter(dropped) if isinstance(dropped, Mapping) else Counter(d.reason for d in dropped)
@@ -349,6 +353,22 @@ def evaluate_gates(
         sources=list(sources), candidates=dict(candidates), kept=dict(kept), exported=dict(exported),
         dropped=dict(sorted(reasons.items())), flagged=dict(sorted((flagged or {}).items())), gates=gates,
         passed=not failed, forced=forced and bool(failed), warnings=warnings,
+    )  # fmt: skip
+
+
+def _probe_gate(probes: ProbeReport | None, config: RunConfig, *, applies: bool, note: str, fix: str) -> Gate:
+    """The judge's accuracy on the universal probes, once `min_probes` have a verdict; its lines name
+    the accuracy of each probe kind."""
+    quality = config.quality
+    accuracy = probes.accuracy if probes is not None else None
+    verdicts = accuracy.n if accuracy is not None else 0
+    enough = verdicts >= quality.min_probes
+    kinds = f"per kind: {probes.per_kind()}" if probes is not None and probes.by_kind else ""
+    why = note or ("" if enough else f"only {verdicts} probes with a verdict (need {quality.min_probes})")
+    return _gate(
+        "judge probe accuracy", accuracy.value if accuracy is not None else None, quality.min_probe_accuracy,
+        at_least=True, applies=applies and enough, note="; ".join(t for t in (why, kinds) if t),
+        fix=f"{kinds}; {fix}" if kinds else fix,
     )  # fmt: skip
 
 

@@ -13,7 +13,8 @@ from rlaif.backends.serving import model_label
 from rlaif.config import RunConfig
 from rlaif.evaluate.stats import rate
 from rlaif.judging.engine import judge_stats
-from rlaif.pipeline.current import iter_current
+from rlaif.pipeline.current import StoredResponses, iter_current
+from rlaif.pipeline.probes import run_probe_report
 from rlaif.records import Constitution, Judgment, PromptRecord, Response, Revision, RevisionStep
 from rlaif.reports import JudgeSummary, RunCounts, RunSummary, StageReport
 from rlaif.store import RunDir
@@ -90,7 +91,12 @@ def summarize(
         stages=dict(reports),
         judge=judge,
         files={"run_dir": str(run.path)},
-    )
+        probes=run_probe_report(
+            iter_current(run, layout.PROBES, Judgment, prompts, constitution, templates=templates),
+            prompts, StoredResponses(run.stage(layout.RESPONSES, Response), prompts),
+            config=config.judge.probes, seed=config.seed,
+        ) if config.judge.enabled else None,
+    )  # fmt: skip
 
 
 def versions() -> dict[str, str]:
