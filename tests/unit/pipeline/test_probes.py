@@ -342,7 +342,9 @@ def test_a_competent_judge_scores_one_on_every_kind_passes_and_a_rerun_judges_no
     assert again.probes == summary.probes
 
 
-def test_a_judge_that_answers_a_in_every_order_ties_every_probe_and_is_said_to(tmp_path: Path) -> None:
+def test_a_judge_that_answers_a_in_every_order_ties_every_probe_and_is_said_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     summary, _ = _run(tmp_path, lambda body: JudgeReply(), Answers())
     probes = summary.probes
     assert probes is not None and probes.accuracy is not None
@@ -355,6 +357,19 @@ def test_a_judge_that_answers_a_in_every_order_ties_every_probe_and_is_said_to(t
     warning = next(w for w in summary.quality.warnings if w.startswith("judge probe accuracy"))
     assert "judge probe accuracy is 50.0% (least allowed 80.0%)" in warning
     assert "per kind: padded 50.0% of 10 (10 ties), off_topic 50.0% of 10 (10 ties)" in warning
+    # The run's table shows the figure and each kind.
+    import io
+
+    from rich.console import Console
+
+    from rlaif.cli import render
+
+    out = io.StringIO()
+    monkeypatch.setattr(render, "console", Console(file=out, width=400, color_system=None))
+    render.print_summary(summary)
+    table = out.getvalue()
+    assert "judge probe accuracy" in table and "50.0% of 40" in table
+    assert "probes: padded" in table and "10 ties" in table
 
 
 def test_a_length_biased_judge_fails_padding_and_repetition_and_is_refused(tmp_path: Path) -> None:
