@@ -41,6 +41,7 @@ __all__ = [
     "PairJudgment",
     "PreferencePair",
     "Principle",
+    "ProbeResponse",
     "PromptRecord",
     "Provenance",
     "Response",
@@ -448,6 +449,21 @@ class Response(Record):
     """How it was made."""
 
 
+class ProbeResponse(Record):
+    """The worse answer of a universal probe: made by rlaif from a stored answer, never sampled."""
+
+    id: str
+    """Stable id (prompt, probe kind, source response and text)."""
+    prompt_id: str
+    """The prompt it is judged as an answer to."""
+    probe_kind: str
+    """How it was made: `padded`, `off_topic`, `truncated` or `repetition`."""
+    response_id: str
+    """The stored response it was made from (for `off_topic`, another prompt's answer)."""
+    text: str
+    """The answer as the judge sees it."""
+
+
 class CritiqueRound(Record):
     """One critique-and-revise round."""
 
@@ -554,9 +570,10 @@ class Judgment(Record):
     """How the verdicts were obtained (see `JudgeConfig.mode`)."""
     flags: dict[str, tuple[str, ...]] = {}
     """Injection heuristics that fired, by response id (candidates that address the judge); {} if none."""
-    kind: Literal["sampled", "contrast", "revision"] = "sampled"
+    kind: Literal["sampled", "contrast", "revision", "probe"] = "sampled"
     """`sampled`: the prompt's first two samples; `contrast`: a sample that passes a principle's check
-    against one that fails it; `revision`: a final revision (A) validated against its original (B)."""
+    against one that fails it; `revision`: a final revision (A) validated against its original (B);
+    `probe`: a universal probe, an answer against a spoiled copy of it (`probes.jsonl`, never exported)."""
     source: Literal["llm", "check"] = "llm"
     """What decided `p_a`: the LLM judge, or the principles' checks (their outcomes differed)."""
     llm_p_a: float | None = None
@@ -566,9 +583,10 @@ class Judgment(Record):
     asked, tied, or did not parse."""
     checks: dict[str, tuple[CheckOutcome, ...]] = {}
     """Response id -> the outcome of each checkable principle of this judgment on that response."""
+    probe_kind: str | None = None
+    """Probes: how the worse answer was made, e.g. "padded", "off_topic", "truncated", "repetition"."""
     known_better: Literal["a", "b"] | None = None
-    """Which response is better where it is known without the judge (probes; also contrast pairs and
-    check-decided pairs may set it)."""
+    """Which response is better where that is known without the judge (probes); None where it is not."""
 
 
 class Pair(Record):

@@ -74,6 +74,10 @@ class RunLayout:
     JUDGMENTS = "judgments"
     PAIRS = "pairs"
     REVIEWS = "reviews"
+    PROBES = "probes"
+    """Universal probes' judgments (`Judgment`, kind `probe`), apart from `judgments`: never paired."""
+    PROBE_RESPONSES = "probe_responses"
+    """The probes' spoiled answers (`ProbeResponse`), which no stage sampled."""
     SHARED = frozenset({REVIEWS})
     """Stages several processes append to at once, each append under the file's own lock
     (`SharedStage`): the decisions of reviewers working beside each other and beside the pipeline."""

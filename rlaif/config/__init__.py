@@ -11,7 +11,7 @@ One module per YAML section (`model`, `prompts`, `generation`, `revise`, `judge`
 from rlaif.config.base import PairSource, Patterns, Section
 from rlaif.config.export import ExportConfig
 from rlaif.config.generation import GenerationConfig
-from rlaif.config.judge import JudgeConfig
+from rlaif.config.judge import PROBE_KINDS, JudgeConfig, ProbesConfig
 from rlaif.config.model import ModelConfig, RayConfig, ServerConfig
 from rlaif.config.prompts import PromptColumns, PromptsConfig
 from rlaif.config.quality import FILTERS, META_PATTERNS, FilterConfig, FilterName, QualityConfig
@@ -54,6 +54,8 @@ __all__ = [
     "OnlineSection",
     "PPOReward",
     "PPOSection",
+    "PROBE_KINDS",
+    "ProbesConfig",
     "PairSource",
     "PairTrainerSection",
     "Patterns",

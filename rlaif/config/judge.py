@@ -12,6 +12,24 @@ from rlaif.config.model import ModelConfig
 __all__ = ["JudgeConfig"]
 
 
+PROBE_KINDS = ("padded", "off_topic", "truncated", "repetition")
+"""The universal probes (`rlaif.pipeline.probes`)."""
+ProbeKind = Literal["padded", "off_topic", "truncated", "repetition"]
+
+
+class ProbesConfig(Section):
+    """Universal probes: for a seeded share of prompts, the prompt's first answer is judged, in both
+    orders and under the prompt's sampled principles, against a spoiled copy of itself whose loss is
+    known without any check. A ground truth for the judge in every run, whatever the constitution;
+    stored in `probes.jsonl`, never exported for training."""
+
+    share: float = Field(default=0.2, ge=0.0, le=1.0)
+    """Share of prompts probed (seeded by the run's seed and the prompt); 0 probes nothing."""
+    kinds: list[ProbeKind] = Field(default=list(PROBE_KINDS))
+    """`padded`: the answer with irrelevant filler appended; `off_topic`: another prompt's answer;
+    `truncated`: the answer cut off mid-sentence; `repetition`: its first sentence repeated."""
+
+
 class JudgeConfig(Section):
     """The AI judge."""
 
@@ -65,6 +83,8 @@ class JudgeConfig(Section):
     `judge.model` names a judge of its own, off when the policy judges itself."""
     model: ModelConfig | None = None
     """A different judge model or server; None uses the policy's."""
+    probes: ProbesConfig = ProbesConfig()
+    """Universal probes: a ground truth for the judge in every run (see `ProbesConfig`)."""
     calibration: str = Field(default="auto", min_length=1)
     """The exported `p_chosen` of judge pairs: `auto` fits a temperature on the run's ground truth (probes,
     checks, contrast pairs, reviews) and applies it when there is enough (30 decided rows with a right and

@@ -78,3 +78,9 @@ class QualityConfig(Section):
     max_self_preference: float | None = Field(default=None, ge=0.0, le=1.0)
     """LLM-judged pairs mixing an answer of the judge's own model with another model's: most excess of
     the share where it chose its own over the reference, at the lower end of its 95% interval; null: off."""
+    # Universal probes (judge.probes)
+    min_probe_accuracy: float | None = Field(default=0.8, ge=0.0, le=1.0)
+    """LLM-judged pairs in the training data: least accuracy of the judge on the universal probes (ties,
+    orders that disagree included, count half; unparsed ones are left out), once `min_probes` exist."""
+    min_probes: int = Field(default=20, ge=1)
+    """Probes with a verdict needed before `min_probe_accuracy` applies."""

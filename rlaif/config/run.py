@@ -60,6 +60,22 @@ class RunConfig(Section):
             )
         return self
 
+    @model_validator(mode="after")
+    def _probe_gate_has_probes(self) -> RunConfig:
+        probes = self.judge.probes
+        if (
+            self.judge.enabled
+            and self.quality.min_probe_accuracy is not None
+            and not (probes.share and probes.kinds)
+        ):
+            what = "judge.probes.share is 0" if not probes.share else "judge.probes.kinds is empty"
+            raise ValueError(
+                f"{what}, but the gate quality.min_probe_accuracy ({self.quality.min_probe_accuracy}) "
+                "needs probes; set judge.probes.share above 0 (e.g. 0.2), or switch the gate off with "
+                "quality.min_probe_accuracy: null"
+            )
+        return self
+
     def resolve(self, path: str) -> Path:
         candidate = Path(path).expanduser()
         return candidate if candidate.is_absolute() else Path(self.base_dir) / candidate

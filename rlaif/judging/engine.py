@@ -133,7 +133,8 @@ async def judge_items(
             id=jid, prompt_id=item.prompt_id, response_a_id=item.a.id, response_b_id=item.b.id,
             principle_ids=principle_ids, orders=orders, p_a=p_a, consistent=consistent,
             status=status,  # type: ignore[arg-type]
-            mode=config.mode, flags=flags, kind=item.kind, checks=item.checks, **llm,  # type: ignore[arg-type]
+            mode=config.mode, flags=flags, kind=item.kind, checks=item.checks, probe_kind=item.probe_kind,
+            known_better=item.known_better, **llm,  # type: ignore[arg-type]
             provenance=Provenance(
                 model=backend.label, template=template, template_hash=source_hash,
                 constitution_hash=constitution.hash, seed=seed, rlaif_version=__version__,

@@ -58,7 +58,7 @@ class JudgeItem:
     b: Candidate
     members: tuple[tuple[Principle, ...], ...]
     """The principles of each ensemble member (one member without an ensemble)."""
-    kind: Literal["sampled", "contrast", "revision"] = "sampled"
+    kind: Literal["sampled", "contrast", "revision", "probe"] = "sampled"
     """What the pair is (see `Judgment.kind`)."""
     check_p_a: float | None = None
     """1.0 or 0.0 when the principles' checks decided the pair (their outcomes differed); None otherwise."""
@@ -66,6 +66,10 @@ class JudgeItem:
     """With `check_p_a`: ask the LLM judge too and record whether it agreed."""
     checks: dict[str, tuple[CheckOutcome, ...]] = field(default_factory=dict)
     """Response id -> its check outcomes under the item's checkable principles (recorded on the judgment)."""
+    probe_kind: str | None = None
+    """Probes: how the worse answer was made (recorded on the judgment)."""
+    known_better: Literal["a", "b"] | None = None
+    """Probes: which candidate is known to be better (recorded on the judgment)."""
 
 
 def judge_nonce(seed: int) -> str:

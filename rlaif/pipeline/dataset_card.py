@@ -64,6 +64,7 @@ def write_card(
         f"them where both decided: {_agreement(judge.check_agreement)}",
         *_calibration_lines(summary),
         *_bias_lines(summary),
+        *_probe_lines(summary),
         "",
         *_quality_lines(summary),
         *_examples(folder),
@@ -252,6 +253,32 @@ def _bias_lines(summary: RunSummary) -> list[str]:
 
 def _counts(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{source} {count}" for source, count in sorted(counts.items())) or "none"
+
+
+def _probe_lines(summary: RunSummary) -> list[str]:
+    """The judge's accuracy on the universal probes, per kind, with what could not be built."""
+    probes = summary.probes
+    if probes is None:
+        return ["- universal probes: none (judge.probes.share is 0, or the judge is off)"]
+    lines = [
+        f"- universal probes (an answer against a spoiled copy of it; ties count half, unparsed left out): "
+        f"{_rate(probes.accuracy)} on {probes.prompts} prompts ({probes.right} right, {probes.wrong} wrong, "
+        f"{probes.ties} ties, {probes.unparsed} unparsed); never in the exported data"
+    ]
+    for kind, tally in probes.by_kind.items():
+        missing = ", ".join(f"{reason} {n}" for reason, n in tally.not_built.items())
+        lines.append(
+            f"  - {kind}: {_rate(tally.accuracy)} ({tally.ties} ties)"
+            + (f"; not built: {missing}" if missing else "")
+        )
+    return lines
+
+
+def _rate(rate: Rate | None) -> str:
+    if rate is None or rate.value is None:
+        return "n/a (no probe with a verdict)"
+    assert rate.ci95 is not None
+    return f"{percent(rate.value)} of {rate.n} (95% CI {percent(rate.ci95[0])}-{percent(rate.ci95[1])})"
 
 
 def _agreement(rate: Rate | None) -> str:

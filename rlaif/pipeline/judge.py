@@ -24,7 +24,7 @@ from rlaif.records import (
 from rlaif.store import Stage
 from rlaif.templates import SHIPPED, Templates
 
-__all__ = ["check_outcomes", "judge", "pair_item", "validate_revisions", "validates_revisions"]
+__all__ = ["check_outcomes", "judge", "judge_all", "pair_item", "validate_revisions", "validates_revisions"]
 
 
 def _storer(stage: Stage[Judgment], report: StageReport) -> Callable[[Judgment], None]:
@@ -40,7 +40,7 @@ def _storer(stage: Stage[Judgment], report: StageReport) -> Callable[[Judgment],
     return store
 
 
-async def _judge_all(
+async def judge_all(
     backend: Backend,
     items: Iterable[JudgeItem],
     *,
@@ -53,6 +53,8 @@ async def _judge_all(
     total: int | None = None,
     templates: Templates,
 ) -> StageReport:
+    """Judge `items` not yet in `stage`, storing each judgment as it comes (a failed request is not
+    stored, so a rerun retries it); the report counts made, reused, failed and unparsed."""
     report = StageReport()
     store = _storer(stage, report)
     seen = judged = 0
@@ -158,7 +160,7 @@ async def judge(
     total = (
         None if config.contrast_pairs and checked else sum(len(responses.get(p.id, ())) >= 2 for p in prompts)
     )
-    return await _judge_all(
+    return await judge_all(
         backend, items(), constitution=constitution, config=config, seed=seed, stage=stage, quiet=quiet,
         description="judge", total=total, templates=templates,
     )  # fmt: skip
@@ -274,7 +276,7 @@ async def validate_revisions(
                 b=Candidate(revision.response_id, revision.original), members=(member,), kind="revision",
             )  # fmt: skip
 
-    return await _judge_all(
+    return await judge_all(
         backend, items(), constitution=constitution, config=config, seed=seed, stage=stage, quiet=quiet,
         description="validate revisions", templates=templates,
     )  # fmt: skip

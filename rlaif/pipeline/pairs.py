@@ -53,6 +53,9 @@ def pairs_from_judgments(
     for judgment in judgments:
         if judgment.kind == "revision":
             continue
+        if judgment.kind == "probe":  # a universal probe measures the judge; its spoiled answer never trains
+            skipped["probe (never exported)"] += 1
+            continue
         if judgment.p_a is None:
             skipped[f"judge {judgment.status}"] += 1
             continue

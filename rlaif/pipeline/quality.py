@@ -27,7 +27,7 @@ from rlaif.evaluate.bias import describe_share
 from rlaif.evaluate.reports import BiasShare
 from rlaif.judging.checks import checkable, run_check
 from rlaif.judging.labels import position_means, side
-from rlaif.pipeline.reports import Gate, JudgeBiasReport, QualityReport
+from rlaif.pipeline.reports import Gate, JudgeBiasReport, ProbeReport, QualityReport
 from rlaif.records import Constitution, Judgment, PreferencePair, PromptRecord, Revision
 from rlaif.reports import percent
 from rlaif.train.monitors import REPEAT_NGRAM, repetition_share
@@ -294,6 +294,7 @@ def evaluate_gates(
     flagged: Mapping[str, int] | None = None,
     forced: bool = False,
     bias: JudgeBiasReport | None = None,
+    probe_report: ProbeReport | None = None,
 ) -> QualityReport:
     """The quality report: every gate with its value and threshold, and whether the data may train.
 
@@ -301,6 +302,8 @@ def evaluate_gates(
     the exported rows (after human review too); `dropped` the dropped pairs (or their counts by reason);
     `judgments` are the run's current judgments (all kinds), read once; `bias` the judge's length and
     self-preference figures of the export.
+    `judgments` are the run's current judgments (all kinds), read once; `probe_report` the universal probes'
+    report (`pipeline.probes`).
     """
     quality = config.quality
     trained = {s: n for s, n in exported.items() if s in sources}
@@ -344,6 +347,8 @@ def evaluate_gates(
               applies=revision_applies,
               note="" if revision_applies else "no revision pair is in the training data",
               fix="see export/dropped.jsonl; revise with a stronger model or leave revision pairs out"),
+        # Universal probes (judge.probes)
+        _probe_gate(probe_report, config, applies=judge_applies, note=judge_note, fix=judge_fix),
     ]  # fmt: skip
     gates += _bias_gates(quality, bias, judge_applies=judge_applies, judge_note=judge_note)
     failed = [g for g in gates if g.passed is False]
@@ -381,6 +386,22 @@ def _bias_gates(
              "the judge prefers its own model's answers: judge with a model that wrote none of them "
              "(judge.model)"),
     ]  # fmt: skip
+
+
+def _probe_gate(probes: ProbeReport | None, config: RunConfig, *, applies: bool, note: str, fix: str) -> Gate:
+    """The judge's accuracy on the universal probes, once `min_probes` have a verdict; its lines name
+    the accuracy of each probe kind."""
+    quality = config.quality
+    accuracy = probes.accuracy if probes is not None else None
+    verdicts = accuracy.n if accuracy is not None else 0
+    enough = verdicts >= quality.min_probes
+    kinds = f"per kind: {probes.per_kind()}" if probes is not None and probes.by_kind else ""
+    why = note or ("" if enough else f"only {verdicts} probes with a verdict (need {quality.min_probes})")
+    return _gate(
+        "judge probe accuracy", accuracy.value if accuracy is not None else None, quality.min_probe_accuracy,
+        at_least=True, applies=applies and enough, note="; ".join(t for t in (why, kinds) if t),
+        fix=f"{kinds}; {fix}" if kinds else fix,
+    )  # fmt: skip
 
 
 def _fails(gate: Gate) -> bool:

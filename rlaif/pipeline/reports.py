@@ -19,6 +19,8 @@ __all__ = [
     "Gate",
     "JudgeBiasReport",
     "JudgeSummary",
+    "ProbeReport",
+    "ProbeTally",
     "QualityReport",
     "RunCounts",
     "RunSummary",
@@ -91,6 +93,45 @@ class JudgeSummary(JudgeStats):
     the share where it agreed with the checks: a ground-truth estimate of the judge; None without probes."""
 
 
+class ProbeTally(Report):
+    """How the judge did on probes of one kind (or all of them): each probe's better answer is known."""
+
+    judged: int = 0
+    """Probes stored with their verdicts (unparsed ones included)."""
+    right: int = 0
+    """Both orders (or the one that parsed) preferred the known better answer."""
+    wrong: int = 0
+    """They preferred the spoiled answer."""
+    ties: int = 0
+    """The two orders disagreed, or P was exactly 0.5: no preference (counts half in `accuracy`)."""
+    unparsed: int = 0
+    """No order parsed: left out of `accuracy` (never right or wrong)."""
+    accuracy: Rate | None = None
+    """(right + ties / 2) / (right + wrong + ties), with its Wilson 95% interval; n/a without a verdict."""
+    not_built: dict[str, int] = Field(default_factory=dict)
+    """Probes that could not be built, by reason (an empty answer, one too short to cut, ...)."""
+
+
+class ProbeReport(ProbeTally):
+    """The universal probes of a run (`judge.probes`): pairs whose better answer is known without any
+    check, judged like any pair, never exported."""
+
+    share: float
+    """The configured share of prompts probed."""
+    prompts: int = 0
+    """Prompts drawn for probing."""
+    by_kind: dict[str, ProbeTally] = Field(default_factory=dict)
+    """The same tally per probe kind (`padded`, `off_topic`, `truncated`, `repetition`)."""
+
+    def per_kind(self) -> str:
+        """One line: each kind's accuracy and its denominator ("padded 50.0% of 10, ...")."""
+        shown = []
+        for kind, tally in self.by_kind.items():
+            value, n = (tally.accuracy.value, tally.accuracy.n) if tally.accuracy else (None, 0)
+            shown.append(f"{kind} {percent(value)} of {n}" + (f" ({tally.ties} ties)" if tally.ties else ""))
+        return ", ".join(shown)
+
+
 class JudgeBiasReport(Report):
     """Judge biases beyond position: whether the judge judges its own model's answers, its preference for
     longer answers and for its own model's."""
@@ -142,6 +183,8 @@ class RunSummary(Report):
     """With `judge.ensemble` > 1: the effective number of votes the members are worth."""
     bias: JudgeBiasReport | None = None
     """Judge biases beyond position (self-judging, length, self-preference); None before any judging."""
+    probes: ProbeReport | None = None
+    """The judge's accuracy on the universal probes; None when the judge was off or nothing was probed."""
 
 
 class Gate(Report):

@@ -45,6 +45,7 @@ from rlaif.pipeline.export import (
 )
 from rlaif.pipeline.judge import judge, validate_revisions, validates_revisions
 from rlaif.pipeline.pairs import candidate_pairs
+from rlaif.pipeline.probes import judge_probes, probes_on
 from rlaif.pipeline.quality import (
     Verdict,
     evaluate_gates,
@@ -62,6 +63,7 @@ from rlaif.records import (
     Constitution,
     Judgment,
     PreferencePair,
+    ProbeResponse,
     PromptRecord,
     Response,
     ReviewDecision,
@@ -125,6 +127,12 @@ async def _generate(
                 seed=config.seed, stage=run.stage(layout.JUDGMENTS, Judgment), quiet=quiet,
                 templates=templates,
             )  # fmt: skip
+            if probes_on(config.judge.probes):  # beside the judge: a ground truth, never trained on
+                work["probes"] = judge_probes(
+                    judge_backend, prompts, by_prompt, constitution=constitution, config=config.judge,
+                    seed=config.seed, stage=run.stage(layout.PROBES, Judgment),
+                    texts=run.stage(layout.PROBE_RESPONSES, ProbeResponse), quiet=quiet, templates=templates,
+                )  # fmt: skip
         reports.update(zip(work, await _together(list(work.values())), strict=True))
         if "revise" in work and validates_revisions(config.judge):
             # After revise: a validation needs the final revision.
@@ -222,6 +230,8 @@ def _export(
             judged[judgment.id] = (judgment.response_a_id, judgment.response_b_id)
             if judgment.source == "llm":
                 judge_model = judge_model or judgment.provenance.model
+    # The universal probes are stored apart (never made into pairs): each knows its better answer.
+    truth += iter_current(run, layout.PROBES, Judgment, prompts, constitution, templates=templates)
     own = SelfPreferenceTally(judge_model or "")
     # Only the answers another model wrote are kept: in the usual run that is none.
     other_model = {
@@ -309,7 +319,7 @@ def _export(
         flagged=flagged, config=config, sources=training_sources(config, trainers), candidates=candidates,
         kept=kept, exported=dict(exported), dropped=Counter(reason for _, reason, _ in dropped),
         judgments=iter_current(run, layout.JUDGMENTS, Judgment, prompts, constitution, templates=templates),
-        forced=force, bias=summary.bias,
+        forced=force, bias=summary.bias, probe_report=summary.probes,
     )  # fmt: skip
     summary.quality = quality
     write_card(layout.export, constitution=constitution, summary=summary, export=config.export)

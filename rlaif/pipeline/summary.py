@@ -15,7 +15,8 @@ from rlaif.evaluate.bias import self_judging
 from rlaif.evaluate.ensemble import ensemble_votes
 from rlaif.evaluate.stats import rate
 from rlaif.judging.engine import judge_stats
-from rlaif.pipeline.current import iter_current
+from rlaif.pipeline.current import StoredResponses, iter_current
+from rlaif.pipeline.probes import run_probe_report
 from rlaif.pipeline.reports import JudgeBiasReport, JudgeSummary, RunCounts, RunSummary, StageReport
 from rlaif.records import Constitution, Judgment, PromptRecord, Response, Revision, RevisionStep
 from rlaif.store import RunDir
@@ -99,7 +100,12 @@ def summarize(
         if config.judge.ensemble > 1
         else None,
         bias=JudgeBiasReport(self_judging=self_judging(config)) if config.judge.enabled else None,
-    )
+        probes=run_probe_report(
+            iter_current(run, layout.PROBES, Judgment, prompts, constitution, templates=templates),
+            prompts, StoredResponses(run.stage(layout.RESPONSES, Response), prompts),
+            config=config.judge.probes, seed=config.seed,
+        ) if config.judge.enabled else None,
+    )  # fmt: skip
 
 
 def versions() -> dict[str, str]:

@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from rlaif.records import Judgment, PreferencePair, Response, Revision, RevisionStep
+from rlaif.records import Judgment, PreferencePair, ProbeResponse, Response, Revision, RevisionStep
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGES: dict[str, type[BaseModel]] = {
@@ -35,9 +35,11 @@ STAGES: dict[str, type[BaseModel]] = {
     "revision_steps": RevisionStep,
     "revisions": Revision,
     "judgments": Judgment,
+    "probe_responses": ProbeResponse,
+    "probes": Judgment,
     "pairs": PreferencePair,
 }
-"""Stage files in the order the pipeline writes them."""
+"""Stage files in the order the pipeline writes them (the probes beside the judgments)."""
 
 
 def write_config(
@@ -65,7 +67,7 @@ def write_config(
         "model": model_section,
         "generation": {"samples_per_prompt": 2, "max_tokens": max_tokens},
         "revise": {"rounds": rounds, "max_tokens": max_tokens, "few_shot": 1},
-        "judge": {"both_orders": True},
+        "judge": {"both_orders": True, "probes": {"share": 1.0}},  # every prompt probed: resumed too
         "train": {"dpo": {"enabled": False}},
     }
     folder.mkdir(parents=True, exist_ok=True)

@@ -74,7 +74,7 @@ class StubServer:
         served_name: The one model name served.
         judge_reply: Maps a constrained-choice request body to the reply.
         api_key: When set, requests without `Authorization: Bearer <api_key>` get 401.
-        answer: Maps each free-text answer the stub would send to the one it sends.
+        answer: Maps a plain (unconstrained) chat request body and choice index to its text.
     """
 
     def __init__(
@@ -83,12 +83,12 @@ class StubServer:
         *,
         judge_reply: Callable[[dict[str, Any]], JudgeReply] = default_judge,
         api_key: str | None = None,
-        answer: Callable[[str], str] | None = None,
+        answer: Callable[[dict[str, Any], int], str] | None = None,
     ):
         self.served_name = served_name
         self.judge_reply = judge_reply
         self.answer = answer
-        """Maps the default answer ("stub answer <hash>") to the one sent (answers of chosen lengths)."""
+        """Maps a plain chat request body and choice index to the text answered (default: a short hash)."""
         self.api_key = api_key
         self.port = free_port()
         self.mode: Mode = "ok"
@@ -235,13 +235,13 @@ class StubServer:
                 first = {"token": reply.text[:1], "logprob": top[0]["logprob"] if top else 0.0, "bytes": None}
                 logprobs = {"content": [{**first, "top_logprobs": top}]} if body.get("logprobs") else None
                 text, finish = reply.text, reply.finish_reason
+            elif self.answer is not None:
+                text, finish, logprobs = self.answer(body, index), "stop", None
             else:
                 digest = hashlib.sha256(
                     json.dumps([body.get("messages"), body.get("seed"), index], sort_keys=True).encode()
                 ).hexdigest()
                 text, finish, logprobs = f"stub answer {digest[:12]}", "stop", None
-                if self.answer is not None:
-                    text = self.answer(text)
             message = {"role": "assistant", "content": text}
             choice = {"index": index, "message": message, "finish_reason": finish, "logprobs": logprobs}
             choices.append(choice)

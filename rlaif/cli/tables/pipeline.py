@@ -44,6 +44,18 @@ def print_summary(summary: RunSummary) -> None:
         table.add_row("judge agreement with the checks", rate_text(judge.check_agreement))
         if judge.error_orders:
             table.add_row("[red]judge orders whose request failed[/red]", str(judge.error_orders))
+    if summary.probes is not None:
+        # Universal probes (judge.probes): red below the default gate (80%); ties count half.
+        probes = summary.probes
+        low = (
+            probes.accuracy is not None and probes.accuracy.value is not None and probes.accuracy.value < 0.8
+        )
+        table.add_row("judge probe accuracy", Text(rate_text(probes.accuracy), style="red" if low else ""))
+        for kind, tally in probes.by_kind.items():
+            ties = f", {tally.ties} ties" if tally.ties else ""
+            missing = sum(tally.not_built.values())
+            table.add_row(f"  probes: {kind}", f"{rate_text(tally.accuracy)}{ties}" + (
+                f"; {missing} not built" if missing else ""))  # fmt: skip
     calibration_rows(table, summary.calibration, summary.ensemble)
     if summary.server_restarts:
         table.add_row("[yellow]managed server restarts[/yellow]", str(summary.server_restarts))

@@ -26,8 +26,9 @@ class Answers:
     def __init__(self) -> None:
         self.texts: list[str] = []
 
-    def __call__(self, default: str) -> str:
-        digest = default.removeprefix("stub answer ")
+    def __call__(self, body: dict[str, Any], index: int) -> str:
+        key = json.dumps([body.get("messages"), body.get("seed"), index], sort_keys=True)
+        digest = hashlib.sha256(key.encode()).hexdigest()[:12]
         extra = int(hashlib.sha256(digest.encode()).hexdigest()[:4], 16) % 58
         text = f"answer {digest} " + " ".join(f"w{i}" for i in range(extra))
         self.texts.append(text)
@@ -67,6 +68,10 @@ def _config(stub: StubServer, tmp_path: Path) -> Path:
         "prompts": {"path": str(prompts)},
         "model": {"base_urls": [stub.base_url], "served_name": stub.served_name},
         "revise": {"enabled": False},
+        # The length gate alone: no universal probes (their spoiled answers are not the stub's texts,
+        # and the probe gate would refuse the length-biased judge too; tests/unit/pipeline/test_probes.py).
+        "judge": {"probes": {"share": 0}},
+        "quality": {"min_probe_accuracy": None},
         "train": {"dpo": {"sources": ["judge"]}},
     }))  # fmt: skip
     return path
