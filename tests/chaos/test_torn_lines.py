@@ -21,7 +21,7 @@ from rlaif.errors import RunDirError
 from rlaif.records import Message, PromptRecord
 from rlaif.store import RunDir, SharedStage
 
-pytestmark = pytest.mark.chaos
+pytestmark = [pytest.mark.chaos, pytest.mark.unit]
 
 
 def prompt(index: int, text: str = "") -> PromptRecord:

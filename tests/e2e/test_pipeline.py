@@ -17,7 +17,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 RLAIF = [sys.executable, "-m", "rlaif.cli"]
 
-pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+pytestmark = pytest.mark.e2e
 
 
 def _config(tmp_path: Path, **extra: object) -> Path:
@@ -197,6 +197,8 @@ def _vllm_children(pid: int) -> list[psutil.Process]:
         return []
 
 
+@pytest.mark.slow  # its own managed server, started twice
+@pytest.mark.timeout(450)  # 117 s on the 2-core machine
 def test_ctrl_c_stops_the_managed_server_and_a_rerun_resumes(tmp_path: Path) -> None:
     """Ctrl-C in the middle of the respond stage (24 prompts × 2 long answers: tens of seconds of work
     even on a fast machine) exits 130 with the resume hint and stops the managed server; a rerun

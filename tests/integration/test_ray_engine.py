@@ -9,9 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.support.chaos import ROOT, environment, run_cli
+
+pytestmark = pytest.mark.slow  # Ray starts its own cluster and vLLM engines in its actors, each run
 
 CONFIG = {
     "constitution": "harmless",
@@ -42,6 +45,7 @@ def _records(run_dir: Path, name: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in (run_dir / f"{name}.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.timeout(600)  # 191 s on the 2-core machine
 def test_the_pipeline_generates_through_ray_data_and_resumes(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     config = tmp_path / "config.yaml"
@@ -84,6 +88,7 @@ def _hh(question: str, reply: str) -> str:
     return f"\n\nHuman: {question}\n\nAssistant: {reply}"
 
 
+@pytest.mark.timeout(450)  # 131 s on the 2-core machine
 def test_judge_evaluation_runs_through_ray_data_and_resumes(tmp_path: Path) -> None:
     data = tmp_path / "labelled.jsonl"
     rows = [

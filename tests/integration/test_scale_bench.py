@@ -9,7 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from rlaif.bench.reports import ScaleBench
+
+pytestmark = pytest.mark.slow  # 1,000 prompts through the pipeline and a resume, on its own stub server
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,7 @@
-"""Scale-out: one client over two real vLLM servers; both carry load; killing one mid-run loses nothing."""
+"""Scale-out: one client over two real vLLM servers; both carry load; killing one mid-run loses nothing.
+
+The first replica is the session's shared server; the second, started here under the same served name
+(the client sends one model name to every replica), is the one killed."""
 
 from __future__ import annotations
 
@@ -13,20 +16,19 @@ from rlaif.backends.protocol import ChatRequest, ChatResult, run_batch
 from rlaif.backends.vllm_server import VLLMServer
 
 
-def _server(model_dir: Path, folder: Path, name: str) -> VLLMServer:
-    # The same served name on both: the client sends one model name to every replica.
-    return VLLMServer(
-        model_dir, served_name="rlaif-scale", log_path=folder / f"{name}.log", cache_dir=cache_dir() / "vllm"
+def test_two_replicas_share_load_and_survive_losing_one(
+    vllm_server: VLLMServer, model_dir: Path, tmp_path: Path
+) -> None:
+    first = vllm_server
+    replica = VLLMServer(
+        model_dir, served_name=first.served_name, log_path=tmp_path / "b.log", cache_dir=cache_dir() / "vllm"
     )
-
-
-def test_two_replicas_share_load_and_survive_losing_one(model_dir: Path, tmp_path: Path) -> None:
-    with _server(model_dir, tmp_path, "a") as first, _server(model_dir, tmp_path, "b") as second:
+    with replica as second:
         question = ({"role": "user", "content": "Write one sentence about rivers."},)
         requests = [ChatRequest(messages=question, max_tokens=48, temperature=0.8, seed=i) for i in range(32)]
 
         async def main() -> tuple[list[ChatResult], list[int], list[int]]:
-            backend = OpenAIBackend([first.base_url, second.base_url], "rlaif-scale", max_concurrency=16)
+            backend = OpenAIBackend([first.base_url, second.base_url], first.served_name, max_concurrency=16)
             done: list[int] = []
             killed_at: list[int] = []
 

@@ -287,7 +287,6 @@ def test_cli_run_sends_the_key_but_never_stores_it(tmp_path: Path) -> None:
 # --- real vLLM servers -------------------------------------------------------------------------
 
 
-@pytest.mark.integration
 def test_real_server_outage_retries_stops_and_resumes(vllm_server: Any, tmp_path: Path) -> None:
     """A real vLLM server cut off mid-run (a TCP proxy stops forwarding and refuses connections):
     first for longer than unreachable_after (exit 2, URL named, records kept), then, on the rerun,
@@ -354,7 +353,8 @@ def _processes_with(text: str) -> list[psutil.Process]:
     return found
 
 
-@pytest.mark.integration
+@pytest.mark.slow  # its own managed server, started three times
+@pytest.mark.timeout(450)  # 125 s on the 2-core machine
 def test_managed_server_frozen_then_killed_mid_run_is_restarted_and_the_run_completes(tmp_path: Path) -> None:
     """SIGSTOP the managed vLLM server's whole process group mid-run: its health check goes quiet, the
     run kills and restarts it; then SIGKILL the restarted one: restarted again. The run finishes with

@@ -256,7 +256,8 @@ def next_point(
     Inside a stage the kill comes after a random number of its records, about an even share of what
     is left, so its kills spread over the whole stage; `export` kills when the pairs are written;
     `delay` kills, and kills meant for a stage already done, land at a random time after the start;
-    when only the export is left, every kill goes to the export (first the pairs, then its files).
+    an `export` kill, and every kill once only the export is left, goes to the export (first the pairs,
+    then its files), the run first finishing any stage still to do.
     """
     done = progress(counts)
     sizes = [sum(expected.get(f, 0) for f in files) for files in SEGMENTS.values()]
@@ -267,6 +268,8 @@ def next_point(
         share = max(1, round(2 * (end - low) / max(left, 1)) - 1)
         return KillPoint("progress", low + rng.randint(1, min(share, end - low)))
     for end in ends.values():
+        if target == "export":
+            break
         if done < end:  # the stage the run is in: a delay kill takes at most a third of what is left
             return KillPoint("delay", round(rng.uniform(0.3, 6.0), 2), limit=done + max(1, (end - done) // 3))
     pairs = counts.get("pairs", 0)

@@ -184,6 +184,10 @@ def test_a_non_utf8_prompt_file_names_the_line_and_column(
     assert code == 2 and f"{prompts}:{line_number}:" in line and "column 16" in line and "0xe9" in line, err
 
 
+# Serial, not in the parallel unit tier: after the limited run the rerun waits ~40 s on the stub before
+# it is served (3 s + 43 s measured alone; cause not found), and beside another worker on 2 busy cores
+# that wait passed `unreachable_after` (60 s) once. In the integration tier it runs alone.
+@pytest.mark.integration
 def test_a_file_size_limit_mid_write_tears_nothing(tmp_path: Path) -> None:
     """A real limit, not a mock: `rlaif run` in a process whose files may not grow past 24 KB (ulimit -f).
     The responses file hits it in the middle of a line: one line, exit 3; the rerun without the limit
