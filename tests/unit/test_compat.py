@@ -133,7 +133,9 @@ def test_training_checks_torch_before_a_trainer_runs(monkeypatch: pytest.MonkeyP
 
     fake_versions(monkeypatch, torch="2.10.0")
     with pytest.raises(PackageError, match=r"^torch 2\.10\.0 is installed"):
-        registry.train_stage("dpo", config_from_dict({"prompts": {"path": "p.jsonl"}}), tmp_path, model="model")
+        registry.train_stage(
+            "dpo", config_from_dict({"prompts": {"path": "p.jsonl"}}), tmp_path, model="model"
+        )
 
 
 def test_a_missing_package_is_one_cli_line_with_the_extra(
@@ -149,9 +151,31 @@ def test_a_missing_package_is_one_cli_line_with_the_extra(
         entry.main()
     assert exited.value.code == 3
     (line,) = capsys.readouterr().err.strip().splitlines()
-    assert line == f"error: this command needs torch, which is not installed: pip install '{DISTRIBUTION}[train]'"
+    assert (
+        line
+        == f"error: this command needs torch, which is not installed: pip install '{DISTRIBUTION}[train]'"
+    )
 
 
 def test_another_missing_module_is_still_a_bug() -> None:
     assert compat.missing_package(ModuleNotFoundError("x", name="rlaif.nothing")) is None
     assert compat.missing_package(ModuleNotFoundError("x", name="trl.trainer")) is not None
+
+
+def test_a_run_that_trains_checks_torch_before_it_generates(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from rlaif.config import config_from_dict
+    from rlaif.pipeline.run import run_pipeline
+
+    fake_versions(monkeypatch, torch=None)
+    config = config_from_dict(
+        {
+            "run_dir": str(tmp_path / "run"),
+            "prompts": {"path": "absent.jsonl"},
+            "train": {"dpo": {"enabled": True}},
+        }
+    )
+    with pytest.raises(PackageError, match=r"^training needs torch, which is not installed"):
+        run_pipeline(config, stages=("respond", "dpo"), quiet=True)
+    assert not (tmp_path / "run").exists()  # nothing generated, not even the run directory
