@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	# torch first and pinned (constraints/cpu.txt): the CPU wheel; an unpinned torch pulls gigabytes of CUDA.
 	$(BIN)/pip install -q -c $(CONSTRAINTS) torch $(QUIET)
+	# A venv made before the rename holds the editable `rlaif` distribution, whose files are the new one's.
+	$(BIN)/pip uninstall -y -q rlaif 2>&1 | { grep -v 'Skipping rlaif as it is not installed' || true; }
 	$(BIN)/pip install -q -c $(CONSTRAINTS) -e '.[cpu,dev,ray]' $(QUIET)
 	# PyPI's torchvision/torchaudio/torchcodec are CUDA builds and break transformers imports on CPU torch.
 	$(BIN)/pip uninstall -y -q torchvision torchaudio torchcodec $(QUIET)

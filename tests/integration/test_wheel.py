@@ -160,16 +160,22 @@ def _check_constitution_commands(venv: Venv) -> None:
         assert part in result.stdout, part
 
 
-def _respond_on_the_stub(venv: Venv) -> list[dict[str, object]]:
-    """The bundled quickstart's first stage (respond), its model a stub server in this process."""
+def _stages_on_the_stub(venv: Venv, *stages: str) -> list[dict[str, object]]:
+    """The bundled quickstart's first stage (respond), and any `stages` after it, their model a stub server
+    in this process; the responses."""
     with StubServer() as stub:
         config = yaml.safe_load((ROOT / "examples" / "quickstart.yaml").read_text())
         shutil.copy(ROOT / "examples" / "concise_train.jsonl", venv.work / "concise_train.jsonl")
         config["prompts"]["limit"] = 2
         config["model"].update(base_urls=[stub.base_url], served_name=stub.served_name)
         (venv.work / "quickstart.yaml").write_text(yaml.safe_dump(config))
-        result = venv.rlaif("respond", "quickstart.yaml", "--quiet")
-    assert result.returncode == 0, result.stdout + result.stderr
+        for stage in ("respond", *stages):
+            result = venv.rlaif(stage, "quickstart.yaml", "--quiet")
+            if stage == "export" and result.returncode == 1:
+                # The stub judge answers A in both orders: no consistent pair, so the pairs gate refuses.
+                assert "error: the export in runs/quickstart/export is empty" in result.stderr, result.stderr
+                continue
+            assert result.returncode == 0, stage + ": " + result.stdout + result.stderr
     rows = [
         json.loads(line) for line in (venv.work / "runs/quickstart/responses.jsonl").read_text().splitlines()
     ]
@@ -238,7 +244,7 @@ def test_the_wheel_outside_the_checkout_on_python_311(wheel: Path, tmp_path: Pat
     (_site_packages(venv.folder) / "zz_deps.pth").write_text("\n".join(deps) + "\n")
     _assert_outside_the_checkout(venv)
     _check_constitution_commands(venv)
-    _respond_on_the_stub(venv)
+    _stages_on_the_stub(venv)
     _check_review_page(venv)
     probes = venv.run(
         venv.python, "-c",
@@ -260,8 +266,8 @@ def _python313() -> str | None:
 
 def test_the_wheel_judge_only_on_python_313_without_torch(wheel: Path, tmp_path: Path) -> None:
     """Highest tested Python, and the judge-only install: pip resolves the wheel's own dependencies (no
-    `train` extra, so no torch); the package byte-compiles; the constitution commands and the respond stage
-    run; a training command says in one line which extra it needs."""
+    `train` extra, so no torch); the package byte-compiles; the constitution commands, the respond, judge
+    and export stages and the web reviewer run; a training command says in one line which extra it needs."""
     python = _python313()
     if python is None:
         pytest.skip("no python3.13 on this machine")
@@ -278,7 +284,10 @@ def test_the_wheel_judge_only_on_python_313_without_torch(wheel: Path, tmp_path:
     assert compiled.returncode == 0, compiled.stdout + compiled.stderr
     _assert_outside_the_checkout(venv)
     _check_constitution_commands(venv)
-    _respond_on_the_stub(venv)
+    _stages_on_the_stub(venv, "judge", "export")  # generate, judge and export: no torch needed
+    export = venv.work / "runs/quickstart/export"
+    assert (export / "README.md").is_file(), sorted(export.rglob("*"))
+    assert DISTRIBUTION in (export / "README.md").read_text()  # the card names the distribution
     _check_review_page(venv)
     trained = venv.rlaif("train", "dpo", "quickstart.yaml")
     assert trained.returncode == 3, trained.stdout + trained.stderr
