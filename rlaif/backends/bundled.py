@@ -11,6 +11,7 @@ import shutil
 from importlib import metadata
 from pathlib import Path
 
+from rlaif.compat import check_version
 from rlaif.errors import ConfigError
 
 __all__ = ["BUNDLED_NAME", "cache_dir", "ensure_model", "gguf_path"]
@@ -45,6 +46,8 @@ def ensure_model(target: Path | None = None) -> Path:
     if (target / "config.json").exists() and (target / "model.safetensors").exists():
         return target
     source = gguf_path()
+    for name in ("torch", "transformers"):
+        check_version(name, needed_for="converting the bundled model")
     tmp = target.with_name(target.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     _convert(source, tmp)

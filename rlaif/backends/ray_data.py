@@ -7,7 +7,7 @@ its row comes out, so stored records, ids and resuming work as with a server. A 
 a wave runs (a revision whose critique just came back) goes in the next wave. Each wave starts its
 engines afresh (about 25 s for the bundled model on CPU), so this pays off for big batches.
 
-Needs `pip install 'rlaif[ray]'` (Ray Data; vLLM is already a dependency).
+Needs `pip install 'rlaif-toolkit[ray]'` (Ray Data; vLLM is already a dependency).
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ class RayDataBackend:
             from ray.data.llm import build_processor, vLLMEngineProcessorConfig
         except ImportError as error:
             raise ConfigError(
-                "model.ray needs Ray Data: pip install 'rlaif[ray]' (or remove `ray:` from the model "
+                "model.ray needs Ray Data: pip install 'rlaif-toolkit[ray]' (or remove `ray:` from the model "
                 f"section to use a vLLM server) [{error}]"
             ) from error
         self.model = self.label = label

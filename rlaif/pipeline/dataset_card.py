@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from rlaif._version import DISTRIBUTION
 from rlaif.config import ExportConfig
 from rlaif.evaluate.bias import describe_share
 from rlaif.pipeline.export import SPLITS
@@ -38,8 +39,8 @@ def write_card(
         "---",
         f"# Synthetic preference data: {constitution.name}",
         "",
-        "Made by [rlaif](https://pypi.org/project/rlaif/) from a constitution, with an AI judge and",
-        "critique-and-revise loops. Rows follow TRL's conversational format with an explicit prompt.",
+        f"Made by [rlaif](https://pypi.org/project/{DISTRIBUTION}/) from a constitution, with an AI judge",
+        "and critique-and-revise loops. Rows follow TRL's conversational format with an explicit prompt.",
         "",
         "## Constitution",
         f"- name: {constitution.name}, version {constitution.version}, hash `{constitution.hash}`",

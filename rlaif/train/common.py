@@ -46,8 +46,8 @@ CURVES = "curves.png"
 """The curves PNG in every model folder."""
 
 TRACKERS: dict[str, tuple[tuple[str, ...], str]] = {
-    "tensorboard": (("tensorboard", "tensorboardX"), "pip install 'rlaif[track]' (or tensorboard)"),
-    "trackio": (("trackio",), "pip install 'rlaif[track]' (or trackio)"),
+    "tensorboard": (("tensorboard", "tensorboardX"), "pip install 'rlaif-toolkit[track]' (or tensorboard)"),
+    "trackio": (("trackio",), "pip install 'rlaif-toolkit[track]' (or trackio)"),
     "wandb": (("wandb",), "pip install wandb"),
     "mlflow": (("mlflow",), "pip install mlflow"),
 }

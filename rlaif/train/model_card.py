@@ -89,13 +89,13 @@ def write_model_card(
     """
     from importlib import metadata
 
-    from rlaif._version import __version__
+    from rlaif._version import DISTRIBUTION, __version__
     from rlaif.store import write_atomic
 
     output_dir = Path(result.output_dir)
     results = {**(results or {}), **final_metrics(result)}
     curves = CURVES if (output_dir / CURVES).exists() else None
-    versions = {"rlaif": __version__}
+    versions = {DISTRIBUTION: __version__}
     for name in ("trl", "transformers", "torch", "datasets"):
         try:
             versions[name] = metadata.version(name)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from rlaif.compat import check_training
 from rlaif.config import RunConfig, TrainerSection, rewards
 from rlaif.errors import ConfigError
 from rlaif.inputs.load import load_run_constitution
@@ -239,6 +240,7 @@ def train_stage(name: str, config: RunConfig, run_path: Path, *, model: str | Pa
     """Train `name` (a key of `TRAINERS`) on the run's export, starting from `model`."""
     if name not in TRAINERS:
         raise ConfigError(f"unknown trainer {name!r}; choose from {', '.join(TRAINERS)}")
+    check_training()  # before a trainer imports torch or TRL
     result = TRAINERS[name].run(config, RunLayout(Path(run_path)), model)
     result.trainer = name
     return result

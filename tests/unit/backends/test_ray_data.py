@@ -90,7 +90,7 @@ def test_without_ray_installed_the_error_says_what_to_install(monkeypatch: pytes
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_ray)
-    with pytest.raises(ConfigError, match=r"pip install 'rlaif\[ray\]'"):
+    with pytest.raises(ConfigError, match=r"pip install 'rlaif-toolkit\[ray\]'"):
         RayDataBackend("model", label="m", config=RayConfig())
 
 

@@ -216,8 +216,8 @@ def test_a_missing_logger_is_one_config_error_naming_the_extra(
         trl_config(DPOConfig, "dpo", tmp_path, {"report_to": ["tensorboard"]})
     message = str(error.value)
     assert message.startswith("train.dpo.args.report_to: tensorboard is not installed")
-    assert "pip install 'rlaif[track]'" in message and "report_to: none" in message
-    with pytest.raises(ConfigError, match=r"train\.online\.args\.report_to: trackio .*rlaif\[track\]"):
+    assert "pip install 'rlaif-toolkit[track]'" in message and "report_to: none" in message
+    with pytest.raises(ConfigError, match=r"train\.online\.args\.report_to: trackio .*-toolkit\[track\]"):
         monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
         check_report_to("trackio", "online")
     check_report_to("none", "dpo")  # nothing to check
