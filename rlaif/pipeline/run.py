@@ -69,7 +69,7 @@ from rlaif.reports import QualityReport, RunSummary, StageReport
 from rlaif.review.gate import check_gate
 from rlaif.review.session import current_decisions
 from rlaif.store import RunDir, RunLayout, write_atomic
-from rlaif.train.distributed import Ranks, barrier, follow, lead, ranks, share
+from rlaif.train.distributed import Ranks, barrier, connect, follow, lead, ranks, share
 from rlaif.train.registry import TRAINERS, check_trainers, train_stage
 
 __all__ = ["ALL_STAGES", "GENERATION_STAGES", "run_pipeline"]
@@ -325,6 +325,7 @@ def run_pipeline(
             f"{where}: stages {', '.join(stages)} train nothing, and only training runs on several "
             "processes; run generation and export as one process (without torchrun or accelerate launch)"
         )
+    connect()
     if not where.main:
         return _follow(config, stages, where)
     told = False

@@ -63,7 +63,8 @@ def final_metrics(result: TrainResult) -> dict[str, Any]:
         for key, points in series.items():
             if key != "loss":
                 found[f"{key} (last logged)"] = points[-1][1]
-    found.update({k: v for k, v in result.metrics.items() if v is not None})
+    # the world size has its own line above (`_processes`)
+    found.update({k: v for k, v in result.metrics.items() if v is not None and k != "world_size"})
     return found
 
 

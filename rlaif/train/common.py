@@ -384,10 +384,13 @@ def finish(
     from rlaif.train.distributed import ranks
 
     main = ranks().main
+    adapter = hasattr(trainer.model, "peft_config")
+    if main:
+        _drop_other_weights(output_dir, adapter=adapter)
     # An adapter stays in the dtype it trained in; sharded (DeepSpeed, FSDP) weights are gathered by
     # save_model itself; in DDP only rank 0 saves, so only it casts.
     sharded = getattr(trainer, "is_deepspeed_enabled", False) or getattr(trainer, "is_fsdp_enabled", False)
-    if main and not sharded and not hasattr(trainer.model, "peft_config"):
+    if main and not sharded and not adapter:
         dtype = save_dtype(trainer.model, base_model)
         if dtype is not None:
             trainer.model.to(dtype)  # training is over: cast in place, so every save path TRL has applies
@@ -406,6 +409,21 @@ def finish(
         step_seconds=list(timer.seconds),
         metrics={"world_size": trainer.args.world_size},
     )
+
+
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
+"""What a LoRA run saves instead of full weights."""
+
+
+def _drop_other_weights(folder: Path, *, adapter: bool) -> None:
+    """Remove the weights an earlier run of the other kind left in `folder` (full weights before an
+    adapter, or an adapter before full weights): transformers would load those instead."""
+    stale = [folder / name for name in ADAPTER_FILES] if not adapter else [
+        *folder.glob("model*.safetensors"), *folder.glob("model.safetensors.index.json"),
+        *folder.glob("pytorch_model*.bin"),
+    ]  # fmt: skip
+    for path in stale:
+        path.unlink(missing_ok=True)
 
 
 def run_training(trainer: Any) -> float:

@@ -11,9 +11,10 @@ uses), with a timeout of `WAIT_SECONDS` (`RLAIF_RANK_WAIT_SECONDS`): `rlaif run`
 as it takes before rank 0 is ready, longer than the 30 minutes torch allows a collective by default.
 Rank 0 sends it once: `ready`, or the reason it stopped first, which every other rank then reports.
 
-`accelerate launch --cpu --num_processes 2` starts one process: accelerate's CPU launcher runs
-several only through MPI (`--mpirun_hostfile`), and `--multi_gpu` beside `--cpu` is ignored. On a CPU
-machine, `torchrun --nproc_per_node 2 -m rlaif.cli.main ...` starts two (gloo).
+`accelerate launch --cpu --num_processes 2` starts one process: accelerate's `--cpu` launcher runs
+several only through MPI (`--mpirun_hostfile`), so `ranks()` refuses that launch in one line. On a
+machine without GPUs, `accelerate launch --multi_gpu --num_processes 2 -m rlaif.cli.main ...` and
+`torchrun --nproc_per_node 2 -m rlaif.cli.main ...` both start two processes (gloo).
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from typing import Any
 
 from rlaif.errors import ConfigError, RlaifError
 
-__all__ = ["WAIT_SECONDS", "MainRankStopped", "Ranks", "barrier", "follow", "lead", "ranks", "share"]
+__all__ = [
+    "WAIT_SECONDS", "MainRankStopped", "Ranks", "barrier", "connect", "follow", "lead", "ranks", "share",
+]  # fmt: skip
 
 WAIT_SECONDS = 24 * 3600.0
 """How long a rank waits for rank 0 (`RLAIF_RANK_WAIT_SECONDS` overrides it): the generation of a
@@ -71,24 +74,43 @@ class MainRankStopped(RlaifError):
         self.exit_code = exit_code
 
 
-def _int(name: str, default: int) -> int:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ConfigError(
-            f"environment variable {name}={value!r} is not a whole number; torchrun and accelerate launch "
-            "set it: unset it to run one process"
-        ) from None
+WORLD = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+RANK = ("RANK", "PMI_RANK", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_RANK")
+LOCAL = ("LOCAL_RANK", "MPI_LOCALRANKID", "OMPI_COMM_WORLD_LOCAL_RANK", "MV2_COMM_WORLD_LOCAL_RANK")
+"""Where torchrun (first) and MPI launchers put them, in the order accelerate reads them."""
+
+
+def _int(names: tuple[str, ...], default: int) -> int:
+    for name in names:
+        value = os.environ.get(name, "").strip()
+        if not value:
+            continue
+        try:
+            return int(value)
+        except ValueError:
+            raise ConfigError(
+                f"environment variable {name}={value!r} is not a whole number; torchrun and accelerate "
+                "launch set it: unset it to run one process"
+            ) from None
+    return default
 
 
 def ranks() -> Ranks:
     """This process's rank, local rank and world size, from the launcher's environment."""
-    world = _int("WORLD_SIZE", 1)
-    rank = _int("RANK", 0)
-    local = _int("LOCAL_RANK", rank)
+    world = _int(WORLD, 1)
+    rank = _int(RANK, 0)
+    local = _int(LOCAL, rank)
+    if (
+        world == 1
+        and os.environ.get("ACCELERATE_USE_CPU", "").lower() == "true"
+        and "MASTER_ADDR" in os.environ
+    ):
+        # accelerate's --cpu launcher sets MASTER_ADDR only when asked for several processes, then starts one
+        raise ConfigError(
+            "accelerate launch --cpu started one process, not the several asked for (it runs more only "
+            "through MPI, --mpirun_hostfile); use accelerate launch --multi_gpu --num_processes N (gloo on "
+            "CPU) or torchrun --nproc_per_node N"
+        )
     if world < 1 or not 0 <= rank < world:
         raise ConfigError(
             f"RANK={rank} and WORLD_SIZE={world} do not fit (0 <= RANK < WORLD_SIZE); launch with torchrun "
@@ -120,7 +142,8 @@ def _channel() -> Any:
         from accelerate import PartialState
 
         if not dist.is_initialized():
-            PartialState(cpu=not torch.cuda.is_available())
+            # TrainingArguments' default ddp_timeout: TRL's trainers reuse this process group
+            PartialState(cpu=not torch.cuda.is_available(), timeout=timedelta(seconds=1800))
         _group = dist.new_group(backend="gloo", timeout=timedelta(seconds=_wait_seconds()))
         atexit.register(_close)
     return _group
@@ -133,6 +156,13 @@ def _close() -> None:
 
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+def connect() -> None:
+    """Join the launch's process group now: every rank calls it first thing, so none waits past torch's
+    30-minute rendezvous while rank 0 generates."""
+    if ranks().distributed:
+        _channel()
 
 
 def _broadcast(message: Any) -> Any:

@@ -78,10 +78,9 @@ def test_rank_0_refusing_is_one_line_on_every_rank(run_dir: Path) -> None:  # no
     assert done.returncode != 0
     errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 2, done.stderr
+    errors.sort(key=lambda line: "rank 1 of 2" in line)  # the two ranks write in either order
     assert errors[0].startswith("error: train.model.load_in_4bit needs bitsandbytes")
-    assert errors[1].startswith(
-        "error: rank 1 of 2: rank 0 stopped before training: train.model.load_in_4bit"
-    )
+    assert errors[1].startswith("error: rank 1 of 2: rank 0 stopped before training: train.model.")
     ours = done.stderr.split("torch/distributed/elastic")[0]  # then torchrun's own report of the exit
     assert "Traceback" not in ours and "terminate called" not in done.stderr
 
@@ -129,3 +128,6 @@ def test_dpo_with_lora_saves_the_adapter_and_keeps_the_base(
             off = tuned(**ids).logits
     assert torch.equal(off, before)
     assert not torch.allclose(after, before)
+    with torch.no_grad():  # transformers loads the adapter folder as a model (the base from its config)
+        loaded = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)(**ids).logits
+    assert torch.allclose(loaded, after, atol=1e-5)

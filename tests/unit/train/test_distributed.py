@@ -9,13 +9,13 @@ import pytest
 from rlaif.config import config_from_dict
 from rlaif.errors import ConfigError
 from rlaif.pipeline.run import run_pipeline
-from rlaif.train.distributed import Ranks, ranks
+from rlaif.train.distributed import LOCAL, RANK, WORLD, Ranks, ranks
 from rlaif.train.registry import check_trainers
 
 
 @pytest.fixture(autouse=True)
 def alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE"):
+    for name in (*WORLD, *RANK, *LOCAL, "ACCELERATE_USE_CPU", "MASTER_ADDR"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -44,6 +44,22 @@ def test_a_broken_environment_is_one_line(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match=needle):
+        ranks()
+
+
+def test_an_mpi_launch_is_read_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "2")
+    monkeypatch.setenv("OMPI_COMM_WORLD_RANK", "1")
+    monkeypatch.setenv("OMPI_COMM_WORLD_LOCAL_RANK", "1")
+    assert ranks() == Ranks(rank=1, local_rank=1, world_size=2)
+
+
+def test_accelerates_cpu_launcher_starting_one_of_two_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`accelerate launch --cpu --num_processes 2` sets these and starts one process (measured with
+    accelerate 1.16): said in one line instead of training on one process in silence."""
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "True")
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    with pytest.raises(ConfigError, match=r"accelerate launch --cpu started one process.*--multi_gpu"):
         ranks()
 
 
