@@ -417,10 +417,11 @@ ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_mo
 
 def _drop_other_weights(folder: Path, *, adapter: bool) -> None:
     """Remove the weights an earlier run of the other kind left in `folder` (full weights before an
-    adapter, or an adapter before full weights): transformers would load those instead."""
+    adapter, or an adapter before full weights): transformers would load those instead. A folder with
+    an adapter and a `config.json` reads as a full model with an adapter inside, so that goes too."""
     stale = [folder / name for name in ADAPTER_FILES] if not adapter else [
         *folder.glob("model*.safetensors"), *folder.glob("model.safetensors.index.json"),
-        *folder.glob("pytorch_model*.bin"),
+        *folder.glob("pytorch_model*.bin"), folder / "config.json", folder / "generation_config.json",
     ]  # fmt: skip
     for path in stale:
         path.unlink(missing_ok=True)

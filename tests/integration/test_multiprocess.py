@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -103,12 +104,14 @@ def test_dpo_with_lora_saves_the_adapter_and_keeps_the_base(
 
     from rlaif.cli.main import app
 
+    folder = run_dir / "models" / "dpo"
+    shutil.copytree(model_dir, folder, dirs_exist_ok=True)  # full weights from an earlier run
     result = CliRunner().invoke(app, ["train", "dpo", str(config), "--quiet"])
     assert result.exit_code == 0, result.output
-    folder = run_dir / "models" / "dpo"
     adapter = json.loads((folder / "adapter_config.json").read_text())
     assert (adapter["r"], adapter["lora_alpha"], adapter["peft_type"]) == (4, 8, "LORA")
     assert not (folder / "model.safetensors").exists()  # an adapter, not a copy of the base
+    assert not (folder / "config.json").exists()  # else transformers reads it as a full model
     with safe_open(str(folder / "adapter_model.safetensors"), "pt") as weights:
         names = list(weights.keys())  # noqa: SIM118 (not a dict)
         assert names and all("lora_" in n for n in names)
