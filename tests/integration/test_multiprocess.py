@@ -134,3 +134,49 @@ def test_dpo_with_lora_saves_the_adapter_and_keeps_the_base(
     with torch.no_grad():  # transformers loads the adapter folder as a model (the base from its config)
         loaded = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)(**ids).logits
     assert torch.allclose(loaded, after, atol=1e-5)
+
+
+LORA_ARGS = {
+    "sft": ARGS,
+    "kto": {**ARGS, "per_device_train_batch_size": 2},  # TRL's KTO refuses a batch of 1
+    "reward": ARGS,
+    "online": {
+        "max_steps": 1,
+        "per_device_train_batch_size": 2,
+        "num_generations": 2,
+        "max_completion_length": 8,
+        "disable_tqdm": True,
+    },  # fmt: skip
+}
+"""One step of every other TRL trainer; online RL scored by the concise constitution's checks."""
+
+
+@pytest.mark.parametrize("name", sorted(LORA_ARGS))
+def test_every_trl_trainer_takes_lora(run_dir: Path, name: str) -> None:  # noqa: F811
+    """`train.model.use_peft` reaches SFT, KTO, the reward model and online RL: each saves an adapter
+    (the reward model's a sequence-classification one with its score head) and says so in its card."""
+    from typer.testing import CliRunner
+
+    from rlaif.cli.main import app
+
+    lora = {"use_peft": True, "lora_r": 4, "lora_alpha": 8, "lora_target_modules": ["q_proj", "v_proj"]}
+    section: dict[str, object] = {"args": LORA_ARGS[name]}
+    extra: dict[str, object] = {}
+    if name == "reward":
+        section["eval_fraction"] = 0
+    if name == "online":
+        section["reward"] = "checks"
+        extra["constitution"] = "concise-plain"
+    config = write_config(run_dir, train={"model": lora, name: section}, **extra)
+    result = CliRunner().invoke(app, ["train", name, str(config), "--quiet"])
+    assert result.exit_code == 0, result.output
+    folder = run_dir / "models" / name
+    adapter = json.loads((folder / "adapter_config.json").read_text())
+    assert adapter["r"] == 4 and adapter["task_type"] == ("SEQ_CLS" if name == "reward" else "CAUSAL_LM")
+    assert (folder / "adapter_model.safetensors").exists() and not (folder / "model.safetensors").exists()
+    if name == "reward":
+        from safetensors import safe_open
+
+        with safe_open(str(folder / "adapter_model.safetensors"), "pt") as weights:
+            assert any("score" in n for n in weights.keys())  # noqa: SIM118 (not a dict)
+    assert "- model loading: LoRA (peft " in (folder / "README.md").read_text()
