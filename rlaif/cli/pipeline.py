@@ -35,6 +35,7 @@ def run_stages(
     from rlaif.errors import QualityGateError
     from rlaif.pipeline.reports import RunSummary
     from rlaif.pipeline.run import run_pipeline
+    from rlaif.train.distributed import ranks
 
     config = load_config(config_path, overrides(settings))
     try:
@@ -46,6 +47,8 @@ def run_stages(
         if isinstance(exc.summary, RunSummary):
             print_summary(exc.summary)  # the red gates first, then the one-line reasons
         raise
+    if not ranks().main:
+        return  # under torchrun or accelerate launch, rank 0 prints the summary (every rank has it)
     print_summary(summary)
     failed = {name: report for name, report in summary.stages.items() if report.failed}
     if failed:

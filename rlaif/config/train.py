@@ -226,3 +226,7 @@ class TrainConfig(Section):
     online: OnlineSection = OnlineSection()
     ppo: PPOSection = PPOSection()
     monitors: MonitorsConfig = MonitorsConfig()
+    model: dict[str, Any] = {}
+    """How every TRL trainer loads the policy and its reference: TRL's `ModelConfig` keywords (`use_peft`,
+    `lora_r`, `lora_alpha`, `lora_dropout`, `lora_target_modules`, `dtype`, `attn_implementation`,
+    `load_in_4bit`, `load_in_8bit`, ...), passed through (`rlaif.train.model_options`). {}: full weights."""

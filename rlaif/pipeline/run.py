@@ -20,7 +20,8 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from rlaif.backends.serving import make_backend, model_path, served_backend, with_restarts
@@ -74,7 +75,8 @@ from rlaif.records import (
 from rlaif.review.gate import check_gate
 from rlaif.review.session import current_decisions
 from rlaif.store import RunDir, RunLayout, write_atomic
-from rlaif.train.registry import TRAINERS, train_stage
+from rlaif.train.distributed import Ranks, barrier, connect, follow, lead, ranks, share
+from rlaif.train.registry import TRAINERS, check_trainers, train_stage
 
 __all__ = ["ALL_STAGES", "GENERATION_STAGES", "run_pipeline"]
 
@@ -363,14 +365,71 @@ def run_pipeline(
     `force` trains even when a quality gate or the human-review gate fails (recorded in the manifest).
     Raises `QualityGateError` (with the summary so far) when a gate stops training or the export is
     empty.
+
+    Under `torchrun` or `accelerate launch` (`rlaif.train.distributed`) rank 0 runs the stages as one
+    process would, then tells the other ranks to train beside it; they wait for that, train, and
+    return the summary rank 0 wrote.
     """
     if quiet:
         quiet_libraries()
     unknown = set(stages) - set(ALL_STAGES)
     if unknown:
         raise ConfigError(f"unknown stage(s) {sorted(unknown)}; choose from {', '.join(ALL_STAGES)}")
-    if any(name in stages and t.section(config).enabled for name, t in TRAINERS.items()):
+    where = ranks()
+    if not where.distributed:
+        return _run(config, stages=stages, quiet=quiet, force=force)
+    if not _trainers(config, stages):
+        raise ConfigError(
+            f"{where}: stages {', '.join(stages)} train nothing, and only training runs on several "
+            "processes; run generation and export as one process (without torchrun or accelerate launch)"
+        )
+    connect()
+    if not where.main:
+        return _follow(config, stages, where)
+    told = False
+
+    def ready() -> None:
+        nonlocal told
+        lead()
+        told = True
+
+    try:
+        summary = _run(config, stages=stages, quiet=quiet, force=force, ready=ready)
+    except BaseException as exc:
+        if not told:
+            lead(exc)
+        raise
+    return share(summary)  # the other ranks return it too
+
+
+def _trainers(config: RunConfig, stages: Sequence[str]) -> list[str]:
+    """The enabled trainers among `stages`, in the registry's order."""
+    return [name for name, t in TRAINERS.items() if name in stages and t.section(config).enabled]
+
+
+def _follow(config: RunConfig, stages: Sequence[str], where: Ranks) -> RunSummary:
+    """A rank other than 0: no lock, no generation, no export; wait for rank 0, then only train."""
+    layout = RunLayout(Path(config.run_dir))
+    follow(where)
+    for name in _trainers(config, stages):
+        train_stage(name, config, layout.root, model=model_path(config.model))
+        barrier()
+    summary: RunSummary = share(None)
+    return summary
+
+
+def _run(
+    config: RunConfig,
+    *,
+    stages: Sequence[str],
+    quiet: bool,
+    force: bool,
+    ready: Callable[[], None] | None = None,
+) -> RunSummary:
+    """The pipeline in this process; `ready` is called once training is about to start."""
+    if _trainers(config, stages):
         check_training()  # before hours of generation: a judge-only install has no torch
+    check_trainers(config, _trainers(config, stages))  # before hours of generation, not after
     constitution, prompts = load_inputs(config)
     started = time.perf_counter()
     timings: dict[str, float] = {}
@@ -397,7 +456,7 @@ def run_pipeline(
         summary = summarize(config, constitution, prompts, run, reports)
         summary.server_restarts = restarts
         human = current_decisions(run.stage(layout.REVIEWS, ReviewDecision))
-        trainers = [name for name, t in TRAINERS.items() if name in stages and t.section(config).enabled]
+        trainers = _trainers(config, stages)
         quality = None
         # Trainers always read a fresh export: reviews or settings changed since the last one count.
         # The exception is a run folder that generated nothing beside an export someone brought:
@@ -430,9 +489,12 @@ def run_pipeline(
                 run.save_manifest(forced=forced)
         if trainers:
             check_gate(run, config, force=force)
+            if ready is not None:
+                ready()
             for name in trainers:
                 t0 = time.perf_counter()
                 result = train_stage(name, config, run.path, model=model_path(config.model))
+                barrier()  # every rank trained it, and rank 0 saved it, before the next one reads it
                 timings[name] = time.perf_counter() - t0
                 summary.trained[name] = result.summary()
                 summary.files[f"{name}_model"] = str(result.output_dir)

@@ -19,6 +19,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from rlaif.errors import ConfigError, RlaifError
+from rlaif.train.model_options import ModelOptions
 from rlaif.train.reports import TrainResult
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "load_policy",
     "load_tokenizer",
     "logged",
+    "policy_kwargs",
     "quiet_libraries",
     "run_training",
     "save_pretrained_as",
@@ -196,16 +198,28 @@ def load_tokenizer(model_path: str | Path) -> Any:
     return tokenizer
 
 
-def load_policy(model_path: str | Path) -> tuple[Any, Any]:
-    """Causal LM (fp32 on CPU, bf16 on CUDA) and tokenizer, with a pad token that is not EOS."""
+def load_policy(model_path: str | Path, init_kwargs: dict[str, Any] | None = None) -> tuple[Any, Any]:
+    """Causal LM and tokenizer, with a pad token that is not EOS. `init_kwargs` are `from_pretrained`'s
+    (`policy_kwargs`); without them fp32 on CPU, bf16 on CUDA."""
     import torch
     from transformers import AutoModelForCausalLM
 
     tokenizer = load_tokenizer(model_path)
-    dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=dtype)
+    if init_kwargs is None:
+        init_kwargs = {"dtype": torch.bfloat16 if torch.cuda.is_available() else torch.float32}
+    model = AutoModelForCausalLM.from_pretrained(str(model_path), **init_kwargs)
     model.config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
+
+
+def policy_kwargs(config: Any, options: ModelOptions) -> dict[str, Any]:
+    """The policy's `from_pretrained` keywords: `train.model`'s, then the user's own
+    `args.model_init_kwargs`. Set on the TRL config too, so the reference TRL loads is loaded alike
+    (TRL reads `model_init_kwargs` only for a model given by name, and for the reference)."""
+    init = {**options.init_kwargs, **(getattr(config, "model_init_kwargs", None) or {})}
+    if hasattr(config, "model_init_kwargs"):
+        config.model_init_kwargs = init
+    return init
 
 
 def load_export(path: Path) -> Any:
@@ -406,15 +420,25 @@ def finish(
     the log history (`trainer_state.json`) and the curves (`CURVES`, titled `title`); collect the
     trainer's history into a `TrainResult`."""
     from rlaif.train.curves import plot_curves
+    from rlaif.train.distributed import ranks
 
-    dtype = save_dtype(trainer.model, base_model)
-    if dtype is not None:
-        trainer.model.to(dtype)  # training is over: cast in place, so every save path TRL has applies
-    trainer.save_model(str(output_dir))
-    tokenizer.save_pretrained(str(output_dir))
-    trainer.state.save_to_json(str(output_dir / "trainer_state.json"))
+    main = ranks().main
+    adapter = hasattr(trainer.model, "peft_config")
+    if main:
+        _drop_other_weights(output_dir, adapter=adapter)
+    # An adapter stays in the dtype it trained in; sharded (DeepSpeed, FSDP) weights are gathered by
+    # save_model itself; in DDP only rank 0 saves, so only it casts.
+    sharded = getattr(trainer, "is_deepspeed_enabled", False) or getattr(trainer, "is_fsdp_enabled", False)
+    if main and not sharded and not adapter:
+        dtype = save_dtype(trainer.model, base_model)
+        if dtype is not None:
+            trainer.model.to(dtype)  # training is over: cast in place, so every save path TRL has applies
+    trainer.save_model(str(output_dir))  # every rank: TRL writes on the main process only
     history = list(trainer.state.log_history)
-    plot_curves(history, output_dir / CURVES, title=title)
+    if main:
+        tokenizer.save_pretrained(str(output_dir))
+        trainer.state.save_to_json(str(output_dir / "trainer_state.json"))
+        plot_curves(history, output_dir / CURVES, title=title)
     return TrainResult(
         output_dir=output_dir,
         steps=trainer.state.global_step,
@@ -422,7 +446,24 @@ def finish(
         losses=[float(h["loss"]) for h in history if "loss" in h],
         log_history=history,
         step_seconds=list(timer.seconds),
+        metrics={"world_size": trainer.args.world_size},
     )
+
+
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
+"""What a LoRA run saves instead of full weights."""
+
+
+def _drop_other_weights(folder: Path, *, adapter: bool) -> None:
+    """Remove the weights an earlier run of the other kind left in `folder` (full weights before an
+    adapter, or an adapter before full weights): transformers would load those instead. A folder with
+    an adapter and a `config.json` reads as a full model with an adapter inside, so that goes too."""
+    stale = [folder / name for name in ADAPTER_FILES] if not adapter else [
+        *folder.glob("model*.safetensors"), *folder.glob("model.safetensors.index.json"),
+        *folder.glob("pytorch_model*.bin"), folder / "config.json", folder / "generation_config.json",
+    ]  # fmt: skip
+    for path in stale:
+        path.unlink(missing_ok=True)
 
 
 def run_training(trainer: Any) -> float:

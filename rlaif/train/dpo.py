@@ -33,11 +33,13 @@ from rlaif.train.common import (
     load_pairs,
     load_policy,
     logged,
+    policy_kwargs,
     quiet_libraries,
     run_training,
     trl_config,
 )
 from rlaif.train.model_card import card_settings, constitution_of, write_model_card
+from rlaif.train.model_options import ModelOptions, model_options
 from rlaif.train.reports import TrainResult
 
 __all__ = ["DEFAULTS", "SoftLabels", "soft_logsigmoid", "train_dpo"]
@@ -164,11 +166,13 @@ def train_dpo(
     sources: Sequence[str] = ("check", "judge", "revision"),
     soft_labels: SoftLabels = "smoothing",
     constitution: str | None = None,
+    loading: ModelOptions | None = None,
 ) -> TrainResult:
     """Train with DPO on the exported pairs in `dataset_dir` (a `datasets` folder) and save the model
     with its curves and a model card (`constitution`: the run's, for the card).
 
     `soft_labels` uses each pair's `p_chosen` (see the module docstring); `off` is TRL's DPO as it is.
+    `loading` (`train.model`: LoRA, dtype, attention, quantisation) applies to policy and reference.
     """
     from trl import DPOConfig, DPOTrainer
 
@@ -186,10 +190,11 @@ def train_dpo(
     columns = ["prompt", "chosen", "rejected"] + (["p_chosen"] if soft_labels != "off" else [])
     made_under = constitution_of(dataset, constitution)
     dataset = dataset.select_columns(columns)
-    model, tokenizer = load_policy(model_path)
+    options = loading or model_options({}, section="dpo")
+    model, tokenizer = load_policy(model_path, policy_kwargs(config, options))
     timer = StepTimer()
     common = {"model": model, "args": config, "train_dataset": dataset, "processing_class": tokenizer,
-              "callbacks": [timer]}  # fmt: skip
+              "callbacks": [timer], "peft_config": options.peft_config}  # fmt: skip
     if soft_labels == "off":
         trainer = DPOTrainer(**common)
     else:
@@ -200,7 +205,7 @@ def train_dpo(
     result = finish(trainer, tokenizer, output_dir, seconds, timer, base_model=model_path, title="DPO")
     margins = logged(result.log_history, "rewards/margins")
     labels = dataset["p_chosen"] if "p_chosen" in dataset.column_names else []
-    result.metrics = {
+    result.metrics |= {
         "pairs": len(dataset),
         "loss_type": config.loss_type,
         "beta": config.beta,
@@ -214,6 +219,6 @@ def train_dpo(
         trainer=f"TRL DPOTrainer (loss {config.loss_type}, beta {config.beta}, soft labels {soft_labels})",
         summary="A policy trained by rlaif with DPO on AI-feedback preference pairs.",
         data={"pairs": str(Path(dataset_dir)), "sources": ", ".join(sources), "rows": len(dataset)},
-        constitution=made_under, settings=card_settings(config, args),
+        constitution=made_under, settings=card_settings(config, args), loading=options.describe(),
     )  # fmt: skip
     return result

@@ -32,11 +32,13 @@ from rlaif.train.common import (
     load_pairs,
     load_policy,
     logged,
+    policy_kwargs,
     quiet_libraries,
     run_training,
     trl_config,
 )
 from rlaif.train.model_card import card_settings, constitution_of, write_model_card
+from rlaif.train.model_options import ModelOptions, model_options
 from rlaif.train.reports import TrainResult
 
 __all__ = ["DEFAULTS", "SoftLabels", "balanced_weights", "build_kto_trainer", "train_kto", "unpair"]
@@ -162,6 +164,7 @@ def build_kto_trainer(
     seed: int = 0,
     soft_labels: SoftLabels = "weight",
     constitution: str | None = None,
+    loading: ModelOptions | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """The KTOTrainer for the exported pairs in `dataset_dir`, unpaired (see `unpair`), and what was done
     (with `constitution`: the given one or the data's, for the card)."""
@@ -185,12 +188,14 @@ def build_kto_trainer(
         weights = {}
     config = trl_config(KTOConfig, "kto", output_dir, args, **DEFAULTS, **weights)
     check_liger(config, "kto", soft_labels=soft_labels, trainer=KTOTrainer)
-    model, tokenizer = load_policy(model_path)
+    options = loading or model_options({}, section="kto")
+    model, tokenizer = load_policy(model_path, policy_kwargs(config, options))
     if soft_labels == "off":
         rows = [{k: v for k, v in row.items() if k != "weight"} for row in rows]
     row_weight = [row["weight"] for row in rows if "weight" in row]
     common = {"model": model, "args": config, "train_dataset": Dataset.from_list(rows),
-              "processing_class": tokenizer, "callbacks": [StepTimer()]}  # fmt: skip
+              "processing_class": tokenizer, "callbacks": [StepTimer()],
+              "peft_config": options.peft_config}  # fmt: skip
     if soft_labels == "off":
         trainer = KTOTrainer(**common)
     else:
@@ -202,6 +207,7 @@ def build_kto_trainer(
         "desirable_weight": config.desirable_weight,
         "undesirable_weight": config.undesirable_weight,
         "constitution": constitution_of(pairs, constitution),
+        "loading": options.describe(),
     }
     return trainer, counts
 
@@ -216,6 +222,7 @@ def train_kto(
     seed: int = 0,
     soft_labels: SoftLabels = "weight",
     constitution: str | None = None,
+    loading: ModelOptions | None = None,
 ) -> TrainResult:
     """Train with KTO on the exported pairs in `dataset_dir` (see `build_kto_trainer`) and save the model
     with its curves and a model card (`constitution`: the run's, for the card).
@@ -227,16 +234,17 @@ def train_kto(
     output_dir = Path(output_dir)
     trainer, counts = build_kto_trainer(
         dataset_dir, model_path=model_path, output_dir=output_dir, args=args, sources=sources,
-        seed=seed, soft_labels=soft_labels, constitution=constitution,
+        seed=seed, soft_labels=soft_labels, constitution=constitution, loading=loading,
     )  # fmt: skip
     made_under = counts.pop("constitution")  # the card's, not a metric
+    described = counts.pop("loading")
     timer = next(c for c in trainer.callback_handler.callbacks if isinstance(c, StepTimer))
     seconds = run_training(trainer)
     result = finish(trainer, trainer.processing_class, output_dir, seconds, timer, base_model=model_path,
                     title="KTO")  # fmt: skip
     chosen = logged(result.log_history, "rewards/chosen")
     rejected = logged(result.log_history, "rewards/rejected")
-    result.metrics = {
+    result.metrics |= {
         **counts,
         "reward_chosen_last": chosen[-1] if chosen else None,
         "reward_rejected_last": rejected[-1] if rejected else None,
@@ -247,6 +255,6 @@ def train_kto(
         "desirable and undesirable answers.",
         data={"pairs": str(Path(dataset_dir)), "sources": ", ".join(sources),
               "desirable answers": counts["desirable"], "undesirable answers": counts["undesirable"]},
-        constitution=made_under, settings=card_settings(trainer.args, args),
+        constitution=made_under, settings=card_settings(trainer.args, args), loading=described,
     )  # fmt: skip
     return result

@@ -63,7 +63,8 @@ def final_metrics(result: TrainResult) -> dict[str, Any]:
         for key, points in series.items():
             if key != "loss":
                 found[f"{key} (last logged)"] = points[-1][1]
-    found.update({k: v for k, v in result.metrics.items() if v is not None})
+    # the world size has its own line above (`_processes`)
+    found.update({k: v for k, v in result.metrics.items() if v is not None and k != "world_size"})
     return found
 
 
@@ -80,8 +81,13 @@ def write_model_card(
     results: Mapping[str, Any] | None = None,
     usage: str | None = None,
     tags: Sequence[str] = (),
+    loading: str | None = None,
 ) -> Path:
     """The model card of `result` (`result.output_dir/README.md`), titled `label: FOLDER`.
+
+    `loading` says how the model was loaded (`ModelOptions.describe`: LoRA and its settings, 4/8-bit,
+    attention, dtype); a run of several processes says how many and the effective batch. Only rank 0
+    writes it (the path is returned on every rank).
 
     Results: `results` first (a trainer's own wording), then `final_metrics(result)`; the curves PNG is
     shown when the folder has one. `usage` is a Python snippet (default: load the folder as a causal LM
@@ -91,8 +97,12 @@ def write_model_card(
 
     from rlaif._version import DISTRIBUTION, __version__
     from rlaif.store import write_atomic
+    from rlaif.train.distributed import ranks
 
     output_dir = Path(result.output_dir)
+    path = output_dir / "README.md"
+    if not ranks().main:
+        return path
     results = {**(results or {}), **final_metrics(result)}
     curves = CURVES if (output_dir / CURVES).exists() else None
     versions = {DISTRIBUTION: __version__}
@@ -114,6 +124,8 @@ def write_model_card(
         "",
         f"- base model: `{base_model}`",
         f"- trainer: {trainer}",
+        *([f"- model loading: {loading}"] if loading else []),
+        *_processes(result, settings),
         f"- constitution: {constitution}",
         "",
         "## Training data",
@@ -135,9 +147,21 @@ def write_model_card(
         *[f"- {k} {v}" for k, v in versions.items()],
         "",
     ]
-    path = output_dir / "README.md"
     write_atomic(path, "\n".join(lines))
     return path
+
+
+def _processes(result: TrainResult, settings: Mapping[str, Any]) -> list[str]:
+    """The card's line on the processes that trained (none for one), with the effective batch."""
+    world = result.metrics.get("world_size") or 1
+    if world == 1:
+        return []
+    line = f"- processes: {world} (world size)"
+    batch = settings.get("per_device_train_batch_size")
+    accumulation = settings.get("gradient_accumulation_steps")
+    if isinstance(batch, int) and isinstance(accumulation, int):
+        line += f"; effective batch {batch} × {accumulation} × {world} = {batch * accumulation * world}"
+    return [line]
 
 
 def _fmt(value: Any) -> str:

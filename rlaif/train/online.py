@@ -26,11 +26,13 @@ from rlaif.train.common import (
     load_policy,
     load_tokenizer,
     logged,
+    policy_kwargs,
     quiet_libraries,
     run_training,
     trl_config,
 )
 from rlaif.train.model_card import card_settings, constitution_of, write_model_card
+from rlaif.train.model_options import ModelOptions, model_options
 from rlaif.train.monitors import Monitor
 from rlaif.train.reports import TrainResult
 
@@ -170,6 +172,7 @@ def train_online(
     head_weights: dict[str, float] | None = None,
     uncertainty_penalty: float = 0.0,
     constitution: str | None = None,
+    loading: ModelOptions | None = None,
 ) -> TrainResult:
     """Online RL on the prompts of the exported pairs; saves the policy with its curves and a model card.
 
@@ -188,6 +191,7 @@ def train_online(
         constitution: the run's constitution, for the card (default: the hashes in the data).
         head_weights: a reward model's head weights (`train.scoring.ModelReward`).
         uncertainty_penalty: λ of an ensemble's conservative reward `mean - λ·std`.
+        loading: `train.model` (LoRA, dtype, attention, quantisation) for the policy and its reference.
     """
     from datasets import Dataset
 
@@ -227,7 +231,8 @@ def train_online(
             reward_tokenizers.append(tokenizer)
             names.append(Path(one).name)
     reward_name = " + ".join(names)
-    model, tokenizer = load_policy(model_path)
+    options = loading or model_options({}, section="online")
+    model, tokenizer = load_policy(model_path, policy_kwargs(config, options))
     timer = StepTimer()
     callbacks: list[Any] = [timer]
     watch = None
@@ -242,6 +247,7 @@ def train_online(
         processing_class=tokenizer,
         reward_processing_classes=reward_tokenizers if len(reward_funcs) > 1 else reward_tokenizers[0],
         callbacks=callbacks,
+        peft_config=options.peft_config,
     )
     if watch is not None:
         watch.trainer = trainer
@@ -252,7 +258,7 @@ def train_online(
     kl = logged(result.log_history, "kl")
     lengths = logged(result.log_history, "completions/mean_length")
     spread = logged(result.log_history, "reward/ensemble_std")
-    result.metrics = {
+    result.metrics |= {
         "algorithm": algorithm,
         "reward": reward_name,
         "prompts": len(prompts),
@@ -272,6 +278,7 @@ def train_online(
         "AI-feedback preference pairs and a reward (model, judge or checks) scores them.",
         data={"prompts from": str(Path(dataset_dir)), "sources": ", ".join(sources), "prompts": len(prompts)},
         constitution=constitution_of(pairs, constitution), settings=card_settings(config, args),
+        loading=options.describe(),
     )  # fmt: skip
     return result
 
@@ -326,8 +333,9 @@ class MonitorCallback(TrainerCallback):
             return
         values = self.monitor.observe(state.global_step, prompts, answers)
         state.log_history[-1].update(values)  # TRL appended a copy of `logs` before calling us
-        with self.path.open("a") as file:
-            file.write(json.dumps({"step": state.global_step, **values}) + "\n")
+        if state.is_world_process_zero:  # every rank measures the gathered batch; one writes it down
+            with self.path.open("a") as file:
+                file.write(json.dumps({"step": state.global_step, **values}) + "\n")
         if self.monitor.stop:
             control.should_training_stop = True
 

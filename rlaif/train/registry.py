@@ -9,7 +9,8 @@ export and goes to RUN_DIR/models/NAME. Each runner imports torch and TRL only w
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -19,11 +20,13 @@ from rlaif.config import RunConfig, TrainerSection, rewards
 from rlaif.errors import ConfigError
 from rlaif.inputs.load import load_run_constitution
 from rlaif.store import RunLayout
+from rlaif.train.distributed import ranks
 
 if TYPE_CHECKING:
+    from rlaif.train.model_options import ModelOptions
     from rlaif.train.reports import TrainResult
 
-__all__ = ["TRAINERS", "TRAIN_STAGES", "Trainer", "train_stage"]
+__all__ = ["TRAINERS", "TRAIN_STAGES", "Trainer", "check_trainers", "train_stage"]
 
 Runner = Callable[[RunConfig, RunLayout, "str | Path"], "TrainResult"]
 
@@ -51,6 +54,38 @@ class Trainer:
         return section
 
 
+def _loading(config: RunConfig, name: str) -> ModelOptions:
+    """`train.model` for trainer `name` (TRL's ModelConfig keywords)."""
+    from rlaif.train.model_options import FOR_TRAINER, model_options
+
+    section = getattr(config.train, name)
+    return model_options(config.train.model, kind=FOR_TRAINER[name], args=section.args, section=name)
+
+
+def check_trainers(config: RunConfig, names: Sequence[str]) -> None:
+    """What can be refused before anything runs (a whole `rlaif run` generates first): a missing
+    optional package for `train.model` or a trainer's args, PPO with `train.model` or several processes."""
+    from rlaif.train.model_options import check_packages
+
+    for name in names:
+        section = getattr(config.train, name)
+        if name == "ppo":
+            if config.train.model:
+                raise ConfigError(
+                    f"train.model ({', '.join(config.train.model)}): rlaif's PPO loads full models in fp32 "
+                    "and takes no LoRA, quantisation or attention settings; use train.online (TRL's "
+                    "RLOO/GRPO) for those"
+                )
+            where = ranks()
+            if where.distributed:
+                raise ConfigError(
+                    f"train ppo: rlaif's PPO runs in one process ({where}); launch it without torchrun or "
+                    "accelerate launch, or use train.online (TRL's RLOO/GRPO), which runs on several"
+                )
+            continue
+        check_packages(config.train.model, section.args, section=name)
+
+
 def _constitution(config: RunConfig) -> str:
     """The run's constitution as a model card names it."""
     constitution = load_run_constitution(config)
@@ -62,7 +97,7 @@ def _sft(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainResult
 
     return sft.train_sft(
         layout.export_sft, model_path=model, output_dir=layout.model("sft"), args=config.train.sft.args,
-        constitution=_constitution(config),
+        constitution=_constitution(config), loading=_loading(config, "sft"),
     )  # fmt: skip
 
 
@@ -79,7 +114,7 @@ def _reward(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainRes
         layout.export_pairs, model_path=model, output_dir=layout.model("reward"), args=section.args,
         sources=section.sources, use_margin=section.use_margin, eval_fraction=section.eval_fraction,
         seed=config.seed, ensemble=section.ensemble, bootstrap=section.bootstrap, heads=heads,
-        constitution=_constitution(config),
+        constitution=_constitution(config), loading=_loading(config, "reward"),
     )  # fmt: skip
 
 
@@ -90,6 +125,7 @@ def _dpo(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainResult
     return dpo.train_dpo(
         layout.export_pairs, model_path=model, output_dir=layout.model("dpo"), args=section.args,
         sources=section.sources, soft_labels=section.soft_labels, constitution=_constitution(config),
+        loading=_loading(config, "dpo"),
     )  # fmt: skip
 
 
@@ -100,7 +136,7 @@ def _kto(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainResult
     return kto.train_kto(
         layout.export_pairs, model_path=model, output_dir=layout.model("kto"), args=section.args,
         sources=section.sources, seed=config.seed, soft_labels=section.soft_labels,
-        constitution=_constitution(config),
+        constitution=_constitution(config), loading=_loading(config, "kto"),
     )  # fmt: skip
 
 
@@ -117,6 +153,7 @@ def _online(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainRes
         "args": section.args, "sources": section.sources, "reference": section.reference,
         "monitors": config.train.monitors, "head_weights": section.head_weights,
         "uncertainty_penalty": section.uncertainty_penalty, "constitution": _constitution(config),
+        "loading": _loading(config, "online"),
     }  # fmt: skip
     names = rewards(section.reward)
     with contextlib.ExitStack() as stack:
@@ -153,6 +190,7 @@ def _online(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainRes
 def _ppo(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainResult:
     from pydantic import ValidationError
 
+    check_trainers(config, ["ppo"])
     from rlaif.train.common import load_pairs
     from rlaif.train.ppo.config import PPOConfig
     from rlaif.train.ppo.rollout import checks_scorer, combined, pair_prompts, reward_model_scorer
@@ -241,6 +279,15 @@ def train_stage(name: str, config: RunConfig, run_path: Path, *, model: str | Pa
     if name not in TRAINERS:
         raise ConfigError(f"unknown trainer {name!r}; choose from {', '.join(TRAINERS)}")
     check_training()  # before a trainer imports torch or TRL
+    where = ranks()
+    if where.distributed:
+        print(f"rlaif: {where}: training {name}", file=sys.stderr, flush=True)
     result = TRAINERS[name].run(config, RunLayout(Path(run_path)), model)
     result.trainer = name
+    if where.distributed:
+        print(
+            f"rlaif: {where}: trained {name}, {result.steps} steps; the trainer's world size was "
+            f"{result.metrics.get('world_size')}",
+            file=sys.stderr, flush=True,
+        )  # fmt: skip
     return result

@@ -29,14 +29,17 @@ from rlaif.train.common import (
     load_pairs,
     load_tokenizer,
     logged,
+    policy_kwargs,
     quiet_libraries,
     run_training,
     split_by_prompt,
     trl_config,
 )
+from rlaif.train.distributed import ranks
 from rlaif.train.ensemble import MANIFEST, MAX_MEMBERS, EnsembleManifest, member_dir, write_manifest
 from rlaif.train.heads import HeadPlan, head_mask, plan_heads
 from rlaif.train.model_card import constitution_of, write_model_card
+from rlaif.train.model_options import ModelOptions, model_options
 from rlaif.train.reports import RewardAccuracy, TrainResult
 from rlaif.train.reward_math import bootstrap_indices
 
@@ -69,6 +72,7 @@ def train_reward(
     bootstrap: bool = True,
     heads: Mapping[str, frozenset[str]] | None = None,
     constitution: str | None = None,
+    loading: ModelOptions | None = None,
 ) -> TrainResult:
     """Train a reward model on the exported pairs in `dataset_dir`; save it with tokenizer, curves and card.
 
@@ -85,16 +89,26 @@ def train_reward(
         bootstrap: with `ensemble` > 1, each member trains on its own bootstrap resample.
         heads: head name -> principle ids (`heads.head_groups`); None: one scalar head.
         constitution: the run's constitution, for the card (default: the hashes in the data).
+        loading: `train.model` (LoRA: a sequence-classification adapter with the score head; dtype,
+            attention, quantisation).
     """
     if not 1 <= ensemble <= MAX_MEMBERS:
         raise ConfigError(
             f"train.reward.ensemble: {ensemble} members; choose 1 to {MAX_MEMBERS} (1 trains a single model)"
         )
+    options = loading or model_options({}, kind="reward", section="reward")
+    if options.lora and (ensemble > 1 or heads is not None):
+        raise ConfigError(
+            "train.model.use_peft: a reward ensemble or heads are scored from full model folders; LoRA "
+            "trains one reward model: set train.reward.ensemble: 1 and no heads, or drop use_peft"
+        )
     quiet_libraries()
     output_dir = Path(output_dir)
+    main = ranks().main
     # A manifest left by an earlier ensemble would make scorers read stale members; the new one is
     # written only once every member is saved.
-    (output_dir / MANIFEST).unlink(missing_ok=True)
+    if main:
+        (output_dir / MANIFEST).unlink(missing_ok=True)
     pairs = load_pairs(dataset_dir, sources)
     if heads is not None and "principle_ids" not in pairs.column_names:
         raise RlaifError(
@@ -116,10 +130,10 @@ def train_reward(
         if held_out is not None:
             held_out = held_out.map(lambda row: {"head_mask": head_mask(row["principle_ids"], kept)})
         columns.append("head_mask")
-    fit = {"columns": columns, "model_path": model_path, "args": args, "plan": plan}
+    fit = {"columns": columns, "model_path": model_path, "args": args, "plan": plan, "options": options}
     card = {
         "dataset_dir": dataset_dir, "model_path": model_path, "sources": sources, "plan": plan,
-        "constitution": constitution_of(pairs, constitution),
+        "constitution": constitution_of(pairs, constitution), "loading": options.describe(),
     }  # fmt: skip
     if ensemble == 1:
         member, settings = _fit(train, held_out, output_dir=output_dir, seed=seed, **fit)
@@ -132,15 +146,16 @@ def train_reward(
             member, settings = _fit(rows, held_out, output_dir=folder, seed=seed + k, **fit)
             results.append(member)
             _card(member, settings, label=f"Reward model, member {k} of {output_dir.name}", **card)
-        load_tokenizer(model_path).save_pretrained(str(output_dir))  # shared by every member
-        write_manifest(output_dir, EnsembleManifest(
-            members=[member_dir(output_dir, k).name for k in range(ensemble)],
-            heads=list(plan.heads) if plan else ["reward"],
-            seeds=[seed + k for k in range(ensemble)], bootstrap=bootstrap,
-        ))  # fmt: skip
+        if main:
+            load_tokenizer(model_path).save_pretrained(str(output_dir))  # shared by every member
+            write_manifest(output_dir, EnsembleManifest(
+                members=[member_dir(output_dir, k).name for k in range(ensemble)],
+                heads=list(plan.heads) if plan else ["reward"],
+                seeds=[seed + k for k in range(ensemble)], bootstrap=bootstrap,
+            ))  # fmt: skip
         settings = {**settings, "seed": f"{seed} to {seed + ensemble - 1} (member k: {seed} + k)"}
     accuracy = None
-    if held_out is not None and (ensemble > 1 or plan is not None):
+    if held_out is not None and (ensemble > 1 or plan is not None) and main:  # it reads what rank 0 saved
         from rlaif.train.scoring import RewardScorer, held_out_accuracy
 
         scorer = RewardScorer.load(output_dir)
@@ -162,18 +177,20 @@ def _fit(
     args: dict[str, Any] | None,
     seed: int,
     plan: HeadPlan | None,
+    options: ModelOptions,
 ) -> tuple[TrainResult, dict[str, Any]]:
     """Train and save one reward model: its result, and the TRL settings its card lists."""
     from trl import RewardConfig, RewardTrainer
 
     config = trl_config(RewardConfig, "reward", output_dir, args, **{**DEFAULTS, "seed": seed})
+    policy_kwargs(config, options)  # TRL loads it by name, with these
     tokenizer = load_tokenizer(model_path)
     timer = StepTimer()
     # A model path (not an instance): TRL seeds before adding the random score head and loads fp32.
     common: dict[str, Any] = {
         "model": str(model_path), "args": config, "train_dataset": train.select_columns(columns),
         "eval_dataset": None if held_out is None else held_out.select_columns(columns),
-        "processing_class": tokenizer, "callbacks": [timer],
+        "processing_class": tokenizer, "callbacks": [timer], "peft_config": options.peft_config,
     }  # fmt: skip
     if plan is None:
         trainer = RewardTrainer(**common)
@@ -187,7 +204,7 @@ def _fit(
     result = finish(trainer, tokenizer, output_dir, seconds, timer, base_model=model_path,
                     title="reward model")  # fmt: skip
     accuracies = logged(result.log_history, "accuracy")
-    result.metrics = {
+    result.metrics |= {
         "train_pairs": len(trainer.train_dataset),
         "eval_pairs": 0 if held_out is None else len(trainer.eval_dataset),
         "use_margin": "margin" in columns,
@@ -201,7 +218,8 @@ def _fit(
     }
     settings = {
         k: getattr(config, k)
-        for k in ("learning_rate", "per_device_train_batch_size", "max_steps", "num_train_epochs",
+        for k in ("learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps", "max_steps",
+                  "num_train_epochs",
                   "max_length", "seed", "center_rewards_coefficient")
     }  # fmt: skip
     return result, settings
@@ -219,6 +237,7 @@ def _merge(results: list[TrainResult], output_dir: Path) -> TrainResult:
         log_history=history,
         step_seconds=[s for r in results for s in r.step_seconds],
         metrics={
+            "world_size": results[0].metrics["world_size"],
             "train_pairs": [r.metrics["train_pairs"] for r in results],
             "eval_pairs": results[0].metrics["eval_pairs"],
             "use_margin": results[0].metrics["use_margin"],
@@ -251,7 +270,7 @@ def _extension_metrics(
 def _card(
     result: TrainResult, settings: dict[str, Any], *, label: str, dataset_dir: str | Path,
     model_path: str | Path, sources: Sequence[str], plan: HeadPlan | None, constitution: str,
-    accuracy: RewardAccuracy | None = None,
+    loading: str | None, accuracy: RewardAccuracy | None = None,
 ) -> None:  # fmt: skip
     metrics, output_dir = result.metrics, result.output_dir
     members = metrics.get("members", 1)
@@ -303,6 +322,7 @@ def _card(
         if members > 1 or plan is not None
         else _USAGE.format(folder=output_dir),
         tags=["reward-model", *(["ensemble"] if members > 1 else [])],
+        loading=loading,
     )
 
 
