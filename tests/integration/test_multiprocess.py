@@ -21,7 +21,7 @@ import torch
 from tests.integration.test_trainers import run_dir, write_config  # noqa: F401  (the export fixture)
 from tests.support.threads import one_thread  # noqa: F401  (autouse: one torch thread)
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow  # several real processes, each loading the model: minutes
 
 ARGS = {"max_steps": 1, "max_length": 64, "per_device_train_batch_size": 1, "disable_tqdm": True}
 
