@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,34 +28,16 @@ from rlaif.backends.vllm_server import VLLMServer
 from rlaif.compat import check_training
 from rlaif.config import RunConfig
 from rlaif.errors import ConfigError, QualityGateError, RlaifError
-from rlaif.evaluate.bias import LengthTally, SelfPreferenceTally
-from rlaif.evaluate.calibration import calibrator
 from rlaif.inputs.load import load_inputs
 from rlaif.memory import PeakMemory
-from rlaif.pipeline.calibrate import calibrate_run, is_ground_truth, reviewed_labels
 from rlaif.pipeline.current import StoredResponses, iter_current
-from rlaif.pipeline.dataset_card import write_card
-from rlaif.pipeline.export import (
-    dropped_row,
-    held_out_prompts,
-    iter_pair_rows,
-    sft_row,
-    write_dropped,
-    write_pairs,
-    write_sft,
-)
+from rlaif.pipeline.export_stage import export_stage
 from rlaif.pipeline.judge import judge, validate_revisions, validates_revisions
-from rlaif.pipeline.pairs import candidate_pairs
 from rlaif.pipeline.probes import judge_probes, probes_on
 from rlaif.pipeline.quality import (
-    Verdict,
-    evaluate_gates,
-    pair_filter,
-    revision_checks,
     training_sources,
-    verdict,
 )
-from rlaif.pipeline.reports import JudgeBiasReport, QualityReport, RunSummary, StageReport
+from rlaif.pipeline.reports import QualityReport, RunSummary, StageReport
 from rlaif.pipeline.respond import respond
 from rlaif.pipeline.revise import revise
 from rlaif.pipeline.summary import summarize, versions
@@ -64,7 +45,6 @@ from rlaif.progress import quiet_libraries, server_spinner
 from rlaif.records import (
     Constitution,
     Judgment,
-    PreferencePair,
     ProbeResponse,
     PromptRecord,
     Response,
@@ -84,9 +64,6 @@ GENERATION_STAGES = ("respond", "revise", "judge")
 ALL_STAGES = (*GENERATION_STAGES, "export", *TRAINERS)
 
 R = TypeVar("R")
-
-PAIR_BATCH = 1024
-"""Candidate pairs appended to `pairs.jsonl` at a time."""
 
 
 async def _generate(
@@ -196,153 +173,6 @@ def _generation(
             ),
             managed,
         )
-
-
-def _export(
-    config: RunConfig,
-    constitution: Constitution,
-    prompts: Sequence[PromptRecord],
-    run: RunDir,
-    summary: RunSummary,
-    human: dict[str, dict[str, ReviewDecision]],
-    *,
-    trainers: Sequence[str],
-    force: bool,
-) -> QualityReport:
-    """Pairs, the filters, the export (human decisions applied), its card and the quality gates;
-    counts go into `summary`.
-
-    Every stage file is streamed: what stays in memory is a few ids and small verdicts a pair, so the
-    export of a million prompts is not a million records at once.
-    """
-    layout, templates = run.layout, config.template_set()
-    by_id = {p.id: p for p in prompts}
-    verdicts: dict[str, Verdict] = {}
-    validations: dict[str, Verdict] = {}
-    truth: list[Judgment] = []  # the few judgments whose better answer is known (calibration)
-    judged_by: Judgment | None = None
-    judged: dict[str, tuple[str, str]] = {}  # judgment id -> its two responses, for self-preference
-    judge_model: str | None = None
-    for judgment in iter_current(run, layout.JUDGMENTS, Judgment, prompts, constitution, templates=templates):
-        truth += [judgment] if is_ground_truth(judgment) else []
-        judged_by = judged_by or (judgment if judgment.orders else None)
-        if judgment.kind == "revision":
-            validations[judgment.response_a_id] = verdict(judgment)
-        else:
-            verdicts[judgment.id] = verdict(judgment)
-            judged[judgment.id] = (judgment.response_a_id, judgment.response_b_id)
-            if judgment.source == "llm":
-                judge_model = judge_model or judgment.provenance.model
-    # The universal probes are stored apart (never made into pairs): each knows its better answer.
-    truth += iter_current(run, layout.PROBES, Judgment, prompts, constitution, templates=templates)
-    own = SelfPreferenceTally(judge_model or "")
-    # Only the answers another model wrote are kept: in the usual run that is none.
-    other_model = {
-        r.id: r.provenance.model for r in run.stage(layout.RESPONSES, Response)
-        if judge_model is not None and r.provenance.model != judge_model
-    }  # fmt: skip
-    still_failing, flags = revision_checks(
-        iter_current(run, layout.REVISIONS, Revision, prompts, constitution, templates=templates),
-        by_id,
-        constitution,
-    )
-    drop = pair_filter(
-        config=config, constitution=constitution, judgments=verdicts, validations=validations,
-        check_failures=still_failing,
-    )  # fmt: skip
-    skipped: Counter[str] = Counter()
-    candidates: Counter[str] = Counter()
-    kept: Counter[str] = Counter()
-    flagged: Counter[str] = Counter()
-    kept_ids: list[str] = []
-    dropped: list[tuple[str, str, str]] = []
-    store = run.stage(layout.PAIRS, PreferencePair)
-    batch: list[PreferencePair] = []
-    for pair in candidate_pairs(config, run, prompts, constitution, skipped):
-        batch.append(pair)
-        if len(batch) >= PAIR_BATCH:
-            store.append(batch)
-            batch = []
-        candidates[pair.source] += 1
-        reason = drop(pair)
-        if reason is None:
-            kept_ids.append(pair.id)
-            kept[pair.source] += 1
-            flagged.update(flags.get(pair.source_id, ()))
-            if pair.source_id in judged and judge_model is not None:
-                a, b = judged[pair.source_id]
-                chosen, rejected = (a, b) if (verdicts[pair.source_id].p_a or 0) > 0.5 else (b, a)
-                own.add(other_model.get(chosen, judge_model), other_model.get(rejected, judge_model),
-                        known=pair.source == "check")  # fmt: skip
-        else:
-            dropped.append((pair.id, *reason))
-    store.append(batch)
-    dropped.sort()
-    kept_ids.sort()  # the export is ordered by pair id: the same data gives the same files
-    write_dropped(layout.export, (dropped_row(store[pid], reason, detail) for pid, reason, detail in dropped))
-    exported: Counter[str] = Counter()
-    reviewed = 0
-    if judged_by is not None:  # an LLM judged something: say whether its labels are calibrated
-        summary.calibration = calibrate_run(
-            config, truth, reviewed_labels(human, (store[pid] for pid in kept_ids if pid in human)),
-            judge_model=judged_by.provenance.model, template_hash=judged_by.provenance.template_hash,
-        )  # fmt: skip
-    calibrate = calibrator(summary.calibration)
-    length = LengthTally()
-
-    def rows() -> Iterator[dict[str, Any]]:
-        nonlocal reviewed
-        for row in iter_pair_rows((store[pid] for pid in kept_ids), human, flags, calibrate):
-            exported[row["source"]] += 1
-            reviewed += row["human_reviewed"]
-            length.add_row(row)
-            yield row
-
-    # The split is the prompt set's, so a prompt's pairs and its SFT row fall on the same side.
-    seed = config.seed if config.export.seed is None else config.export.seed
-    fraction = config.export.test_fraction
-    held = held_out_prompts(by_id, fraction, seed=seed) if fraction else None
-    write_pairs(rows(), layout.export, held)
-    revisions = run.stage(layout.REVISIONS, Revision)
-    current_revisions = sorted(
-        r.id
-        for r in iter_current(run, layout.REVISIONS, Revision, prompts, constitution, templates=templates)
-    )
-    sft_rows = (sft_row(r, by_id[r.prompt_id]) for r in (revisions[i] for i in current_revisions))
-    write_sft(sft_rows, layout.export, held)  # each revision read back once, in id order
-    counts = summary.counts
-    counts.pairs = sum(exported.values())
-    counts.pairs_from_judge = exported["judge"]
-    counts.pairs_from_revision = exported["revision"]
-    counts.pairs_from_check = exported["check"]
-    counts.pairs_human_reviewed = reviewed
-    summary.skipped = dict(skipped)
-    summary.bias = _bias(summary, length, own)
-    quality = evaluate_gates(
-        flagged=flagged, config=config, sources=training_sources(config, trainers), candidates=candidates,
-        kept=kept, exported=dict(exported), dropped=Counter(reason for _, reason, _ in dropped),
-        judgments=iter_current(run, layout.JUDGMENTS, Judgment, prompts, constitution, templates=templates),
-        forced=force, bias=summary.bias, probe_report=summary.probes,
-    )  # fmt: skip
-    summary.quality = quality
-    write_card(layout.export, constitution=constitution, summary=summary, export=config.export)
-    summary.files["export"] = str(layout.export)
-    return quality
-
-
-def _bias(summary: RunSummary, length: LengthTally, own: SelfPreferenceTally) -> JudgeBiasReport:
-    """The export's length and self-preference figures; self-judging said once, from the config (see
-    `summarize`) or, when the config did not show it, from who wrote the judged answers."""
-    said = summary.bias.self_judging if summary.bias is not None else None
-    if said is None and own.own_answers:
-        said = (
-            f"the judge's model ({own.judge_model}) wrote {own.own_answers} of the answers it judged, where "
-            "self-preference is worst: judge with a model that wrote none of them (judge.model)"
-        )
-    return JudgeBiasReport(
-        self_judging=said, length=length.report(),
-        self_preference=own.report(ground_truth=summary.judge.check_agreement),
-    )  # fmt: skip
 
 
 def _refuse(run: RunDir, summary: RunSummary, quality: QualityReport, trainers: Sequence[str]) -> None:
@@ -468,7 +298,7 @@ def _run(
                 "no quality gate was applied to it"])  # fmt: skip
         # With neither judge nor revisions nothing makes pairs: a generation-only run exports nothing.
         elif trainers or ("export" in stages and (config.judge.enabled or config.revise.enabled)):
-            quality = _export(
+            quality = export_stage(
                 config, constitution, prompts, run, summary, human, trainers=trainers, force=force
             )
             empty = not sum(quality.exported.values())
