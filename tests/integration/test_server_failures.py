@@ -260,7 +260,11 @@ def test_cli_run_outage_ends_with_one_line_naming_the_url_then_resumes(tmp_path:
     counts = stage_counts(final)
     assert [counts[name] for name in PROGRESS] == [10, 10, 5, 5]
     new_responses = 10 - len(kept["responses"])
-    assert stub.count() - served_before == new_responses + 20 + 10  # nothing stored was asked again
+    # Both orders of each universal probe judged after the rerun (every prompt is probed here).
+    new_probe_orders = 2 * (counts["probes"] - len(kept.get("probes", {})))
+    assert counts["probes"] > 0
+    # nothing stored was asked again
+    assert stub.count() - served_before == new_responses + 20 + 10 + new_probe_orders
 
 
 def test_cli_run_sends_the_key_but_never_stores_it(tmp_path: Path) -> None:
