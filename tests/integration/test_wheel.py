@@ -141,7 +141,12 @@ def _assert_outside_the_checkout(venv: Venv) -> None:
     site = str(_site_packages(venv.folder))
     for key in ("file", "prompts", "harmless", "static", "probes"):
         assert str(where[key]).startswith(site), (key, where[key])
-    assert not any(str(entry).startswith(str(ROOT)) for entry in where["path"]), where["path"]  # type: ignore[union-attr]
+    # The one entry allowed under the checkout is the dependencies' site-packages, when the checkout's own
+    # venv lies inside it (as `make install` puts it): added as a plain path, its .pth files (the
+    # editable install's among them) are never read.
+    deps = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    paths = [str(entry) for entry in where["path"]]  # type: ignore[union-attr]
+    assert not any(entry.startswith(str(ROOT)) and entry not in deps for entry in paths), paths
     assert sorted(os.listdir(str(where["prompts"]))) == SHIPPED["prompts"]
     for name in SHIPPED["prompts"]:
         assert (Path(str(where["prompts"])) / name).read_bytes() == (ROOT / "prompts" / name).read_bytes()
