@@ -430,6 +430,9 @@ class TrustArm(Report):
     """Whether the exported soft labels were calibrated, and how (the run's calibration line)."""
     seconds: float
     """Wall time of the judge and export stages."""
+    expected_accuracy: float | None = None
+    """The judges' generative model's expected label accuracy on this run's very pairs (for `rlaif`: of
+    the pairs whose orders agree), to read the measured one against."""
 
 
 class TrustCell(Report):
@@ -453,6 +456,10 @@ class TrustBench(Report):
     """The run seed."""
     naive_settings: dict[str, str]
     """The settings that make the naive arm (dotted config keys and values)."""
+    first_better: Rate
+    """Share of the judged pairs whose first sample (shown first in one order) is the better answer."""
+    longer_better: Rate
+    """Share of the judged pairs of different lengths whose longer answer is the better one."""
     cells: list[TrustCell]
     """One per judge, in grid order."""
     respond_seconds: float

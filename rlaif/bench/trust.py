@@ -44,7 +44,7 @@ from rlaif.pipeline.reports import RunSummary
 from rlaif.pipeline.run import run_pipeline
 from rlaif.store import RunLayout
 
-__all__ = ["GRID", "NAIVE", "PROMPTS", "plot", "run_trust_bench", "truth"]
+__all__ = ["GRID", "NAIVE", "PROMPTS", "expected_on", "plot", "run_trust_bench", "truth"]
 
 GRID: tuple[tuple[float, float, float], ...] = tuple(
     (a, ln, q) for q in (0.0, 0.3) for ln in (0.0, 0.3, 0.6) for a in (0.6, 0.75, 0.9)
@@ -103,6 +103,39 @@ def truth(row: dict[str, Any]) -> tuple[bool, int]:
         raise ValueError(f"pair {row.get('pair_id')}: an answer without its tag; not a synthetic answer")
     longer = len(chosen.split()) - len(rejected.split())
     return quality(tags[0]) > quality(tags[1]), (longer > 0) - (longer < 0)
+
+
+def _pair_set(answers: Path) -> list[tuple[bool, bool | None]]:
+    """For each prompt's judged pair (sample 0 against sample 1): whether sample 0 is the better, and
+    whether the longer is the better (None when they are as long)."""
+    by_prompt: dict[str, dict[int, str]] = {}
+    for line in answers.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        by_prompt.setdefault(row["prompt_id"], {})[row["sample_index"]] = row["text"]
+    made = []
+    for texts in by_prompt.values():
+        first, second = texts[0], texts[1]
+        tags = tag_of(first), tag_of(second)
+        assert tags[0] is not None and tags[1] is not None  # the stub's own answers
+        first_better = quality(tags[0]) > quality(tags[1])
+        longer = len(first.split()) - len(second.split())
+        made.append((first_better, None if longer == 0 else (longer > 0) == first_better))
+    return made
+
+
+def expected_on(spec: JudgeSpec, pairs: Sequence[tuple[bool, bool | None]]) -> tuple[float, float]:
+    """The generative model's expected label accuracy on these very pairs: (one order with sample 0
+    first, the pairs whose two orders agree)."""
+    a, ln, q = spec.accuracy, spec.length_bias, spec.position_bias
+    one = right = wrong = 0.0
+    for first_better, longer_better in pairs:
+        by_length = a if longer_better is None else float(longer_better)
+        m = (1 - q) * (ln * by_length + (1 - ln) * a)
+        shown_first, shown_second = q * first_better + m, q * (not first_better) + m
+        one += shown_first
+        right += shown_first * shown_second
+        wrong += (1 - shown_first) * (1 - shown_second)
+    return one / len(pairs), right / (right + wrong) if right + wrong else 0.5
 
 
 def _arm(name: str, summary: RunSummary, layout: RunLayout, seconds: float) -> TrustArm:
@@ -176,6 +209,7 @@ def run_trust_bench(
             run_pipeline(base, stages=("respond",), quiet=True)
             respond_seconds = time.perf_counter() - t0
             answers = RunLayout(root / "answers").stage_file(RunLayout.RESPONSES)
+            pairs = _pair_set(answers)
             cells = []
             for spec in specs:
                 slug = spec.name.split(":", 1)[1].replace(",", "_").replace("=", "")
@@ -194,6 +228,7 @@ def run_trust_bench(
                     )  # fmt: skip
                     for arm in ("naive", "rlaif")
                 }
+                arms["naive"].expected_accuracy, arms["rlaif"].expected_accuracy = expected_on(spec, pairs)
                 agree, agreed_right = two_order_expectation(
                     spec.accuracy, spec.length_bias, spec.position_bias
                 )
@@ -214,6 +249,8 @@ def run_trust_bench(
         prompts=prompts,
         seed=seed,
         naive_settings={k: json.dumps(v) for k, v in NAIVE.items()},
+        first_better=rate(sum(first for first, _ in pairs), len(pairs)),
+        longer_better=rate(sum(bool(x) for _, x in pairs), sum(x is not None for _, x in pairs)),
         cells=cells,
         respond_seconds=round(respond_seconds, 2),
         seconds=round(time.perf_counter() - started, 1),

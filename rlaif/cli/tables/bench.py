@@ -73,10 +73,12 @@ def trust_markdown(report: TrustBench) -> str:
             f"| {excess} | {_gates(rlaif)} |"
         )
     refused = sum(c.rlaif.refused for c in report.cells)
+    first, longer = percent(report.first_better.value), percent(report.longer_better.value)
     rows += [
         "",
         f"{report.prompts} prompts, one judge pair each, answered once and judged by every judge in both "
-        f"arms; seed {report.seed}. Label accuracy is the share of the exported pairs whose chosen answer "
+        f"arms; seed {report.seed}; the first sample is the better answer in {first} of the pairs and the "
+        f"longer one in {longer}. Label accuracy is the share of the exported pairs whose chosen answer "
         "is truly the better one. A REFUSED run trains on nothing: its accuracy is that of the pairs it "
         f"would have exported. rlaif refused {refused} of {len(report.cells)} judges; the naive arm has "
         f"no gate to refuse with. {report.seconds:.0f} s in all ({report.machine}).",

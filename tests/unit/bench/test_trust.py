@@ -123,6 +123,11 @@ def test_a_tiny_grid_refuses_the_length_judge_and_cleans_the_competent_ones_data
     assert naive is not None and rlaif is not None and rlaif > naive
     assert competent.rlaif.probe_accuracy is not None and (competent.rlaif.probe_accuracy.value or 0) >= 0.8
     assert competent.naive.probe_accuracy is None and competent.naive.order_consistency is None
+    # The measured accuracies are what the generative model expects on these very pairs.
+    for cell in report.cells:
+        for arm in (cell.naive, cell.rlaif):
+            low, high = arm.label_accuracy.ci95 or (0, 1)
+            assert arm.expected_accuracy is not None and low <= arm.expected_accuracy <= high, arm
     # The truth is counted from the exported files themselves.
     rows = [
         json.loads(x)
@@ -147,11 +152,15 @@ def test_the_committed_results_back_the_table_and_the_docs() -> None:
     assert (RESULTS / "trust.md").read_text(encoding="utf-8") == table + "\n"
     assert (RESULTS / "trust.png").stat().st_size > 10_000
     assert len(report.cells) == 18 and report.prompts >= 200
-    # The synthetic judges behave as their formula says: the naive arm's one verdict, and rlaif's agreeing
-    # pairs, hold the expected accuracy in their 95% intervals in nearly every cell.
-    held = [c.naive.label_accuracy.ci95[0] <= c.judge.single_order_accuracy <= c.naive.label_accuracy.ci95[1]
-            for c in report.cells if c.naive.label_accuracy.ci95]  # fmt: skip
-    assert sum(held) >= 15, held
+    # The synthetic judges behave as their model says: the naive arm's one verdict, and rlaif's agreeing
+    # pairs, hold the accuracy expected on these pairs in their 95% intervals in nearly every cell.
+    arms = [arm for c in report.cells for arm in (c.naive, c.rlaif)]
+    held = [
+        a.label_accuracy.ci95 is not None
+        and a.label_accuracy.ci95[0] <= (a.expected_accuracy or -1) <= a.label_accuracy.ci95[1]
+        for a in arms
+    ]
+    assert sum(held) >= 32, held
     # The claims of the results page, from the same file.
     page = (ROOT / "docs" / "results" / "trust.md").read_text(encoding="utf-8")
     assert "<!-- results:trust -->" in page
