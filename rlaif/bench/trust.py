@@ -74,7 +74,7 @@ NAIVE: dict[str, Any] = {
             "max_self_preference",
             "min_probe_accuracy",
         )
-    },  # fmt: skip
+    },
     "train.dpo.soft_labels": "off",
 }
 """The naive arm: rlaif's own settings turned into a pipeline without its machinery."""
@@ -225,7 +225,7 @@ def run_trust_bench(
                             **(NAIVE if arm == "naive" else {}),
                         ),
                         answers,
-                    )  # fmt: skip
+                    )
                     for arm in ("naive", "rlaif")
                 }
                 arms["naive"].expected_accuracy, arms["rlaif"].expected_accuracy = expected_on(spec, pairs)
