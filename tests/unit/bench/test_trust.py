@@ -27,6 +27,7 @@ from rlaif.bench.synthetic import (
 from rlaif.bench.trust import run_trust_bench
 from rlaif.cli.tables.bench import trust_markdown
 from rlaif.pipeline.probes import padded, repeated, truncated
+from rlaif.reports import percent
 from tests.support.cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -162,13 +163,33 @@ def test_the_committed_results_back_the_table_and_the_docs() -> None:
     ]
     assert sum(held) >= 32, held
     # The claims of the results page, from the same file.
-    page = (ROOT / "docs" / "results" / "trust.md").read_text(encoding="utf-8")
+    page = " ".join((ROOT / "docs" / "results" / "trust.md").read_text(encoding="utf-8").split())
     assert "<!-- results:trust -->" in page
     refused = [c for c in report.cells if c.rlaif.refused]
     passed = [c for c in report.cells if not c.rlaif.refused]
-    assert f"refused {len(refused)} of the {len(report.cells)} judges" in page
+    assert f"rlaif refused {len(refused)} of the {len(report.cells)} judges" in page
     for cell in passed:
-        naive, rlaif = cell.naive.label_accuracy.value, cell.rlaif.label_accuracy.value
-        assert naive is not None and rlaif is not None and rlaif >= naive
-    worst_passed = min(c.rlaif.label_accuracy.value or 0 for c in passed)
-    assert f"every judge it let through exported pairs at least {100 * worst_passed:.1f}% right" in page
+        rlaif, naive = cell.rlaif, cell.naive
+        assert f"exported {rlaif.exported} pairs, {percent(rlaif.label_accuracy.value)}" in page
+        assert (
+            f"all {naive.exported} of the same judge's pairs, {percent(naive.label_accuracy.value)}" in page
+        )
+    naive = [c.naive.label_accuracy.value or 0 for c in report.cells]
+    rlaif = [c.rlaif.label_accuracy.value or 0 for c in report.cells]
+    assert all(r >= n for r, n in zip(rlaif, naive, strict=True))
+    low, high = percent(min(rlaif)).rstrip("%"), percent(max(rlaif))
+    assert f"({low}–{high} right against {percent(min(naive)).rstrip('%')}–{percent(max(naive))})" in page
+    cell = next(
+        c
+        for c in report.cells
+        if (c.judge.accuracy, c.judge.length_bias, c.judge.position_bias) == (0.9, 0, 0.3)
+    )
+    assert f"naive export is {percent(cell.naive.label_accuracy.value)} right" in page
+    assert (
+        f"{percent(cell.rlaif.label_accuracy.value)} right ({cell.rlaif.exported} of {report.prompts} kept)"
+        in page
+    )
+    assert f"probes {percent(cell.rlaif.probe_accuracy.value if cell.rlaif.probe_accuracy else None)}" in page
+    long = [c for c in report.cells if c.judge.length_bias == 0.6]
+    assert all("judge length bias" in c.rlaif.failed_gates for c in long) and len(long) == 6
+    assert f"{report.seconds:.0f} s in all" in page
