@@ -264,7 +264,7 @@ def plot(report: TrustBench, path: Path) -> Path:
 
     plt = pyplot()
     cells = report.cells
-    figure, axis = plt.subplots(figsize=(12, 4.8))
+    figure, axis = plt.subplots(figsize=(12, 5.4))
     width = 0.4
     for offset, arm, color in ((-width / 2, "naive", "tab:gray"), (width / 2, "rlaif", "tab:blue")):
         for x, cell in enumerate(cells):
@@ -276,13 +276,21 @@ def plot(report: TrustBench, path: Path) -> Path:
             axis.bar(
                 x + offset, value, width, color="white" if result.refused else color, edgecolor=color,
                 hatch="//" if result.refused else None, yerr=[[value - low], [high - value]], capsize=2,
-                label=arm if x == 0 else None,
             )  # fmt: skip
             if result.refused:
                 axis.text(x + offset, 0.02, "refused", rotation=90, ha="center", va="bottom", fontsize=7)
-    axis.bar(
-        0, 0, 0, color="white", edgecolor="tab:blue", hatch="//", label="rlaif, refused (trains nothing)"
-    )
+    from matplotlib.patches import Patch
+
+    handles = [
+        Patch(facecolor="tab:gray", label="naive (one order, no filters, no gates)"),
+        Patch(facecolor="tab:blue", label="rlaif defaults, passed"),
+        Patch(
+            facecolor="white",
+            edgecolor="tab:blue",
+            hatch="//",
+            label="rlaif defaults, refused: trains nothing",
+        ),
+    ]
     axis.axhline(0.5, color="black", linewidth=0.6, linestyle=":")
     axis.set_xticks(
         range(len(cells)),
@@ -291,6 +299,6 @@ def plot(report: TrustBench, path: Path) -> Path:
     )
     title = f"Exported-label accuracy against exact truth ({report.prompts} pairs a judge)"
     axis.set(ylim=(0, 1.05), ylabel="exported pairs labelled right", title=title)
-    axis.legend(loc="lower right", fontsize=8)
+    axis.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=3, fontsize=8)
     figure.tight_layout()
     return save_png(figure, path, dpi=120)
