@@ -395,6 +395,13 @@ def hacking() -> str:
     return table(header, rows, "lrrrrrr") + source("hacking.json")
 
 
+def trust() -> str:
+    from rlaif.bench.reports import TrustBench
+    from rlaif.cli.tables.bench import trust_markdown
+
+    return trust_markdown(TrustBench.model_validate(load("trust.json"))) + source("trust.json")
+
+
 TABLES: dict[str, Callable[[], str]] = {
     "compliance": compliance,
     "generation": generation,
@@ -408,6 +415,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "scale": scale,
     "scale-servers": scale_servers,
     "hacking": hacking,
+    "trust": trust,
 }
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -109,6 +110,8 @@ class OpenAIBackend:
         self._in_flight = [0] * len(self._clients)
         self._down_until = [0.0] * len(self._clients)
         self._failures = [0] * len(self._clients)
+        self._failed_at = [-math.inf] * len(self._clients)
+        """When each replica's last failure was counted: attempts sent before it are the same incident."""
         self.served = [0] * len(self._clients)
         """Requests answered per replica (for load-balance checks and reports)."""
         self.peak_in_flight = 0
@@ -240,7 +243,12 @@ class OpenAIBackend:
                     failing_since = failing_since or now
                     first_try = first_try or sent
                     waited = now - first_try
-                    self._failures[index] += 1
+                    # Attempts that were already in flight when the replica last failed fail with it
+                    # (64 connections reset at once are one incident, not 64): only an attempt sent
+                    # after that escalates the backoff, else one burst would hold the replica for 30 s.
+                    if sent >= self._failed_at[index]:
+                        self._failures[index] += 1
+                        self._failed_at[index] = now
                     # Backoff per replica, so one dead server is skipped while the others carry on.
                     self._down_until[index] = now + min(30.0, 0.5 * 2 ** min(self._failures[index], 6))
                     if self.alive is not None and not self.alive():

@@ -1,5 +1,5 @@
 """The reports of the benchmarks: generation and scale against raw vLLM and the raw client, the judge's
-cost, training against plain TRL, the checks' speed."""
+cost, training against plain TRL, the checks' speed, what the data-trust machinery is worth."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field, computed_field
 
-from rlaif.reports import Report
+from rlaif.reports import Rate, Report
 
 __all__ = [
     "BenchMeasurement",
@@ -25,6 +25,10 @@ __all__ = [
     "TrainBench",
     "TrainerComparison",
     "TrainerMeasurement",
+    "TrustArm",
+    "TrustBench",
+    "TrustCell",
+    "TrustJudge",
 ]
 
 
@@ -370,3 +374,97 @@ class ScaleBench(Report):
     prompt it belongs to)."""
     servers: list[ServersPoint] = Field(default_factory=list)
     """The same run against 1, 2, ... stub servers (`--servers`)."""
+
+
+class TrustJudge(Report):
+    """A synthetic judge of `rlaif bench-trust` (`rlaif.bench.synthetic`): per order, with probability
+    `position_bias` it answers A; else with probability `length_bias` the longer answer; else the better
+    one with probability `accuracy`."""
+
+    accuracy: float
+    """P(the better answer) when neither bias decides."""
+    length_bias: float
+    """P(the longer answer), when position did not decide."""
+    position_bias: float
+    """P(the first position), whatever the answers."""
+    served_name: str
+    """The stub's model name that judges so."""
+    single_order_accuracy: float
+    """P(one verdict is right) on the run's own pairs: q/2 + (1-q)(l/2 + (1-l) a)."""
+    two_order_agreement: float
+    """Expected share of pairs whose two orders agree."""
+    two_order_accuracy: float
+    """Expected share of those agreeing pairs that are right."""
+
+
+class TrustArm(Report):
+    """One judge through one pipeline: what it exported, how right the labels are, what the gates said."""
+
+    arm: str
+    """`naive` (one order, hard labels, no filters, no probes, no gates) or `rlaif` (the defaults)."""
+    judged: int
+    """Judge pairs judged (one per prompt)."""
+    exported: int
+    """Judge pairs exported (for `rlaif`: what would be trained on if no gate refused)."""
+    label_accuracy: Rate
+    """Share of the exported pairs whose chosen answer is truly the better one (Wilson 95% interval)."""
+    chose_longer: Rate
+    """Share of the exported pairs (answers of different lengths) whose chosen answer is the longer."""
+    refused: bool
+    """A quality gate failed: `rlaif run` would train on nothing."""
+    failed_gates: list[str] = []
+    """The names of the gates that failed."""
+    gate_lines: list[str] = []
+    """Their one-line messages, as `rlaif run` prints them."""
+    order_consistency: float | None = None
+    """Share of the judge pairs whose two orders agreed; None with one order."""
+    probe_accuracy: Rate | None = None
+    """Accuracy on the universal probes (ties count half); None without probes."""
+    probe_by_kind: dict[str, Rate] = {}
+    """The same per probe kind."""
+    length_share: Rate | None = None
+    """The length gate's share: exported judge pairs whose chosen answer is the longer."""
+    length_excess_low: float | None = None
+    """What the length gate reads: the lower 95% bound of that share's excess over its reference."""
+    calibration: str = ""
+    """Whether the exported soft labels were calibrated, and how (the run's calibration line)."""
+    seconds: float
+    """Wall time of the judge and export stages."""
+    expected_accuracy: float | None = None
+    """The judges' generative model's expected label accuracy on this run's very pairs (for `rlaif`: of
+    the pairs whose orders agree), to read the measured one against."""
+
+
+class TrustCell(Report):
+    """One synthetic judge through both pipelines, on the same answers."""
+
+    judge: TrustJudge
+    """The judge."""
+    naive: TrustArm
+    """One order, hard labels, no filters, no gates."""
+    rlaif: TrustArm
+    """rlaif's defaults."""
+
+
+class TrustBench(Report):
+    """`rlaif bench-trust`: synthetic judges of known accuracy, position and length bias through a naive
+    pipeline and through rlaif's defaults, on the same synthetic answers whose better one is known."""
+
+    prompts: int
+    """Prompts (one judge pair each), answered once and judged by every judge in both arms."""
+    seed: int
+    """The run seed."""
+    naive_settings: dict[str, str]
+    """The settings that make the naive arm (dotted config keys and values)."""
+    first_better: Rate
+    """Share of the judged pairs whose first sample (shown first in one order) is the better answer."""
+    longer_better: Rate
+    """Share of the judged pairs of different lengths whose longer answer is the better one."""
+    cells: list[TrustCell]
+    """One per judge, in grid order."""
+    respond_seconds: float
+    """Wall time of answering the prompts once."""
+    seconds: float
+    """Wall time of the whole benchmark."""
+    machine: str = ""
+    """Where it ran (platform, CPU count, Python)."""

@@ -2,7 +2,9 @@
 
 It answers at once, so whatever limits requests/s is the client. Plain chat requests get a short
 deterministic answer (a hash of the messages and seed); constrained A/B judge requests get `A` or
-`B` with log-probs for both. `GET /stats` says how many chat requests it answered, so a benchmark
+`B` with log-probs for both. The served names of `rlaif.bench.synthetic` (`trust-policy`, and
+`trust-judge:...` for a judge of set accuracy and biases) get that world's answers and verdicts
+instead. `GET /stats` says how many chat requests it answered, so a benchmark
 counts what a run really sent. Run it as `python -m rlaif.bench.stub_server PORT`; it serves one
 model, `stub`, on 127.0.0.1.
 """
@@ -14,6 +16,8 @@ import json
 import math
 import sys
 from typing import Any
+
+from rlaif.bench import synthetic
 
 __all__ = ["MODEL", "app", "completion"]
 
@@ -58,8 +62,13 @@ def completion(body: dict[str, Any]) -> dict[str, Any]:
         json.dumps([body.get("messages"), body.get("seed")], sort_keys=True).encode(), digest_size=8
     ).digest()
     structured = (body.get("structured_outputs") or {}).get("choice")
+    model = str(body.get("model", ""))
     if structured:
-        p_first = 0.2 + 0.6 * digest[0] / 255  # some pairs decided, some close: a judge with an opinion
+        judged = synthetic.verdict(body) if model.startswith(synthetic.JUDGE_PREFIX) else None
+        if judged is None:
+            p_first = 0.2 + 0.6 * digest[0] / 255  # some pairs decided, some close: a judge with an opinion
+        else:  # a synthetic judge of known accuracy and biases (rlaif bench-trust)
+            p_first = judged[1] if judged[0] == 0 else 1 - judged[1]
         text = structured[0] if p_first >= 0.5 else structured[1]
         top = [
             {"token": structured[0], "logprob": math.log(p_first), "bytes": None},
@@ -67,6 +76,8 @@ def completion(body: dict[str, Any]) -> dict[str, Any]:
         ]
         chosen = top[0] if text == structured[0] else top[1]
         logprobs = {"content": [{**chosen, "top_logprobs": top}]} if body.get("logprobs") else None
+    elif model == synthetic.POLICY:  # answers with a hidden quality (rlaif bench-trust)
+        text, logprobs = synthetic.answer(body), None
     else:
         start = digest[1] % len(_WORDS)
         words = [_WORDS[(start + i * (digest[2] | 1)) % len(_WORDS)] for i in range(12 + digest[3] % 12)]

@@ -1,4 +1,5 @@
-"""`rlaif bench`: every generation stage against raw vLLM on the same requests."""
+"""`rlaif bench`: every generation stage against raw vLLM on the same requests; `bench-scale` against a
+zero-latency stub; `bench-trust`: what the data-trust machinery is worth against exact ground truth."""
 
 from __future__ import annotations
 
@@ -98,6 +99,47 @@ def register(app: typer.Typer) -> None:
         console.print(table, markup=False, highlight=False)
         console.print(
             f"report: {out / 'scale.json'}, chart: {out / 'scale.png'}", markup=False, highlight=False
+        )
+
+    @app.command("bench-trust")
+    def bench_trust(
+        prompts: Annotated[
+            int, typer.Option("--prompts", min=1, help="Prompts (one judge pair each) every judge judges.")
+        ] = 400,
+        seed: Annotated[int, typer.Option(help="The runs' seed.")] = 0,
+        out: Annotated[
+            Path, typer.Option("--out", help="Folder for trust.json, trust.md and trust.png.")
+        ] = Path("bench-trust"),
+    ) -> None:
+        """Synthetic judges of known accuracy, length and position bias through a naive pipeline and
+        rlaif's defaults: the exported labels' accuracy against exact truth, what was kept, what refused."""
+        from rlaif.bench.trust import GRID, plot, run_trust_bench
+        from rlaif.cli.tables.bench import trust_markdown
+        from rlaif.errors import ConfigError
+        from rlaif.reports import percent
+
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"--out {out} is a file; give a folder")
+        out.mkdir(parents=True, exist_ok=True)
+
+        def shown(cell: Any) -> None:
+            judge, naive, rlaif = cell.judge, cell.naive, cell.rlaif
+            verdict = "REFUSED (" + ", ".join(rlaif.failed_gates) + ")" if rlaif.refused else "passed"
+            console.print(
+                f"a={judge.accuracy:g} l={judge.length_bias:g} q={judge.position_bias:g}: naive "
+                f"{percent(naive.label_accuracy.value)} of {naive.exported}, rlaif "
+                f"{percent(rlaif.label_accuracy.value)} of {rlaif.exported}, {verdict}",
+                markup=False, highlight=False,
+            )  # fmt: skip
+
+        report = run_trust_bench(GRID, prompts=prompts, seed=seed, progress=shown)
+        (out / "trust.json").write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        table = trust_markdown(report)
+        (out / "trust.md").write_text(table + "\n", encoding="utf-8")
+        plot(report, out / "trust.png")
+        console.print(table, markup=False, highlight=False)
+        console.print(
+            f"report: {out / 'trust.json'}, chart: {out / 'trust.png'}", markup=False, highlight=False
         )
 
 
