@@ -52,8 +52,9 @@ test-unit: $(STAMP)
 test-integration: $(STAMP) browser
 	$(PYTEST) --tier integration
 
+# Two lanes (tests/support/tiers.py): the CPU-bound tests one after another, the registry-bound beside them.
 test-slow: $(STAMP)
-	$(PYTEST) --tier slow
+	$(PYTEST) --tier slow -n 2 --dist loadgroup
 
 # The chaos suite with every kill point (24 a run, not CI's sample of 8), all tiers in one session.
 # Longer still: python -m tests.chaos.soak --runs 10 --kills 40 (many seeds).

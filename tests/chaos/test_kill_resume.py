@@ -5,7 +5,7 @@ deterministic stub server it ends with exactly the records of an uninterrupted r
 Also here, because they need the same real runs: one run directory has one writer, and the API key
 never reaches the run directory.
 
-The suite is 24 kill points a run; CI runs a sample of 8 (at least one kill in each stage: respond,
+The suite is 24 kill points a run; CI runs a sample of 6 (at least one kill in each stage: respond,
 revise, judge, export, and a torn write), and RLAIF_CHAOS_ALL=1 (`make soak`) runs all 24. Set
 RLAIF_CHAOS_KILLS / RLAIF_CHAOS_SEED to vary the kills; the soak script (tests/chaos/soak.py) runs
 many seeds.
@@ -45,7 +45,7 @@ from tests.support.stub import StubServer
 
 pytestmark = pytest.mark.chaos
 
-ALL_KILLS, SAMPLE_KILLS = 24, 8
+ALL_KILLS, SAMPLE_KILLS = 24, 6  # 6: each of the 5 targets once, one delay kill
 _DEFAULT_KILLS = ALL_KILLS if os.environ.get("RLAIF_CHAOS_ALL") else SAMPLE_KILLS
 KILLS = max(SAMPLE_KILLS, int(os.environ.get("RLAIF_CHAOS_KILLS") or _DEFAULT_KILLS))
 FULL = KILLS >= ALL_KILLS
@@ -104,7 +104,8 @@ def _kill_and_resume(config: Path, run_dir: Path, expected: dict[str, int]) -> t
     started = time.monotonic()
     report = chaos_run(config, run_dir, expected, kills=KILLS, seed=SEED, env=_env())
     print(f"\n{report.summary()} in {time.monotonic() - started:.0f} s\n{describe(report.kills)}")
-    assert len(report.killed) >= KILLS * 5 // 6, describe(report.kills)  # 20 of 24; 6 of a sample of 8
+    # A kill may find its run finished (a delay kill late in a fast stage): 20 of 24, 4 of a sample of 6.
+    assert len(report.killed) >= KILLS - (4 if FULL else 2), describe(report.kills)
     stages = report.by_stage()
     for stage in ("respond", "revise", "judge"):
         assert stages.get(stage, 0) >= (2 if FULL else 1), f"too few kills in {stage}: {stages}"

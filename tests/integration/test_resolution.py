@@ -25,7 +25,7 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.registry]
 
 ROOT = Path(__file__).resolve().parents[2]
 RESOLVE_TIMEOUT = 900

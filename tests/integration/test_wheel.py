@@ -32,7 +32,7 @@ from rlaif._version import DISTRIBUTION, __version__
 from tests.support.review import make_pair, run_with_pairs
 from tests.support.stub import StubServer
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.registry]
 
 ROOT = Path(__file__).resolve().parents[2]
 WHEEL_NAME = f"{DISTRIBUTION.replace('-', '_')}-{__version__}-py3-none-any.whl"

@@ -12,6 +12,13 @@ A test with none or with two is failed in every tier (it would otherwise run in 
 `unit` or `slow` test that asks for the shared server (each tier is its own session: it would start a
 second one). `chaos` and `e2e` say what a test is about, beside its cost marker.
 
+`registry`: a test that mostly waits on a package registry (resolving, downloading, installing) and
+hardly uses the CPU. Under `--dist loadgroup` (the slow tier runs `-n 2` so) those tests form one
+xdist group and every other test of the tier another: one worker runs the CPU-bound tests one after
+another, as without xdist, while the second waits on the registry beside it. Two CPU-bound slow tests
+side by side would each start servers or train on the same 2 cores, and their timing checks assume
+the cores to themselves.
+
 `pytest --tier NAME` runs one tier (`-m NAME`) and, at its end, compares the tier's wall time with its
 budget in tests/budgets.toml, printing both; passing the budget fails the run. With RLAIF_DURATIONS=FILE
 the tier's wall time and each test's seconds (setup + call + teardown) are written into FILE
@@ -59,6 +66,9 @@ def pytest_configure(config: pytest.Config) -> None:
         ("slow", "its own servers, Ray, kill points or long runs"),
     ):
         config.addinivalue_line("markers", f"{name}: cost tier: {what}")
+    config.addinivalue_line(
+        "markers", "registry: mostly waits on a package registry; runs beside the CPU-bound tests (-n 2)"
+    )
     tier = config.getoption("--tier")
     if tier:
         own = config.option.markexpr
@@ -102,6 +112,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(name)
         elif not any(m.name == tier for m in item.iter_markers()):
             item.add_marker(tier)  # type: ignore[arg-type]
+        lane = "registry" if item.get_closest_marker("registry") else "machine"
+        item.add_marker(pytest.mark.xdist_group(lane))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
