@@ -419,7 +419,7 @@ class TrustArm(Report):
     order_consistency: float | None = None
     """Share of the judge pairs whose two orders agreed; None with one order."""
     probe_accuracy: Rate | None = None
-    """Accuracy on the universal probes (ties count half); None without probes."""
+    """Accuracy on the universal probes where both orders agreed (what the gate reads); None without."""
     probe_by_kind: dict[str, Rate] = {}
     """The same per probe kind."""
     length_share: Rate | None = None

@@ -80,7 +80,9 @@ class QualityConfig(Section):
     the share where it chose its own over the reference, at the lower end of its 95% interval; null: off."""
     # Universal probes (judge.probes)
     min_probe_accuracy: float | None = Field(default=0.8, ge=0.0, le=1.0)
-    """LLM-judged pairs in the training data: least accuracy of the judge on the universal probes (ties,
-    orders that disagree included, count half; unparsed ones are left out), once `min_probes` exist."""
+    """LLM-judged pairs in the training data: least accuracy of the judge on the universal probes it
+    decided (both orders agreeing, as a judge pair needs; ties and unparsed ones left out), overall and
+    on each probe kind with `min_probes` decided, once `min_probes` have a verdict; a judge that decided
+    none of them is refused."""
     min_probes: int = Field(default=20, ge=1)
     """Probes with a verdict needed before `min_probe_accuracy` applies."""

@@ -262,14 +262,15 @@ def _probe_lines(summary: RunSummary) -> list[str]:
     if probes is None:
         return ["- universal probes: none (judge.probes.share is 0, or the judge is off)"]
     lines = [
-        f"- universal probes (an answer against a spoiled copy of it; ties count half, unparsed left out): "
-        f"{_rate(probes.accuracy)} on {probes.prompts} prompts ({probes.right} right, {probes.wrong} wrong, "
+        f"- universal probes (an answer against a spoiled copy of it; unparsed left out): "
+        f"{_rate(probes.decided)} right where both orders agreed, {_rate(probes.accuracy)} with ties "
+        f"counted half, on {probes.prompts} prompts ({probes.right} right, {probes.wrong} wrong, "
         f"{probes.ties} ties, {probes.unparsed} unparsed); never in the exported data"
     ]
     for kind, tally in probes.by_kind.items():
         missing = ", ".join(f"{reason} {n}" for reason, n in tally.not_built.items())
         lines.append(
-            f"  - {kind}: {_rate(tally.accuracy)} ({tally.ties} ties)"
+            f"  - {kind}: {_rate(tally.decided)} decided ({tally.ties} ties)"
             + (f"; not built: {missing}" if missing else "")
         )
     return lines

@@ -290,8 +290,9 @@ def outcome(judgment: Judgment) -> Literal["right", "wrong", "tie", "unparsed"]:
 
 def probe_report(judgments: Iterable[Judgment], *, share: float, prompts: int, not_built: Mapping[str, int],
                  kinds: Sequence[str]) -> ProbeReport:  # fmt: skip
-    """Accuracy overall and per kind (Wilson intervals; ties count half, unparsed left out) of the probe
-    judgments, with the probes that could not be built by reason."""
+    """Accuracy overall and per kind (Wilson intervals; ties count half, unparsed left out), and the same
+    among decided probes (two orders agreeing), of the probe judgments, with the probes that could not be
+    built by reason."""
     counts: dict[str, Counter[str]] = {kind: Counter() for kind in kinds}
     for judgment in judgments:
         if judgment.kind == "probe" and judgment.known_better is not None:
@@ -309,6 +310,7 @@ def _tally(found: Counter[str], not_built: dict[str, int]) -> ProbeTally:
     return ProbeTally(
         judged=verdicts + found["unparsed"], right=found["right"], wrong=found["wrong"], ties=found["tie"],
         unparsed=found["unparsed"], accuracy=rate(found["right"] + found["tie"] / 2, verdicts),
+        decided=rate(found["right"], found["right"] + found["wrong"]),
         not_built=not_built,
     )  # fmt: skip
 

@@ -354,7 +354,9 @@ def evaluate_gates(
     failed = [g for g in gates if g.passed is False]
     reasons = Counter(dropped) if isinstance(dropped, Mapping) else Counter(d.reason for d in dropped)
     warnings = [
-        _warning(g, candidates, kept) for g in gates if g.passed is None and g.value is not None and _fails(g)
+        _warning(g, candidates, kept)
+        for g in gates
+        if g.passed is None and (g.value is not None and _fails(g) or g.detail.startswith(NONE_DECIDED))
     ]
     return QualityReport(
         sources=list(sources), candidates=dict(candidates), kept=dict(kept), exported=dict(exported),
@@ -388,20 +390,53 @@ def _bias_gates(
     ]  # fmt: skip
 
 
+NONE_DECIDED = "the judge decided none of its"
+"""How a probe gate's detail starts when no probe was decided (no figure to show, yet a refusal)."""
+
+
 def _probe_gate(probes: ProbeReport | None, config: RunConfig, *, applies: bool, note: str, fix: str) -> Gate:
-    """The judge's accuracy on the universal probes, once `min_probes` have a verdict; its lines name
-    the accuracy of each probe kind."""
+    """The judge's accuracy on the universal probes it decided (two orders agreeing: what a judge pair is
+    made from), once `min_probes` have a verdict: overall and on each kind with `min_probes` decided, the
+    lowest read; its lines name each kind's.
+
+    Ties are left out because the export leaves them out: counted half, they made a position-biased but
+    otherwise sound judge look like a coin (a judge right 90% of the time that ties 30% of its probes scored
+    76%, while 95% of its exported pairs were right; `rlaif bench-trust`). How often it ties is the
+    order-consistency gate's figure. Each kind is held to the bar on its own because the kinds test
+    different things and averaging hides a bias: the padded probe is the length-controlled one (the same
+    answer with filler appended is longer and must lose), and a judge that takes the longer answer 30% of
+    the time fails it (77% of 43) while passing overall (89%). A judge that decided none of enough probes
+    is refused too: its probes show nothing it can tell apart."""
     quality = config.quality
-    accuracy = probes.accuracy if probes is not None else None
-    verdicts = accuracy.n if accuracy is not None else 0
+    verdicts = probes.accuracy.n if probes is not None and probes.accuracy is not None else 0
+    decided = probes.decided if probes is not None else None
     enough = verdicts >= quality.min_probes
     kinds = f"per kind: {probes.per_kind()}" if probes is not None and probes.by_kind else ""
+    tied = probes.ties if probes is not None else 0
+    ties = f"{tied} of {verdicts} probes tied (orders disagreed)" if tied else ""
     why = note or ("" if enough else f"only {verdicts} probes with a verdict (need {quality.min_probes})")
-    return _gate(
-        "judge probe accuracy", accuracy.value if accuracy is not None else None, quality.min_probe_accuracy,
-        at_least=True, applies=applies and enough, note="; ".join(t for t in (why, kinds) if t),
-        fix=f"{kinds}; {fix}" if kinds else fix,
-    )  # fmt: skip
+    detail = "; ".join(t for t in (why, ties, kinds) if t)
+    threshold = quality.min_probe_accuracy
+    fixed = f"{kinds}; {fix}" if kinds else fix
+    if enough and threshold is not None and (decided is None or decided.value is None):
+        return Gate(name="judge probe accuracy", value=None, threshold=threshold, at_least=True,
+                    applies=applies, passed=False if applies else None, note=detail,
+                    detail=f"{NONE_DECIDED} {verdicts} probes: its two orders disagreed on every one",
+                    fix=fixed)  # fmt: skip
+    value = decided.value if decided is not None else None
+    lowest = ""
+    if value is not None and probes is not None:
+        for kind, tally in probes.by_kind.items():
+            rate = tally.decided
+            measured = rate is not None and rate.value is not None and rate.n >= quality.min_probes
+            if measured and rate.value < value:
+                value, lowest = rate.value, f"lowest kind: {kind} {percent(rate.value)} of {rate.n} decided"
+    gate = _gate("judge probe accuracy", value, threshold, at_least=True, applies=applies and enough,
+                 note=detail, fix=fixed)  # fmt: skip
+    if lowest:
+        overall = f"all kinds {percent(decided.value if decided else None)} of {decided.n if decided else 0}"
+        gate.detail = f"{lowest}; {overall}"
+    return gate
 
 
 def _fails(gate: Gate) -> bool:
@@ -415,7 +450,8 @@ def _warning(gate: Gate, candidates: Mapping[str, int], kept: Mapping[str, int])
     limit = f"{'least' if gate.at_least else 'most'} allowed {_value(gate, gate.threshold)}"
     source = "judge" if gate.name.startswith("judge") else "revision"
     made = f"{kept.get(source, 0)} of its {candidates.get(source, 0)} {source} pairs passed the filters"
-    return f"{gate.name} is {_value(gate)} ({limit}): {made}; {gate.note}"
+    detail = f" ({gate.detail})" if gate.detail.startswith(NONE_DECIDED) else ""
+    return f"{gate.name} is {_value(gate)}{detail} ({limit}): {made}; {gate.note}"
 
 
 def _value(gate: Gate, value: float | None = None) -> str:

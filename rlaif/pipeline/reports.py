@@ -107,7 +107,12 @@ class ProbeTally(Report):
     unparsed: int = 0
     """No order parsed: left out of `accuracy` (never right or wrong)."""
     accuracy: Rate | None = None
-    """(right + ties / 2) / (right + wrong + ties), with its Wilson 95% interval; n/a without a verdict."""
+    """(right + ties / 2) / (right + wrong + ties), with its Wilson 95% interval; n/a without a verdict.
+    One verdict's worth: position bias (a tie) pulls it towards 50% like a coin would."""
+    decided: Rate | None = None
+    """right / (right + wrong): the accuracy of the verdicts whose two orders agree, the only ones a judge
+    pair is made from, so the figure that predicts the exported labels; the `min_probe_accuracy` gate reads
+    it (ties are the order-consistency gate's). n/a when no probe was decided."""
     not_built: dict[str, int] = Field(default_factory=dict)
     """Probes that could not be built, by reason (an empty answer, one too short to cut, ...)."""
 
@@ -124,11 +129,14 @@ class ProbeReport(ProbeTally):
     """The same tally per probe kind (`padded`, `off_topic`, `truncated`, `repetition`)."""
 
     def per_kind(self) -> str:
-        """One line: each kind's accuracy and its denominator ("padded 50.0% of 10, ...")."""
+        """One line: each kind's accuracy where decided, its denominator and its ties ("padded 50.0% of
+        10 decided (2 ties), ...")."""
         shown = []
         for kind, tally in self.by_kind.items():
-            value, n = (tally.accuracy.value, tally.accuracy.n) if tally.accuracy else (None, 0)
-            shown.append(f"{kind} {percent(value)} of {n}" + (f" ({tally.ties} ties)" if tally.ties else ""))
+            value, n = (tally.decided.value, tally.decided.n) if tally.decided else (None, 0)
+            shown.append(
+                f"{kind} {percent(value)} of {n} decided" + (f" ({tally.ties} ties)" if tally.ties else "")
+            )
         return ", ".join(shown)
 
 

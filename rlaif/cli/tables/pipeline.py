@@ -45,16 +45,17 @@ def print_summary(summary: RunSummary) -> None:
         if judge.error_orders:
             table.add_row("[red]judge orders whose request failed[/red]", str(judge.error_orders))
     if summary.probes is not None:
-        # Universal probes (judge.probes): red below the default gate (80%); ties count half.
+        # Universal probes (judge.probes): accuracy where the two orders agree (what the gate reads), red
+        # below the default gate (80%) or when none was decided; then ties counted half (one verdict's worth).
         probes = summary.probes
-        low = (
-            probes.accuracy is not None and probes.accuracy.value is not None and probes.accuracy.value < 0.8
-        )
-        table.add_row("judge probe accuracy", Text(rate_text(probes.accuracy), style="red" if low else ""))
+        decided = probes.decided
+        low = decided is None or decided.value is None or decided.value < 0.8
+        table.add_row("judge probe accuracy (decided)", Text(rate_text(decided), style="red" if low else ""))
+        table.add_row("judge probe accuracy, ties half", rate_text(probes.accuracy))
         for kind, tally in probes.by_kind.items():
             ties = f", {tally.ties} ties" if tally.ties else ""
             missing = sum(tally.not_built.values())
-            table.add_row(f"  probes: {kind}", f"{rate_text(tally.accuracy)}{ties}" + (
+            table.add_row(f"  probes: {kind}", f"{rate_text(tally.decided)} decided{ties}" + (
                 f"; {missing} not built" if missing else ""))  # fmt: skip
     calibration_rows(table, summary.calibration, summary.ensemble)
     if summary.server_restarts:

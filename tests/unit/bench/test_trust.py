@@ -193,3 +193,25 @@ def test_the_committed_results_back_the_table_and_the_docs() -> None:
     long = [c for c in report.cells if c.judge.length_bias == 0.6]
     assert all("judge length bias" in c.rlaif.failed_gates for c in long) and len(long) == 6
     assert f"{report.seconds:.0f} s in all" in page
+    # The README's table is this file's, row for row.
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for c in report.cells:
+        j, n, r = c.judge, c.naive, c.rlaif
+        verdict = (
+            "**pass**"
+            if not r.refused
+            else "refused: " + ", ".join(g.removeprefix("judge ") for g in r.failed_gates)
+        )
+        row = (
+            f"| {j.accuracy:.2f} / {j.length_bias:.2f} / {j.position_bias:.2f} "
+            f"| {n.exported}, {percent(n.label_accuracy.value)} "
+            f"| {r.exported}, {percent(r.label_accuracy.value)} "
+            f"| {verdict} |"
+        )
+        assert row in readme, row
+    kept = [c.rlaif.label_accuracy.value or 0 for c in passed]
+    plain = [c.naive.label_accuracy.value or 0 for c in passed]
+    assert f"{percent(min(kept)).rstrip('%')}–{percent(max(kept))} right" in readme
+    assert f"{percent(min(plain)).rstrip('%')}–{percent(max(plain))}" in readme
+    assert all("judge length bias" in c.rlaif.failed_gates or c.rlaif.refused for c in report.cells
+               if c.judge.length_bias > 0)  # fmt: skip

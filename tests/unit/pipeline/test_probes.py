@@ -166,7 +166,9 @@ def test_accuracy_counts_ties_half_and_leaves_unparsed_out() -> None:
     assert report.by_kind["truncated"].accuracy is not None
     assert report.by_kind["truncated"].accuracy.value is None  # n/a, never 0
     assert report.by_kind["truncated"].not_built == {"empty answer": 2}
-    assert report.per_kind() == "padded 62.5% of 4 (1 ties), truncated n/a of 0"
+    # Decided: the verdicts whose orders agree, as a judge pair needs: 2 right of 3, the tie left out.
+    assert report.decided is not None and report.decided.n == 3 and report.decided.value == 2 / 3
+    assert report.per_kind() == "padded 66.7% of 3 decided (1 ties), truncated n/a of 0 decided"
 
 
 def test_a_probe_judgment_never_becomes_a_pair() -> None:
@@ -351,12 +353,15 @@ def test_a_judge_that_answers_a_in_every_order_ties_every_probe_and_is_said_to(
     assert probes.ties == probes.accuracy.n == 40 and probes.right == probes.wrong == 0
     assert probes.accuracy.value == 0.5  # chance: ties count half, never as right or wrong
     gate = _gate(summary)
-    # Its judge pairs are all dropped (orders disagree), so no gate applies: the warning says it instead.
-    assert gate.applies is False and gate.value == 0.5
+    assert probes.decided is not None and probes.decided.value is None and probes.decided.n == 0
+    # Its judge pairs are all dropped (orders disagree), so no gate applies: the warning says it instead,
+    # with no figure (none was decided) but the reason.
+    assert gate.applies is False and gate.value is None
     assert summary.quality is not None
     warning = next(w for w in summary.quality.warnings if w.startswith("judge probe accuracy"))
-    assert "judge probe accuracy is 50.0% (least allowed 80.0%)" in warning
-    assert "per kind: padded 50.0% of 10 (10 ties), off_topic 50.0% of 10 (10 ties)" in warning
+    assert "judge probe accuracy is n/a (the judge decided none of its 40 probes" in warning
+    assert "(least allowed 80.0%)" in warning
+    assert "per kind: padded n/a of 0 decided (10 ties), off_topic n/a of 0 decided (10 ties)" in warning
     # The run's table shows the figure and each kind.
     import io
 
@@ -368,7 +373,8 @@ def test_a_judge_that_answers_a_in_every_order_ties_every_probe_and_is_said_to(
     monkeypatch.setattr(render, "console", Console(file=out, width=400, color_system=None))
     render.print_summary(summary)
     table = out.getvalue()
-    assert "judge probe accuracy" in table and "50.0% of 40" in table
+    assert "judge probe accuracy (decided)" in table and "n/a" in table
+    assert "judge probe accuracy, ties half" in table and "50.0% of 40" in table
     assert "probes: padded" in table and "10 ties" in table
 
 
@@ -383,5 +389,34 @@ def test_a_length_biased_judge_fails_padding_and_repetition_and_is_refused(tmp_p
     assert summary.quality is not None and not summary.quality.passed
     line = next(f for f in summary.quality.failures() if f.startswith("judge probe accuracy"))
     assert "is below the least allowed (80.0%)" in line
-    assert "per kind: padded 0.0% of 10, off_topic" in line and "truncated 100.0% of 10" in line
-    assert "repetition 0.0% of 10" in line
+    assert "per kind: padded 0.0% of 10 decided, off_topic" in line
+    assert "truncated 100.0% of 10 decided" in line
+    assert "repetition 0.0% of 10 decided" in line
+
+
+def test_the_probe_gate_holds_every_kind_to_the_bar_and_reads_decided_verdicts_only() -> None:
+    """A judge right on 89% of its decided probes but on 77% of the padded ones (the length-controlled
+    kind) is refused, naming that kind; its ties (orders that disagree) do not count against it."""
+    from rlaif.config import RunConfig
+    from rlaif.pipeline.quality import _probe_gate
+
+    def judged(kind: str, right: int, wrong: int, ties: int) -> list[Judgment]:
+        made = [_probe_judgment(0.9, consistent=True, kind=kind) for _ in range(right)]
+        made += [_probe_judgment(0.8, consistent=True, better="b", kind=kind) for _ in range(wrong)]
+        made += [_probe_judgment(0.5, consistent=False, kind=kind) for _ in range(ties)]
+        return made
+
+    judgments = judged("padded", 33, 10, 30) + judged("off_topic", 60, 2, 30) + judged("truncated", 67, 0, 0)
+    report = probe_report(judgments, share=1.0, prompts=232, not_built={},
+                          kinds=["padded", "off_topic", "truncated"])  # fmt: skip
+    assert report.decided is not None and report.decided.n == 172
+    assert report.decided.value == pytest.approx(160 / 172)  # 93%: passes on its own
+    config = RunConfig.model_validate({"prompts": {"path": "p.jsonl"}})
+    gate = _probe_gate(report, config, applies=True, note="", fix="a stronger judge")
+    assert gate.passed is False and gate.value == pytest.approx(33 / 43)
+    assert "lowest kind: padded 76.7% of 43 decided; all kinds 93.0% of 172" in gate.message()
+    # Ties alone never fail it: a judge that ties half its probes and is right on the rest passes.
+    sound = probe_report(judged("padded", 40, 0, 40), share=1.0, prompts=80, not_built={}, kinds=["padded"])
+    assert sound.accuracy is not None and sound.accuracy.value == 0.75  # ties counted half
+    passed = _probe_gate(sound, config, applies=True, note="", fix="")
+    assert passed.passed is True and passed.value == 1.0
