@@ -11,16 +11,15 @@ Our format can take principles and few-shot examples from other files (`principl
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import random
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from rlaif.callables import load_callable
 from rlaif.errors import ConstitutionError
 from rlaif.inputs.foreign import cai_few_shot_examples, is_cai_few_shot, read_foreign
 from rlaif.records import Check, Constitution, Principle
@@ -253,26 +252,7 @@ def import_check(target: str, *, base_dir: Path | None = None) -> Callable[..., 
         ImportError: the module does not import (whatever it raised), or has no such attribute.
         TypeError: the attribute is not callable.
     """
-    module_name, _, attribute = target.partition(":")
-    added = str(base_dir.resolve()) if base_dir is not None else None
-    if added:
-        sys.path.insert(0, added)
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:  # the user's module may raise anything while it loads; reported, not lost
-        detail = " ".join(str(exc).split())[:200]
-        raise ImportError(f"cannot import {module_name!r} ({type(exc).__name__}: {detail})") from None
-    finally:
-        if added:
-            sys.path.remove(added)
-    found: Any = module
-    for part in attribute.split("."):
-        if not hasattr(found, part):
-            raise ImportError(f"module {module_name!r} has no attribute {part!r}")
-        found = getattr(found, part)
-    if not callable(found):
-        raise TypeError(f"{target} is a {type(found).__name__}, not a function")
-    return found  # type: ignore[no-any-return]
+    return load_callable(target, base_dir=base_dir, files=False)
 
 
 def _error(

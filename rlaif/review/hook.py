@@ -8,16 +8,14 @@ a person's, under its own reviewer id.
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
 import inspect
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from rlaif.callables import load_callable
 from rlaif.errors import ReviewError
 from rlaif.records import ReviewAnswer, ReviewItem
 from rlaif.review.session import ReviewSession
@@ -30,39 +28,17 @@ Hook = Callable[[list[ReviewItem]], Any]
 
 def load_hook(spec: str, *, base_dir: Path = Path(".")) -> Hook:
     """The callable named `module:function` (importable, or a `path/to/file.py:function`)."""
-    target, sep, name = spec.rpartition(":")
-    if not sep or not target or not name:
-        raise ReviewError(f"review hook {spec!r}: write it as module:function or path/to/file.py:function")
-    if target.endswith(".py") or "/" in target:
-        path = Path(target) if Path(target).is_absolute() else base_dir / target
-        if not path.is_file() and Path(target).is_file():
-            path = Path(target)
-        if not path.is_file():
-            raise ReviewError(f"review hook {spec!r}: no file {path}")
-        module_spec = importlib.util.spec_from_file_location(f"rlaif_review_hook_{path.stem}", path)
-        assert module_spec is not None and module_spec.loader is not None
-        module = importlib.util.module_from_spec(module_spec)
-        module_spec.loader.exec_module(module)
-    else:
-        added = str(base_dir.resolve())
-        sys.path.insert(0, added)
-        try:
-            module = importlib.import_module(target)
-        except ImportError as exc:
-            raise ReviewError(
-                f"review hook {spec!r}: cannot import {target!r} ({exc}); install it, run from its "
-                "folder, or name a file: path/to/file.py:function"
-            ) from None
-        finally:
-            sys.path.remove(added)
-    obj: Any = module
-    for part in name.split("."):
-        if not hasattr(obj, part):
-            raise ReviewError(f"review hook {spec!r}: {target} has no attribute {name!r}")
-        obj = getattr(obj, part)
-    if not callable(obj):
-        raise ReviewError(f"review hook {spec!r}: {name} is not callable")
-    return obj  # type: ignore[no-any-return]
+    try:
+        return load_callable(spec, base_dir=base_dir)
+    except ImportError as exc:
+        hint = (
+            ""
+            if "not a target" in str(exc)
+            else ("; install it, run from its folder, or name a file: path/to/file.py:function")
+        )
+        raise ReviewError(f"review hook {spec!r}: {exc}{hint}") from None
+    except TypeError as exc:
+        raise ReviewError(f"review hook {spec!r}: {exc}") from None
 
 
 def run_hook(session: ReviewSession, hook: Hook, *, batch_size: int = 16) -> int:

@@ -15,7 +15,7 @@ import pytest
 from tests.support.imports import PACKAGE, cycles, graph, modules
 
 FOUNDATION = {
-    "rlaif", "rlaif._version", "rlaif.compat", "rlaif.config", "rlaif.errors", "rlaif.memory",
+    "rlaif", "rlaif._version", "rlaif.callables", "rlaif.compat", "rlaif.config", "rlaif.errors", "rlaif.memory",
     "rlaif.progress", "rlaif.records", "rlaif.reports", "rlaif.store", "rlaif.templates", "rlaif.yamlfile",
 }  # fmt: skip
 # Each layer may import only the layers listed for it (and itself, and the foundation).

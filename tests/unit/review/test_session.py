@@ -211,7 +211,7 @@ def test_load_hook_by_module_and_by_file(tmp_path: Path) -> None:
     with pytest.raises(ReviewError, match="no attribute"):
         load_hook("my_reviewers:missing", base_dir=tmp_path)
     (tmp_path / "not_callable.py").write_text("value = 3\n")
-    with pytest.raises(ReviewError, match="not callable"):
+    with pytest.raises(ReviewError, match="is a int, not a function"):
         load_hook("not_callable.py:value", base_dir=tmp_path)
 
 
@@ -338,3 +338,24 @@ def test_a_hook_answer_under_a_bad_reviewer_name_is_refused(tmp_path: Path) -> N
         with pytest.raises(ReviewError, match="reviewer '../x'"):
             session.decide(ReviewAnswer(pair_id=pairs[0].id, verdict="first", reviewer="../x"))
         assert len(run.stage("reviews", ReviewDecision)) == 0
+
+
+def test_checks_and_hooks_load_through_one_loader(tmp_path: Path) -> None:
+    """A check's target and a hook's name are read by `rlaif.callables.load_callable`: the same module
+    form, the same failure for a module that raises while it loads."""
+    from rlaif.callables import load_callable
+    from rlaif.inputs.constitution import import_check
+
+    (tmp_path / "user_fns.py").write_text("def f(*a):\n    return 1.0\nvalue = 3\n")
+    (tmp_path / "broken_fns.py").write_text("raise RuntimeError('boom at import')\n")
+    assert import_check("user_fns:f", base_dir=tmp_path)() == 1.0
+    assert load_hook("user_fns:f", base_dir=tmp_path)([]) == 1.0
+    assert load_callable("user_fns.py:f", base_dir=tmp_path)() == 1.0
+    with pytest.raises(ImportError, match=r"cannot import 'broken_fns' \(RuntimeError: boom at import\)"):
+        import_check("broken_fns:f", base_dir=tmp_path)
+    with pytest.raises(ReviewError, match=r"cannot import 'broken_fns' \(RuntimeError: boom at import\)"):
+        load_hook("broken_fns:f", base_dir=tmp_path)
+    with pytest.raises(TypeError, match="is a int, not a function"):
+        import_check("user_fns:value", base_dir=tmp_path)
+    with pytest.raises(ImportError, match="not a target"):
+        load_callable("no_colon_here")
