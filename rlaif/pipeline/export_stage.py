@@ -153,7 +153,7 @@ def export_stage(
     seed = config.seed if config.export.seed is None else config.export.seed
     fraction = config.export.test_fraction
     held = held_out_prompts(by_id, fraction, seed=seed) if fraction else None
-    write_pairs(rows(), layout.export, held)
+    write_pairs(rows(), layout.export, held, tools=any(p.tools for p in prompts))
     revisions = run.stage(layout.REVISIONS, Revision)
     current_revisions = sorted(
         r.id
