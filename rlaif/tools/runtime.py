@@ -34,6 +34,9 @@ BUILTINS: dict[str, Callable[..., Any]] = {"calculator": calculator}
 BUILTIN_SPECS: dict[str, ToolSpec] = {"calculator": CALCULATOR}
 """Their definitions, for prompts to offer."""
 
+STARTUP_S = 60
+"""Seconds a worker process may take to start (not counted in a call's `timeout`)."""
+
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
     "number": (int, float),
@@ -118,6 +121,7 @@ class _CappedText(io.TextIOBase):
 def _serve(conn: Connection) -> None:
     """The worker process: call tools as asked, one at a time, and send back (status, output)."""
     cache: dict[str, Callable[..., Any]] = {}
+    conn.send("ready")  # the parent times calls, not this process's start
     while True:
         try:
             target, arguments, limit = conn.recv()
@@ -160,6 +164,9 @@ class _Worker:
         self.process = context.Process(target=_serve, args=(child,), daemon=True)
         self.process.start()
         child.close()
+        if not self.conn.poll(STARTUP_S) or self.conn.recv() != "ready":
+            self.kill()
+            raise RuntimeError(f"a tool worker process did not start in {STARTUP_S} s")
 
     def ask(
         self, target: str, arguments: dict[str, Any], limit: int, timeout: float
@@ -237,7 +244,10 @@ class ToolRuntime:
         if call.name not in self.functions:
             return self._builtin(call, arguments)
         async with self._slots:
-            worker = self._idle.pop() if self._idle else await asyncio.to_thread(_Worker)
+            try:
+                worker = self._idle.pop() if self._idle else await asyncio.to_thread(_Worker)
+            except RuntimeError as exc:
+                return _failed(call, "error", str(exc))
             target = self.functions[call.name]
             answer = await asyncio.to_thread(
                 worker.ask, target, arguments, self.max_output_chars, self.timeout

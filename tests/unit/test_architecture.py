@@ -23,7 +23,7 @@ LAYERS = {
     "rlaif.cli": {"*"},
     "rlaif.api": {"rlaif.pipeline", "rlaif.judging", "rlaif.inputs", "rlaif.backends"},
     "rlaif.pipeline": {"rlaif.review", "rlaif.train", "rlaif.evaluate", "rlaif.judging", "rlaif.inputs",
-                       "rlaif.backends"},
+                       "rlaif.backends", "rlaif.tools"},
     "rlaif.evaluate": {"rlaif.train", "rlaif.judging", "rlaif.inputs", "rlaif.backends"},
     "rlaif.authoring": {"rlaif.pipeline", "rlaif.evaluate", "rlaif.review", "rlaif.train", "rlaif.judging",
                         "rlaif.inputs", "rlaif.backends"},
@@ -34,6 +34,7 @@ LAYERS = {
     "rlaif.judging": {"rlaif.inputs", "rlaif.backends"},
     "rlaif.inputs": set(),
     "rlaif.backends": set(),
+    "rlaif.tools": set(),
 }  # fmt: skip
 UI = ("rlaif.progress", "rlaif.cli")
 
