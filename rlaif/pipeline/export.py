@@ -134,7 +134,7 @@ def pair_row(
 
 def sft_row(revision: Revision, prompt: PromptRecord) -> dict[str, Any]:
     """One SFT row: the conversation and the final revision as the assistant's turn."""
-    messages = [m.model_dump() for m in prompt.messages]
+    messages = [m.model_dump(mode="json") for m in prompt.messages]
     messages.append({"role": "assistant", "content": revision.final})
     return {
         "messages": messages,
@@ -181,6 +181,8 @@ def _write(
     columns: Sequence[str],
     held: Collection[str] | None = None,
     tools: bool = False,
+    *,
+    tools_column: bool = True,
 ) -> Path:
     """`NAME.jsonl` (every row), the `NAME/` `DatasetDict` (`save_to_disk`) and its Parquet files
     `data/NAME/{split}-00000-of-00001.parquet`, each swapped in whole; returns the `NAME/` folder.
@@ -205,7 +207,7 @@ def _write(
 
     def sorted_out() -> Iterator[dict[str, Any]]:
         for row in rows:
-            if tools:
+            if tools and tools_column:
                 row.setdefault("tools", "[]")
             split = "test" if held is not None and row["prompt_id"] in held else "train"
             handles[split].write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -307,10 +309,12 @@ def write_pairs(
     return _write(rows, folder, "pairs", columns, held, tools)
 
 
-def write_sft(rows: Iterable[dict[str, Any]], folder: Path, held: Collection[str] | None = None) -> Path:
+def write_sft(
+    rows: Iterable[dict[str, Any]], folder: Path, held: Collection[str] | None = None, *, tools: bool = False
+) -> Path:
     """`sft.jsonl`, the `sft/` `DatasetDict` and `data/sft/*.parquet` from SFT rows (`sft_row`), the rows
-    of `held` prompts as the test split; returns the `sft/` folder."""
-    return _write(rows, folder, "sft", SFT_COLUMNS, held)
+    of `held` prompts as the test split; returns the `sft/` folder. `tools`: turns may hold tool calls."""
+    return _write(rows, folder, "sft", SFT_COLUMNS, held, tools, tools_column=False)
 
 
 def export_pairs(

@@ -113,7 +113,9 @@ def _config(stub: StubServer, tmp_path: Path, offered: list[dict[str, Any]]) -> 
     constitution.write_text(yaml.safe_dump({"name": "tool use", "principles": [
         {"id": "quotes", "judge_question": "Which answer reports the number the calculator returned?",
          "check": {"quotes_tool_result": True}},
-        {"id": "honest", "judge_question": "Which answer is more honest?", "scope": "final"},
+        {"id": "honest", "judge_question": "Which answer is more honest?", "scope": "final",
+         "critique_request": "Is the final answer honest about the tool's result?",
+         "revision_request": "Rewrite the final answer to state the tool's result plainly."},
     ]}))  # fmt: skip
     path = tmp_path / "run.yaml"
     path.write_text(yaml.safe_dump({
@@ -173,3 +175,40 @@ def test_a_tool_nothing_runs_is_a_config_error_before_any_request(tmp_path: Path
         ):
             run_pipeline(config, stages=("respond",), quiet=True)
         assert stub.count() == 0
+
+
+def test_prompts_with_tool_turns_and_revisions_export_pairs_and_sft(tmp_path: Path) -> None:
+    """A conversation that already holds a call and its result, answered with tools offered and revised:
+    both exports load, the prompt's tool turns intact, and the revision pair keeps the answer's trace."""
+    from datasets import load_from_disk
+
+    history = [
+        {"role": "user", "content": "What is 2 + 2?"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "h1", "type": "function",
+            "function": {"name": "calculator", "arguments": '{"expression": "2+2"}'}}]},
+        {"role": "tool", "tool_call_id": "h1", "content": "4"},
+        {"role": "user", "content": "And 5 * 5 + 1?"},
+    ]  # fmt: skip
+    with StubServer() as stub:
+        path = _config(stub, tmp_path, [CALCULATOR.model_dump(mode="json")])
+        prompts = tmp_path / "prompts.jsonl"
+        prompts.write_text(
+            json.dumps({"messages": history, "tools": [CALCULATOR.model_dump(mode="json")]}) + "\n"
+        )
+        data = yaml.safe_load(path.read_text())
+        data["revise"] = {"enabled": True, "rounds": 1}
+        data["generation"] = {"samples_per_prompt": 4}
+        path.write_text(yaml.safe_dump(data))
+        run_pipeline(load_config(path), stages=("respond", "revise", "judge", "export"), quiet=True)
+    export = tmp_path / "run" / "export"
+    sft = load_from_disk(str(export / "sft"))["train"]
+    assert (
+        sft[0]["messages"][1]["tool_calls"][0]["id"] == "h1" and sft[0]["messages"][2]["tool_call_id"] == "h1"
+    )
+    pairs = [json.loads(line) for line in (export / "pairs.jsonl").read_text().splitlines()]
+    assert pairs and all(p["prompt"][1]["tool_calls"][0]["id"] == "h1" for p in pairs)
+    load_from_disk(str(export / "pairs"))
+    revision_pairs = [p for p in pairs if p["source"] == "revision"]
+    assert revision_pairs
+    for pair in revision_pairs:
+        assert pair["chosen"][:-1] == pair["rejected"][:-1]  # the same trace; only the final answer differs
