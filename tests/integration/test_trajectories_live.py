@@ -67,9 +67,8 @@ def test_dpo_trains_on_trajectory_pairs(tmp_path: Path, model_dir: Path) -> None
         export, model_path=model_dir, output_dir=tmp_path / "dpo", args=args, sources=("check",)
     )
     margins = f"{result.metrics['margin_first']:.3f} -> {result.metrics['margin_last']:.3f}"
-    print(
-        f"trajectory DPO on {len(rows)} pairs: margin {margins}, loss {result.losses[0]:.3f} -> {result.losses[-1]:.3f}"
-    )
+    losses = f"{result.losses[0]:.3f} -> {result.losses[-1]:.3f}"
+    print(f"trajectory DPO on {len(rows)} pairs: margin {margins}, loss {losses}")
     assert result.steps == 6
     assert result.metrics["margin_last"] > result.metrics["margin_first"]
     assert result.losses[-1] < result.losses[0]
