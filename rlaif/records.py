@@ -150,6 +150,17 @@ class Message(Record):
     """An assistant turn's tool calls, in order; () for a turn that calls none."""
     tool_call_id: str | None = None
     """A `tool` turn: the id of the call it answers."""
+    name: str | None = None
+    """A `tool` turn: the tool's name, as OpenAI-style datasets often give it; None otherwise."""
+
+    @field_validator("name")
+    @classmethod
+    def _name_on_tool_turns(cls, name: str | None, info: ValidationInfo) -> str | None:
+        if name is not None and info.data.get("role") != "tool":
+            raise PydanticCustomError(
+                "extra_forbidden", "Extra inputs are not permitted (only a tool turn has a name)"
+            )
+        return name
 
     @model_validator(mode="before")
     @classmethod
@@ -175,8 +186,9 @@ class Message(Record):
         data = handler(self)
         if not data.get("tool_calls"):
             data.pop("tool_calls", None)
-        if data.get("tool_call_id") is None:
-            data.pop("tool_call_id", None)
+        for key in ("tool_call_id", "name"):
+            if data.get(key) is None:
+                data.pop(key, None)
         return data  # type: ignore[no-any-return]
 
 

@@ -73,7 +73,7 @@ def _features(columns: Sequence[str], *, tools: bool = False) -> Any:
     if tools:
         function = {"name": Value("string"), "arguments": Value("string")}
         call = {"id": Value("string"), "type": Value("string"), "function": function}
-        turn |= {"tool_calls": List(call), "tool_call_id": Value("string")}
+        turn |= {"tool_calls": List(call), "tool_call_id": Value("string"), "name": Value("string")}
     turns = List(turn)
     kinds = {"turns": turns, "strings": List(Value("string"))}
     return Features(

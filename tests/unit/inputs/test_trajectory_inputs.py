@@ -24,7 +24,7 @@ CALL = {
 TRACE = [
     {"role": "user", "content": "What is 2+2?"},
     {"role": "assistant", "content": None, "tool_calls": [CALL]},
-    {"role": "tool", "tool_call_id": "c1", "content": "4"},
+    {"role": "tool", "tool_call_id": "c1", "content": "4", "name": "calculator"},
     {"role": "user", "content": "And doubled?"},
 ]
 
@@ -43,7 +43,12 @@ def test_a_prompt_with_tools_and_tool_turns_is_read_whole(tmp_path: Path) -> Non
     assert plain.model_dump().keys() == {"id", "messages", "source"}  # a plain prompt dumps as before
     assert record.tools == (CALCULATOR,)
     assert record.messages[1].tool_calls[0].name == "calculator" and record.messages[1].content == ""
-    assert record.messages[2].model_dump() == {"role": "tool", "content": "4", "tool_call_id": "c1"}
+    assert record.messages[2].model_dump() == {
+        "role": "tool",
+        "content": "4",
+        "tool_call_id": "c1",
+        "name": "calculator",
+    }
     assert record.messages[1].model_dump(mode="json")["tool_calls"] == [CALL]  # OpenAI form back out
 
 

@@ -186,7 +186,7 @@ def test_prompts_with_tool_turns_and_revisions_export_pairs_and_sft(tmp_path: Pa
         {"role": "user", "content": "What is 2 + 2?"},
         {"role": "assistant", "content": None, "tool_calls": [{"id": "h1", "type": "function",
             "function": {"name": "calculator", "arguments": '{"expression": "2+2"}'}}]},
-        {"role": "tool", "tool_call_id": "h1", "content": "4"},
+        {"role": "tool", "tool_call_id": "h1", "content": "4", "name": "calculator"},
         {"role": "user", "content": "And 5 * 5 + 1?"},
     ]  # fmt: skip
     with StubServer() as stub:
