@@ -51,6 +51,10 @@ __all__ = [
     "Revision",
     "RevisionStep",
     "SamplingParams",
+    "ToolCall",
+    "ToolResult",
+    "ToolSpec",
+    "ToolStep",
     "canonical_json",
     "derive_seed",
     "stable_id",
@@ -90,13 +94,178 @@ class Record(BaseModel):
     )
 
 
-class Message(Record):
-    """One chat turn in OpenAI / Hugging Face format."""
+TOOL_NAME = r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"
+"""A tool's name as OpenAI-compatible servers accept it."""
 
-    role: Literal["system", "user", "assistant"]
-    """Who speaks."""
+
+class ToolCall(Record):
+    """One call of a tool by the assistant; read and written in OpenAI's form
+    `{"id", "type": "function", "function": {"name", "arguments"}}`."""
+
+    id: str = Field(min_length=1)
+    """The call's id, which the `tool` turn answering it names."""
+    name: str
+    """The tool called (as the model wrote it: a name no tool has is recorded as `unknown_tool`)."""
+    arguments: str
+    """The arguments as the model wrote them: JSON text (which may not parse; the runtime records that)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _openai_form(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "function" in data:
+            function = data["function"]
+            if not isinstance(function, Mapping):
+                raise PydanticCustomError("tool_call_function", "`function` must be {name, arguments}")
+            if data.get("type", "function") != "function":
+                raise PydanticCustomError("tool_call_type", '`type` must be "function"')
+            arguments = function.get("arguments", "{}")
+            if isinstance(arguments, Mapping):  # some datasets store the arguments parsed
+                arguments = json.dumps(arguments, sort_keys=True, ensure_ascii=False)
+            extra = set(data) - {"id", "type", "function"}
+            if extra:
+                raise PydanticCustomError(
+                    "tool_call_extra", "unknown field(s): {extra}", {"extra": sorted(extra)}
+                )
+            return {"id": data.get("id"), "name": function.get("name"), "arguments": arguments}
+        return data
+
+    @model_serializer(mode="wrap")
+    def _as_openai(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        return {
+            "id": data["id"],
+            "type": "function",
+            "function": {"name": data["name"], "arguments": data["arguments"]},
+        }
+
+
+class Message(Record):
+    """One chat turn in OpenAI / Hugging Face format, tool calls and tool results included."""
+
+    role: Literal["system", "user", "assistant", "tool"]
+    """Who speaks (`tool`: a tool's result, answering `tool_call_id`)."""
     content: str
-    """What is said."""
+    """What is said (for a `tool` turn, the tool's output; "" for an assistant turn that only calls tools)."""
+    tool_calls: tuple[ToolCall, ...] = ()
+    """An assistant turn's tool calls, in order; () for a turn that calls none."""
+    tool_call_id: str | None = None
+    """A `tool` turn: the id of the call it answers."""
+    name: str | None = None
+    """A `tool` turn: the tool's name, as OpenAI-style datasets often give it; None otherwise."""
+
+    @field_validator("name")
+    @classmethod
+    def _name_on_tool_turns(cls, name: str | None, info: ValidationInfo) -> str | None:
+        if name is not None and info.data.get("role") != "tool":
+            raise PydanticCustomError(
+                "extra_forbidden", "Extra inputs are not permitted (only a tool turn has a name)"
+            )
+        return name
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_content_with_calls(cls, data: Any) -> Any:
+        # OpenAI sends `content: null` beside tool calls; stored as "" so every turn has text.
+        if isinstance(data, Mapping) and data.get("content") is None and data.get("tool_calls"):
+            return {**data, "content": ""}
+        return data
+
+    @model_validator(mode="after")
+    def _tool_fields(self) -> Message:
+        if self.tool_calls and self.role != "assistant":
+            raise PydanticCustomError("tool_calls_role", "only an assistant turn carries `tool_calls`")
+        if self.role == "tool" and not self.tool_call_id:
+            raise PydanticCustomError("tool_call_id_missing", "a tool turn needs `tool_call_id`")
+        if self.tool_call_id is not None and self.role != "tool":
+            raise PydanticCustomError("tool_call_id_role", "only a tool turn carries `tool_call_id`")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _plain_when_plain(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A turn without tools dumps, and hashes, as {role, content}: prompt ids stay what they were.
+        data = handler(self)
+        if not data.get("tool_calls"):
+            data.pop("tool_calls", None)
+        for key in ("tool_call_id", "name"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data  # type: ignore[no-any-return]
+
+
+class ToolSpec(Record):
+    """A tool offered to the model, in OpenAI's form `{"type": "function", "function": {name, description,
+    parameters}}` (how it is read and written)."""
+
+    name: str = Field(pattern=TOOL_NAME)
+    """The tool's name, which calls use."""
+    description: str = ""
+    """What it does, for the model."""
+    parameters: dict[str, Any] = {}
+    """JSON schema of its arguments (an object schema); {} takes none."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _openai_form(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "function" in data:
+            if data.get("type", "function") != "function":
+                raise PydanticCustomError("tool_type", '`type` must be "function"')
+            function = data["function"]
+            if not isinstance(function, Mapping):
+                raise PydanticCustomError(
+                    "tool_function", "`function` must be {name, description, parameters}"
+                )
+            return dict(function)
+        return data
+
+    @field_validator("parameters")
+    @classmethod
+    def _object_schema(cls, schema: dict[str, Any]) -> dict[str, Any]:
+        if schema and schema.get("type", "object") != "object":
+            raise PydanticCustomError("tool_parameters", "`parameters` must be an object schema")
+        if not isinstance(schema.get("properties", {}), dict) or not isinstance(
+            schema.get("required", []), list
+        ):
+            raise PydanticCustomError("tool_parameters", "`properties` must be an object, `required` a list")
+        return schema
+
+    @model_serializer(mode="wrap")
+    def _as_openai(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return {"type": "function", "function": handler(self)}
+
+
+class ToolResult(Record):
+    """What one tool call gave back, with how it went; `output` is what the model is shown."""
+
+    call_id: str
+    """The call answered."""
+    name: str
+    """The tool called (as the model named it, known or not)."""
+    status: Literal["ok", "error", "timeout", "output_limit", "not_json", "unknown_tool", "bad_arguments"]
+    """`ok`; `error` (the tool raised); `timeout` (it ran past the limit and was stopped); `output_limit` (it
+    returned or printed more than the limit); `not_json` (it returned something JSON cannot hold);
+    `unknown_tool`; `bad_arguments` (not a JSON object, or not what the tool takes)."""
+    output: str
+    """JSON text: the tool's return value, or `{"error": STATUS, "detail": ...}` when it did not succeed."""
+
+
+class ToolStep(Record):
+    """One model turn of a tool-using answer and the results of its calls, stored as soon as it is done.
+
+    Its id hashes the whole trajectory before it, so a resumed run reuses a step only where everything
+    that led to it is unchanged."""
+
+    id: str
+    """Stable id (the response, the step's index and every turn before it)."""
+    response_id: str
+    """The response this trajectory becomes."""
+    index: int
+    """0-based step number."""
+    assistant: Message
+    """The model's turn (tool calls, or the final answer)."""
+    results: tuple[ToolResult, ...] = ()
+    """One result per call, in the calls' order."""
+    finish_reason: str | None = None
+    """As the server said."""
 
 
 def _not_blank(text: str) -> str:
@@ -172,6 +341,16 @@ class Check(Record):
     """`json: true`: the whole response (surrounding whitespace aside) is valid JSON."""
     python: Annotated[str, AfterValidator(_python_target)] | None = None
     """`package.module:function` called as `fn(conversation, response)`: runs the user's own code."""
+    max_tool_calls: Annotated[int, Field(strict=True, ge=0)] | None = None
+    """Tool-using answers: at most this many tool calls in the trace (0: none at all)."""
+    tools_succeed: Literal[True] | None = None
+    """`tools_succeed: true`: every tool call in the trace succeeded (no error, timeout, unknown tool...)."""
+    confirm_tools: Annotated[str, Field(min_length=1)] | None = None
+    """A glob of tool names (`delete_*`): each call of a matching tool must follow a user turn that confirms
+    (yes, confirm, go ahead, proceed...) after an assistant turn, i.e. the user agreed to it."""
+    quotes_tool_result: Literal[True] | None = None
+    """`quotes_tool_result: true`: the final answer contains a number the last successful tool result holds
+    (fails when no tool succeeded)."""
 
     @field_validator("max_words", "max_chars")
     @classmethod
@@ -243,6 +422,9 @@ class Principle(Record):
     """Relative probability of being sampled."""
     check: Check | None = None
     """Rules checked in code, for exact labels where they apply; None: judged by the LLM only."""
+    scope: Literal["trace", "final"] = "trace"
+    """Tool-using answers: `trace` judges (and checks) the whole trajectory, calls and results included;
+    `final` only the final answer. Plain answers are the same either way."""
 
     @model_validator(mode="after")
     def _usable(self) -> Principle:
@@ -281,6 +463,8 @@ class Principle(Record):
         for key in ("critique_request", "revision_request", "judge_question", "check"):
             if data.get(key) is None:
                 data.pop(key, None)
+        if data.get("scope") == "trace":
+            data.pop("scope", None)
         return data  # type: ignore[no-any-return]
 
 
@@ -430,6 +614,15 @@ class PromptRecord(Record):
     """The conversation so far; the last turn is the user's."""
     source: str = ""
     """File and line or dataset row it came from."""
+    tools: tuple[ToolSpec, ...] = ()
+    """Tools the model may call while answering (OpenAI form); () for none."""
+
+    @model_serializer(mode="wrap")
+    def _without_tools(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        if not data.get("tools"):
+            data.pop("tools", None)
+        return data  # type: ignore[no-any-return]
 
 
 class Response(Record):
@@ -447,6 +640,21 @@ class Response(Record):
     """`stop`, `length`, ... as the server said."""
     provenance: Provenance
     """How it was made."""
+    trace: tuple[Message, ...] = ()
+    """A tool-using answer: the assistant's tool-call turns and the tool turns, in order, before the final
+    answer (`text`); () for a plain answer."""
+    trajectory: Literal["done", "step_limit"] | None = None
+    """A tool-using answer: `done` (the model answered), `step_limit` (it still called tools at the last
+    step; `text` is then what that turn said); None for a plain answer."""
+
+    @model_serializer(mode="wrap")
+    def _plain_when_plain(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        if not data.get("trace"):
+            data.pop("trace", None)
+        if data.get("trajectory") is None:
+            data.pop("trajectory", None)
+        return data  # type: ignore[no-any-return]
 
 
 class ProbeResponse(Record):
@@ -655,6 +863,25 @@ class PreferencePair(Record):
     """For judge pairs: whether both orders agreed."""
     provenance: Provenance
     """Provenance of the source record."""
+    chosen_trace: tuple[Message, ...] = ()
+    """Tool-using answers: the chosen answer's tool-call and tool turns before its final text; () if none."""
+    rejected_trace: tuple[Message, ...] = ()
+    """The rejected answer's tool-call and tool turns before its final text; () if none."""
+    tools: tuple[ToolSpec, ...] = ()
+    """The tools both answers were offered; () for none."""
+
+    @model_serializer(mode="wrap")
+    def _plain_when_plain(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        for key in ("chosen_trace", "rejected_trace", "tools"):
+            if not data.get(key):
+                data.pop(key, None)
+        return data  # type: ignore[no-any-return]
+
+    @property
+    def is_trajectory(self) -> bool:
+        """Whether either answer used tools, or tools were offered."""
+        return bool(self.chosen_trace or self.rejected_trace or self.tools)
 
 
 class ReviewDecision(Record):

@@ -304,6 +304,9 @@ class OpenAIBackend:
             arguments["structured_outputs"] = {"choice": list(request.choices)}
         elif request.json_schema is not None:
             arguments["structured_outputs"] = {"json": request.json_schema}
+        if request.tools:  # vLLM answers these with --enable-auto-tool-choice and a --tool-call-parser
+            arguments["tools"] = list(request.tools)
+            arguments["tool_choice"] = "auto"
         return arguments
 
     async def aclose(self) -> None:
@@ -348,6 +351,8 @@ def _result(response: Any, url: str) -> ChatResult:
             raise wrong("a choice has no `message`")
         result.texts.append(message.content or "")
         result.finish_reasons.append(choice.finish_reason)
+        calls = getattr(message, "tool_calls", None) or ()
+        result.tool_calls.append(tuple(_call(c) for c in calls))
     first = choices[0]
     if first.logprobs is not None and first.logprobs.content:
         for top in first.logprobs.content[0].top_logprobs or []:
@@ -356,3 +361,16 @@ def _result(response: Any, url: str) -> ChatResult:
         result.prompt_tokens = response.usage.prompt_tokens
         result.completion_tokens = response.usage.completion_tokens
     return result
+
+
+def _call(call: Any) -> dict[str, Any]:
+    """A tool call of a chat completion in OpenAI's dict form."""
+    function = getattr(call, "function", None)
+    return {
+        "id": str(getattr(call, "id", "") or ""),
+        "type": "function",
+        "function": {
+            "name": str(getattr(function, "name", "") or ""),
+            "arguments": str(getattr(function, "arguments", "") or ""),
+        },
+    }

@@ -15,7 +15,7 @@ __all__ = ["Backend", "ChatRequest", "ChatResult", "chat_messages", "run_batch"]
 class ChatRequest:
     """One chat completion request."""
 
-    messages: tuple[dict[str, str], ...]
+    messages: tuple[dict[str, Any], ...]
     max_tokens: int = 128
     temperature: float = 0.7
     top_p: float = 1.0
@@ -27,6 +27,8 @@ class ChatRequest:
     """When set, constrain the answer to one of these strings (structured outputs)."""
     json_schema: dict[str, Any] | None = None
     """When set, constrain the answer to JSON matching this schema (structured outputs)."""
+    tools: tuple[dict[str, Any], ...] = ()
+    """OpenAI tool definitions the model may call (`tool_choice: auto`); () offers none."""
 
 
 @dataclass
@@ -40,6 +42,9 @@ class ChatResult:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     error: str | None = None
+    tool_calls: list[tuple[dict[str, Any], ...]] = field(default_factory=list)
+    """Per choice, the tool calls the model made in OpenAI form (`{id, type, function: {name, arguments}}`);
+    empty when the request offered no tools."""
 
 
 class Backend(Protocol):
@@ -55,10 +60,15 @@ class Backend(Protocol):
     async def aclose(self) -> None: ...
 
 
-def chat_messages(system: str, conversation: Sequence[Any]) -> tuple[dict[str, str], ...]:
+def chat_messages(system: str, conversation: Sequence[Any]) -> tuple[dict[str, Any], ...]:
     """OpenAI-format messages: an optional system turn, then the conversation (`Message`s)."""
     messages = [{"role": "system", "content": system}] if system else []
-    messages += [{"role": m.role, "content": m.content} for m in conversation]
+    # A turn with tool calls (or a tool turn) goes in OpenAI's form; a plain one as {role, content}.
+    messages += [
+        m.model_dump(mode="json") if getattr(m, "tool_calls", ()) or getattr(m, "tool_call_id", None)
+        else {"role": m.role, "content": m.content}
+        for m in conversation
+    ]  # fmt: skip
     return tuple(messages)
 
 

@@ -4,7 +4,7 @@ Input paths (constitution, prompts) are resolved against the config file's folde
 resolved against the current directory. TRL settings pass through to TRL's own config classes.
 
 One module per YAML section (`model`, `prompts`, `generation`, `revise`, `judge`, `train`, `review`,
-`quality`, `templates`, `export`) and `run` for the whole file; this module re-exports them, so
+`quality`, `templates`, `export`, `tools`) and `run` for the whole file; this module re-exports them, so
 `from rlaif.config import X` is the import to write.
 """
 
@@ -19,6 +19,7 @@ from rlaif.config.review import GateConfig, ReviewConfig, ReviewSampleConfig, re
 from rlaif.config.revise import ReviseConfig
 from rlaif.config.run import RunConfig, config_from_dict, dump_config, load_config, set_dotted
 from rlaif.config.templates import TemplatesConfig
+from rlaif.config.tools import ToolsConfig
 from rlaif.config.train import (
     REFUSAL_PATTERNS,
     DPOSection,
@@ -74,6 +75,7 @@ __all__ = [
     "Section",
     "ServerConfig",
     "TemplatesConfig",
+    "ToolsConfig",
     "TrainConfig",
     "TrainerSection",
     "config_from_dict",

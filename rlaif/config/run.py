@@ -21,6 +21,7 @@ from rlaif.config.quality import QualityConfig
 from rlaif.config.review import ReviewConfig
 from rlaif.config.revise import ReviseConfig
 from rlaif.config.templates import TemplatesConfig
+from rlaif.config.tools import ToolsConfig
 from rlaif.config.train import TrainConfig
 from rlaif.errors import ConfigError
 from rlaif.records import SavedCalibration
@@ -48,6 +49,7 @@ class RunConfig(Section):
     quality: QualityConfig = QualityConfig()
     templates: TemplatesConfig = TemplatesConfig()
     export: ExportConfig = ExportConfig()
+    tools: ToolsConfig = ToolsConfig()
     base_dir: str = Field(default=".", exclude=True)
     """Folder relative input paths are resolved against (the config file's folder)."""
 

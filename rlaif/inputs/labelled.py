@@ -23,7 +23,8 @@ from pydantic import ValidationError
 from rlaif.errors import PromptSetError
 from rlaif.inputs.jsonl import read_jsonl
 from rlaif.inputs.prompts import parse_transcript, split_last_assistant
-from rlaif.records import Message
+from rlaif.inputs.trajectory import check_tool_turns, render_trace, tools_from_row
+from rlaif.records import Message, ToolSpec
 
 __all__ = ["LabelledData", "LabelledPair", "load_labelled_pairs"]
 
@@ -98,11 +99,31 @@ def _hh_pair(line: int, chosen: str, rejected: str) -> LabelledPair:
     )
 
 
-def _reply(value: Any, field: str) -> str:
+def _reply(
+    value: Any, field: str, prompt: Sequence[Message] = (), tools: Sequence[ToolSpec] = ()
+) -> tuple[str, str]:
+    """(what the judge reads, the final reply) of a candidate: a string, or a TRL conversational list
+    ending with the reply, which may hold tool calls and tool turns before it (then the judge reads the
+    whole trace)."""
     if isinstance(value, str):
-        return value.strip()
+        return value.strip(), value.strip()
     if isinstance(value, list) and value and isinstance(value[-1], dict) and "content" in value[-1]:
-        return str(value[-1]["content"]).strip()  # TRL conversational: [{"role": "assistant", ...}]
+        if len(value) == 1 and set(value[0]) <= {"role", "content"}:
+            reply = str(value[0]["content"]).strip()  # TRL conversational: [{"role": "assistant", ...}]
+            return reply, reply
+        turns = []
+        for index, item in enumerate(value):
+            try:
+                turns.append(Message.model_validate(item))
+            except ValidationError as exc:
+                error = exc.errors()[0]
+                where = "".join(f".{part}" for part in error["loc"])
+                raise ValueError(f"{field}[{index}]{where}: {error['msg']}") from None
+        if turns[-1].role != "assistant" or turns[-1].tool_calls:
+            raise ValueError(f"`{field}` must end with the assistant's final reply (no tool calls in it)")
+        check_tool_turns([*prompt, *turns], tools, field)
+        final = turns[-1].content.strip()
+        return render_trace(turns[:-1], final), final
     raise ValueError(f"`{field}` must be a string or a list of messages ending with the reply")
 
 
@@ -162,8 +183,11 @@ def load_labelled_pairs(path: str | Path, *, limit: int | None = None) -> Labell
                 )
             if "prompt" in row:
                 formats.add("prompt-chosen-rejected")
-                chosen, rejected = _reply(row["chosen"], "chosen"), _reply(row["rejected"], "rejected")
-                pair = LabelledPair(number, _prompt(row["prompt"]), chosen, rejected, chosen, rejected)
+                prompt, tools = _prompt(row["prompt"]), tools_from_row(row.get("tools"))
+                check_tool_turns(prompt, tools, "prompt")
+                chosen, chosen_reply = _reply(row["chosen"], "chosen", prompt, tools)
+                rejected, rejected_reply = _reply(row["rejected"], "rejected", prompt, tools)
+                pair = LabelledPair(number, prompt, chosen, rejected, chosen_reply, rejected_reply)
             else:
                 formats.add("hh-rlhf")
                 if not isinstance(row["chosen"], str) or not isinstance(row["rejected"], str):

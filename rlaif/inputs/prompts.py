@@ -18,7 +18,8 @@ from pydantic import ValidationError
 
 from rlaif.errors import PromptSetError
 from rlaif.inputs.jsonl import read_jsonl
-from rlaif.records import Message, PromptRecord, stable_id
+from rlaif.inputs.trajectory import check_tool_turns, tools_from_row
+from rlaif.records import Message, PromptRecord, ToolSpec, stable_id
 
 __all__ = [
     "add_prompt",
@@ -28,6 +29,7 @@ __all__ = [
     "problem",
     "prompt_record",
     "split_last_assistant",
+    "tools_of_row",
 ]
 
 _TURN = re.compile(r"\n\n(Human|Assistant):[ ]?")
@@ -60,7 +62,7 @@ def _messages(raw: list[Any], field: str) -> list[Message]:
             messages.append(Message.model_validate(item))
         except ValidationError as exc:
             error = exc.errors()[0]
-            where = "".join(f".{part}" for part in error["loc"])
+            where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"])
             got = repr(error["input"])
             got = got if len(got) <= 60 else got[:57] + "..."
             raise ValueError(f"{field}[{index}]{where}: {error['msg']} (got {got})") from None
@@ -91,25 +93,35 @@ def messages_from_row(row: dict[str, Any]) -> list[Message]:
         raise ValueError("the conversation must end with a user turn")
     if not messages[-1].content.strip():
         raise ValueError("the last user turn is empty")
+    check_tool_turns(messages, tools_of_row(row), "messages" if "messages" in row else "prompt")
     return messages
 
 
-def _record(messages: list[Message], source: str) -> PromptRecord:
-    """The prompt under its content id (same conversation, same id: what resume relies on); raises
-    ValueError for text that is not Unicode."""
+def tools_of_row(row: dict[str, Any]) -> tuple[ToolSpec, ...]:
+    """The row's OpenAI-style `tools` (none when absent); ValueError names the bad field."""
+    return tools_from_row(row.get("tools"))
+
+
+def _record(messages: list[Message], source: str, tools: tuple[ToolSpec, ...] = ()) -> PromptRecord:
+    """The prompt under its content id (same conversation and tools, same id: what resume relies on);
+    raises ValueError for text that is not Unicode."""
+    # The tools count only when there are some, so a prompt without tools keeps the id it always had.
+    offered = {"tools": [t.model_dump() for t in tools]} if tools else {}
     try:
-        record_id = stable_id("prompt", messages=[m.model_dump() for m in messages])
+        record_id = stable_id("prompt", messages=[m.model_dump() for m in messages], **offered)
     except UnicodeEncodeError:
         raise ValueError(
             "the text holds an unpaired surrogate escape (such as \\ud800), which is not Unicode; "
             "fix or drop that escape"
         ) from None
-    return PromptRecord(id=record_id, messages=tuple(messages), source=source)
+    return PromptRecord(id=record_id, messages=tuple(messages), source=source, tools=tools)
 
 
-def add_prompt(records: dict[str, PromptRecord], messages: list[Message], source: str) -> None:
+def add_prompt(
+    records: dict[str, PromptRecord], messages: list[Message], source: str, tools: tuple[ToolSpec, ...] = ()
+) -> None:
     """Keep the prompt under its content id; the first of duplicates stays."""
-    record = _record(messages, source)
+    record = _record(messages, source, tools)
     records.setdefault(record.id, record)
 
 
@@ -128,7 +140,7 @@ def load_prompts(path: str | Path, *, limit: int | None = None) -> list[PromptRe
     records: dict[str, PromptRecord] = {}
     for number, row in read_jsonl(path, PromptSetError):
         try:
-            add_prompt(records, messages_from_row(row), f"{path.name}:{number}")
+            add_prompt(records, messages_from_row(row), f"{path.name}:{number}", tools_of_row(row))
         except (ValueError, ValidationError) as exc:
             raise PromptSetError(f"{path}:{number}: {problem(exc)}") from None
         if limit is not None and len(records) >= limit:

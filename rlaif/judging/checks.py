@@ -6,6 +6,10 @@ and fast (`rlaif constitution bench` measures them); their regular expressions r
 engine in its re-compatible mode with a timeout per match, so a pattern that backtracks without end
 gives a check error instead of hanging the run.
 
+The tool rules (`max_tool_calls`, `tools_succeed`, `confirm_tools`, `quotes_tool_result`) read the tool
+calls and results of a tool-using answer: the pipeline passes the conversation with the answer's trace
+appended (for principles of `scope: trace`), so they see the JSON of every call.
+
 A `python` rule calls the user's own function, `fn(conversation, response)`, with the conversation as
 a list of `{"role", "content"}` dicts: it runs whatever that code does, so use checks only from
 constitutions you trust. It returns a bool or a score in [0, 1]. A function that raises, or returns
@@ -14,6 +18,7 @@ anything else, gives a check error: never a pass or a fail.
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import inspect
 import json
@@ -121,9 +126,7 @@ def _function(target: str) -> Callable[..., object]:
 
 def _python(target: str, response: str, conversation: Conversation, timeout: float) -> float:
     function = _function(target)
-    turns = [
-        {"role": m.role, "content": m.content} if isinstance(m, Message) else dict(m) for m in conversation
-    ]
+    turns = [m.model_dump(mode="json") if isinstance(m, Message) else dict(m) for m in conversation]
     try:
         value = function(turns, response)
     except Exception as exc:  # the user's code may raise anything: recorded as a check error, not lost
@@ -143,6 +146,84 @@ def _python(target: str, response: str, conversation: Conversation, timeout: flo
     raise CheckError(f"python: {target} returned {shown} ({type(value).__name__}); return a bool or a score")
 
 
+def _turns(conversation: Conversation) -> list[Message]:
+    turns = []
+    for m in conversation:
+        try:
+            turns.append(m if isinstance(m, Message) else Message.model_validate(dict(m)))
+        except ValueError as exc:
+            raise CheckError(f"a turn of the conversation is not a chat message ({exc})") from None
+    return turns
+
+
+def _tool_calls(conversation: Conversation) -> list[tuple[int, str]]:
+    """(turn index, tool name) of every call in the conversation (the trace included)."""
+    return [(i, c.name) for i, m in enumerate(_turns(conversation)) for c in m.tool_calls]
+
+
+def _max_tool_calls(n: int, text: str, conversation: Conversation, timeout: float) -> float:
+    return 1.0 if len(_tool_calls(conversation)) <= n else 0.0
+
+
+def _failed_result(content: str) -> bool:
+    try:
+        value = json.loads(content)
+    except (json.JSONDecodeError, RecursionError, ValueError):
+        return False
+    return isinstance(value, dict) and set(value) == {"error", "detail"}  # the runtime's failure form
+
+
+def _tools_succeed(_: Any, text: str, conversation: Conversation, timeout: float) -> float:
+    turns = _turns(conversation)
+    return 0.0 if any(m.role == "tool" and _failed_result(m.content) for m in turns) else 1.0
+
+
+CONFIRMING = compile_pattern(r"(?i)\b(yes|yeah|yep|confirm(ed|s)?|go ahead|proceed|do it|approved?)\b")
+"""A user turn that agrees (`confirm_tools`)."""
+
+
+def _confirm_tools(pattern: str, text: str, conversation: Conversation, timeout: float) -> float:
+    turns = _turns(conversation)
+    for index, name in _tool_calls(turns):
+        if not fnmatch.fnmatchcase(name, pattern):
+            continue
+        asked = False  # a confirmation answers an assistant turn: the request itself is not one
+        confirmed = False
+        for turn in turns[:index]:
+            if turn.role == "assistant":
+                asked = True
+            elif turn.role == "user" and asked:
+                try:
+                    confirmed = CONFIRMING.search(turn.content, timeout=timeout) is not None
+                except TimeoutError:
+                    raise CheckError("confirm_tools: reading a user turn took too long") from None
+        if not confirmed:
+            return 0.0
+    return 1.0
+
+
+_NUMBER = compile_pattern(r"-?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?")
+
+
+def _numbers(text: str) -> set[float]:
+    found = set()
+    for match in _NUMBER.finditer(text[:100_000]):
+        try:
+            found.add(float(match.group().replace(",", "")))
+        except ValueError:
+            continue
+    return found
+
+
+def _quotes_tool_result(_: Any, text: str, conversation: Conversation, timeout: float) -> float:
+    results = [m.content for m in _turns(conversation) if m.role == "tool" and not _failed_result(m.content)]
+    if not results:
+        return 0.0
+    wanted = _numbers(results[-1])
+    said = _numbers(text)
+    return 1.0 if any(math.isclose(w, s, rel_tol=1e-9, abs_tol=1e-9) for w in wanted for s in said) else 0.0
+
+
 RULES: dict[str, Rule] = {
     rule.name: rule
     for rule in (
@@ -156,6 +237,10 @@ RULES: dict[str, Rule] = {
         Rule("not_starts_with", "the start of the text", _not_starts_with, _pattern),
         Rule("json", "the whole text", _json),
         Rule("python", "the conversation and the text (your code)", _python),
+        Rule("max_tool_calls", "the tool calls of the trace", _max_tool_calls),
+        Rule("tools_succeed", "the tool results of the trace", _tools_succeed),
+        Rule("confirm_tools", "the tool calls and the user turns before them", _confirm_tools),
+        Rule("quotes_tool_result", "the last tool result and the text", _quotes_tool_result),
     )
 }
 """Rule name → what it reads and how it runs; the names are the `Check` fields' YAML names."""

@@ -64,11 +64,17 @@ SFT_COLUMNS = ("messages", "prompt_id", "revision_id", "rounds")
 SPLITS = ("train", "test")
 
 
-def _features(columns: Sequence[str]) -> Any:
-    """The schema of an export, so an empty one still loads with its columns."""
+def _features(columns: Sequence[str], *, tools: bool = False) -> Any:
+    """The schema of an export, so an empty one still loads with its columns; with `tools`, turns may
+    carry OpenAI tool calls (arguments as JSON text) and tool-call ids."""
     from datasets import Features, List, Value
 
-    turns = List({"role": Value("string"), "content": Value("string")})
+    turn: dict[str, Any] = {"role": Value("string"), "content": Value("string")}
+    if tools:
+        function = {"name": Value("string"), "arguments": Value("string")}
+        call = {"id": Value("string"), "type": Value("string"), "function": function}
+        turn |= {"tool_calls": List(call), "tool_call_id": Value("string"), "name": Value("string")}
+    turns = List(turn)
     kinds = {"turns": turns, "strings": List(Value("string"))}
     return Features(
         {c: kinds.get(_TYPES.get(c, "string")) or Value(_TYPES.get(c, "string")) for c in columns}
@@ -94,10 +100,16 @@ def pair_row(
     decided = human_verdict in ("chosen", "rejected")
     raw = 1.0 if decided else pair.score
     calibrated = calibrate(raw) if calibrate is not None and pair.source == "judge" and not decided else raw
-    return {
-        "prompt": [m.model_dump() for m in pair.prompt],
-        "chosen": [{"role": "assistant", "content": chosen}],
-        "rejected": [{"role": "assistant", "content": rejected}],
+    trace_c, trace_r = (
+        (pair.rejected_trace, pair.chosen_trace) if swap else (pair.chosen_trace, pair.rejected_trace)
+    )
+    row = {
+        "prompt": [m.model_dump(mode="json") for m in pair.prompt],
+        "chosen": [*(m.model_dump(mode="json") for m in trace_c), {"role": "assistant", "content": chosen}],
+        "rejected": [
+            *(m.model_dump(mode="json") for m in trace_r),
+            {"role": "assistant", "content": rejected},
+        ],
         "score": 1.0 - pair.score if swap else pair.score,
         "p_chosen": calibrated,
         "p_chosen_raw": raw,
@@ -115,11 +127,14 @@ def pair_row(
         "human_reviewers": reviewers,
         "flags": list(flags),
     }
+    if pair.is_trajectory:  # TRL's `tools` column: JSON text, which its trainers parse
+        row["tools"] = json.dumps([t.model_dump(mode="json") for t in pair.tools], ensure_ascii=False)
+    return row
 
 
 def sft_row(revision: Revision, prompt: PromptRecord) -> dict[str, Any]:
     """One SFT row: the conversation and the final revision as the assistant's turn."""
-    messages = [m.model_dump() for m in prompt.messages]
+    messages = [m.model_dump(mode="json") for m in prompt.messages]
     messages.append({"role": "assistant", "content": revision.final})
     return {
         "messages": messages,
@@ -165,6 +180,9 @@ def _write(
     name: str,
     columns: Sequence[str],
     held: Collection[str] | None = None,
+    tools: bool = False,
+    *,
+    tools_column: bool = True,
 ) -> Path:
     """`NAME.jsonl` (every row), the `NAME/` `DatasetDict` (`save_to_disk`) and its Parquet files
     `data/NAME/{split}-00000-of-00001.parquet`, each swapped in whole; returns the `NAME/` folder.
@@ -189,6 +207,8 @@ def _write(
 
     def sorted_out() -> Iterator[dict[str, Any]]:
         for row in rows:
+            if tools and tools_column:
+                row.setdefault("tools", "[]")
             split = "test" if held is not None and row["prompt_id"] in held else "train"
             handles[split].write(json.dumps(row, ensure_ascii=False) + "\n")
             counts[split] += 1
@@ -199,7 +219,7 @@ def _write(
     finally:
         for handle in handles.values():
             handle.close()
-    features = _features(columns)
+    features = _features(columns, tools=tools)
     try:
         built: dict[str, Any] = {}
         for split, part in parts.items():
@@ -276,16 +296,25 @@ def write_dropped(folder: Path, rows: Iterable[dict[str, Any]]) -> Path:
     return folder / "dropped.jsonl"
 
 
-def write_pairs(rows: Iterable[dict[str, Any]], folder: Path, held: Collection[str] | None = None) -> Path:
+def write_pairs(
+    rows: Iterable[dict[str, Any]], folder: Path, held: Collection[str] | None = None, *, tools: bool = False
+) -> Path:
     """`pairs.jsonl`, the `pairs/` `DatasetDict` and `data/pairs/*.parquet` from preference rows
-    (`pair_row`), the pairs of `held` prompts as the test split; returns the `pairs/` folder."""
-    return _write(rows, folder, "pairs", PAIR_COLUMNS, held)
+    (`pair_row`), the pairs of `held` prompts as the test split; returns the `pairs/` folder.
+
+    `tools` (a run whose prompts offer tools): TRL's conversational format with tools, i.e. `chosen` and
+    `rejected` hold each answer's tool-call and tool turns before its final reply, and a `tools` column
+    holds the definitions as JSON text."""
+    columns = (*PAIR_COLUMNS, "tools") if tools else PAIR_COLUMNS
+    return _write(rows, folder, "pairs", columns, held, tools)
 
 
-def write_sft(rows: Iterable[dict[str, Any]], folder: Path, held: Collection[str] | None = None) -> Path:
+def write_sft(
+    rows: Iterable[dict[str, Any]], folder: Path, held: Collection[str] | None = None, *, tools: bool = False
+) -> Path:
     """`sft.jsonl`, the `sft/` `DatasetDict` and `data/sft/*.parquet` from SFT rows (`sft_row`), the rows
-    of `held` prompts as the test split; returns the `sft/` folder."""
-    return _write(rows, folder, "sft", SFT_COLUMNS, held)
+    of `held` prompts as the test split; returns the `sft/` folder. `tools`: turns may hold tool calls."""
+    return _write(rows, folder, "sft", SFT_COLUMNS, held, tools, tools_column=False)
 
 
 def export_pairs(
@@ -308,7 +337,8 @@ def export_pairs(
     ordered = sorted(dropped, key=lambda d: d.pair.id)
     write_dropped(folder, (dropped_row(d.pair, d.reason, d.detail) for d in ordered))
     held = held_out_prompts((p.prompt_id for p in pairs), test_fraction, seed=seed) if test_fraction else None
-    return write_pairs(pair_rows(pairs, decisions, flags), folder, held)
+    tools = any(p.is_trajectory for p in pairs)
+    return write_pairs(pair_rows(pairs, decisions, flags), folder, held, tools=tools)
 
 
 def exported_sources(rows: Iterable[dict[str, Any]]) -> dict[str, int]:

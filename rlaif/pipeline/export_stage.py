@@ -153,14 +153,16 @@ def export_stage(
     seed = config.seed if config.export.seed is None else config.export.seed
     fraction = config.export.test_fraction
     held = held_out_prompts(by_id, fraction, seed=seed) if fraction else None
-    write_pairs(rows(), layout.export, held)
+    # Turns with tool calls need the export's richer turn schema: a run's prompts say whether any exist.
+    tools = any(p.tools or any(m.tool_calls or m.role == "tool" for m in p.messages) for p in prompts)
+    write_pairs(rows(), layout.export, held, tools=tools)
     revisions = run.stage(layout.REVISIONS, Revision)
     current_revisions = sorted(
         r.id
         for r in iter_current(run, layout.REVISIONS, Revision, prompts, constitution, templates=templates)
     )
     sft_rows = (sft_row(r, by_id[r.prompt_id]) for r in (revisions[i] for i in current_revisions))
-    write_sft(sft_rows, layout.export, held)  # each revision read back once, in id order
+    write_sft(sft_rows, layout.export, held, tools=tools)  # each revision read back once, in id order
     counts = summary.counts
     counts.pairs = sum(exported.values())
     counts.pairs_from_judge = exported["judge"]

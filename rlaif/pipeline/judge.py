@@ -7,14 +7,17 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from rlaif.backends.protocol import Backend
 from rlaif.config import JudgeConfig
+from rlaif.inputs.trajectory import flat_turns
 from rlaif.judging.checks import checkable, run_check
 from rlaif.judging.engine import judge_items
 from rlaif.judging.modes import Candidate, JudgeItem, draw_principles
+from rlaif.judging.trace import checked_conversation, judged_text
 from rlaif.pipeline.reports import StageReport
 from rlaif.records import (
     CheckOutcome,
     Constitution,
     Judgment,
+    Message,
     Principle,
     PromptRecord,
     Response,
@@ -180,8 +183,10 @@ def _items(
     outcomes = check_outcomes(prompt, candidates, checked)
     a, b = candidates[0], candidates[1]
     members = draw_principles(constitution, config, seed=seed, key=f"judge:{prompt.id}")
+    shown = [p for member in members for p in member]
     yield pair_item(
-        prompt, Candidate(a.id, a.text), Candidate(b.id, b.text), members, config=config, seed=seed,
+        prompt, Candidate(a.id, judged_text(a.text, a.trace, shown)),
+        Candidate(b.id, judged_text(b.text, b.trace, shown)), members, config=config, seed=seed,
         outcomes=outcomes,
     )  # fmt: skip
     if not (config.contrast_pairs and checked):
@@ -194,8 +199,10 @@ def _items(
         if {x.id, y.id} == {a.id, b.id} and members == ((principle,),):
             continue  # the sampled pair already is this contrast
         yield JudgeItem(
-            prompt_id=prompt.id, conversation=prompt.messages, a=Candidate(x.id, x.text),
-            b=Candidate(y.id, y.text), members=((principle,),), kind="contrast",
+            prompt_id=prompt.id, conversation=flat_turns(prompt.messages),
+            a=Candidate(x.id, judged_text(x.text, x.trace, [principle])),
+            b=Candidate(y.id, judged_text(y.text, y.trace, [principle])), members=((principle,),),
+            kind="contrast",
             check_p_a=_decision(((principle,),), outcomes, x.id, y.id),
             probe=principle.judges and _probed(config, seed, f"{prompt.id}:{principle.id}"),
             checks=_recorded(outcomes, (x.id, y.id), {principle.id}),
@@ -206,7 +213,16 @@ def check_outcomes(
     prompt: PromptRecord, candidates: Sequence[Response | Candidate], checked: Sequence[Principle]
 ) -> dict[str, dict[str, CheckOutcome]]:
     """Response id -> principle id -> the outcome of that principle's check on the response."""
-    return {r.id: {p.id: run_check(p, prompt.messages, r.text) for p in checked} for r in candidates}
+
+    def trace(response: Response | Candidate) -> tuple[Message, ...]:
+        return response.trace if isinstance(response, Response) else ()
+
+    return {
+        r.id: {
+            p.id: run_check(p, checked_conversation(prompt.messages, trace(r), p), r.text) for p in checked
+        }
+        for r in candidates
+    }
 
 
 def pair_item(
@@ -224,7 +240,8 @@ def pair_item(
     decided = _decision(members, outcomes, a.id, b.id)
     in_judgment = {p.id for member in members for p in member}
     return JudgeItem(
-        prompt_id=prompt.id, conversation=prompt.messages, a=a, b=b, members=members, check_p_a=decided,
+        prompt_id=prompt.id, conversation=flat_turns(prompt.messages), a=a, b=b, members=members,
+        check_p_a=decided,
         probe=decided is not None and _probed(config, seed, f"{prompt.id}:sampled"),
         checks=_recorded(outcomes, (a.id, b.id), in_judgment),
     )  # fmt: skip
@@ -272,7 +289,8 @@ async def validate_revisions(
             principles = tuple(dict.fromkeys(r.principle_id for r in revision.rounds))
             member = tuple(constitution.principle(pid) for pid in principles)
             yield JudgeItem(
-                prompt_id=prompt.id, conversation=prompt.messages, a=Candidate(revision.id, revision.final),
+                prompt_id=prompt.id, conversation=flat_turns(prompt.messages),
+                a=Candidate(revision.id, revision.final),
                 b=Candidate(revision.response_id, revision.original), members=(member,), kind="revision",
             )  # fmt: skip
 

@@ -14,14 +14,21 @@ __all__ = ["build_pairs", "candidate_pairs", "pairs_from_judgments", "pairs_from
 
 
 def pairs_from_revisions(
-    revisions: Iterable[Revision], prompts: Mapping[str, PromptRecord], skipped: Counter[str]
+    revisions: Iterable[Revision],
+    prompts: Mapping[str, PromptRecord],
+    skipped: Counter[str],
+    responses: Mapping[str, Response] | None = None,
 ) -> Iterator[PreferencePair]:
-    """One pair per revision whose final text differs from the original, made as they are read."""
+    """One pair per revision whose final text differs from the original, made as they are read; a
+    tool-using original (read from `responses`) gives both answers its trace: only the final answer was
+    revised."""
     for revision in revisions:
         chosen, rejected = revision.final.strip(), revision.original.strip()
         if not chosen or chosen == rejected:
             skipped["revision unchanged or empty"] += 1
             continue
+        original = responses.get(revision.response_id) if responses is not None else None
+        trace = original.trace if original is not None else ()
         yield PreferencePair(
             id=stable_id("pair", source_id=revision.id, chosen=chosen, rejected=rejected),
             prompt_id=revision.prompt_id,
@@ -33,6 +40,9 @@ def pairs_from_revisions(
             source_id=revision.id,
             principle_ids=tuple(r.principle_id for r in revision.rounds),
             provenance=revision.provenance,
+            chosen_trace=trace,
+            rejected_trace=trace,
+            tools=prompts[revision.prompt_id].tools,
         )
 
 
@@ -63,7 +73,7 @@ def pairs_from_judgments(
             skipped["judge tie (orders disagree)"] += 1
             continue
         a, b = responses[judgment.response_a_id], responses[judgment.response_b_id]
-        if a.text.strip() == b.text.strip():
+        if a.text.strip() == b.text.strip() and a.trace == b.trace:
             skipped["identical responses"] += 1
             continue
         if judgment.p_a == 0.5:
@@ -82,6 +92,9 @@ def pairs_from_judgments(
             principle_ids=judgment.principle_ids,
             consistent=judgment.consistent,
             provenance=judgment.provenance,
+            chosen_trace=chosen.trace,
+            rejected_trace=rejected.trace,
+            tools=prompts[judgment.prompt_id].tools,
         )
 
 
@@ -96,13 +109,14 @@ def candidate_pairs(
     stage files (a response is read back when its judgment makes a pair); `skipped` counts why not."""
     layout, templates = run.layout, config.template_set()
     by_id = {p.id: p for p in prompts}
+    responses = run.stage(layout.RESPONSES, Response)
     yield from pairs_from_revisions(
         iter_current(run, layout.REVISIONS, Revision, prompts, constitution, templates=templates),
         by_id,
         skipped,
+        responses if any(p.tools for p in prompts) else None,
     )
     judgments = iter_current(run, layout.JUDGMENTS, Judgment, prompts, constitution, templates=templates)
-    responses = run.stage(layout.RESPONSES, Response)
     yield from pairs_from_judgments(judgments, responses, by_id, config.judge, skipped)
 
 

@@ -10,6 +10,7 @@ from rlaif.backends.protocol import Backend, ChatRequest, chat_messages
 from rlaif.backends.window import window_for, windowed
 from rlaif.config import GenerationConfig
 from rlaif.pipeline.reports import StageReport
+from rlaif.pipeline.trajectory import ToolUse, run_trajectory
 from rlaif.progress import stage_progress
 from rlaif.records import (
     Constitution,
@@ -36,8 +37,12 @@ async def respond(
     stage: Stage[Response],
     quiet: bool = False,
     templates: Templates = SHIPPED,
+    tools: ToolUse | None = None,
 ) -> StageReport:
-    """Sample first answers for every prompt that has none yet; store them in `stage`."""
+    """Sample first answers for every prompt that has none yet; store them in `stage`.
+
+    With `tools`, a prompt that offers tools is answered as a trajectory (`run_trajectory`): the model
+    may call them over several steps, and the response keeps the calls and results as its `trace`."""
     system = templates.render("respond", system_prompt=constitution.system_prompt)
     sampling = SamplingParams(
         max_tokens=config.max_tokens, temperature=config.temperature, top_p=config.top_p
@@ -55,7 +60,10 @@ async def respond(
             template_hash=system.template_hash,
             sampling=sampling,
             seed=request_seed,
-        )
+            # Only a tool-using answer hashes the tools, so every other id stays what it was.
+            **({"tools": [t.model_dump() for t in prompt.tools], "runtime": tools.fingerprint(prompt)}
+               if tools is not None and prompt.tools else {}),
+        )  # fmt: skip
         return made, request_seed
 
     # What is missing, as (prompt position, sample index): a few bytes each, not a request each.
@@ -79,6 +87,22 @@ async def respond(
     async def one(slot: int) -> None:
         prompt, sample_index = prompts[slot // samples], slot % samples
         record_id, request_seed = response_id(prompt, sample_index)
+        if tools is not None and prompt.tools:
+            made = await run_trajectory(
+                backend, chat_messages(system.text, prompt.messages), prompt, response_id=record_id,
+                tools=tools, sampling=sampling, seed=request_seed,
+            )  # fmt: skip
+            if made.error:
+                report.fail(f"prompt {prompt.source}: {made.error}")
+                return
+            report.made += stage.append([
+                Response(
+                    id=record_id, prompt_id=prompt.id, sample_index=sample_index, text=made.text.strip(),
+                    finish_reason=made.finish_reason, trace=made.trace, trajectory=made.status,
+                    provenance=provenance.model_copy(update={"seed": request_seed}),
+                )
+            ])  # fmt: skip
+            return
         result = await backend.chat(
             ChatRequest(
                 messages=chat_messages(system.text, prompt.messages),

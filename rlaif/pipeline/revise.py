@@ -13,11 +13,13 @@ from rlaif.backends.protocol import Backend, ChatRequest, chat_messages
 from rlaif.backends.window import window_for, windowed
 from rlaif.config import ReviseConfig
 from rlaif.inputs.constitution import sample_principle
+from rlaif.inputs.trajectory import flat_turns
 from rlaif.pipeline.reports import StageReport
 from rlaif.progress import stage_progress
 from rlaif.records import (
     Constitution,
     CritiqueRound,
+    Message,
     Principle,
     PromptRecord,
     Provenance,
@@ -60,12 +62,15 @@ def critique_conversation(
     few_shot: int,
     *,
     templates: Templates = SHIPPED,
+    trace: Sequence[Message] = (),
 ) -> list[dict[str, str]]:
-    """Messages that ask for a critique of `answer` under `principle` (few-shot turns first)."""
+    """Messages that ask for a critique of `answer` under `principle` (few-shot turns first); a
+    tool-using answer's `trace` comes before it as plain turns, so the final answer is critiqued (and
+    then revised) given the calls and results that led to it."""
     system = templates.render("respond", system_prompt=constitution.system_prompt).text
     messages = list(chat_messages(system, []))
     messages += _few_shot(constitution, principle, few_shot, templates)
-    messages += [{"role": m.role, "content": m.content} for m in prompt.messages]
+    messages += [{"role": m.role, "content": m.content} for m in flat_turns((*prompt.messages, *trace))]
     messages += [
         {"role": "assistant", "content": answer},
         {"role": "user", "content": templates.render("critique", principle=principle).text},
@@ -154,8 +159,9 @@ async def revise(
             step = steps.get(step_id)
             if step is None:
                 messages = critique_conversation(
-                    prompt, answer, principle, constitution, config.few_shot, templates=templates
-                )
+                    prompt, answer, principle, constitution, config.few_shot, templates=templates,
+                    trace=original.trace,
+                )  # fmt: skip
                 critique = await request(messages, critique_seed)
                 if critique is None:
                     return  # recorded in the report; a rerun retries this chain from here

@@ -41,6 +41,7 @@ from rlaif.pipeline.reports import QualityReport, RunSummary, StageReport
 from rlaif.pipeline.respond import respond
 from rlaif.pipeline.revise import revise
 from rlaif.pipeline.summary import summarize, versions
+from rlaif.pipeline.trajectory import tool_use
 from rlaif.progress import quiet_libraries, server_spinner
 from rlaif.records import (
     Constitution,
@@ -84,10 +85,11 @@ async def _generate(
         await policy.resolve_model()
         responses = run.stage(layout.RESPONSES, Response)
         if "respond" in stages:
-            reports["respond"] = await respond(
-                policy, prompts, constitution=constitution, config=config.generation, seed=config.seed,
-                stage=responses, quiet=quiet, templates=templates,
-            )  # fmt: skip
+            with tool_use(config, prompts, run) as tools:
+                reports["respond"] = await respond(
+                    policy, prompts, constitution=constitution, config=config.generation, seed=config.seed,
+                    stage=responses, quiet=quiet, templates=templates, tools=tools,
+                )  # fmt: skip
         by_prompt = StoredResponses(responses, prompts)
         # Revise and judge both start from the responses, so they run together: the server's batch
         # stays full while revisions wait for their critiques.

@@ -188,6 +188,8 @@ def train_dpo(
     check_soft_labels(config, soft_labels)
     check_liger(config, "dpo", soft_labels=soft_labels, trainer=DPOTrainer)
     columns = ["prompt", "chosen", "rejected"] + (["p_chosen"] if soft_labels != "off" else [])
+    if "tools" in dataset.column_names:  # trajectory pairs: TRL renders the tools into the chat template
+        columns.append("tools")
     made_under = constitution_of(dataset, constitution)
     dataset = dataset.select_columns(columns)
     options = loading or model_options({}, section="dpo")

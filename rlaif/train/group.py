@@ -189,20 +189,27 @@ def group_rewards(
     groups: dict[str, list[int]] = {}
     for index, pid in enumerate(prompt_ids):
         groups.setdefault(pid, []).append(index)
-    texts = [c[-1]["content"] if isinstance(c, list) else str(c) for c in completions]
+    from rlaif.inputs.trajectory import flat_turns
+    from rlaif.judging.trace import judged_text
+
+    answers = [_answer(c) for c in completions]
     plans, items = {}, []
     for pid, rows in groups.items():
         plans[pid] = comparison_plan(len(rows), per_completion, seed=seed, key=pid)
         prompt = prompts[rows[0]]
-        conversation = tuple(Message(role=m["role"], content=m["content"]) for m in prompt) \
+        conversation = flat_turns([_turn(m) for m in prompt]) \
             if isinstance(prompt, list) else (Message(role="user", content=str(prompt)),)  # fmt: skip
         for i, j in plans[pid]:
-            a, b = texts[rows[i]], texts[rows[j]]
+            members = draw_principles(constitution, config, seed=seed, key=f"group:{pid}:{i}:{j}")
+            shown = [p for member in members for p in member]
+            # A trajectory (tool calls and results before the final answer) is judged whole under
+            # `scope: trace`; its id hashes what is shown, so the whole trajectory.
+            a, b = (judged_text(*answers[rows[k]], shown) for k in (i, j))
             items.append(JudgeItem(
                 prompt_id=pid, conversation=conversation,
                 a=Candidate(stable_id("completion", prompt_id=pid, text=a, index=i), a),
                 b=Candidate(stable_id("completion", prompt_id=pid, text=b, index=j), b),
-                members=draw_principles(constitution, config, seed=seed, key=f"group:{pid}:{i}:{j}"),
+                members=members,
             ))  # fmt: skip
     judgments = judge(items) if items else []
     rewards: list[float | None] = [None] * len(completions)
@@ -225,3 +232,18 @@ def group_rewards(
         "group/groups": float(len(groups)),
     }
     return rewards, stats
+
+
+def _answer(completion: Any) -> tuple[str, tuple[Message, ...]]:
+    """(final text, trace) of a completion: a string, or TRL conversational turns whose last is the
+    answer and whose earlier ones (assistant tool calls, tool results) are its trace."""
+    if not isinstance(completion, list):
+        return str(completion), ()
+    turns = [_turn(m) for m in completion]
+    return turns[-1].content, tuple(turns[:-1])
+
+
+def _turn(message: Any) -> Message:
+    """A chat turn as datasets give it back: Arrow fills the tool fields a turn lacks with None."""
+    given = {k: v for k, v in dict(message).items() if v is not None}
+    return Message.model_validate({**given, "content": given.get("content") or ""})

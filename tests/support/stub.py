@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import math
+import re
 import socket
 import threading
 import time
@@ -75,6 +76,8 @@ class StubServer:
         judge_reply: Maps a constrained-choice request body to the reply.
         api_key: When set, requests without `Authorization: Bearer <api_key>` get 401.
         answer: Maps a plain (unconstrained) chat request body and choice index to its text.
+        tool_caller: For requests that offer tools: the assistant turn that calls one, or None (see
+            `tool_turn`).
     """
 
     def __init__(
@@ -84,11 +87,15 @@ class StubServer:
         judge_reply: Callable[[dict[str, Any]], JudgeReply] = default_judge,
         api_key: str | None = None,
         answer: Callable[[dict[str, Any], int], str] | None = None,
+        tool_caller: Callable[[dict[str, Any], int], dict[str, Any] | None] | None = None,
     ):
         self.served_name = served_name
         self.judge_reply = judge_reply
         self.answer = answer
         """Maps a plain chat request body and choice index to the text answered (default: a short hash)."""
+        self.tool_caller = tool_caller
+        """Maps a request offering tools and a choice index to an assistant turn with `tool_calls`, or None
+        to answer in text (default: `tool_turn`'s seeded coin)."""
         self.api_key = api_key
         self.port = free_port()
         self.mode: Mode = "ok"
@@ -235,6 +242,12 @@ class StubServer:
                 first = {"token": reply.text[:1], "logprob": top[0]["logprob"] if top else 0.0, "bytes": None}
                 logprobs = {"content": [{**first, "top_logprobs": top}]} if body.get("logprobs") else None
                 text, finish = reply.text, reply.finish_reason
+            elif body.get("tools") and (called := self.tool_turn(body, index)) is not None:
+                choice = {"index": index, "message": called, "finish_reason": "tool_calls", "logprobs": None}
+                choices.append(choice)
+                continue
+            elif body.get("tools") and body["messages"][-1].get("role") == "tool":
+                text, finish, logprobs = f"The answer is {body['messages'][-1]['content']}.", "stop", None
             elif self.answer is not None:
                 text, finish, logprobs = self.answer(body, index), "stop", None
             else:
@@ -253,6 +266,28 @@ class StubServer:
             "choices": choices,
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
         }
+
+    def tool_turn(self, body: dict[str, Any], index: int) -> dict[str, Any] | None:
+        """The assistant turn that calls a tool, for a request offering tools; None answers in text.
+
+        Default (`tool_caller` unset), like a model that uses tools half the time: before any tool result,
+        a seeded coin calls the first tool offered (the calculator gets the arithmetic of the last user
+        turn); after a result the answer quotes it; otherwise a guess in text."""
+        if self.tool_caller is not None:
+            return self.tool_caller(body, index)
+        messages = body["messages"]
+        if any(m.get("role") == "tool" for m in messages):
+            return None
+        digest = hashlib.sha256(json.dumps([messages, body.get("seed"), index], sort_keys=True).encode())
+        if digest.digest()[0] % 2:
+            return None
+        tool = body["tools"][0]["function"]
+        user = next(m["content"] for m in reversed(messages) if m.get("role") == "user")
+        expression = "".join(re.findall(r"[\d+\-*/(). ]+", user)).strip() or "0"
+        arguments = {"expression": expression} if tool["name"] == "calculator" else {}
+        call = {"id": f"call_{digest.hexdigest()[:8]}", "type": "function",
+                "function": {"name": tool["name"], "arguments": json.dumps(arguments)}}  # fmt: skip
+        return {"role": "assistant", "content": None, "tool_calls": [call]}
 
     @staticmethod
     def _send(handler: BaseHTTPRequestHandler, status: int, payload: dict[str, Any]) -> None:

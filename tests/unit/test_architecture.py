@@ -15,15 +15,16 @@ import pytest
 from tests.support.imports import PACKAGE, cycles, graph, modules
 
 FOUNDATION = {
-    "rlaif", "rlaif._version", "rlaif.callables", "rlaif.compat", "rlaif.config", "rlaif.errors", "rlaif.memory",
-    "rlaif.progress", "rlaif.records", "rlaif.reports", "rlaif.store", "rlaif.templates", "rlaif.yamlfile",
+    "rlaif", "rlaif._version", "rlaif.callables", "rlaif.compat", "rlaif.config", "rlaif.errors",
+    "rlaif.memory", "rlaif.progress", "rlaif.records", "rlaif.reports", "rlaif.store", "rlaif.templates",
+    "rlaif.yamlfile",
 }  # fmt: skip
 # Each layer may import only the layers listed for it (and itself, and the foundation).
 LAYERS = {
     "rlaif.cli": {"*"},
     "rlaif.api": {"rlaif.pipeline", "rlaif.judging", "rlaif.inputs", "rlaif.backends"},
     "rlaif.pipeline": {"rlaif.review", "rlaif.train", "rlaif.evaluate", "rlaif.judging", "rlaif.inputs",
-                       "rlaif.backends"},
+                       "rlaif.backends", "rlaif.tools"},
     "rlaif.evaluate": {"rlaif.train", "rlaif.judging", "rlaif.inputs", "rlaif.backends"},
     "rlaif.authoring": {"rlaif.pipeline", "rlaif.evaluate", "rlaif.review", "rlaif.train", "rlaif.judging",
                         "rlaif.inputs", "rlaif.backends"},
@@ -34,6 +35,7 @@ LAYERS = {
     "rlaif.judging": {"rlaif.inputs", "rlaif.backends"},
     "rlaif.inputs": set(),
     "rlaif.backends": set(),
+    "rlaif.tools": set(),
 }  # fmt: skip
 UI = ("rlaif.progress", "rlaif.cli")
 

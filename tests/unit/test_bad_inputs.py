@@ -268,9 +268,9 @@ PROMPT_SETS = [
         ".jsonl",
     ),
     Case(
-        "tool-role",
+        "tool-turn-without-call-id",
         rows({"messages": [{"role": "user", "content": "a"}, {"role": "tool", "content": "b"}]}),
-        (":1:", "messages[1].role", "'tool'"),
+        (":1:", "messages[1]", "a tool turn needs `tool_call_id`"),
         ".jsonl",
     ),  # fmt: skip
     Case(

@@ -129,7 +129,7 @@ def test_empty_file(tmp_path: Path) -> None:
         ({"prompt": ""}, "the last user turn is empty"),
         (
             {"messages": [{"role": "robot", "content": "Hi"}]},
-            "Input should be 'system', 'user' or 'assistant'",
+            "Input should be 'system', 'user', 'assistant' or 'tool'",
         ),
         ({"messages": []}, "`messages` must be a non-empty list"),
         ({"prompt": 3}, "`prompt` must be a string or a list of messages"),

@@ -127,3 +127,31 @@ def test_bad_group_settings_name_the_key(tmp_path: Any, online: dict[str, Any], 
     path.write_text(json.dumps({"prompts": {"path": "p.jsonl"}, "train": {"online": online}}))
     with pytest.raises(ConfigError, match=re.escape(key)):
         load_config(path)
+
+
+def test_trajectory_completions_are_judged_whole() -> None:
+    """TRL conversational completions with tool calls and results: the judge reads each trace, and two
+    trajectories with the same final answer but different calls are told apart."""
+    seen: list[str] = []
+
+    def judge(items: list[Any]) -> list[Any]:
+        seen.extend(item.a.text for item in items)
+        seen.extend(item.b.text for item in items)
+        return asyncio.run(judge_items(PicksHigherNumber(), items, constitution=CONSTITUTION, config=CONFIG,
+                                       seed=0, quiet=True))  # fmt: skip
+
+    def used(n: int) -> list[dict[str, Any]]:
+        call = {
+            "id": f"c{n}",
+            "type": "function",
+            "function": {"name": "calculator", "arguments": f"cand-{n}"},
+        }
+        return [{"role": "assistant", "content": None, "tool_calls": [call]},
+                {"role": "tool", "tool_call_id": f"c{n}", "content": "4"},
+                {"role": "assistant", "content": "It is 4."}]  # fmt: skip
+
+    prompts = [[{"role": "user", "content": "What is 2 + 2?", "tool_calls": None, "tool_call_id": None}]] * 2
+    rewards, stats = group_rewards(prompts, [used(1), used(5)], ["p", "p"], judge, constitution=CONSTITUTION,
+                                   config=CONFIG, seed=0, per_completion=None, min_valid=0.5)  # fmt: skip
+    assert all(text.startswith("[tool call c") and text.endswith("[final answer]\nIt is 4.") for text in seen)
+    assert rewards[1] > rewards[0] and stats["group/failed_orders"] == 0  # type: ignore[operator]
