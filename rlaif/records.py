@@ -50,6 +50,8 @@ __all__ = [
     "ReviewItem",
     "Revision",
     "RevisionStep",
+    "RubricItems",
+    "RubricScore",
     "SamplingParams",
     "canonical_json",
     "derive_seed",
@@ -243,6 +245,9 @@ class Principle(Record):
     """Relative probability of being sampled."""
     check: Check | None = None
     """Rules checked in code, for exact labels where they apply; None: judged by the LLM only."""
+    rubric: bool | None = None
+    """Judge this principle by a per-prompt checklist (true) or by the pairwise question (false);
+    None follows `judge.rubric`."""
 
     @model_validator(mode="after")
     def _usable(self) -> Principle:
@@ -278,7 +283,7 @@ class Principle(Record):
         # Fields added after the first release are left out when unset, so a constitution that does not
         # use them dumps, and hashes, exactly as it did before they existed.
         data = handler(self)
-        for key in ("critique_request", "revision_request", "judge_question", "check"):
+        for key in ("critique_request", "revision_request", "judge_question", "check", "rubric"):
             if data.get(key) is None:
                 data.pop(key, None)
         return data  # type: ignore[no-any-return]
@@ -566,8 +571,11 @@ class Judgment(Record):
     """`ok`: every order parsed; `partial`: some did; `unparsed`: none did."""
     provenance: Provenance
     """How it was made."""
-    mode: Literal["logprob", "cot", "pointwise"] = "logprob"
-    """How the verdicts were obtained (see `JudgeConfig.mode`)."""
+    mode: Literal["logprob", "cot", "pointwise", "rubric"] = "logprob"
+    """How the verdicts were obtained (see `JudgeConfig.mode`; `rubric`: per-prompt checklist items,
+    `judge.rubric`, each order then holds one response's score)."""
+    rubric_items: tuple[str, ...] = ()
+    """Rubric judgments: the items that decided it ("principle: item"), the widest gap first."""
     flags: dict[str, tuple[str, ...]] = {}
     """Injection heuristics that fired, by response id (candidates that address the judge); {} if none."""
     kind: Literal["sampled", "contrast", "revision", "probe"] = "sampled"
@@ -587,6 +595,54 @@ class Judgment(Record):
     """Probes: how the worse answer was made, e.g. "padded", "off_topic", "truncated", "repetition"."""
     known_better: Literal["a", "b"] | None = None
     """Which response is better where that is known without the judge (probes); None where it is not."""
+
+
+class RubricItems(Record):
+    """The checklist the judge wrote for one prompt and principle (`judge.rubric`)."""
+
+    id: str
+    """Stable id (prompt, principle, model, template, constitution, k, seed)."""
+    prompt_id: str
+    """Id of the prompt."""
+    principle_id: str
+    """The principle the items spell out."""
+    items: tuple[str, ...]
+    """The yes/no requirements, deduplicated; () when the answer did not parse."""
+    status: Literal["ok", "unparsed"]
+    """`ok`: a JSON list of 1 to k non-blank strings; `unparsed`: anything else (nothing is guessed)."""
+    raw: str
+    """The model's answer as written."""
+    duplicates: int = 0
+    """Items dropped as repeats of an earlier one (case and spacing ignored)."""
+    provenance: Provenance
+    """How it was made."""
+
+
+class RubricScore(Record):
+    """One answer scored on one rubric item: P(yes) from the judge's one-token Yes/No log-probs."""
+
+    id: str
+    """Stable id (the items' id, the item, the response, model, template)."""
+    prompt_id: str
+    """Id of the prompt."""
+    response_id: str
+    """The answer scored."""
+    principle_id: str
+    """The principle of the item."""
+    items_id: str
+    """Id of the `RubricItems` the item belongs to."""
+    item: str
+    """The item's text."""
+    p_yes: float | None
+    """P(the answer meets the item), renormalised over Yes and No; None when unparsed."""
+    status: Literal["ok", "unparsed"]
+    """`ok`: a clean Yes or No with log-probs; `unparsed` otherwise."""
+    raw: str
+    """The one-token answer."""
+    logprobs: dict[str, float] = {}
+    """Top first-token log-probs."""
+    provenance: Provenance
+    """How it was made."""
 
 
 class Pair(Record):
@@ -655,6 +711,8 @@ class PreferencePair(Record):
     """For judge pairs: whether both orders agreed."""
     provenance: Provenance
     """Provenance of the source record."""
+    rubric_items: tuple[str, ...] = ()
+    """Rubric pairs: the checklist items that decided it (see `Judgment.rubric_items`)."""
 
 
 class ReviewDecision(Record):

@@ -10,6 +10,7 @@ from rlaif.config import JudgeConfig
 from rlaif.judging.checks import checkable, run_check
 from rlaif.judging.engine import judge_items
 from rlaif.judging.modes import Candidate, JudgeItem, draw_principles
+from rlaif.judging.rubric import rubric_principles, uses_rubric
 from rlaif.pipeline.reports import StageReport
 from rlaif.records import (
     CheckOutcome,
@@ -157,9 +158,10 @@ async def judge(
             yield from _items(prompt, responses.get(prompt.id, []), constitution, config, seed, checked)
 
     # The bar counts the sampled pair of each prompt; contrast pairs make the count unknown up front.
-    total = (
-        None if config.contrast_pairs and checked else sum(len(responses.get(p.id, ())) >= 2 for p in prompts)
+    unknown = (config.contrast_pairs and checked) or any(
+        uses_rubric(p, config) for p in constitution.principles
     )
+    total = None if unknown else sum(len(responses.get(p.id, ())) >= 2 for p in prompts)
     return await judge_all(
         backend, items(), constitution=constitution, config=config, seed=seed, stage=stage, quiet=quiet,
         description="judge", total=total, templates=templates,
@@ -180,10 +182,12 @@ def _items(
     outcomes = check_outcomes(prompt, candidates, checked)
     a, b = candidates[0], candidates[1]
     members = draw_principles(constitution, config, seed=seed, key=f"judge:{prompt.id}")
-    yield pair_item(
+    sampled = pair_item(
         prompt, Candidate(a.id, a.text), Candidate(b.id, b.text), members, config=config, seed=seed,
         outcomes=outcomes,
     )  # fmt: skip
+    if sampled.check_p_a is not None or rubric_principles(members, config) is None:
+        yield sampled  # else the rubric stage judges it by checklist (`pipeline.rubric`)
     if not (config.contrast_pairs and checked):
         return
     for principle in checked:

@@ -82,6 +82,7 @@ def pairs_from_judgments(
             principle_ids=judgment.principle_ids,
             consistent=judgment.consistent,
             provenance=judgment.provenance,
+            rubric_items=judgment.rubric_items,
         )
 
 

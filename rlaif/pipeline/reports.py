@@ -50,6 +50,36 @@ class StageReport(Report):
             self.errors.append(message)
 
 
+class RubricReport(StageReport):
+    """The rubric stage (`judge.rubric`): `made`/`reused` count item lists, `unparsed` the judgments
+    whose every item list was unparsed."""
+
+    prompts: int = 0
+    """Prompts whose sampled pair the rubric judges."""
+    items_written: int = 0
+    """Items in the lists written by this run (after deduplication)."""
+    items_duplicate: int = 0
+    """Items dropped as repeats within their list."""
+    items_unparsed: int = 0
+    """Item-writing answers that were not a JSON list of 1 to k strings."""
+    items_kept: int = 0
+    """Items that passed the filter."""
+    items_dropped: dict[str, int] = Field(default_factory=dict)
+    """Items the filter dropped, by reason (each in `rubric_dropped.jsonl`)."""
+    scores: int = 0
+    """Answer-item scores made by this run."""
+    scores_unparsed: int = 0
+    """Of those, answers that were not a clean Yes or No."""
+    judgments: int = 0
+    """Rubric judgments stored by this run."""
+    requests: int = 0
+    """Requests sent by this run (item writing and scoring)."""
+    prompt_tokens: int = 0
+    """Prompt tokens of those requests, as the server counted them."""
+    completion_tokens: int = 0
+    """Completion tokens of those requests."""
+
+
 class RunCounts(Report):
     """Records of the current inputs (constitution, templates, prompts) in the run directory."""
 
