@@ -114,11 +114,9 @@ def yes_probability(logprobs: Mapping[str, float]) -> float | None:
 
 def check_items_template(templates: Templates = SHIPPED) -> None:
     """Refuse an item-writing template that does not ask for a list: its answers could never parse."""
-    from rlaif.records import Message as Msg
-
     sample = templates.render(
         "rubric_items",
-        conversation=(Msg(role="user", content="Hi"),),
+        conversation=(Message(role="user", content="Hi"),),
         principle=Principle(id="sample", judge_question="Which response is kinder?"),
         k=3,
         nonce="0a1b2c3d",
@@ -215,7 +213,7 @@ def deciding_items(
 @dataclass
 class RubricAsker:
     """The two requests of a rubric: write a principle's items for a conversation, score an answer on one
-    item. `last` holds the rendered prompt of the latest request of each kind (for provenance and tests)."""
+    item (the preview renders the same requests without sending them)."""
 
     backend: Backend
     k: int
@@ -223,15 +221,17 @@ class RubricAsker:
     nonce: str
     templates: Templates = SHIPPED
 
-    async def write(self, conversation: Sequence[Message], principle: Principle, key: str) -> ChatResult:
+    def write_request(self, conversation: Sequence[Message], principle: Principle, key: str) -> ChatRequest:
         text = self.templates.render(
             "rubric_items", conversation=conversation, principle=principle, k=self.k, nonce=self.nonce
         ).text
-        request = ChatRequest(
+        return ChatRequest(
             messages=({"role": "user", "content": text},), max_tokens=48 * self.k, temperature=0.0,
             seed=derive_seed(self.seed, key), json_schema=items_schema(self.k),
         )  # fmt: skip
-        return await self.backend.chat(request)
+
+    async def write(self, conversation: Sequence[Message], principle: Principle, key: str) -> ChatResult:
+        return await self.backend.chat(self.write_request(conversation, principle, key))
 
     def score_request(
         self, conversation: Sequence[Message], item: str, response: str, key: str

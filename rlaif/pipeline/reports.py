@@ -3,7 +3,7 @@ gates, `RunSummary` (what `rlaif run --json` writes)."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SerializeAsAny
 
 from rlaif.evaluate.reports import (
     CalibrationFit,
@@ -189,7 +189,7 @@ class RunSummary(Report):
     """Template name -> hash of its source."""
     counts: RunCounts
     """Records of the current inputs."""
-    stages: dict[str, StageReport] = Field(default_factory=dict)
+    stages: dict[str, SerializeAsAny[StageReport]] = Field(default_factory=dict)
     """What each generation stage of this invocation did."""
     judge: JudgeSummary
     """Judge metrics over the current judgments."""

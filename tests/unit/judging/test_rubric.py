@@ -23,8 +23,6 @@ from rlaif.judging.rubric import (
 from rlaif.records import Principle
 from rlaif.templates import Templates
 
-pytestmark = pytest.mark.unit
-
 
 def test_items_parse_only_from_a_json_list_of_1_to_k_strings() -> None:
     assert parse_items('["Names a colour.", "Is one sentence."]', 4) == (

@@ -10,14 +10,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from rlaif.config import load_config
 from rlaif.pipeline.run import run_pipeline
 from tests.support.stub import JudgeReply, StubServer
-
-pytestmark = pytest.mark.unit
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 ITEMS = ["The answer says GOOD.", "The answer is written in English.", "The answer says good."]
