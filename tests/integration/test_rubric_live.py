@@ -43,12 +43,18 @@ class Counting:
     def __init__(self, inner: OpenAIBackend) -> None:
         self.inner, self.model, self.label = inner, inner.model, inner.label
         self.requests = self.prompt_tokens = self.completion_tokens = 0
+        self.kinds: Counter[str] = Counter()
+        """Requests and tokens by kind: one-token answers (`verdict`) and the others (`written`)."""
 
     async def chat(self, request: ChatRequest) -> ChatResult:
         result = await self.inner.chat(request)
         self.requests += 1
         self.prompt_tokens += result.prompt_tokens
         self.completion_tokens += result.completion_tokens
+        kind = "verdict" if request.max_tokens == 1 else "written"
+        self.kinds[kind] += 1
+        self.kinds[f"{kind} prompt tokens"] += result.prompt_tokens
+        self.kinds[f"{kind} completion tokens"] += result.completion_tokens
         return result
 
     async def aclose(self) -> None:
@@ -91,6 +97,7 @@ def test_the_bundled_model_writes_scores_and_pairs_and_costs_are_measured(
                     "rubric": (
                         rubric_counts.requests, rubric_counts.prompt_tokens, rubric_counts.completion_tokens
                     ),
+                    "kinds": (plain.kinds, rubric_counts.kinds),
                     "report": report,
                     "items": list(run.stage("rubric_items", RubricItems)),
                     "scores": list(run.stage("rubric_scores", RubricScore)),
@@ -105,6 +112,7 @@ def test_the_bundled_model_writes_scores_and_pairs_and_costs_are_measured(
     print(f"\nplain judge (requests, prompt tokens, completion tokens) per prompt: "
           f"{[round(x / n, 1) for x in found['plain']]}")  # fmt: skip
     print(f"rubric (k=3) per prompt: {[round(x / n, 1) for x in found['rubric']]}")
+    print("by kind (plain, rubric):", found["kinds"])
     print("items:", [(i.status, i.items or i.raw[:120]) for i in items])
     print(
         "kept", report.items_kept, "dropped", report.items_dropped, "scores unparsed", report.scores_unparsed
