@@ -763,6 +763,9 @@ class ReviewItem(Record):
     """The principles the pair was judged under."""
     principle_questions: tuple[str, ...] = ()
     """The judge question of each principle ("" when the constitution could not be loaded)."""
+    rubric_items: tuple[str, ...] = ()
+    """Rubric pairs: the checklist items that decided the pair ("principle: item"; not which answer met
+    them), so a reviewer can judge the items too and flag a bad one in the note."""
     ai_preferred: Literal["first", "second"] | None = None
     """The AI's choice; None unless the config shows it (`review.show_ai_verdict`)."""
     ai_probability: float | None = None
