@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from rlaif.config import load_config
@@ -124,3 +125,30 @@ def test_an_item_answer_that_is_not_a_list_is_recorded_unparsed(tmp_path: Path) 
     assert [r["raw"] for r in bad] == ["Be good."] and bad[0]["items"] == []
     judged = {j["prompt_id"]: j for j in _rows(tmp_path / "run" / "judgments.jsonl")}
     assert judged[bad[0]["prompt_id"]]["status"] == "unparsed" and judged[bad[0]["prompt_id"]]["p_a"] is None
+
+
+def test_the_summary_prints_the_rubric_stage_in_one_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from rich.console import Console
+
+    from rlaif.cli.tables import pipeline as render
+    from rlaif.pipeline.reports import JudgeSummary, RubricReport, RunCounts, RunSummary
+
+    out = io.StringIO()
+    monkeypatch.setattr(render, "console", Console(file=out, width=400, color_system=None))
+    counts = RunCounts(prompts=3, responses=6, revision_steps=0, revisions=0, judgments=3)
+    report = RubricReport(prompts=3, items_written=9, items_unparsed=1, items_kept=4, judgments=3,
+                          items_dropped={"every sampled answer passes": 5}, requests=22, prompt_tokens=4000,
+                          completion_tokens=300)  # fmt: skip
+    summary = RunSummary(run_dir="r", constitution="c", model="m", judge_model=None, counts=counts,
+                         judge=JudgeSummary(), stages={"rubric": report})  # fmt: skip
+    render.print_summary(summary)
+    shown = out.getvalue()
+    assert (
+        "3 prompts; 9 items written (1 lists unparsed, 0 repeats); 4 kept, dropped: 5 every sampled" in shown
+    )
+    assert "22 requests, 4000 prompt + 300 completion tokens" in shown
+    assert (
+        json.loads(summary.model_dump_json())["stages"]["rubric"]["items_kept"] == 4
+    )  # kept in summary.json
