@@ -152,3 +152,87 @@ def test_the_summary_prints_the_rubric_stage_in_one_row(monkeypatch: pytest.Monk
     assert (
         json.loads(summary.model_dump_json())["stages"]["rubric"]["items_kept"] == 4
     )  # kept in summary.json
+
+
+class ScriptedJudge:
+    """In process: writes `items`, answers an item "says X" Yes when the answer contains X."""
+
+    model = label = "scripted"
+
+    def __init__(self, items: list[str]) -> None:
+        self.items = items
+        self.requests = 0
+
+    async def chat(self, request: Any) -> Any:
+        from rlaif.backends.protocol import ChatResult
+
+        self.requests += 1
+        text = request.messages[-1]["content"]
+        if request.json_schema is not None:
+            return ChatResult(texts=[json.dumps(self.items)], prompt_tokens=100, completion_tokens=20)
+        found = re.search(
+            r"<answer_\w+>\n(.*?)\n</answer_\w+>.*Requirement: The answer says (\w+)\.", text, re.S
+        )
+        assert found is not None
+        yes = found.group(2) in found.group(1)
+        p = 0.9 if yes else 0.1
+        return ChatResult(
+            texts=["Yes" if yes else "No"], first_token_logprobs={"Yes": math.log(p), "No": math.log(1 - p)},
+            prompt_tokens=80, completion_tokens=1,
+        )  # fmt: skip
+
+    async def aclose(self) -> None:
+        pass
+
+
+def test_an_item_that_ranks_check_labelled_samples_backwards_is_dropped_with_its_reason(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+
+    from rlaif.config import JudgeConfig
+    from rlaif.pipeline.rubric import rubric
+    from rlaif.records import (
+        Check,
+        Constitution,
+        Judgment,
+        Message,
+        Principle,
+        PromptRecord,
+        Provenance,
+        Response,
+        RubricItems,
+        RubricScore,
+    )  # fmt: skip
+    from rlaif.store import RunDir
+
+    # The check says GOOD answers are better; the judge's second item rewards BAD ones.
+    principle = Principle(
+        id="good", judge_question="Which is good?", rubric=True, check=Check(must_match="GOOD")
+    )
+    constitution = Constitution(name="c", principles=(principle,))
+    prompt = PromptRecord(id="p", messages=(Message(role="user", content="Say something."),))
+    provenance = Provenance(model="m", template="respond", template_hash="h")
+    texts = [
+        "GOOD one FINE",
+        "GOOD two",
+        "BAD three FINE",
+        "BAD four",
+    ]  # the sampled pair: both pass the check
+    responses = [Response(id=f"r{i}", prompt_id="p", sample_index=i, text=t, provenance=provenance)
+                 for i, t in enumerate(texts)]  # fmt: skip
+    judge = ScriptedJudge(["The answer says BAD.", "The answer says FINE.", "The answer says GOOD."])
+    with RunDir(tmp_path / "run") as run:
+        report = asyncio.run(rubric(
+            judge, [prompt], {"p": responses}, constitution=constitution, config=JudgeConfig(rubric_items=3),
+            seed=0, items=run.stage("rubric_items", RubricItems),
+            scores=run.stage("rubric_scores", RubricScore), judgments=run.stage("judgments", Judgment), dropped=tmp_path / "dropped.jsonl", quiet=True,
+        ))  # fmt: skip
+        (judgment,) = run.stage("judgments", Judgment)
+    dropped = {row["item"]: row["reason"] for row in _rows(tmp_path / "dropped.jsonl")}
+    assert dropped == {"The answer says BAD.": "ranks 4 of 4 labelled pairs the wrong way"}
+    assert report.items_kept == 2 and report.items_dropped == {"ranks 4 of 4 labelled pairs the wrong way": 1}
+    # FINE separates the sampled pair (r0 has it, r1 not); GOOD, kept, is met by both.
+    assert round(judgment.p_a, 6) == round(0.5 + (0.9 - 0.5) / 2, 6)  # type: ignore[arg-type]  # r0 0.9, r1 0.5
+    assert judgment.rubric_items == ("good: The answer says FINE.",)
+    assert report.requests == judge.requests == 1 + 3 * 4 and report.prompt_tokens == 100 + 12 * 80
