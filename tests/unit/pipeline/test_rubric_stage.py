@@ -226,7 +226,8 @@ def test_an_item_that_ranks_check_labelled_samples_backwards_is_dropped_with_its
         report = asyncio.run(rubric(
             judge, [prompt], {"p": responses}, constitution=constitution, config=JudgeConfig(rubric_items=3),
             seed=0, items=run.stage("rubric_items", RubricItems),
-            scores=run.stage("rubric_scores", RubricScore), judgments=run.stage("judgments", Judgment), dropped=tmp_path / "dropped.jsonl", quiet=True,
+            scores=run.stage("rubric_scores", RubricScore), judgments=run.stage("judgments", Judgment),
+            dropped=tmp_path / "dropped.jsonl", quiet=True,
         ))  # fmt: skip
         (judgment,) = run.stage("judgments", Judgment)
     dropped = {row["item"]: row["reason"] for row in _rows(tmp_path / "dropped.jsonl")}
