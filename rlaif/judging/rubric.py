@@ -13,6 +13,7 @@ that is not a list, or a verdict that is not a clean Yes or No, is recorded `unp
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
@@ -23,7 +24,7 @@ from typing import Any
 from rlaif.backends.protocol import Backend, ChatRequest, ChatResult
 from rlaif.config import JudgeConfig
 from rlaif.errors import TemplateError
-from rlaif.records import Message, Principle, derive_seed
+from rlaif.records import Message, OrderVerdict, Principle, derive_seed
 from rlaif.templates import SHIPPED, Templates
 
 __all__ = [
@@ -35,7 +36,9 @@ __all__ = [
     "items_schema",
     "mean_score",
     "parse_items",
+    "RubricVerdict",
     "rubric_label",
+    "rubric_verdict",
     "rubric_principles",
     "uses_rubric",
     "yes_probability",
@@ -208,6 +211,114 @@ def deciding_items(
         return ()
     toward = sorted((g for g in gaps if (g[0] > 0) == (lead > 0)), key=lambda g: -abs(g[0]))
     return tuple(text for _, text in toward[:top])
+
+
+@dataclass
+class RubricVerdict:
+    """What a pair's checklists say: the label, one score "order" per answer, the deciding items, the kept
+    items per principle and the dropped ones with their reasons."""
+
+    p_a: float | None
+    orders: tuple[OrderVerdict, ...]
+    decided: tuple[str, ...]
+    kept: dict[str, list[str]]
+    dropped: list[tuple[str, str, str]]
+    """(principle id, item, reason)."""
+    unparsed: bool
+
+
+def rubric_verdict(
+    principles: Sequence[Principle],
+    items: Mapping[str, Sequence[str]],
+    scores: Mapping[str, Scores],
+    a: str,
+    b: str,
+    *,
+    unparsed: bool,
+    labelled: Mapping[str, Sequence[tuple[str, str]]] | None = None,
+) -> RubricVerdict:
+    """The verdict on answers `a` and `b` from each principle's items (`items`: principle id -> items) and
+    scores (principle id -> response id -> item -> P(yes), over every answer scored): the items filtered
+    (`filter_items`, with `labelled` pairs per principle), each principle's score the mean of its kept
+    items, the pair's the principles' mean weighted by `weight`, `p_a` from the two (`rubric_label`).
+    `unparsed` (no item list parsed) gives `p_a` None; no kept item leaves a tie (0.5)."""
+    per_a: list[tuple[float, float]] = []
+    per_b: list[tuple[float, float]] = []
+    kept_all: list[tuple[str, str]] = []
+    kept: dict[str, list[str]] = {}
+    dropped: list[tuple[str, str, str]] = []
+    for principle in principles:
+        table = scores.get(principle.id, {})
+        kept[principle.id], gone = filter_items(
+            items.get(principle.id, ()), table, (labelled or {}).get(principle.id, ())
+        )
+        dropped += [(principle.id, item, reason) for item, reason in gone]
+        kept_all += [(principle.id, item) for item in kept[principle.id]]
+        sa, sb = (
+            mean_score(kept[principle.id], table.get(a, {})),
+            mean_score(kept[principle.id], table.get(b, {})),
+        )
+        if sa is not None and sb is not None:
+            per_a.append((sa, principle.weight))
+            per_b.append((sb, principle.weight))
+    total_a, total_b = weighted(per_a), weighted(per_b)
+    flat = {r: {item: p for t in scores.values() for item, p in t.get(r, {}).items()} for r in (a, b)}
+    ids = tuple(p.id for p in principles)
+    orders = tuple(
+        OrderVerdict(
+            first_id=r,
+            p_first=None,
+            status="unparsed" if unparsed else "ok",
+            principle_ids=ids,
+            score=total,
+            raw=f"{_met(flat[r], kept_all)} of {len(kept_all)} kept items met",
+        )  # fmt: skip
+        for r, total in ((a, total_a), (b, total_b))
+    )
+    if unparsed:
+        p_a = None
+    elif total_a is None or total_b is None:
+        p_a = 0.5  # no item survived the filter: the rubric cannot tell the two apart, a tie
+    else:
+        p_a = rubric_label(total_a, total_b)
+    decided = () if p_a is None else deciding_items(kept_all, flat[a], flat[b])
+    return RubricVerdict(p_a, orders, decided, kept, dropped, unparsed)
+
+
+def _met(scores: Mapping[str, float | None], items: Sequence[tuple[str, str]]) -> int:
+    return sum((scores.get(item) or 0.0) > PASS for _, item in items)
+
+
+async def rubric_pair(
+    asker: RubricAsker,
+    conversation: Sequence[Message],
+    principles: Sequence[Principle],
+    a: tuple[str, str],
+    b: tuple[str, str],
+    key: str,
+) -> tuple[RubricVerdict, int]:
+    """Write each principle's items for `conversation` and score the two answers `a` and `b` ((id, text)
+    each) on them: the verdict with only the two answers to filter on (no labelled pairs), and how many
+    requests failed (then the verdict is unparsed)."""
+    results = await asyncio.gather(*(asker.write(conversation, p, f"{key}:items:{p.id}") for p in principles))
+    failed = sum(bool(r.error) for r in results)
+    items: dict[str, tuple[str, ...]] = {}
+    for principle, result in zip(principles, results, strict=True):
+        parsed = None if result.error else parse_items(result.texts[0] if result.texts else "", asker.k)
+        items[principle.id] = parsed[0] if parsed else ()
+    jobs = [(p.id, item, r) for p in principles for item in items[p.id] for r in (a, b)]
+    scored = await asyncio.gather(
+        *(
+            asker.score(conversation, item, text, f"{key}:score:{pid}:{item}:{rid}")
+            for pid, item, (rid, text) in jobs
+        )
+    )
+    scores: dict[str, dict[str, dict[str, float | None]]] = {}
+    for (pid, item, (rid, _)), (p, _, result) in zip(jobs, scored, strict=True):
+        failed += bool(result.error)
+        scores.setdefault(pid, {}).setdefault(rid, {})[item] = p
+    unparsed = failed > 0 or not any(items.values())
+    return rubric_verdict(principles, items, scores, a[0], b[0], unparsed=unparsed), failed
 
 
 @dataclass

@@ -26,13 +26,9 @@ from rlaif.judging.modes import Candidate, draw_principles, judge_nonce
 from rlaif.judging.rubric import (
     RubricAsker,
     check_items_template,
-    deciding_items,
-    filter_items,
-    mean_score,
     parse_items,
-    rubric_label,
     rubric_principles,
-    weighted,
+    rubric_verdict,
 )
 from rlaif.pipeline.judge import check_outcomes, pair_item
 from rlaif.pipeline.reports import RubricReport
@@ -41,7 +37,6 @@ from rlaif.records import (
     CheckOutcome,
     Constitution,
     Judgment,
-    OrderVerdict,
     Principle,
     PromptRecord,
     Provenance,
@@ -164,48 +159,19 @@ class _Prompt:
                 record.p_yes
             )
         a, b = self.candidates[0], self.candidates[1]
-        per_a: list[tuple[float, float]] = []
-        per_b: list[tuple[float, float]] = []
-        kept_all: list[tuple[str, str]] = []
-        orders = []
-        for principle, w in zip(principles, lists, strict=True):
-            scores = table.get(principle.id, {})
-            labelled = _labelled(principle, self.candidates, outcomes)
-            kept, dropped = filter_items(w.items, scores, labelled)
-            s.report.items_kept += len(kept)
-            for item, reason in dropped:
-                s.report.items_dropped[reason.split(" (")[0]] = (
-                    s.report.items_dropped.get(reason.split(" (")[0], 0) + 1
-                )
-                s.dropped.append({"prompt_id": self.prompt.id, "principle_id": principle.id, "items_id": w.id,
-                                  "item": item, "reason": reason})  # fmt: skip
-            kept_all += [(principle.id, item) for item in kept]
-            sa, sb = mean_score(kept, scores.get(a.id, {})), mean_score(kept, scores.get(b.id, {}))
-            if sa is not None and sb is not None:
-                per_a.append((sa, principle.weight))
-                per_b.append((sb, principle.weight))
-        total_a, total_b = weighted(per_a), weighted(per_b)
         unparsed = all(w.status == "unparsed" for w in lists)
+        verdict = rubric_verdict(
+            principles, {w.principle_id: w.items for w in lists}, table, a.id, b.id, unparsed=unparsed,
+            labelled={p.id: _labelled(p, self.candidates, outcomes) for p in principles},
+        )  # fmt: skip
+        s.report.items_kept += sum(len(k) for k in verdict.kept.values())
+        by_principle = {w.principle_id: w.id for w in lists}
+        for pid, item, reason in verdict.dropped:
+            why = reason.split(" (")[0]
+            s.report.items_dropped[why] = s.report.items_dropped.get(why, 0) + 1
+            s.dropped.append({"prompt_id": self.prompt.id, "principle_id": pid, "items_id": by_principle[pid],
+                              "item": item, "reason": reason})  # fmt: skip
         ids = tuple(p.id for p in principles)
-        for r, total in ((a, total_a), (b, total_b)):
-            met = sum((table.get(pid, {}).get(r.id, {}).get(item) or 0.0) > 0.5 for pid, item in kept_all)
-            orders.append(
-                OrderVerdict(
-                    first_id=r.id,
-                    p_first=None,
-                    status="unparsed" if unparsed else "ok",
-                    raw=f"{met} of {len(kept_all)} kept items met",
-                    principle_ids=ids,
-                    score=total,
-                )  # fmt: skip
-            )
-        if unparsed:
-            p_a = None
-        elif total_a is None or total_b is None:
-            p_a = 0.5  # no item survived the filter: the rubric cannot tell the two apart, a tie
-        else:
-            p_a = rubric_label(total_a, total_b)
-        decided = () if p_a is None else deciding_items(kept_all, _flat(table, a.id), _flat(table, b.id))
         jid = stable_id(
             "judgment", prompt_id=self.prompt.id, response_ids=[a.id, b.id], principle_ids=[list(ids)],
             model=s.backend.label, template_hash=s.template_hash, constitution_hash=s.constitution.hash,
@@ -216,18 +182,12 @@ class _Prompt:
             return
         judgment = Judgment(
             id=jid, prompt_id=self.prompt.id, response_a_id=a.id, response_b_id=b.id, principle_ids=ids,
-            orders=tuple(orders), p_a=p_a, consistent=None, status="unparsed" if unparsed else "ok",
-            mode="rubric", rubric_items=decided,
+            orders=verdict.orders, p_a=verdict.p_a, consistent=None, status="unparsed" if unparsed else "ok",
+            mode="rubric", rubric_items=verdict.decided,
             provenance=s.provenance("+".join(TEMPLATES), s.template_hash),
         )  # fmt: skip
         s.report.judgments += s.judgments.append([judgment])
         s.report.unparsed += unparsed
-
-
-def _flat(
-    table: Mapping[str, Mapping[str, Mapping[str, float | None]]], response_id: str
-) -> dict[str, float | None]:
-    return {item: p for by_response in table.values() for item, p in by_response.get(response_id, {}).items()}
 
 
 def _labelled(
