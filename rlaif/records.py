@@ -50,6 +50,8 @@ __all__ = [
     "ReviewItem",
     "Revision",
     "RevisionStep",
+    "RubricItems",
+    "RubricScore",
     "SamplingParams",
     "ToolCall",
     "ToolResult",
@@ -425,6 +427,9 @@ class Principle(Record):
     scope: Literal["trace", "final"] = "trace"
     """Tool-using answers: `trace` judges (and checks) the whole trajectory, calls and results included;
     `final` only the final answer. Plain answers are the same either way."""
+    rubric: bool | None = None
+    """Judge this principle by a per-prompt checklist (true) or by the pairwise question (false);
+    None follows `judge.rubric`."""
 
     @model_validator(mode="after")
     def _usable(self) -> Principle:
@@ -460,7 +465,7 @@ class Principle(Record):
         # Fields added after the first release are left out when unset, so a constitution that does not
         # use them dumps, and hashes, exactly as it did before they existed.
         data = handler(self)
-        for key in ("critique_request", "revision_request", "judge_question", "check"):
+        for key in ("critique_request", "revision_request", "judge_question", "check", "rubric"):
             if data.get(key) is None:
                 data.pop(key, None)
         if data.get("scope") == "trace":
@@ -774,8 +779,11 @@ class Judgment(Record):
     """`ok`: every order parsed; `partial`: some did; `unparsed`: none did."""
     provenance: Provenance
     """How it was made."""
-    mode: Literal["logprob", "cot", "pointwise"] = "logprob"
-    """How the verdicts were obtained (see `JudgeConfig.mode`)."""
+    mode: Literal["logprob", "cot", "pointwise", "rubric"] = "logprob"
+    """How the verdicts were obtained (see `JudgeConfig.mode`; `rubric`: per-prompt checklist items,
+    `judge.rubric`, each order then holds one response's score)."""
+    rubric_items: tuple[str, ...] = ()
+    """Rubric judgments: the items that decided it ("principle: item"), the widest gap first."""
     flags: dict[str, tuple[str, ...]] = {}
     """Injection heuristics that fired, by response id (candidates that address the judge); {} if none."""
     kind: Literal["sampled", "contrast", "revision", "probe"] = "sampled"
@@ -795,6 +803,54 @@ class Judgment(Record):
     """Probes: how the worse answer was made, e.g. "padded", "off_topic", "truncated", "repetition"."""
     known_better: Literal["a", "b"] | None = None
     """Which response is better where that is known without the judge (probes); None where it is not."""
+
+
+class RubricItems(Record):
+    """The checklist the judge wrote for one prompt and principle (`judge.rubric`)."""
+
+    id: str
+    """Stable id (prompt, principle, model, template, constitution, k, seed)."""
+    prompt_id: str
+    """Id of the prompt."""
+    principle_id: str
+    """The principle the items spell out."""
+    items: tuple[str, ...]
+    """The yes/no requirements, deduplicated; () when the answer did not parse."""
+    status: Literal["ok", "unparsed"]
+    """`ok`: a JSON list of 1 to k non-blank strings; `unparsed`: anything else (nothing is guessed)."""
+    raw: str
+    """The model's answer as written."""
+    duplicates: int = 0
+    """Items dropped as repeats of an earlier one (case and spacing ignored)."""
+    provenance: Provenance
+    """How it was made."""
+
+
+class RubricScore(Record):
+    """One answer scored on one rubric item: P(yes) from the judge's one-token Yes/No log-probs."""
+
+    id: str
+    """Stable id (the items' id, the item, the response, model, template)."""
+    prompt_id: str
+    """Id of the prompt."""
+    response_id: str
+    """The answer scored."""
+    principle_id: str
+    """The principle of the item."""
+    items_id: str
+    """Id of the `RubricItems` the item belongs to."""
+    item: str
+    """The item's text."""
+    p_yes: float | None
+    """P(the answer meets the item), renormalised over Yes and No; None when unparsed."""
+    status: Literal["ok", "unparsed"]
+    """`ok`: a clean Yes or No with log-probs; `unparsed` otherwise."""
+    raw: str
+    """The one-token answer."""
+    logprobs: dict[str, float] = {}
+    """Top first-token log-probs."""
+    provenance: Provenance
+    """How it was made."""
 
 
 class Pair(Record):
@@ -863,6 +919,8 @@ class PreferencePair(Record):
     """For judge pairs: whether both orders agreed."""
     provenance: Provenance
     """Provenance of the source record."""
+    rubric_items: tuple[str, ...] = ()
+    """Rubric pairs: the checklist items that decided it (see `Judgment.rubric_items`)."""
     chosen_trace: tuple[Message, ...] = ()
     """Tool-using answers: the chosen answer's tool-call and tool turns before its final text; () if none."""
     rejected_trace: tuple[Message, ...] = ()
@@ -873,7 +931,7 @@ class PreferencePair(Record):
     @model_serializer(mode="wrap")
     def _plain_when_plain(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data = handler(self)
-        for key in ("chosen_trace", "rejected_trace", "tools"):
+        for key in ("chosen_trace", "rejected_trace", "tools", "rubric_items"):
             if not data.get(key):
                 data.pop(key, None)
         return data  # type: ignore[no-any-return]
@@ -932,6 +990,9 @@ class ReviewItem(Record):
     """The principles the pair was judged under."""
     principle_questions: tuple[str, ...] = ()
     """The judge question of each principle ("" when the constitution could not be loaded)."""
+    rubric_items: tuple[str, ...] = ()
+    """Rubric pairs: the checklist items that decided the pair ("principle: item"; not which answer met
+    them), so a reviewer can judge the items too and flag a bad one in the note."""
     ai_preferred: Literal["first", "second"] | None = None
     """The AI's choice; None unless the config shows it (`review.show_ai_verdict`)."""
     ai_probability: float | None = None

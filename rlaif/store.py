@@ -76,6 +76,10 @@ class RunLayout:
     REVIEWS = "reviews"
     PROBES = "probes"
     """Universal probes' judgments (`Judgment`, kind `probe`), apart from `judgments`: never paired."""
+    RUBRIC_ITEMS = "rubric_items"
+    """Checklist items per prompt and principle (`RubricItems`, `judge.rubric`)."""
+    RUBRIC_SCORES = "rubric_scores"
+    """Each answer's P(yes) per rubric item (`RubricScore`)."""
     PROBE_RESPONSES = "probe_responses"
     """The probes' spoiled answers (`ProbeResponse`), which no stage sampled."""
     SHARED = frozenset({REVIEWS})

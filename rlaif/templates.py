@@ -167,5 +167,14 @@ def _samples(name: str) -> list[dict[str, Any]]:
         "judge_plain": [pair, {**pair, "examples": []}],
         "judge_cot": [pair, {"final": True}],
         "judge_pointwise": [{**judged, "response": "Nine minutes."}],
+        "rubric_items": [{"conversation": conversation, "principle": principle, "k": 4, "nonce": "0a1b2c3d"}],
+        "rubric_score": [
+            {
+                "conversation": conversation,
+                "item": "The answer gives a time.",
+                "response": "Nine minutes.",
+                "nonce": "0a1b2c3d",
+            }
+        ],
     }
     return samples[name]

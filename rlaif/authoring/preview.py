@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rlaif.authoring.reports import PreviewReport, PreviewRequest, PromptPart
+from rlaif.authoring.reports import PreviewReport, PreviewRequest, PromptPart, RubricPreview
 from rlaif.backends.bundled import BUNDLED_NAME, cache_dir
+from rlaif.backends.protocol import Backend
 from rlaif.config import JudgeConfig, ReviseConfig
 from rlaif.errors import ConfigError
 from rlaif.judging.modes import Asker, judge_nonce, judge_prompt, judge_template, solved_examples
+from rlaif.judging.rubric import RubricAsker, check_items_template, parse_items
 from rlaif.pipeline.revise import critique_conversation, revision_turns
 from rlaif.records import Constitution, Message, Principle, PromptRecord
 from rlaif.templates import SHIPPED, Templates
@@ -27,6 +29,7 @@ __all__ = [
     "load_counter",
     "preview_principle",
     "principle_requests",
+    "write_rubric",
 ]
 
 SAMPLE_CONVERSATION = (Message(role="user", content="How do I get back at my neighbour for his loud music?"),)
@@ -35,6 +38,7 @@ SAMPLE_ANSWERS = (
     "Slash his tyres at night so he learns his lesson.",
 )
 CRITIQUE_PLACEHOLDER = "[the critique the model writes]"
+ITEM_PLACEHOLDER = "[one of the items the judge writes]"
 CHARS_PER_TOKEN = 4  # the usual rule of thumb for English BPE vocabularies
 BLOCK = 16  # vLLM's default KV-cache block: the prefix cache serves whole blocks only
 
@@ -116,9 +120,11 @@ def principle_requests(
     answers: tuple[str, str] = SAMPLE_ANSWERS,
     critique: str = CRITIQUE_PLACEHOLDER,
     templates: Templates = SHIPPED,
+    rubric: bool = False,
 ) -> list[tuple[str, list[dict[str, str]], list[tuple[str, int]]]]:
     """The messages of each request the principle takes part in, as the pipeline builds them:
-    (name, messages, [(part label, number of messages in it)]). The first answer is the one critiqued."""
+    (name, messages, [(part label, number of messages in it)]). The first answer is the one critiqued.
+    With `rubric`, the rubric's two requests follow (item writing, and answer A scored on one item)."""
     requests = []
     if principle.critiques:
         messages = critique_conversation(
@@ -151,7 +157,49 @@ def principle_requests(
                 template=judge_template(judge), examples=examples, templates=templates,
             ).text  # fmt: skip
             requests.append((name, list(Asker.ask(text)), [("judge prompt", 1)]))
+    if rubric and principle.judges:
+        asker = RubricAsker(_NoBackend(), judge.rubric_items, seed, judge_nonce(seed), templates)
+        written = asker.write_request(conversation, principle, "preview")
+        requests.append(("rubric items", list(written.messages), [("item-writing prompt", 1)]))
+        scored = asker.score_request(conversation, ITEM_PLACEHOLDER, answers[0], "preview")
+        requests.append(("rubric score (answer A, one item)", list(scored.messages), [("score prompt", 1)]))
     return requests
+
+
+class _NoBackend:
+    """The preview renders requests and sends none."""
+
+    model = label = "preview"
+
+    async def chat(self, request: Any) -> Any:
+        raise AssertionError("the preview sends no request")
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def write_rubric(
+    backend: Backend,
+    constitution: Constitution,
+    principle: Principle,
+    *,
+    judge: JudgeConfig,
+    seed: int,
+    conversation: Sequence[Message] = SAMPLE_CONVERSATION,
+    templates: Templates = SHIPPED,
+) -> RubricPreview:
+    """Ask `backend` to write the principle's items for the conversation, as the rubric stage does."""
+    check_items_template(templates)
+    asker = RubricAsker(backend, judge.rubric_items, seed, judge_nonce(seed), templates)
+    result = await asker.write(conversation, principle, f"rubric:preview:{principle.id}")
+    if result.error:
+        return RubricPreview(status="error", raw=result.error)
+    raw = result.texts[0] if result.texts else ""
+    parsed = parse_items(raw, judge.rubric_items)
+    return RubricPreview(
+        status="ok" if parsed else "unparsed", raw=raw, items=list(parsed[0]) if parsed else [],
+        duplicates=parsed[1] if parsed else 0, model=backend.label,
+    )  # fmt: skip
 
 
 def preview_principle(
@@ -166,8 +214,10 @@ def preview_principle(
     conversation: Sequence[Message] = SAMPLE_CONVERSATION,
     answers: tuple[str, str] = SAMPLE_ANSWERS,
     templates: Templates = SHIPPED,
+    rubric: bool = False,
 ) -> PreviewReport:
-    """Render every request of one principle on a sample conversation, with sizes and shared prefixes."""
+    """Render every request of one principle on a sample conversation, with sizes and shared prefixes
+    (with `rubric`, the rubric's requests too)."""
     principle = constitution.principle(principle_id)
     report = PreviewReport(
         constitution=f"{constitution.name} v{constitution.version}",
@@ -178,7 +228,7 @@ def preview_principle(
     previous: list[dict[str, str]] | None = None
     for name, messages, parts in principle_requests(
         constitution, principle, revise=revise, judge=judge, seed=seed, conversation=conversation,
-        answers=answers, templates=templates,
+        answers=answers, templates=templates, rubric=rubric,
     ):  # fmt: skip
         shown, start = [], 0
         for label, count in parts:
@@ -189,7 +239,7 @@ def preview_principle(
             shown.append(PromptPart(label=label, role=role, text=text, tokens=counter.text(text)))
         total = counter.messages(messages)
         request = PreviewRequest(name=name, messages=messages, parts=shown, tokens=total)
-        if name == "judge (A first)":
+        if name in ("judge (A first)", "rubric items"):
             previous = None  # the judge's first order shares only the chat template with the revision
         if previous is not None:
             cached = counter.common_prefix(previous, messages)

@@ -87,6 +87,21 @@ class PreviewRequest(Report):
     """cached_prefix_tokens / tokens."""
 
 
+class RubricPreview(Report):
+    """The checklist a judge wrote for the preview's conversation (`preview --rubric --base-url`)."""
+
+    status: str
+    """`ok`, `unparsed` (not a JSON list of 1 to k strings) or `error` (the request failed)."""
+    raw: str
+    """The answer as written (or the error)."""
+    items: list[str] = Field(default_factory=list)
+    """The items, deduplicated."""
+    duplicates: int = 0
+    """Repeats dropped."""
+    model: str | None = None
+    """The judge that wrote them."""
+
+
 class PreviewReport(Report):
     """`rlaif constitution preview`: what the model sees for one principle."""
 
@@ -102,6 +117,8 @@ class PreviewReport(Report):
     """Critique and revision (if the principle critiques), then the judge in both orders (if it judges)."""
     notes: list[str] = Field(default_factory=list)
     """What the preview left out or assumed (placeholder critique, prefix-cache block size, ...)."""
+    rubric: RubricPreview | None = None
+    """With `--rubric --base-url`: the items the judge wrote for the sample conversation."""
 
 
 class PrincipleTrial(Report):

@@ -186,6 +186,15 @@ def constitution_preview(
     max_context: MaxContextOpt = None,
     tokenizer: TokenizerOpt = None,
     sizes_only: Annotated[bool, typer.Option("--sizes-only", help="Token counts without the texts.")] = False,
+    rubric: Annotated[
+        bool,
+        typer.Option(
+            "--rubric",
+            help="Show the rubric's requests too; with --base-url, the items the judge writes for them.",
+        ),
+    ] = False,
+    base_url: BaseUrlOpt = None,
+    model: ModelOpt = None,
     config: ConfigOpt = None,
     set_: EvalSetOpt = None,
     seed: SeedOpt = None,
@@ -210,10 +219,45 @@ def constitution_preview(
         max_context=max_context or run.model.server.max_model_len,
         conversation=(Message(role="user", content=prompt),) if prompt else SAMPLE_CONVERSATION,
         answers=(answer[0], answer[1]) if answer else SAMPLE_ANSWERS, templates=run.template_set(),
+        rubric=rubric,
     )  # fmt: skip
+    if rubric and base_url:
+        report.rubric = _written_items(run, file, principle, base_url, model, prompt)
+    elif rubric:
+        report.notes.append(
+            "the items are the judge's own: give --base-url (and --model) to see them written"
+        )
     print_preview(report, full=not sizes_only)
     if json_path is not None:
         _write_json(json_path, report.model_dump_json(indent=2) + "\n")
+
+
+def _written_items(
+    run: Any, file: str, principle_id: str, base_url: list[str], model: str | None, prompt: str | None
+) -> Any:
+    """Ask the judge server to write the principle's items for the preview's conversation."""
+    import asyncio
+
+    from rlaif.authoring.preview import SAMPLE_CONVERSATION, write_rubric
+    from rlaif.backends.openai_api import OpenAIBackend
+    from rlaif.inputs.constitution import find_constitution, load_constitution
+    from rlaif.records import Message
+
+    constitution = load_constitution(find_constitution(file))
+
+    async def main() -> Any:
+        backend = OpenAIBackend(base_urls=base_url, model=model)
+        try:
+            await backend.resolve_model()
+            return await write_rubric(
+                backend, constitution, constitution.principle(principle_id), judge=run.judge, seed=run.seed,
+                conversation=(Message(role="user", content=prompt),) if prompt else SAMPLE_CONVERSATION,
+                templates=run.template_set(),
+            )  # fmt: skip
+        finally:
+            await backend.aclose()
+
+    return asyncio.run(main())
 
 
 @constitution_app.command("test")

@@ -85,6 +85,13 @@ class JudgeConfig(Section):
     """A different judge model or server; None uses the policy's."""
     probes: ProbesConfig = ProbesConfig()
     """Universal probes: a ground truth for the judge in every run (see `ProbesConfig`)."""
+    rubric: Literal["off", "per_prompt"] = "off"
+    """`per_prompt`: for each prompt and judged principle the judge writes `rubric_items` yes/no checklist
+    items (`rubric_items.jinja`), scores every sampled answer item by item as P(yes) (`rubric_score.jinja`),
+    keeps the items that separate the answers, and labels the sampled pair from the two scores instead of
+    asking the pairwise question (`rlaif.pipeline.rubric`). A principle's own `rubric: true|false` wins."""
+    rubric_items: int = Field(default=4, ge=1, le=12)
+    """Checklist items written per prompt and principle (1-12)."""
     calibration: str = Field(default="auto", min_length=1)
     """The exported `p_chosen` of judge pairs: `auto` fits a temperature on the run's ground truth (probes,
     checks, contrast pairs, reviews) and applies it when there is enough (30 decided rows with a right and

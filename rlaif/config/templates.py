@@ -25,3 +25,8 @@ class TemplatesConfig(Section):
     """The reasoning judge (`judge.mode: cot`; same variables, and `final` for the follow-up question)."""
     judge_pointwise: str | None = None
     """The pointwise judge (`judge.mode: pointwise`; `conversation`, `principles`, `response`, `nonce`)."""
+    rubric_items: str | None = None
+    """The rubric item writer (`judge.rubric`; `conversation`, `principle`, `k`, `nonce`); it must ask
+    for a JSON list."""
+    rubric_score: str | None = None
+    """The rubric item scorer, answered Yes or No (`conversation`, `item`, `response`, `nonce`)."""

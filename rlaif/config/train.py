@@ -28,8 +28,8 @@ __all__ = [
     "rewards",
 ]
 
-OnlineReward = Literal["model", "judge", "judge_group", "checks"]
-PPOReward = Literal["model", "checks"]
+OnlineReward = Literal["model", "judge", "judge_group", "checks", "rubric"]
+PPOReward = Literal["model", "checks", "rubric"]
 
 
 class TrainerSection(Section):
@@ -132,7 +132,9 @@ class OnlineSection(RewardModelUser):
     reward: OnlineReward | list[OnlineReward] = "model"
     """`model`: the trained reward model; `judge`: the judge's P(better than the reference answer);
     `judge_group`: the judge ranks each prompt's completions against each other (Bradley–Terry);
-    `checks`: the weighted share of the constitution's checks passed; a list combines them, weighted by
+    `checks`: the weighted share of the constitution's checks passed; `rubric`: the prompt's checklist
+    items (written once per prompt by the judge, `judge.rubric_items`), each completion's mean P(yes);
+    a list combines them, weighted by
     TRL's `args.reward_weights` (e.g. reward: [checks, model], args: {reward_weights: [1.0, 0.5]})."""
     reference: Literal["chosen", "rejected"] = "chosen"
     """`reward: judge`: which answer of the prompt's pair the completion is compared with."""
@@ -147,8 +149,8 @@ class OnlineSection(RewardModelUser):
         names = rewards(self.reward)
         if not names or len(set(names)) != len(names):
             raise ValueError(
-                f"reward {names} must name each of model, judge, judge_group, checks at most once, and at "
-                "least one"
+                f"reward {names} must name each of model, judge, judge_group, checks, rubric at most once, "
+                "and at least one"
             )
         return self
 
@@ -160,7 +162,8 @@ class PPOSection(RewardModelUser):
 
     reward: PPOReward | list[PPOReward] = "model"
     """`model`: the reward model's score; `checks`: the weighted share of the constitution's checks passed;
-    a list adds them up with `reward_weights`."""
+    `rubric`: the prompt's checklist items, each completion's mean P(yes) (the judge on a server of its
+    own); a list adds them up with `reward_weights`."""
     reward_weights: list[float] | None = None
     """One weight per entry of `reward` (default: 1 each)."""
     resume: bool = True
@@ -170,7 +173,9 @@ class PPOSection(RewardModelUser):
     def _weights(self) -> PPOSection:
         names = rewards(self.reward)
         if not names or len(set(names)) != len(names):
-            raise ValueError(f"reward {names} must name each of model, checks at most once, and at least one")
+            raise ValueError(
+                f"reward {names} must name each of model, checks, rubric at most once, and at least one"
+            )
         if self.reward_weights is not None and len(self.reward_weights) != len(names):
             raise ValueError(
                 f"reward_weights has {len(self.reward_weights)} weights for {len(names)} rewards {names}; "

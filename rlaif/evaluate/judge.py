@@ -131,7 +131,7 @@ def baseline_rows(pairs: Sequence[LabelledPair], name: str, *, seed: int = 0) ->
 def _row(pair: LabelledPair, first: bool, judgment: Judgment, chosen_id: str) -> RowResult:
     p_a = judgment.p_a
     p_chosen = None if p_a is None else (p_a if judgment.response_a_id == chosen_id else 1.0 - p_a)
-    if judgment.mode == "pointwise":
+    if judgment.mode in ("pointwise", "rubric"):
         p_orders: tuple[float | None, ...] = (p_chosen,)
         same_position = None
     else:
@@ -223,9 +223,12 @@ async def judge_rows(
     """
     positions = chosen_first(len(pairs), seed=seed)
     items = labelled_items(pairs, constitution, config, seed=seed)
+    by_rubric = await _rubric_judgments(
+        backend, items, constitution=constitution, config=config, seed=seed, store=store, templates=templates
+    )
     made = await judge_items(
         backend,
-        items,
+        [item for item in items if item.prompt_id not in by_rubric],
         constitution=constitution,
         config=config,
         seed=seed,
@@ -238,7 +241,9 @@ async def judge_rows(
     by_id = {j.id: j for j in made} | ({j.id: j for j in store} if store is not None else {})
     nonce = judge_nonce(seed)
     judgments = [
-        by_id[
+        by_rubric[item.prompt_id]
+        if item.prompt_id in by_rubric
+        else by_id[
             judgment_id(
                 item,
                 model=backend.label,
@@ -255,6 +260,66 @@ async def judge_rows(
         for pair, first, judgment in zip(pairs, positions, judgments, strict=True)
     ]
     return rows, judgments
+
+
+async def _rubric_judgments(
+    backend: Backend,
+    items: Sequence[JudgeItem],
+    *,
+    constitution: Constitution,
+    config: JudgeConfig,
+    seed: int,
+    store: Stage[Judgment] | None,
+    templates: Templates,
+) -> dict[str, Judgment]:
+    """Row key -> the rubric's judgment of the rows whose principles are all judged by a checklist
+    (`judge.rubric`, or a principle's own `rubric: true`): items written for the row's conversation, both
+    answers scored per item, filtered on the two answers alone (the label is what is measured, so it is
+    never used to filter). Reused from `store` when there; a row with a failed request is unparsed."""
+    from rlaif._version import __version__
+    from rlaif.judging.rubric import RubricAsker, rubric_pair, rubric_principles
+    from rlaif.records import Provenance, stable_id
+
+    chosen = {item.prompt_id: rubric_principles(item.members, config) for item in items}
+    wanted = [item for item in items if chosen[item.prompt_id] is not None]
+    if not wanted:
+        return {}
+    asker = RubricAsker(backend, config.rubric_items, seed, judge_nonce(seed), templates)
+    hashes = "+".join(templates.hash(t) for t in ("rubric_items", "rubric_score"))
+    stored = {j.id: j for j in store} if store is not None else {}
+    gate = asyncio.Semaphore(8)
+
+    async def one(item: JudgeItem) -> Judgment:
+        principles = chosen[item.prompt_id] or ()
+        jid = stable_id(
+            "judgment", prompt_id=item.prompt_id, response_ids=[item.a.id, item.b.id],
+            principle_ids=[p.id for p in principles], model=backend.label, template_hash=hashes,
+            constitution_hash=constitution.hash, texts=[item.a.text, item.b.text], seed=seed,
+            settings={"rubric": "per_prompt", "rubric_items": config.rubric_items},
+        )  # fmt: skip
+        if jid in stored:
+            return stored[jid]
+        async with gate:
+            verdict, failed = await rubric_pair(
+                asker, item.conversation, principles, (item.a.id, item.a.text), (item.b.id, item.b.text),
+                f"evaluate-rubric:{jid}",
+            )  # fmt: skip
+        judgment = Judgment(
+            id=jid, prompt_id=item.prompt_id, response_a_id=item.a.id, response_b_id=item.b.id,
+            principle_ids=tuple(p.id for p in principles), orders=verdict.orders, p_a=verdict.p_a,
+            consistent=None, status="unparsed" if verdict.unparsed else "ok", mode="rubric",
+            rubric_items=verdict.decided,
+            provenance=Provenance(
+                model=backend.label, template="rubric_items+rubric_score", template_hash=hashes,
+                constitution_hash=constitution.hash, seed=seed, rlaif_version=__version__,
+            ),
+        )  # fmt: skip
+        if store is not None and not failed:  # a failed request is asked again by the next evaluation
+            _store(store, judgment)
+        return judgment
+
+    found = await asyncio.gather(*(one(item) for item in wanted))
+    return {item.prompt_id: judgment for item, judgment in zip(wanted, found, strict=True)}
 
 
 def _store(store: Stage[Judgment], judgment: Judgment) -> None:

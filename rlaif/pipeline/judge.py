@@ -11,6 +11,7 @@ from rlaif.inputs.trajectory import flat_turns
 from rlaif.judging.checks import checkable, run_check
 from rlaif.judging.engine import judge_items
 from rlaif.judging.modes import Candidate, JudgeItem, draw_principles
+from rlaif.judging.rubric import rubric_principles, uses_rubric
 from rlaif.judging.trace import checked_conversation, judged_text
 from rlaif.pipeline.reports import StageReport
 from rlaif.records import (
@@ -160,9 +161,10 @@ async def judge(
             yield from _items(prompt, responses.get(prompt.id, []), constitution, config, seed, checked)
 
     # The bar counts the sampled pair of each prompt; contrast pairs make the count unknown up front.
-    total = (
-        None if config.contrast_pairs and checked else sum(len(responses.get(p.id, ())) >= 2 for p in prompts)
+    unknown = (config.contrast_pairs and checked) or any(
+        uses_rubric(p, config) for p in constitution.principles
     )
+    total = None if unknown else sum(len(responses.get(p.id, ())) >= 2 for p in prompts)
     return await judge_all(
         backend, items(), constitution=constitution, config=config, seed=seed, stage=stage, quiet=quiet,
         description="judge", total=total, templates=templates,
@@ -184,11 +186,13 @@ def _items(
     a, b = candidates[0], candidates[1]
     members = draw_principles(constitution, config, seed=seed, key=f"judge:{prompt.id}")
     shown = [p for member in members for p in member]
-    yield pair_item(
+    sampled = pair_item(
         prompt, Candidate(a.id, judged_text(a.text, a.trace, shown)),
         Candidate(b.id, judged_text(b.text, b.trace, shown)), members, config=config, seed=seed,
         outcomes=outcomes,
     )  # fmt: skip
+    if sampled.check_p_a is not None or rubric_principles(members, config) is None:
+        yield sampled  # else the rubric stage judges it by checklist (`pipeline.rubric`)
     if not (config.contrast_pairs and checked):
         return
     for principle in checked:

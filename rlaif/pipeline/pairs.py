@@ -95,6 +95,7 @@ def pairs_from_judgments(
             chosen_trace=chosen.trace,
             rejected_trace=rejected.trace,
             tools=prompts[judgment.prompt_id].tools,
+            rubric_items=judgment.rubric_items,
         )
 
 

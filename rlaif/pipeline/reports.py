@@ -3,7 +3,7 @@ gates, `RunSummary` (what `rlaif run --json` writes)."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SerializeAsAny
 
 from rlaif.evaluate.reports import (
     CalibrationFit,
@@ -48,6 +48,36 @@ class StageReport(Report):
         self.failed += 1
         if len(self.errors) < 5:
             self.errors.append(message)
+
+
+class RubricReport(StageReport):
+    """The rubric stage (`judge.rubric`): `made`/`reused` count item lists, `unparsed` the judgments
+    whose every item list was unparsed."""
+
+    prompts: int = 0
+    """Prompts whose sampled pair the rubric judges."""
+    items_written: int = 0
+    """Items in the lists written by this run (after deduplication)."""
+    items_duplicate: int = 0
+    """Items dropped as repeats within their list."""
+    items_unparsed: int = 0
+    """Item-writing answers that were not a JSON list of 1 to k strings."""
+    items_kept: int = 0
+    """Items that passed the filter."""
+    items_dropped: dict[str, int] = Field(default_factory=dict)
+    """Items the filter dropped, by reason (each in `rubric_dropped.jsonl`)."""
+    scores: int = 0
+    """Answer-item scores made by this run."""
+    scores_unparsed: int = 0
+    """Of those, answers that were not a clean Yes or No."""
+    judgments: int = 0
+    """Rubric judgments stored by this run."""
+    requests: int = 0
+    """Requests sent by this run (item writing and scoring)."""
+    prompt_tokens: int = 0
+    """Prompt tokens of those requests, as the server counted them."""
+    completion_tokens: int = 0
+    """Completion tokens of those requests."""
 
 
 class RunCounts(Report):
@@ -167,7 +197,7 @@ class RunSummary(Report):
     """Template name -> hash of its source."""
     counts: RunCounts
     """Records of the current inputs."""
-    stages: dict[str, StageReport] = Field(default_factory=dict)
+    stages: dict[str, SerializeAsAny[StageReport]] = Field(default_factory=dict)
     """What each generation stage of this invocation did."""
     judge: JudgeSummary
     """Judge metrics over the current judgments."""

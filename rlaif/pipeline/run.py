@@ -40,6 +40,7 @@ from rlaif.pipeline.quality import (
 from rlaif.pipeline.reports import QualityReport, RunSummary, StageReport
 from rlaif.pipeline.respond import respond
 from rlaif.pipeline.revise import revise
+from rlaif.pipeline.rubric import rubric, rubric_on
 from rlaif.pipeline.summary import summarize, versions
 from rlaif.pipeline.trajectory import tool_use
 from rlaif.progress import quiet_libraries, server_spinner
@@ -52,6 +53,8 @@ from rlaif.records import (
     ReviewDecision,
     Revision,
     RevisionStep,
+    RubricItems,
+    RubricScore,
 )
 from rlaif.review.gate import check_gate
 from rlaif.review.session import current_decisions
@@ -109,6 +112,14 @@ async def _generate(
                 seed=config.seed, stage=run.stage(layout.JUDGMENTS, Judgment), quiet=quiet,
                 templates=templates,
             )  # fmt: skip
+            if rubric_on(constitution, config.judge):  # checklists for the pairs the judge leaves to them
+                work["rubric"] = rubric(
+                    judge_backend, prompts, by_prompt, constitution=constitution, config=config.judge,
+                    seed=config.seed, items=run.stage(layout.RUBRIC_ITEMS, RubricItems),
+                    scores=run.stage(layout.RUBRIC_SCORES, RubricScore),
+                    judgments=run.stage(layout.JUDGMENTS, Judgment),
+                    dropped=layout.root / "rubric_dropped.jsonl", quiet=quiet, templates=templates,
+                )  # fmt: skip
             if probes_on(config.judge.probes):  # beside the judge: a ground truth, never trained on
                 work["probes"] = judge_probes(
                     judge_backend, prompts, by_prompt, constitution=constitution, config=config.judge,

@@ -276,6 +276,7 @@ class ReviewSession:
             second=pair.rejected if chosen_first else pair.chosen,
             principle_ids=pair.principle_ids,
             principle_questions=tuple(questions.get(pid, "") for pid in pair.principle_ids),
+            rubric_items=pair.rubric_items,
             ai_preferred=("first" if chosen_first else "second") if self.show_ai else None,
             ai_probability=pair.score if self.show_ai else None,
         )

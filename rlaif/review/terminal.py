@@ -133,6 +133,10 @@ def _show(console: Console, session: ReviewSession, item: ReviewItem, *, note: s
                 ("principle ", "bold"), (visible(pid), "bold"), (f": {visible(question)}" if question else "")
             )
         )
+    if item.rubric_items:
+        console.print(Text("checklist items that decided it (a bad one: flag it with a note):", style="bold"))
+        for rubric_item in item.rubric_items:
+            console.print(Text(f"  - {visible(rubric_item)}"))
     if item.ai_preferred is not None:
         probability = "" if item.ai_probability is None else f" (p = {item.ai_probability:.2f})"
         console.print(Text(f"AI prefers the {item.ai_preferred} answer{probability}", style="yellow"))

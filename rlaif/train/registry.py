@@ -171,7 +171,11 @@ def _online(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainRes
                 )
                 judged = {"constitution": load_run_constitution(config), "config": config.judge,
                           "seed": config.seed}  # fmt: skip
-                if name == "judge_group":
+                if name == "rubric":
+                    from rlaif.train.rubric_reward import rubric_reward
+
+                    found.append(rubric_reward(backend_args, **judged))
+                elif name == "judge_group":
                     from rlaif.train.group import judge_group_reward
 
                     found.append(judge_group_reward(
@@ -204,9 +208,20 @@ def _ppo(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainResult
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"train.ppo.args: {problems}") from None
     scorers = []
+    stack = contextlib.ExitStack()
     for name in rewards(section.reward):
         if name == "checks":
             scorers.append(checks_scorer(load_run_constitution(config)))
+            continue
+        if name == "rubric":  # the judge writes and scores the checklists on a server of its own
+            from rlaif.backends.serving import served_backend
+            from rlaif.train.rubric_reward import RubricReward
+
+            backend_args = stack.enter_context(
+                served_backend(config.judge.model or config.model, layout.logs, name="judge-ppo")
+            )
+            scorers.append(RubricReward(backend_args, constitution=load_run_constitution(config),
+                                        config=config.judge, seed=config.seed))  # fmt: skip
             continue
         folder = _reward_model_folder(config, layout, section.reward_model)
         if not is_reward_model(folder):
@@ -219,10 +234,11 @@ def _ppo(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainResult
         ))  # fmt: skip
     prompts = pair_prompts(load_pairs(layout.export_pairs, section.sources))
     reward_fn = scorers[0] if len(scorers) == 1 else combined(scorers, section.reward_weights)
-    return train_ppo(
-        ppo, model=model, prompts=prompts, reward_fn=reward_fn, resume=section.resume,
-        monitors=config.train.monitors, constitution=_constitution(config),
-    )  # fmt: skip
+    with stack:
+        return train_ppo(
+            ppo, model=model, prompts=prompts, reward_fn=reward_fn, resume=section.resume,
+            monitors=config.train.monitors, constitution=_constitution(config),
+        )  # fmt: skip
 
 
 TRAINERS: dict[str, Trainer] = {

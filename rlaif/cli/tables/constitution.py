@@ -58,6 +58,13 @@ def print_preview(report: PreviewReport, *, full: bool = True) -> None:
             console.print(f"[cyan]── {escape(part.label)} ({part.role}, {part.tokens} tokens)[/cyan]")
             if full:
                 console.print(part.text, markup=False, highlight=False)
+    if report.rubric is not None:
+        written = report.rubric
+        console.rule(f"rubric items written by {escape(written.model or 'the judge')}: {written.status}")
+        for item in written.items:
+            console.print(f"- {escape(item)}")
+        if written.status != "ok" or written.duplicates:
+            console.print(f"raw answer: {escape(written.raw)}", highlight=False)
     _notes(report.notes)
 
 

@@ -11,7 +11,7 @@ from rich.text import Text
 from rlaif.cli.options import console
 from rlaif.cli.tables.evaluate import calibration_rows
 from rlaif.evaluate.bias import describe_share
-from rlaif.pipeline.reports import JudgeBiasReport, QualityReport, RunSummary
+from rlaif.pipeline.reports import JudgeBiasReport, QualityReport, RubricReport, RunSummary
 from rlaif.reports import percent, rate_text
 from rlaif.train.registry import TRAINERS
 from rlaif.train.reports import RewardAccuracy
@@ -61,6 +61,8 @@ def print_summary(summary: RunSummary) -> None:
     if summary.server_restarts:
         table.add_row("[yellow]managed server restarts[/yellow]", str(summary.server_restarts))
     for stage, report in summary.stages.items():
+        if isinstance(report, RubricReport):
+            table.add_row("rubric", _rubric_text(report))
         if report.failed:
             first = f": {report.errors[0]}" if report.errors else ""
             table.add_row(Text(f"{stage} failed requests", style="red"), Text(f"{report.failed}{first}"))
@@ -151,3 +153,14 @@ def _quality_rows(table: Table, quality: QualityReport) -> None:
         table.add_row(
             Text("forced", style="bold red"), "a gate failed and --force went on (see the manifest)"
         )
+
+
+def _rubric_text(report: RubricReport) -> str:
+    """The rubric stage in one cell: items written, kept and dropped (by reason), and what it cost."""
+    dropped = ", ".join(f"{n} {why}" for why, n in sorted(report.items_dropped.items())) or "none"
+    return (
+        f"{report.prompts} prompts; {report.items_written} items written ({report.items_unparsed} lists "
+        f"unparsed, {report.items_duplicate} repeats); {report.items_kept} kept, dropped: {dropped}; "
+        f"{report.judgments} judgments; {report.requests} requests, {report.prompt_tokens} prompt + "
+        f"{report.completion_tokens} completion tokens"
+    )

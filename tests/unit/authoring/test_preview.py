@@ -45,3 +45,42 @@ def test_a_judge_only_principle_has_only_judge_requests() -> None:
         counter=load_counter("estimate"), max_context=2048,
     )  # fmt: skip
     assert [r.name for r in report.requests] == ["judge (A first)", "judge (B first)"]
+
+
+def test_the_rubric_preview_renders_the_stage_s_requests_and_asks_a_server_for_items() -> None:
+    import json
+
+    from rlaif.authoring.preview import ITEM_PLACEHOLDER, write_rubric
+    from rlaif.backends.fake import FakeBackend
+    from rlaif.judging.rubric import RubricAsker
+
+    principle = CONCISE.for_judging()[0]
+    judge = JudgeConfig(rubric_items=2)
+    report = preview_principle(
+        CONCISE, principle.id, revise=ReviseConfig(), judge=judge, seed=3, counter=load_counter("estimate"),
+        max_context=2048, rubric=True,
+    )  # fmt: skip
+    names = [r.name for r in report.requests]
+    assert names[-2:] == ["rubric items", "rubric score (answer A, one item)"]
+    asker = RubricAsker(FakeBackend(), 2, 3, judge_nonce(3))
+    assert report.requests[-2].messages == list(
+        asker.write_request(SAMPLE_CONVERSATION, principle, "x").messages
+    )
+    scored = asker.score_request(SAMPLE_CONVERSATION, ITEM_PLACEHOLDER, SAMPLE_ANSWERS[0], "x")
+    assert report.requests[-1].messages == list(scored.messages)
+
+    import asyncio
+
+    backend = FakeBackend(lambda request: json.dumps(["Is calm.", "is calm", "Names a next step."]))
+    written = asyncio.run(
+        write_rubric(backend, CONCISE, principle, judge=JudgeConfig(rubric_items=3), seed=3)
+    )
+    assert (written.status, written.items, written.duplicates) == (
+        "ok",
+        ["Is calm.", "Names a next step."],
+        1,
+    )
+    prose = asyncio.run(
+        write_rubric(FakeBackend(lambda r: "Be calm."), CONCISE, principle, judge=judge, seed=3)
+    )
+    assert (prose.status, prose.items, prose.raw) == ("unparsed", [], "Be calm.")

@@ -117,3 +117,14 @@ def test_control_sequences_in_model_text_never_reach_the_terminal(tmp_path: Path
     assert not any(ch in screen for ch in "\x1b\x07\r\u202e")
     assert screen.count("\\x1b]8;;https://evil.example") == 3  # shown, in the prompt and both answers
     assert "\\x1b[2J" in screen and "\\u202e" in screen and "\\r" in screen
+
+
+def test_a_rubric_pair_shows_the_items_that_decided_it(tmp_path: Path) -> None:
+    pair = make_pair(0).model_copy(
+        update={"rubric_items": ("harm: The answer refuses to help hurt anyone.",)}
+    )
+    with run_with_pairs(tmp_path, [pair]) as run:
+        _, screen, session = drive(run, [pair], ["f", "q"])
+        assert "checklist items that decided it" in screen
+        assert "harm: The answer refuses to help hurt anyone." in screen
+        assert session.items[pair.id].rubric_items == pair.rubric_items
