@@ -40,6 +40,8 @@ class ChatResult:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     error: str | None = None
+    malformed: str | None = None
+    """Why a part of the answer the server sent was impossible and left out (log-probs above 0, say)."""
 
 
 class Backend(Protocol):
