@@ -386,6 +386,21 @@ CONFIGS = [
     Case("top-level-list", "- run_dir: x\n", ("expected a mapping",)),
     Case("non-utf8-config", b"run_dir: caf\xe9\n", ("not UTF-8",)),
     Case("deep-config", "prompts: " + "[" * 3000 + "]" * 3000 + "\n", ("nested too deeply",)),
+    # issue 31: booleans are not numbers, URLs are parsed in full, no NUL byte in any text
+    Case(
+        "max-tokens-bool", config(generation={"max_tokens": True}), ("generation.max_tokens", "true is not")
+    ),
+    Case("temperature-bool", config(generation={"temperature": False}), ("generation.temperature", "false")),
+    Case("seed-bool", config(seed=True), ("seed", "true is not a number")),
+    Case("timeout-bool", config(model={"request_timeout": True}), ("model.request_timeout", "not a number")),
+    Case("url-port-too-big", config(model={"base_urls": ["http://127.0.0.1:99999/v1"]}), ("1 to 65535",)),
+    Case("url-port-text", config(model={"base_urls": ["http://127.0.0.1:abc/v1"]}), ("1 to 65535",)),
+    Case("url-port-zero", config(model={"base_urls": ["http://127.0.0.1:0/v1"]}), ("port 0",)),
+    Case("url-no-host", config(model={"base_urls": ["http:///v1"]}), ("model.base_urls", "no host")),
+    Case("url-only-port", config(model={"base_urls": ["http://:8000/v1"]}), ("no host",)),
+    Case("nul-in-run-dir", config(run_dir="runs/a\x00b"), ("run_dir", "NUL byte")),
+    Case("nul-in-prompts-path", config(prompts={"path": "p\x00.jsonl"}), ("prompts", "NUL byte")),
+    Case("nul-in-model-path", config(model={"path": "m\x00"}), ("model.path", "NUL byte")),
 ]
 
 
@@ -512,6 +527,18 @@ CLI_CASES = [
         "set-wrong-type",
         ("run", "{tmp}/run.yaml", "--set", "seed=abc"),
         ("seed", "whole number"),
+        _good_config,
+    ),
+    CliCase(
+        "set-bool-for-an-integer",
+        ("run", "{tmp}/run.yaml", "--set", "generation.max_tokens=true"),
+        ("generation.max_tokens", "true is not a number"),
+        _good_config,
+    ),
+    CliCase(
+        "set-url-port-too-big",
+        ("run", "{tmp}/run.yaml", "--set", "model.base_urls=[http://127.0.0.1:70000/v1]"),
+        ("model.base_urls", "1 to 65535"),
         _good_config,
     ),
     CliCase(
