@@ -52,6 +52,14 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+class MissingRecord(RunDirError, KeyError):
+    """A record another stage's record names is not in its stage file: one line, not a bare KeyError
+    (still a KeyError, for code that looks a record up and handles its absence)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 @dataclass(frozen=True)
 class RunLayout:
     """Every file and folder of a run directory, named in one place.
@@ -251,7 +259,11 @@ class Stage(Generic[R]):
     def __getitem__(self, record_id: str) -> R:
         record = self.get(record_id)
         if record is None:
-            raise KeyError(record_id)
+            raise MissingRecord(
+                f"{self.path} holds no record {record_id}, which a later stage's record refers to (the "
+                "file was deleted, replaced or cut short); restore it, or rerun the run (`rlaif run "
+                "CONFIG`) to make the missing records again"
+            )
         return record
 
     def get(self, record_id: str) -> R | None:
