@@ -29,7 +29,7 @@ class Section(BaseModel):
         if isinstance(value, bool) and field is not None and _is_number(field.annotation):
             raise ValueError(f"{str(value).lower()} is not a number; give a number")
         if _has_nul(value):
-            raise ValueError("the text holds a NUL byte (\\x00); remove it")
+            raise ValueError("the text holds a NUL byte ('\\x00'); remove it")
         return value
 
 
