@@ -487,12 +487,6 @@ def _broken_manifest(folder: Path) -> None:
     (folder / "run" / "manifest.json").write_text("[1, 2]")
 
 
-def _corrupt_stage_file(folder: Path) -> None:
-    _good_config(folder)
-    (folder / "run").mkdir()
-    (folder / "run" / "responses.jsonl").write_text('not json\n{"id": "res-1"}\n')
-
-
 CLI_CASES = [
     CliCase("run-missing-config", ("run", "{tmp}/absent.yaml"), ("absent.yaml", "file not found")),
     CliCase("run-config-is-folder", ("run", "{tmp}"), ("cannot read the file",)),
@@ -580,12 +574,6 @@ CLI_CASES = [
     CliCase(
         "manifest-not-an-object", ("run", "{tmp}/run.yaml"), ("manifest.json", "JSON list"), _broken_manifest
     ),
-    CliCase(
-        "corrupt-stage-file",
-        ("run", "{tmp}/run.yaml"),
-        ("responses.jsonl", "byte 9", "move the file away"),
-        _corrupt_stage_file,
-    ),  # fmt: skip
     CliCase(
         "validate-unknown-name", ("constitution", "validate", "nonesuch"), ("'nonesuch'", "shipped names")
     ),
