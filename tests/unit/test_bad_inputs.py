@@ -242,6 +242,15 @@ CONSTITUTIONS = [
 ]
 
 PROMPT_SETS = [
+    # issue 31: a table file as prompts.path said "not UTF-8 text, save the file as UTF-8"
+    Case(
+        "parquet-as-path", b"PAR1\x15\x04\x15\x10garbage", ("Parquet file", "set prompts.dataset"), ".parquet"
+    ),
+    Case(
+        "parquet-named-jsonl", b"PAR1\x15\x04\x15\x10garbage", ("Parquet file", "prompts.dataset"), ".jsonl"
+    ),
+    Case("arrow-as-path", b"\xff\xff\xff\xff\x98\x00\x00\x00", ("Arrow (stream) file",), ".arrow"),
+    Case("csv-as-path", b"prompt\nhello\n", ("CSV file", "set prompts.dataset"), ".csv"),
     Case("bad-json", rows(GOOD_ROW, b'{"prompt": "unclosed'), (":2:", "not valid JSON"), ".jsonl"),
     Case("trailing-comma", rows(b'{"prompt": "a",}'), (":1:", "not valid JSON"), ".jsonl"),
     Case("row-is-a-list", rows(GOOD_ROW, ["Hello?"]), (":2:", "expected a JSON object, got list"), ".jsonl"),
