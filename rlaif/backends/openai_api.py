@@ -147,7 +147,13 @@ class OpenAIBackend:
                 f"the server at {url} did not answer like an OpenAI-compatible server: "
                 f"GET /models returned no model list{_v1_hint(url)}"
             )
-        return [str(model.id) for model in models.data]  # type: ignore[union-attr]
+        ids = [_field(model, "id") for model in models.data]  # type: ignore[union-attr]
+        if not all(isinstance(i, str) and i for i in ids):
+            raise BackendError(
+                f"the server at {url} did not answer like an OpenAI-compatible server: GET /models listed "
+                f"a model without a name ({_shown(ids)})"
+            )
+        return ids
 
     async def resolve_model(self) -> str:
         """Fill in `model` from the first server's model list when it was not given."""

@@ -196,3 +196,12 @@ def test_positive_log_probs_make_the_judge_read_unparsed_not_a_confident_verdict
     top = [{"token": "A", "logprob": 2.0}, {"token": "B", "logprob": -5.0}]
     verdict = order_verdict(parse(completion(top=top)), "first")
     assert verdict.status == "unparsed" and verdict.p_first is None and verdict.raw == "A"
+
+
+def test_a_model_list_entry_without_a_name_is_one_line() -> None:
+    from rlaif.errors import BackendError
+
+    with StubServer(served_name=None) as stub:  # type: ignore[arg-type]
+        backend = OpenAIBackend([stub.base_url], None)
+        with pytest.raises(BackendError, match="listed a model without a name"):
+            asyncio.run(backend.resolve_model())
