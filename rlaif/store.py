@@ -24,6 +24,7 @@ import fcntl
 import io
 import json
 import os
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -50,6 +51,14 @@ def write_atomic(path: Path, text: str) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+
+
+class MissingRecord(RunDirError, KeyError):
+    """A record another stage's record names is not in its stage file: one line, not a bare KeyError
+    (still a KeyError, for code that looks a record up and handles its absence)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 @dataclass(frozen=True)
@@ -167,6 +176,10 @@ class Stage(Generic[R]):
         self._reader: io.FileIO | None = None
         self.repaired_bytes = 0
         """Bytes of torn tail found on open (cut off when `repair`)."""
+        self.damaged: list[tuple[int, str, str]] = []
+        """(byte offset, field, error) of whole lines that are no record (skipped; moved aside on repair)."""
+        self.quarantined: list[tuple[int, str]] = []
+        """(line number, field) of the damaged lines moved to `quarantine_path` on open."""
         self._repair = repair
         self._synced_at = time.monotonic()
         self._unsynced = unsynced if unsynced is not None else set()
@@ -181,6 +194,47 @@ class Stage(Generic[R]):
         if self.repaired_bytes and self._repair:
             with open(self.path, "r+b") as handle:
                 handle.truncate(self._end)
+        if self.damaged and self._repair:
+            self._quarantine()
+
+    @property
+    def quarantine_path(self) -> Path:
+        """Where damaged lines are moved: `NAME.jsonl.damaged`, one JSON object a line."""
+        return self.path.with_name(self.path.name + ".damaged")
+
+    def _quarantine(self) -> None:
+        """Move the damaged lines (whole lines that do not parse as this stage's record) to the side
+        file, each with its line number, field and error, and keep every good record: a bad byte in one
+        record must not throw away a stage's hours of work, nor stop the run."""
+        bad = {start: (field, error) for start, field, error in self.damaged}
+        lines: list[dict[str, Any]] = []
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(self.path, "rb") as source, open(tmp, "wb") as kept:
+            offset = 0
+            for number, line in enumerate(source, start=1):
+                if offset in bad:
+                    field, error = bad[offset]
+                    text = line.decode("utf-8", errors="replace").rstrip("\n")
+                    lines.append({"line": number, "field": field, "error": error, "text": text})
+                else:
+                    kept.write(line)
+                offset += len(line)
+            kept.flush()
+            os.fsync(kept.fileno())
+        with open(self.quarantine_path, "a", encoding="utf-8") as side:
+            side.writelines(json.dumps(entry) + "\n" for entry in lines)
+        os.replace(tmp, self.path)
+        first = lines[0]
+        self.quarantined = [(entry["line"], entry["field"]) for entry in lines]
+        print(
+            f"warning: {self.path}: {len(lines)} damaged line(s) moved to {self.quarantine_path} (line "
+            f"{first['line']}, field {first['field']}: {first['error']}); the other records are kept and "
+            "the damaged ones are made again",
+            file=sys.stderr,
+        )
+        self._index.clear()
+        self.damaged = []
+        self._end = self._scan(0)
 
     def _scan(self, start: int) -> int:
         """Index the whole lines from byte `start` on; returns where they end (a torn tail lies beyond,
@@ -201,10 +255,11 @@ class Stage(Generic[R]):
                     if offset >= size:
                         offset = line_start
                         break  # a complete but corrupt last line is also a torn write
-                    raise RunDirError(
-                        f"{self.path}: unreadable record ending at byte {offset}: {exc.errors()[0]['msg']}; "
-                        "move the file away to regenerate this stage"
-                    ) from None
+                    # Skipped here, moved aside by `_quarantine` when this stage may write.
+                    error = exc.errors()[0]
+                    field = ".".join(str(part) for part in error["loc"]) or "(the line is not JSON)"
+                    self.damaged.append((line_start, field, error["msg"]))
+                    continue
                 self._index.setdefault(record.id, line_start << 32 | len(line))  # type: ignore[attr-defined]
         self.repaired_bytes = max(size - offset, 0)
         return offset
@@ -242,12 +297,15 @@ class Stage(Generic[R]):
         if not self._index:
             return
         end = self._end
+        damaged = {start for start, _, _ in self.damaged}  # skipped by a reader that may not repair
         with open(self.path, "rb") as handle:
             offset = 0
             for line in handle:
                 start, offset = offset, offset + len(line)
                 if offset > end:
                     break
+                if start in damaged:
+                    continue
                 record = self.record_type.model_validate_json(line)
                 if self._index.get(record.id) == (start << 32 | len(line)):  # type: ignore[attr-defined]
                     yield record
@@ -255,7 +313,11 @@ class Stage(Generic[R]):
     def __getitem__(self, record_id: str) -> R:
         record = self.get(record_id)
         if record is None:
-            raise KeyError(record_id)
+            raise MissingRecord(
+                f"{self.path} holds no record {record_id}, which a later stage's record refers to (the "
+                "file was deleted, replaced or cut short); restore it, or rerun the run (`rlaif run "
+                "CONFIG`) to make the missing records again"
+            )
         return record
 
     def get(self, record_id: str) -> R | None:
@@ -280,9 +342,10 @@ class Stage(Generic[R]):
         unique = self._unique(records)
         if not unique:
             return 0
-        if self.repaired_bytes and not self._repair:
+        if (self.repaired_bytes or self.damaged) and not self._repair:
             raise RunDirError(
-                f"{self.path} ends in an unfinished line and was opened without the run directory's lock; "
+                f"{self.path} has an unfinished or damaged line and was opened without the run directory's "
+                "lock; "
                 "open the run directory with its lock to repair it before appending"
             )
         with open(self.path, "ab") as handle:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import os
 import tempfile
 from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
 from pathlib import Path
@@ -198,6 +199,8 @@ class Client(Generic[C]):
         self.config: C = section_of(
             self.section, config, f"{self.section.__name__.removesuffix('Config').lower()} config"
         )
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise ConfigError(f"seed={seed!r} is a {type(seed).__name__}; give a whole number")
         self.seed = seed
 
     @classmethod
@@ -262,6 +265,12 @@ def constitution_of(value: Constitution | str | Path) -> Constitution:
     """A constitution object, or the one in a file or a shipped constitution of that name."""
     if isinstance(value, Constitution):
         return value
+    if not isinstance(value, str | os.PathLike):
+        # A bare TypeError from deep in the path code (issue 31) becomes rlaif's own one line.
+        raise ConstitutionError(
+            f"constitution={value!r} is a {type(value).__name__}; give a Constitution, a constitution file's "
+            "path, or a shipped name such as 'harmless'"
+        )
     return load_constitution(find_constitution(value))
 
 

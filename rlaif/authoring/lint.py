@@ -112,6 +112,17 @@ def _text(p: Principle) -> str:
     return " ".join(t for t in (p.critique_request, p.revision_request, p.judge_question) if t)
 
 
+def _same_requests(a: Principle, b: Principle) -> float | None:
+    """The lower similarity of the critique and of the revision requests when both are near-duplicates,
+    field by field: joined with a judge question that differs, two principles whose requests differ by
+    one character scored under the threshold, yet revise the same way."""
+    pairs = [(a.critique_request, b.critique_request), (a.revision_request, b.revision_request)]
+    if not all(x and y for x, y in pairs):
+        return None
+    score = min(fuzz.token_sort_ratio(x, y) for x, y in pairs)
+    return score if score >= NEAR_DUPLICATE else None
+
+
 def near_duplicate(lint: Lint) -> Iterator[LintWarning]:
     ps = lint.constitution.principles
     for i, p in enumerate(ps):
@@ -122,6 +133,14 @@ def near_duplicate(lint: Lint) -> Iterator[LintWarning]:
                     "near-duplicate", ("principles", i),
                     f"nearly the same text as {ps[j].id!r} (similarity {score:.0f}/100): the two are one "
                     "principle drawn twice as often; merge them or make them differ",
+                    p.id,
+                )  # fmt: skip
+            elif (fields := _same_requests(ps[j], p)) is not None:
+                yield lint.warning(
+                    "near-duplicate", ("principles", i),
+                    f"critique_request and revision_request nearly the same as {ps[j].id!r}'s (similarity "
+                    f"{fields:.0f}/100 or more each): the two revise alike, one principle drawn twice as "
+                    "often; merge them or make the requests differ",
                     p.id,
                 )  # fmt: skip
 

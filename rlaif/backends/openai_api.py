@@ -116,6 +116,8 @@ class OpenAIBackend:
         """Requests answered per replica (for load-balance checks and reports)."""
         self.peak_in_flight = 0
         """Most requests in flight at once, over all replicas."""
+        self.malformed = 0
+        """Answers with an impossible field (content not text, log-probs above 0), recorded not guessed."""
         self._semaphore = asyncio.Semaphore(max_concurrency)
 
     async def served_models(self) -> list[str]:
@@ -145,7 +147,13 @@ class OpenAIBackend:
                 f"the server at {url} did not answer like an OpenAI-compatible server: "
                 f"GET /models returned no model list{_v1_hint(url)}"
             )
-        return [str(model.id) for model in models.data]  # type: ignore[union-attr]
+        ids = [_field(model, "id") for model in models.data]  # type: ignore[union-attr]
+        if not all(isinstance(i, str) and i for i in ids):
+            raise BackendError(
+                f"the server at {url} did not answer like an OpenAI-compatible server: GET /models listed "
+                f"a model without a name ({_shown(ids)})"
+            )
+        return ids
 
     async def resolve_model(self) -> str:
         """Fill in `model` from the first server's model list when it was not given."""
@@ -166,7 +174,9 @@ class OpenAIBackend:
 
     def _attempt_seconds(self, request: ChatRequest, left: float | None) -> tuple[float, float]:
         """(first-byte, total) seconds for one attempt; `left` is the time before giving up, if failing."""
-        total = self.timeout if left is None else max(min(self.timeout, left), self.connect_timeout)
+        # The last try gets only the time left (not a whole connect timeout more), so a server that
+        # never answers is given up on within unreachable_after plus one timeout, as documented.
+        total = self.timeout if left is None else max(min(self.timeout, left), 0.05)
         if self.first_byte_timeout is None:
             return total, total
         first_byte = self.first_byte_timeout + self.first_byte_per_token * request.max_tokens
@@ -175,7 +185,7 @@ class OpenAIBackend:
     async def _create(self, index: int, request: ChatRequest, left: float | None) -> Any:
         """One attempt, within its timeouts; a managed server found dead or frozen ends it at once."""
         first_byte, total = self._attempt_seconds(request, left)
-        timeout = openai.Timeout(total, connect=self.connect_timeout, read=first_byte)
+        timeout = openai.Timeout(total, connect=min(self.connect_timeout, total), read=first_byte)
         # `post` rather than `chat.completions.create`: create() first walks every argument against
         # openai's TypedDicts (27% of the client's time in a profile of a 500-prompt run), and our
         # arguments are plain JSON already. The answer is parsed into the same ChatCompletion.
@@ -237,7 +247,7 @@ class OpenAIBackend:
                 sent = time.monotonic()
                 try:
                     response = await self._create(index, request, left)
-                    result = _result(response, self.base_urls[index])
+                    result = _result(response, self.base_urls[index], n=request.n)
                 except (*_RETRYABLE, NotChatCompletion, _ServerDown) as exc:
                     now = time.monotonic()
                     failing_since = failing_since or now
@@ -284,6 +294,7 @@ class OpenAIBackend:
                     self._in_flight[index] -= 1
                 self._failures[index] = 0
                 self.served[index] += 1
+                self.malformed += result.error is not None or result.malformed is not None
                 return result
 
     def _arguments(self, request: ChatRequest) -> dict[str, Any]:
@@ -330,8 +341,17 @@ def _v1_hint(url: str) -> str:
     return "" if url.rstrip("/").endswith("/v1") else f"; is `/v1` missing from {url}?"
 
 
-def _result(response: Any, url: str) -> ChatResult:
-    """The parts rlaif uses of a chat completion; raises `NotChatCompletion` for anything else."""
+def _result(response: Any, url: str, *, n: int = 1) -> ChatResult:
+    """The parts rlaif uses of a chat completion, each checked for type and range.
+
+    The answer's shape (no `choices`, fewer than the `n` asked for, a choice without a message) raises
+    `NotChatCompletion`, retried like a failing server. A field that is present but impossible is
+    model misbehaviour, recorded rather than guessed: content that is not a string makes the result an
+    `error` (never an empty response); log-probs that are not finite numbers <= 0, or `logprobs.content`
+    that is not a list of tokens, are dropped with `malformed` saying why, so a judge reads `unparsed`.
+    Token counts that are not whole numbers >= 0 are read as 0. The openai package builds its models
+    without validating them (`construct`), so any JSON can arrive in any field here.
+    """
 
     def wrong(what: str) -> NotChatCompletion:
         return NotChatCompletion(
@@ -342,35 +362,92 @@ def _result(response: Any, url: str) -> ChatResult:
     if not isinstance(response, openai.types.chat.ChatCompletion) and choices is None:
         shown = " ".join(str(response).split())[:80]
         raise wrong(f"got {type(response).__name__} {shown!r}")
-    if not choices:
-        raise wrong(f"`choices` is {choices!r}")
+    if not choices or not isinstance(choices, list):
+        raise wrong(f"`choices` is {_shown(choices)}")
+    if len(choices) < n:
+        raise wrong(f"{len(choices)} choice(s) for the {n} asked for")
     result = ChatResult()
-    for choice in choices:
-        message = getattr(choice, "message", None)
+    for index, choice in enumerate(choices[:n]):
+        message = _field(choice, "message")
         if message is None:
             raise wrong("a choice has no `message`")
-        result.texts.append(message.content or "")
-        result.finish_reasons.append(choice.finish_reason)
-        calls = getattr(message, "tool_calls", None) or ()
+        content = _field(message, "content")
+        calls = _field(message, "tool_calls") or ()
+        if not isinstance(calls, (list, tuple)):
+            return ChatResult(
+                error=f"malformed answer from {url}: choice {index}'s tool_calls is {_shown(calls)}, "
+                "not a list"
+            )
+        # A turn that calls tools may have no text (OpenAI sends content null then); any other turn must.
+        if content is None and calls:
+            content = ""
+        if not isinstance(content, str):
+            return ChatResult(
+                error=f"malformed answer from {url}: choice {index}'s content is {_shown(content)}, not text"
+            )
+        finish = _field(choice, "finish_reason")
+        result.texts.append(content)
+        result.finish_reasons.append(finish if isinstance(finish, str) else None)
         result.tool_calls.append(tuple(_call(c) for c in calls))
-    first = choices[0]
-    if first.logprobs is not None and first.logprobs.content:
-        for top in first.logprobs.content[0].top_logprobs or []:
-            result.first_token_logprobs[top.token] = top.logprob
-    if response.usage is not None:
-        result.prompt_tokens = response.usage.prompt_tokens
-        result.completion_tokens = response.usage.completion_tokens
+    result.first_token_logprobs, result.malformed = _first_token_logprobs(_field(choices[0], "logprobs"))
+    usage = getattr(response, "usage", None)
+    result.prompt_tokens = _count(_field(usage, "prompt_tokens"))
+    result.completion_tokens = _count(_field(usage, "completion_tokens"))
     return result
+
+
+def _field(value: Any, name: str) -> Any:
+    """`value.name`, or `value[name]` where openai left a nested part as a plain dict."""
+    if isinstance(value, dict):
+        return value.get(name)
+    return getattr(value, name, None)
+
+
+def _shown(value: Any) -> str:
+    return " ".join(repr(value).split())[:60]
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _first_token_logprobs(logprobs: Any) -> tuple[dict[str, float], str | None]:
+    """(token -> log-prob for the first token's alternatives, why they were refused or None)."""
+    if logprobs is None:
+        return {}, None
+    content = _field(logprobs, "content")
+    if content is None:
+        return {}, None
+    if not isinstance(content, list):
+        return {}, f"logprobs.content is {_shown(content)}, not a list"
+    if not content:
+        return {}, None
+    top = _field(content[0], "top_logprobs")
+    if top is None:
+        return {}, None
+    if not isinstance(top, list):
+        return {}, f"top_logprobs is {_shown(top)}, not a list"
+    found: dict[str, float] = {}
+    for entry in top:
+        token, logprob = _field(entry, "token"), _field(entry, "logprob")
+        if not isinstance(token, str):
+            return {}, f"a top_logprobs token is {_shown(token)}, not text"
+        number = isinstance(logprob, (int, float)) and not isinstance(logprob, bool)
+        # -inf is a real answer (probability 0); anything above 0 or NaN is impossible.
+        if not number or math.isnan(logprob) or logprob > 0 or logprob == math.inf:
+            return {}, f"the log-prob of {token!r} is {_shown(logprob)}, not a number <= 0"
+        found[token] = float(logprob)
+    return found, None
 
 
 def _call(call: Any) -> dict[str, Any]:
     """A tool call of a chat completion in OpenAI's dict form."""
-    function = getattr(call, "function", None)
+    function = _field(call, "function")
     return {
-        "id": str(getattr(call, "id", "") or ""),
+        "id": str(_field(call, "id") or ""),
         "type": "function",
         "function": {
-            "name": str(getattr(function, "name", "") or ""),
-            "arguments": str(getattr(function, "arguments", "") or ""),
+            "name": str(_field(function, "name") or ""),
+            "arguments": str(_field(function, "arguments") or ""),
         },
     }

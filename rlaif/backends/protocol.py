@@ -45,6 +45,8 @@ class ChatResult:
     tool_calls: list[tuple[dict[str, Any], ...]] = field(default_factory=list)
     """Per choice, the tool calls the model made in OpenAI form (`{id, type, function: {name, arguments}}`);
     empty when the request offered no tools."""
+    malformed: str | None = None
+    """Why a part of the answer the server sent was impossible and left out (log-probs above 0, say)."""
 
 
 class Backend(Protocol):

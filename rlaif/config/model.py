@@ -3,6 +3,7 @@ server's settings, or Ray Data instead of a server."""
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
@@ -100,4 +101,16 @@ class ModelConfig(Section):
         for url in urls:
             if not url.startswith(("http://", "https://")) or len(url.split()) != 1:
                 raise ValueError(f"{url!r} is not an http(s) URL; write it like http://127.0.0.1:8000/v1")
+            # Parsed in full here: a port over 65535 or a missing host crashed the run's first request.
+            parts = urllib.parse.urlsplit(url)
+            try:
+                parts.port  # noqa: B018 - reading it checks the range
+            except ValueError:
+                raise ValueError(
+                    f"{url!r} has a port that is not a number from 1 to 65535; "
+                    "write it like http://127.0.0.1:8000/v1"
+                ) from None
+            if not parts.hostname or parts.port == 0:
+                what = "no host" if not parts.hostname else "port 0"
+                raise ValueError(f"{url!r} has {what}; write it like http://127.0.0.1:8000/v1")
         return urls

@@ -102,18 +102,39 @@ def open_dataset(
     except PromptSetError:
         raise
     except Exception as exc:  # noqa: BLE001 (datasets raises many kinds; each becomes one line below)
-        raise PromptSetError(_explain(prompts, exc)) from None
+        raise PromptSetError(_encoding_problem(local) or _explain(prompts, exc)) from None
     if isinstance(loaded, DatasetDict | IterableDatasetDict):  # a loader that ignored `split`
         loaded = _split(loaded, prompts.split, prompts.dataset)
     columns = loaded.column_names
-    return _rows(loaded), (list(columns) if columns is not None else None)
+    return _rows(loaded, local), (list(columns) if columns is not None else None)
+
+
+def _encoding_problem(local: Path) -> str | None:
+    """For a local text file (CSV, JSON, JSONL) that is not UTF-8: the line, column and byte, and the
+    fix (datasets said only "DatasetGenerationError"). Read only after a failure, so a good file costs
+    nothing."""
+    from rlaif.inputs.jsonl import utf8_position
+
+    if not local.is_file() or BUILDERS.get(local.suffix.lower()) not in ("csv", "json"):
+        return None
+    try:
+        with local.open("rb") as handle:
+            line, column, byte = utf8_position(handle)
+    except OSError:
+        return None
+    if not line:
+        return None
+    return (
+        f"prompts.dataset {local}:{line}: not UTF-8 text (byte {byte:#04x} at column {column}); save the "
+        "file as UTF-8 (in a spreadsheet: Save As, 'CSV UTF-8')"
+    )
 
 
 BATCH = 1024
 """Rows converted from Arrow at a time."""
 
 
-def _rows(dataset: Any) -> Iterator[dict[str, Any]]:
+def _rows(dataset: Any, local: Path | None = None) -> Iterator[dict[str, Any]]:
     # Errors while reading (a corrupt shard, a dropped connection) are the dataset's, not a traceback.
     try:
         if hasattr(dataset, "with_format"):
@@ -123,8 +144,11 @@ def _rows(dataset: Any) -> Iterator[dict[str, Any]]:
                 yield from batch.to_pylist()
         else:
             yield from dataset
-    except (OSError, ValueError) as exc:
-        raise PromptSetError(f"cannot read the prompt dataset: {type(exc).__name__}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 (a streamed file fails here, in datasets' own error kinds)
+        said = _encoding_problem(local) if local is not None else None
+        if said is None and not isinstance(exc, OSError | ValueError):
+            raise
+        raise PromptSetError(said or f"cannot read the prompt dataset: {type(exc).__name__}: {exc}") from None
 
 
 def _split(loaded: Any, split: str, name: str) -> Any:

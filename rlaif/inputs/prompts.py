@@ -137,6 +137,7 @@ def load_prompts(path: str | Path, *, limit: int | None = None) -> list[PromptRe
         raise PromptSetError(f"prompt file {path} not found; set prompts.path to a JSONL file")
     if path.is_dir():
         raise PromptSetError(f"prompt file {path} is a folder; set prompts.path to a JSONL file")
+    _not_a_table(path)
     records: dict[str, PromptRecord] = {}
     for number, row in read_jsonl(path, PromptSetError):
         try:
@@ -148,6 +149,29 @@ def load_prompts(path: str | Path, *, limit: int | None = None) -> list[PromptRe
     if not records:
         raise PromptSetError(f"{path}: no prompts found; add JSONL rows with `messages` or `prompt`")
     return list(records.values())
+
+
+_TABLE_MAGIC = {b"PAR1": "Parquet", b"ARROW1": "Arrow", b"\xff\xff\xff\xff": "Arrow (stream)"}
+"""How a binary table file starts (a saved `datasets` shard is an Arrow stream)."""
+
+
+def _not_a_table(path: Path) -> None:
+    """`prompts.path` reads JSONL only: a Parquet, Arrow or CSV file there was "not UTF-8 text, save
+    the file as UTF-8", pointing the wrong way. Those go in `prompts.dataset`."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(8)
+    except OSError:
+        return  # read_jsonl says why in its own words
+    kind = next((name for magic, name in _TABLE_MAGIC.items() if head.startswith(magic)), None)
+    if kind is None and path.suffix.lower() in (".parquet", ".arrow", ".csv", ".tsv"):
+        kind = path.suffix.lower().lstrip(".").upper()
+    if kind is not None:
+        raise PromptSetError(
+            f"{path} is a {kind} file and prompts.path reads JSONL; set prompts.dataset: {path} instead "
+            "(it reads Parquet, CSV, JSON and Arrow files, saved datasets and Hub ids), with "
+            "prompts.columns if the prompt column is not named prompt or messages"
+        )
 
 
 def prompt_record(prompt: str | Sequence[Message | Mapping[str, str]], *, source: str = "") -> PromptRecord:

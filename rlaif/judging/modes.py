@@ -126,7 +126,7 @@ def order_verdict(result: ChatResult, first_id: str, *, principle_ids: tuple[str
         )
     raw = result.texts[0] if result.texts else ""
     p_first = option_probability(result.first_token_logprobs)
-    ok = raw.strip() in OPTIONS and p_first is not None
+    ok = raw.strip() in OPTIONS and p_first is not None and result.malformed is None
     return OrderVerdict(
         first_id=first_id,
         p_first=p_first if ok else None,

@@ -110,12 +110,15 @@ def export_stage(
     store = run.stage(layout.PAIRS, PreferencePair)
     batch: list[PreferencePair] = []
     for pair in candidate_pairs(config, run, prompts, constitution, skipped):
+        # What is exported is what pairs.jsonl holds under this id: on resume or after a merge that may
+        # not be the pair just built, so the filters judge the stored one.
+        pair = store.get(pair.id) or pair
         batch.append(pair)
         if len(batch) >= PAIR_BATCH:
             store.append(batch)
             batch = []
         candidates[pair.source] += 1
-        reason = drop(pair)
+        reason = _no_pair(pair) or drop(pair)
         if reason is None:
             kept_ids.append(pair.id)
             kept[pair.source] += 1
@@ -181,6 +184,15 @@ def export_stage(
     write_card(layout.export, constitution=constitution, summary=summary, export=config.export)
     summary.files["export"] = str(layout.export)
     return quality
+
+
+def _no_pair(pair: PreferencePair) -> tuple[str, str] | None:
+    """A stored pair that states no preference (the pair builder never makes one; a merged or edited
+    pairs.jsonl can hold it): dropped whatever filters are off, and counted."""
+    chosen, rejected = pair.chosen.strip(), pair.rejected.strip()
+    if not chosen or chosen == rejected:
+        return "pair_identical", "chosen equals rejected (or is empty) in pairs.jsonl"
+    return None
 
 
 def _bias(summary: RunSummary, length: LengthTally, own: SelfPreferenceTally) -> JudgeBiasReport:

@@ -124,6 +124,8 @@ def import_decisions(run: RunDir, path: Path, *, reviewer: str | None = None) ->
     standing = current_decisions(store)
     keys: dict[str, dict[str, Any]] = {}
     new: list[ReviewDecision] = []
+    decided: dict[tuple[str, str], tuple[int, str, str]] = {}
+    """(pair, reviewer) -> (row, verdict, note) first given in this file."""
     unchanged = blank = 0
     for line, row in rows:
         where = f"{path}:{line}"
@@ -135,7 +137,12 @@ def import_decisions(run: RunDir, path: Path, *, reviewer: str | None = None) ->
             raise ReviewError(
                 f"{where}: verdict {raw!r} is not one of first, second, tie, flag (or 1, 2, t, f)"
             )
-        batch_id, pair_id = str(row.get("batch_id") or ""), str(row.get("pair_id") or "")
+        batch_id, pair_id = str(row.get("batch_id") or ""), str(row.get("pair_id") or "").strip()
+        if not pair_id:
+            raise ReviewError(
+                f"{where}: no pair_id in a row with a verdict; import the file `rlaif review export-batch` "
+                "wrote, with its pair_id column kept"
+            )
         key = keys.get(batch_id) or keys.setdefault(batch_id, _key(run, batch_id, where))
         if pair_id not in key["shown_first"] or pair_id not in pairs:
             raise ReviewError(f"{where}: pair {pair_id!r} is not in batch {batch_id!r} of {run.path}")
@@ -147,6 +154,15 @@ def import_decisions(run: RunDir, path: Path, *, reviewer: str | None = None) ->
         answer = ReviewAnswer(pair_id=pair_id, verdict=SPELLINGS[raw], note=str(row.get("note") or ""))
         first = key["shown_first"][pair_id]
         verdict = to_pair_verdict(answer.verdict, first)
+        said = decided.setdefault((pair_id, name), (line, verdict, answer.note))
+        if said[1:] != (verdict, answer.note):
+            raise ReviewError(
+                f"{path}: rows {said[0]} and {line} decide pair {pair_id} for {name} differently "
+                f"({said[1]} and {verdict}); keep one of the two rows"
+            )
+        if said[0] != line:
+            unchanged += 1  # the same decision twice in one file
+            continue
         previous = standing.get(pair_id, {}).get(name)
         if previous is not None and (previous.verdict, previous.note) == (verdict, answer.note):
             unchanged += 1
@@ -175,7 +191,7 @@ def _key(run: RunDir, batch_id: str, where: str) -> dict[str, Any]:
 def _read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
     if not path.is_file():
         raise ReviewError(f"no file {path}")
-    if path.suffix == ".csv":
+    if path.suffix in (".csv", ".tsv"):
         raw = path.read_bytes()
         try:
             text = raw.decode("utf-8-sig")
@@ -187,8 +203,28 @@ def _read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
                 "as CSV UTF-8 (in a spreadsheet: Save As, 'CSV UTF-8')"
             ) from None
         try:
-            reader = csv.DictReader(io.StringIO(text))
-            return [(reader.line_num, row) for row in reader]
+            reader = csv.DictReader(io.StringIO(text), delimiter="\t" if path.suffix == ".tsv" else ",")
+            rows = [(reader.line_num, row) for row in reader]
         except csv.Error as exc:
             raise ReviewError(f"{path}:{reader.line_num}: not readable CSV ({exc})") from None
+        _check_header(path, list(reader.fieldnames or []))
+        return rows
     return list(read_jsonl(path, ReviewError))
+
+
+def _check_header(path: Path, header: list[str]) -> None:
+    """A batch file's header names pair_id and verdict: a tab-separated file read as CSV is one column
+    (every row read as blank, exit 0), a file without pair_id names pair '' for every row."""
+    missing = [name for name in ("batch_id", "pair_id", "verdict") if name not in header]
+    if not missing:
+        return
+    if len(header) == 1 and "\t" in header[0]:
+        raise ReviewError(
+            f"{path}:1: the columns are separated by tabs, not commas; save it as CSV (comma-separated) "
+            "or name the file .tsv"
+        )
+    has = ", ".join(map(repr, header)) or "nothing"
+    raise ReviewError(
+        f"{path}:1: no {', '.join(missing)} column (the header has {has}); "
+        "import the file `rlaif review export-batch` wrote, with its header row kept"
+    )

@@ -10,10 +10,14 @@ The standard library's HTTP server is enough for one person on one machine.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import secrets
+import socket
+import sys
 import threading
+import time
 from http import HTTPStatus
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,6 +37,9 @@ COOKIE = "rlaif_review_token"
 MAX_BODY = 64 * 1024
 MAX_CONNECTIONS = 32
 IDLE_SECONDS = 30.0
+HEADER_SECONDS = 3.0
+"""A connection must send a whole request head and pass the token check within this long (a browser on
+loopback takes milliseconds); until it has, it may also be closed to make room for a new connection."""
 ASSETS = {
     "/": ("review.html", "text/html; charset=utf-8"),
     "/review.js": ("review.js", "text/javascript; charset=utf-8"),
@@ -116,6 +123,8 @@ class ReviewServer:
                 message = "undone: that pair is shown again" if back else "nothing to undo"
                 return HTTPStatus.OK, {"state": self.state(), "message": message}
             pair_id = body.get("pair_id")
+            if not isinstance(pair_id, str):
+                return HTTPStatus.BAD_REQUEST, {"error": "pair_id must be text", "state": self.state()}
             if pair_id not in pending:
                 return HTTPStatus.CONFLICT, {
                     "error": "that pair is not pending any more",
@@ -135,24 +144,70 @@ class ReviewServer:
 
 
 class _BoundedServer(ThreadingHTTPServer):
-    """At most `MAX_CONNECTIONS` connections at once; more are closed at once, so a flood of idle
-    connections cannot hold every thread (each handler also times out after `IDLE_SECONDS`)."""
+    """At most `MAX_CONNECTIONS` connections at once, so a flood cannot hold every thread. A connection
+    that has not yet shown the token has `HEADER_SECONDS` to do it, and when every slot is taken the
+    oldest such connection is closed to make room: local processes that keep half-sent requests open
+    cannot lock the token holder out (an authenticated connection idles out after `IDLE_SECONDS`)."""
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.unproven: dict[socket.socket, float] = {}
+        """Connections that have not passed the token check yet, with when they were accepted."""
+        self.unproven_lock = threading.Lock()
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self.slots.acquire(blocking=False):
-            self.shutdown_request(request)
-            return
+            self._evict_oldest_unproven()
+            if not self.slots.acquire(timeout=1.0):  # every slot holds a reviewer's connection
+                self.shutdown_request(request)
+                return
+        with self.unproven_lock:
+            self.unproven[request] = time.monotonic()
         super().process_request(request, client_address)
+
+    def _evict_oldest_unproven(self) -> None:
+        with self.unproven_lock:
+            if not self.unproven:
+                return
+            oldest = min(self.unproven, key=self.unproven.__getitem__)
+            del self.unproven[oldest]
+        _cut(oldest)
+
+    def proven(self, connection: socket.socket) -> None:
+        with self.unproven_lock:
+            self.unproven.pop(connection, None)
+
+    def expire(self, connection: socket.socket) -> None:
+        """Close `connection` if it has still not shown the token (its header deadline passed)."""
+        with self.unproven_lock:
+            if self.unproven.pop(connection, None) is None:
+                return
+        _cut(connection)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-answer (a broken pipe, a reset, a cut connection) is no error of
+        ours: nothing on the console. Anything else is one line, never a traceback over the review."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError | ValueError):  # ValueError: a write to a file closed under it
+            return
+        print(
+            f"review server: {type(exc).__name__}: {exc} (a request from {client_address[0]})",
+            file=sys.stderr,
+        )
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
+            self.proven(request)  # done with: forget it
             self.slots.release()
+
+
+def _cut(connection: socket.socket) -> None:
+    """End a connection from another thread: its handler's read returns at once."""
+    with contextlib.suppress(OSError):  # already gone
+        connection.shutdown(socket.SHUT_RDWR)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -160,6 +215,20 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "rlaif-review"
     sys_version = ""
     timeout = IDLE_SECONDS  # a connection that sends nothing for this long is closed
+    server: _BoundedServer
+
+    def setup(self) -> None:
+        super().setup()
+        # Until the token is shown: a short deadline for the whole head, not per read (a byte every
+        # 29 s would hold a slot for ever under a per-read timeout).
+        self.connection.settimeout(HEADER_SECONDS)
+        self._deadline = threading.Timer(HEADER_SECONDS, self.server.expire, args=(self.connection,))
+        self._deadline.daemon = True
+        self._deadline.start()
+
+    def finish(self) -> None:
+        self._deadline.cancel()
+        super().finish()
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the terminal shows the URL and progress, not an access log
@@ -210,6 +279,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._authorized():
             self._refuse("missing or wrong token: open the URL printed by `rlaif review serve`")
             return False
+        self._deadline.cancel()
+        self.server.proven(self.connection)
+        self.connection.settimeout(IDLE_SECONDS)
         return True
 
     def do_GET(self) -> None:
@@ -257,7 +329,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             body = json.loads(self.rfile.read(length) or b"{}")
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deeply to parse
             body = None
         if not isinstance(body, dict):
             self._json(HTTPStatus.BAD_REQUEST, {"error": "send a JSON object"})

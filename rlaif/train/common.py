@@ -12,6 +12,8 @@ import dataclasses
 import math
 import random
 import time
+import types
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -97,6 +99,7 @@ def trl_config(
                 f"train.{section}.args.{key}: {value!r} is text, not a number (YAML reads exponents "
                 f"without a dot as text); write it as {float(value)!r} or with a dot, e.g. 2.0e-5"
             )
+    check_arg_types(config_class, section, args or {})
     settings.update(args or {})
     check_report_to(settings.get("report_to"), section)
     try:
@@ -107,6 +110,43 @@ def trl_config(
         ) from None
     except ValueError as exc:
         raise ConfigError(f"train.{section}.args: {exc}") from None
+
+
+def check_arg_types(config_class: type[Any], section: str, args: dict[str, Any]) -> None:
+    """Each of `train.<section>.args` whose TRL field is a plain number or flag must be one: TRL's config
+    classes take `learning_rate: fast` without a word and fail only once the model is loaded and the
+    optimizer made (exit 4). Fields that also take text, lists or mappings are left to TRL."""
+    try:
+        hints = typing.get_type_hints(config_class)
+    except Exception:  # noqa: BLE001 - a forward reference TRL cannot resolve: check what we can
+        hints = {f.name: f.type for f in dataclasses.fields(config_class) if isinstance(f.type, type)}
+    for key, value in args.items():
+        kinds = _scalar_kinds(hints.get(key))
+        if not kinds or (value is None and type(None) in typing.get_args(hints.get(key))):
+            continue
+        ok = (
+            (bool in kinds and isinstance(value, bool))
+            or (int in kinds and isinstance(value, int) and not isinstance(value, bool))
+            or (float in kinds and isinstance(value, int | float) and not isinstance(value, bool))
+        )
+        if not ok:
+            want = " or ".join(
+                {bool: "true/false", int: "a whole number", float: "a number"}[k] for k in kinds
+            )
+            raise ConfigError(
+                f"train.{section}.args.{key}: {value!r} is not {want} (TRL's {config_class.__name__} "
+                f"takes {want} for {key}); fix the value"
+            )
+
+
+def _scalar_kinds(hint: Any) -> list[type]:
+    """[bool], [int], [float] (or two of them) when the field takes only those (and None); else []."""
+    members = [a for a in (typing.get_args(hint) or (hint,)) if a is not type(None)]
+    if typing.get_origin(hint) not in (typing.Union, types.UnionType, None):
+        return []
+    if members and all(m in (bool, int, float) for m in members):
+        return [m for m in (bool, int, float) if m in members]
+    return []
 
 
 def check_liger(config: Any, section: str, *, soft_labels: str, trainer: type[Any]) -> None:

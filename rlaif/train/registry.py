@@ -84,6 +84,26 @@ def check_trainers(config: RunConfig, names: Sequence[str]) -> None:
                 )
             continue
         check_packages(config.train.model, section.args, section=name)
+        _check_arg_types(config, name)
+
+
+_TRL_CONFIGS = {"dpo": "DPOConfig", "sft": "SFTConfig", "reward": "RewardConfig", "kto": "KTOConfig"}
+"""The TRL config class each trainer's `args` go to (online: RLOOConfig or GRPOConfig, by algorithm)."""
+
+
+def _check_arg_types(config: RunConfig, name: str) -> None:
+    """`train.NAME.args` of the wrong type (`learning_rate: fast`), refused before any model loads."""
+    import trl
+
+    from rlaif.train.common import check_arg_types
+
+    section = getattr(config.train, name)
+    if name == "online":
+        class_name = {"rloo": "RLOOConfig", "grpo": "GRPOConfig"}.get(section.algorithm)
+    else:
+        class_name = _TRL_CONFIGS.get(name)
+    if class_name is not None and section.args:
+        check_arg_types(getattr(trl, class_name), name, section.args)
 
 
 def _constitution(config: RunConfig) -> str:

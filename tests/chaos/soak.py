@@ -2,6 +2,10 @@
 
     python -m tests.chaos.soak --runs 10 --kills 40
     python -m tests.chaos.soak --runs 3 --base-url http://127.0.0.1:8000/v1 --served-name NAME
+    python -m tests.chaos.soak --runs 5 --kills 20 --slow-stub 0.3
+
+`--slow-stub SECONDS` serves the deterministic stub server instead, each answer held that long, so the
+kills land while many requests are in flight (a slow server), and every record must equal the reference's.
 
 Without --base-url it starts a managed vLLM server for the bundled model. One uninterrupted
 reference run is made first; every soak run is then killed `--kills` times (seeded: run i uses seed
@@ -25,7 +29,16 @@ from tests.support.chaos import chaos_run, compare, describe, run_cli, snapshot,
 
 
 @contextlib.contextmanager
-def server(base_url: str | None, served_name: str | None, folder: Path) -> Iterator[tuple[str, str]]:
+def server(
+    base_url: str | None, served_name: str | None, folder: Path, slow: float | None = None
+) -> Iterator[tuple[str, str]]:
+    if slow is not None:
+        from tests.support.stub import StubServer
+
+        with StubServer() as stub:
+            stub.delay = slow
+            yield stub.base_url, stub.served_name
+        return
     if base_url:
         yield base_url, served_name or ""
         return
@@ -46,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="critique/revise rounds")
     parser.add_argument("--base-url", help="a running server (default: start a managed one)")
     parser.add_argument("--served-name", help="its model name")
+    parser.add_argument("--slow-stub", type=float, metavar="SECONDS",
+                        help="serve the stub server, each answer held SECONDS (a slow server)")  # fmt: skip
     parser.add_argument("--workdir", type=Path, help="keep run directories here (default: a temp folder)")
     parser.add_argument("--report", type=Path, default=Path("soak-report.json"), help="JSON report path")
     args = parser.parse_args(argv)
@@ -54,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     results = []
     failed = 0
-    with server(args.base_url, args.served_name, workdir) as (base_url, served_name):
+    with server(args.base_url, args.served_name, workdir, args.slow_stub) as (base_url, served_name):
         settings = {
             "base_url": base_url,
             "served_name": served_name,

@@ -4,6 +4,7 @@ tail goes, and appending afterwards gives a clean file. Pure file tests, no serv
 from __future__ import annotations
 
 import itertools
+import json
 import multiprocessing
 import os
 import signal
@@ -100,15 +101,17 @@ def test_zero_filled_last_line_is_cut(tmp_path: Path) -> None:
     assert ids == [r.id for r in RECORDS] and repaired == 41
 
 
-def test_corruption_before_the_last_line_is_refused_not_truncated(tmp_path: Path) -> None:
-    """Only the last line can be a torn write; damage earlier is reported and the file left alone."""
+def test_corruption_before_the_last_line_is_moved_aside_and_the_rest_kept(tmp_path: Path) -> None:
+    """Only the last line can be a torn write; damage earlier (issue 31: it stopped the run, asking to move
+    the whole file away) is moved to the side file with its line number, and every good record stays."""
     path = tmp_path / "prompts.jsonl"
     damaged = WHOLE[: ENDS[0] - 10] + b"\n" + WHOLE[ENDS[0] :]
     path.write_bytes(damaged)
-    with pytest.raises(RunDirError, match="unreadable record") as info:
-        reopen(tmp_path)
-    assert str(path) in str(info.value)
-    assert path.read_bytes() == damaged
+    ids, repaired = reopen(tmp_path)
+    assert ids == [r.id for r in RECORDS[1:]] and repaired == 0
+    assert path.read_bytes() == WHOLE[ENDS[0] :]
+    side = (tmp_path / "prompts.jsonl.damaged").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(x)["line"] for x in side] == [1]
 
 
 APPENDER = """

@@ -242,6 +242,15 @@ CONSTITUTIONS = [
 ]
 
 PROMPT_SETS = [
+    # issue 31: a table file as prompts.path said "not UTF-8 text, save the file as UTF-8"
+    Case(
+        "parquet-as-path", b"PAR1\x15\x04\x15\x10garbage", ("Parquet file", "set prompts.dataset"), ".parquet"
+    ),
+    Case(
+        "parquet-named-jsonl", b"PAR1\x15\x04\x15\x10garbage", ("Parquet file", "prompts.dataset"), ".jsonl"
+    ),
+    Case("arrow-as-path", b"\xff\xff\xff\xff\x98\x00\x00\x00", ("Arrow (stream) file",), ".arrow"),
+    Case("csv-as-path", b"prompt\nhello\n", ("CSV file", "set prompts.dataset"), ".csv"),
     Case("bad-json", rows(GOOD_ROW, b'{"prompt": "unclosed'), (":2:", "not valid JSON"), ".jsonl"),
     Case("trailing-comma", rows(b'{"prompt": "a",}'), (":1:", "not valid JSON"), ".jsonl"),
     Case("row-is-a-list", rows(GOOD_ROW, ["Hello?"]), (":2:", "expected a JSON object, got list"), ".jsonl"),
@@ -386,6 +395,21 @@ CONFIGS = [
     Case("top-level-list", "- run_dir: x\n", ("expected a mapping",)),
     Case("non-utf8-config", b"run_dir: caf\xe9\n", ("not UTF-8",)),
     Case("deep-config", "prompts: " + "[" * 3000 + "]" * 3000 + "\n", ("nested too deeply",)),
+    # issue 31: booleans are not numbers, URLs are parsed in full, no NUL byte in any text
+    Case(
+        "max-tokens-bool", config(generation={"max_tokens": True}), ("generation.max_tokens", "true is not")
+    ),
+    Case("temperature-bool", config(generation={"temperature": False}), ("generation.temperature", "false")),
+    Case("seed-bool", config(seed=True), ("seed", "true is not a number")),
+    Case("timeout-bool", config(model={"request_timeout": True}), ("model.request_timeout", "not a number")),
+    Case("url-port-too-big", config(model={"base_urls": ["http://127.0.0.1:99999/v1"]}), ("1 to 65535",)),
+    Case("url-port-text", config(model={"base_urls": ["http://127.0.0.1:abc/v1"]}), ("1 to 65535",)),
+    Case("url-port-zero", config(model={"base_urls": ["http://127.0.0.1:0/v1"]}), ("port 0",)),
+    Case("url-no-host", config(model={"base_urls": ["http:///v1"]}), ("model.base_urls", "no host")),
+    Case("url-only-port", config(model={"base_urls": ["http://:8000/v1"]}), ("no host",)),
+    Case("nul-in-run-dir", config(run_dir="runs/a\x00b"), ("run_dir", "NUL byte")),
+    Case("nul-in-prompts-path", config(prompts={"path": "p\x00.jsonl"}), ("prompts", "NUL byte")),
+    Case("nul-in-model-path", config(model={"path": "m\x00"}), ("model.path", "NUL byte")),
 ]
 
 
@@ -472,12 +496,6 @@ def _broken_manifest(folder: Path) -> None:
     (folder / "run" / "manifest.json").write_text("[1, 2]")
 
 
-def _corrupt_stage_file(folder: Path) -> None:
-    _good_config(folder)
-    (folder / "run").mkdir()
-    (folder / "run" / "responses.jsonl").write_text('not json\n{"id": "res-1"}\n')
-
-
 CLI_CASES = [
     CliCase("run-missing-config", ("run", "{tmp}/absent.yaml"), ("absent.yaml", "file not found")),
     CliCase("run-config-is-folder", ("run", "{tmp}"), ("cannot read the file",)),
@@ -512,6 +530,18 @@ CLI_CASES = [
         "set-wrong-type",
         ("run", "{tmp}/run.yaml", "--set", "seed=abc"),
         ("seed", "whole number"),
+        _good_config,
+    ),
+    CliCase(
+        "set-bool-for-an-integer",
+        ("run", "{tmp}/run.yaml", "--set", "generation.max_tokens=true"),
+        ("generation.max_tokens", "true is not a number"),
+        _good_config,
+    ),
+    CliCase(
+        "set-url-port-too-big",
+        ("run", "{tmp}/run.yaml", "--set", "model.base_urls=[http://127.0.0.1:70000/v1]"),
+        ("model.base_urls", "1 to 65535"),
         _good_config,
     ),
     CliCase(
@@ -553,12 +583,6 @@ CLI_CASES = [
     CliCase(
         "manifest-not-an-object", ("run", "{tmp}/run.yaml"), ("manifest.json", "JSON list"), _broken_manifest
     ),
-    CliCase(
-        "corrupt-stage-file",
-        ("run", "{tmp}/run.yaml"),
-        ("responses.jsonl", "byte 9", "move the file away"),
-        _corrupt_stage_file,
-    ),  # fmt: skip
     CliCase(
         "validate-unknown-name", ("constitution", "validate", "nonesuch"), ("'nonesuch'", "shipped names")
     ),

@@ -112,17 +112,43 @@ def test_corrupt_complete_last_line_is_cut(tmp_path: Path) -> None:
     assert path.read_bytes() == good
 
 
-def test_corrupt_middle_line_raises(tmp_path: Path) -> None:
+def test_damaged_middle_lines_are_moved_aside_and_the_good_records_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 31: one damaged record was "unreadable record ending at byte N ... move the file away",
+    throwing the good records away with it. Now each bad line goes to NAME.jsonl.damaged with its line
+    number, field and error, the rest stay, and the run goes on (making the damaged ones again)."""
+    path = tmp_path / "prompts.jsonl"
+    wrong_type = json.loads(line(prompt("c")))
+    wrong_type["messages"] = 5
+    content = (
+        line(prompt("a")) + b"not json\n" + line(prompt("b")) + json.dumps(wrong_type).encode() + b"\n"
+        + line(prompt("d"))
+    )  # fmt: skip
+    path.write_bytes(content)
+    with RunDir(tmp_path) as run:
+        stage = run.stage("prompts", PromptRecord)
+        assert [r.id for r in stage] == ["pro-a", "pro-b", "pro-d"]
+        assert stage.quarantined == [(2, "(the line is not JSON)"), (4, "messages")]
+        stage.append([prompt("c")])  # made again
+    side = [json.loads(x) for x in (tmp_path / "prompts.jsonl.damaged").read_text().splitlines()]
+    assert [(d["line"], d["field"], d["text"][:8]) for d in side] == [
+        (2, "(the line is not JSON)", "not json"), (4, "messages", '{"id": "')
+    ]  # fmt: skip
+    assert path.read_bytes() == line(prompt("a")) + line(prompt("b")) + line(prompt("d")) + line(prompt("c"))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "2 damaged line(s) moved to" in err[0] and "line 2" in err[0]
+
+
+def test_a_reader_without_the_lock_skips_damaged_lines_and_changes_nothing(tmp_path: Path) -> None:
     path = tmp_path / "prompts.jsonl"
     content = line(prompt("a")) + b"not json\n" + line(prompt("b"))
     path.write_bytes(content)
-    with RunDir(tmp_path) as run, pytest.raises(RunDirError) as info:
-        run.stage("prompts", PromptRecord)
-    message = str(info.value)
-    assert str(path) in message
-    assert f"ending at byte {len(line(prompt('a'))) + 9}" in message
-    assert "move the file away" in message
-    assert path.read_bytes() == content  # never truncated
+    stage = Stage(path, PromptRecord, repair=False)
+    assert [r.id for r in stage] == ["pro-a", "pro-b"] and stage.damaged
+    with pytest.raises(RunDirError, match="repair it before appending"):
+        stage.append([prompt("c")])
+    assert path.read_bytes() == content and not (tmp_path / "prompts.jsonl.damaged").exists()
 
 
 def test_missing_stage_file_is_empty(tmp_path: Path) -> None:

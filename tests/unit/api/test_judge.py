@@ -199,3 +199,27 @@ def test_bad_settings_are_one_line() -> None:
         rlaif.Judge(rlaif.FakeBackend(), constitution="no-such-constitution")
     with pytest.raises(rlaif.ConfigError, match="cannot send requests to a int"):
         rlaif.Judge(3)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("constitution", [5, None, ["harmless"], 2.5])
+def test_a_constitution_of_the_wrong_type_is_rlaifs_own_one_line(constitution: Any) -> None:
+    """Issue 31: `rlaif.Judge(url, constitution=5)` raised a bare TypeError."""
+    with pytest.raises(rlaif.ConstitutionError) as info:
+        rlaif.Judge(rlaif.FakeBackend(), constitution=constitution)
+    assert f"constitution={constitution!r} is a {type(constitution).__name__}" in str(info.value)
+    with pytest.raises(rlaif.ConstitutionError):
+        rlaif.Reviser(rlaif.FakeBackend(), constitution=constitution)
+
+
+@pytest.mark.parametrize(
+    ("url", "said"), [("http://127.0.0.1:99999/v1", "1 to 65535"), ("http:///v1", "no host")]
+)
+def test_a_base_url_that_does_not_parse_is_refused_before_any_request(url: str, said: str) -> None:
+    with pytest.raises(rlaif.ConfigError, match=said):
+        rlaif.Judge(url, model="m").judge([(PROMPT, GOOD, BAD)])
+
+
+def test_a_seed_that_is_not_a_whole_number_is_one_line() -> None:
+    for seed in (True, "1", 1.5):
+        with pytest.raises(rlaif.ConfigError, match="give a whole number"):
+            rlaif.Judge(rlaif.FakeBackend(), seed=seed)  # type: ignore[arg-type]

@@ -74,6 +74,24 @@ def test_near_duplicate_principles(tmp_path: Path) -> None:
     assert ("near-duplicate", 13, "kind2") in found
 
 
+def test_requests_one_character_apart_are_near_duplicates_whatever_the_judge_question(tmp_path: Path) -> None:
+    """Issue 31: compared joined, a long judge question that differs hid two principles whose critique
+    and revision requests differ by one character; each field is compared now."""
+    twin = """\
+  - id: kind2
+    critique_request: Point out anything unkind in your last answers.
+    revision_request: Rewrite the answer so it is kind!
+    judge_question: Of the two responses, which one would a careful editor say treats the reader with
+      the most warmth, patience and respect throughout, from its first sentence to its last?
+"""
+    found = lint(tmp_path, CLEAN + twin)
+    dup = [w for w in found if w.rule == "near-duplicate"]
+    assert [(w.line, w.principle_id) for w in dup] == [(13, "kind2")]
+    assert "critique_request and revision_request nearly the same as 'kind'" in dup[0].message
+    only_critique = twin.replace("Rewrite the answer so it is kind!", "Rewrite it in French, formally.")
+    assert not [w for w in lint(tmp_path, CLEAN + only_critique) if w.rule == "near-duplicate"]
+
+
 def test_no_judge_question_only_when_judging(tmp_path: Path) -> None:
     text = CLEAN.replace("    judge_question: Which response is kinder?\n", "")
     assert rules(lint(tmp_path, text)) == [("no-judge-question", 3, "kind")]

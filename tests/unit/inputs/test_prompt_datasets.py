@@ -285,3 +285,31 @@ def test_the_docs_example_is_a_valid_config(tmp_path: Path) -> None:
     config = load_config(tmp_path / "run.yaml")
     assert config.prompts.dataset == "HuggingFaceH4/ultrachat_200k" and config.prompts.streaming
     assert config.prompts.columns is not None and config.prompts.columns.messages == "messages"
+
+
+NOT_UTF8 = [
+    (".csv", b"prompt\nhello\ncaf\xe9 au lait\n"),
+    (".jsonl", b'{"prompt": "hi"}\n{"prompt": "caf\xe9"}\n'),
+]
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+@pytest.mark.parametrize(("suffix", "content"), NOT_UTF8)
+def test_a_non_utf8_text_file_names_its_encoding_line_and_column(
+    tmp_path: Path, suffix: str, content: bytes, streaming: bool
+) -> None:
+    """Issue 31: it was "DatasetGenerationError", naming neither the encoding nor the line."""
+    from rlaif.config import PromptsConfig
+    from rlaif.errors import PromptSetError
+    from rlaif.inputs.prompt_datasets import load_dataset_prompts
+
+    path = tmp_path / f"p{suffix}"
+    path.write_bytes(content)
+    with pytest.raises(PromptSetError) as info:
+        load_dataset_prompts(PromptsConfig(dataset=str(path), streaming=streaming), tmp_path)
+    message = str(info.value)
+    line = 3 if suffix == ".csv" else 2
+    assert (
+        f"{path}:{line}: not UTF-8 text (byte 0xe9 at column" in message
+        and "save the file as UTF-8" in message
+    )

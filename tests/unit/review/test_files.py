@@ -96,3 +96,61 @@ def test_csv_cells_that_look_like_formulas_stay_text(tmp_path: Path) -> None:
     _, _, csv_path = batch(tmp_path, pairs)
     row = next(csv.DictReader(csv_path.open()))
     assert {row["first"], row["second"]} == {'\'=HYPERLINK("http://x")', "'+1"}
+
+
+def _filled(tmp_path: Path, pairs: list[PreferencePair]) -> tuple[RunDir, list[dict[str, str]], Path]:
+    run, _, csv_path = batch(tmp_path, pairs)
+    rows = list(csv.DictReader(csv_path.open()))
+    for row in rows:
+        row.update(verdict="first", reviewer="zoe")
+    return run, rows, csv_path
+
+
+def _write_rows(path: Path, rows: list[dict[str, str]], *, delimiter: str = ",", drop: str = "") -> None:
+    names = [n for n in rows[0] if n != drop]
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=names, delimiter=delimiter, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_one_file_deciding_a_pair_twice_differently_is_refused_naming_both_rows(tmp_path: Path) -> None:
+    """Issue 31: the last row won, silently."""
+    run, rows, csv_path = _filled(tmp_path, [make_pair(i) for i in range(3)])
+    twice = [*rows, {**rows[0], "verdict": "second"}]
+    _write_rows(csv_path, twice)
+    with run:
+        with pytest.raises(ReviewError) as info:
+            import_decisions(run, csv_path)
+        assert f"rows 2 and 5 decide pair {rows[0]['pair_id']} for zoe differently" in str(info.value)
+        assert not list(run.stage("reviews", ReviewDecision))  # nothing half-imported
+        _write_rows(csv_path, [*rows, dict(rows[0])])  # the same decision twice is one decision
+        result = import_decisions(run, csv_path)
+        assert (result.stored, result.unchanged) == (3, 1)
+
+
+def test_a_tab_separated_file_named_csv_is_one_line_and_a_tsv_imports(tmp_path: Path) -> None:
+    run, rows, csv_path = _filled(tmp_path, [make_pair(i) for i in range(2)])
+    _write_rows(csv_path, rows, delimiter="\t")
+    with run:
+        with pytest.raises(ReviewError, match=r"\.csv:1: the columns are separated by tabs"):
+            import_decisions(run, csv_path)
+        tsv = csv_path.with_suffix(".tsv")
+        _write_rows(tsv, rows, delimiter="\t")
+        assert import_decisions(run, tsv).stored == 2
+
+
+def test_a_csv_without_pair_id_is_one_line(tmp_path: Path) -> None:
+    run, rows, csv_path = _filled(tmp_path, [make_pair(i) for i in range(2)])
+    _write_rows(csv_path, rows, drop="pair_id")
+    with run, pytest.raises(ReviewError, match=r"\.csv:1: no pair_id column"):
+        import_decisions(run, csv_path)
+
+
+def test_a_jsonl_row_without_pair_id_is_one_line(tmp_path: Path) -> None:
+    run, jsonl, _ = batch(tmp_path, [make_pair(0)])
+    row = {k: v for k, v in json.loads(jsonl.read_text()).items() if k != "pair_id"}
+    row.update(verdict="first", reviewer="zoe")
+    jsonl.write_text(json.dumps(row) + "\n")
+    with run, pytest.raises(ReviewError, match=r":1: no pair_id in a row with a verdict"):
+        import_decisions(run, jsonl)

@@ -117,7 +117,7 @@ def test_idle_connections_are_closed_and_capped(
     idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(web.MAX_CONNECTIONS + 5)]
     try:
         extra = idle[-1]
-        extra.settimeout(5)
+        extra.settimeout(web.HEADER_SECONDS + 5)
         assert extra.recv(1) == b""  # closed by the server, not left hanging
     finally:
         for sock in idle:
@@ -132,3 +132,68 @@ def test_a_busy_port_is_one_line(served: tuple[ReviewServer, RunDir], tmp_path: 
     session = ReviewSession(run, [make_pair(9)], settings(), via="web")
     with pytest.raises(ReviewError, match="cannot serve on 127.0.0.1:.*--port 0"):
         ReviewServer(session, port=server.port)
+
+
+def test_a_flood_of_half_sent_requests_does_not_lock_the_reviewer_out(
+    served: tuple[ReviewServer, RunDir],
+) -> None:
+    """Issue 31: 32 local connections holding half-sent requests took every slot; the token holder got
+    closed connections. Now an unproven connection makes room for a new one, and has HEADER_SECONDS."""
+    import socket
+    import time
+
+    from rlaif.review import web
+
+    server, run = served
+    flood = []
+    for _ in range(web.MAX_CONNECTIONS * 2):
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        sock.sendall(b"POST /api/decide HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and never the rest
+        flood.append(sock)
+    try:
+        started = time.monotonic()
+        with httpx.Client(base_url=base(server), headers={"X-Review-Token": server.token}) as client:
+            pair_id = client.get("/api/state").json()["state"]["item"]["pair_id"]
+            decided = client.post("/api/decide", json={"pair_id": pair_id, "verdict": "first"})
+        assert decided.status_code == 200 and time.monotonic() - started < web.HEADER_SECONDS
+        assert [r.pair_id for r in run.stage("reviews", ReviewDecision)] == [pair_id]
+        flood[-1].settimeout(web.HEADER_SECONDS + 5)
+        assert flood[-1].recv(1) == b""  # the half-sent request's deadline passed: closed
+    finally:
+        for sock in flood:
+            sock.close()
+
+
+def test_a_deeply_nested_body_and_a_bad_pair_id_are_400_without_a_traceback(
+    served: tuple[ReviewServer, RunDir], capfd: pytest.CaptureFixture[str]
+) -> None:
+    server, _ = served
+    headers = {"X-Review-Token": server.token, "Content-Type": "application/json"}
+    with httpx.Client(base_url=base(server), headers=headers) as client:
+        deep = client.post("/api/decide", content=b"[" * 30_000 + b"]" * 30_000)
+        assert deep.status_code == 400
+        for body in (b'{"pair_id": ["x"], "verdict": "first"}', b'{"pair_id": {"a": 1}}', b"\xff\xfe"):
+            assert client.post("/api/skip", content=body).status_code == 400, body
+        assert client.get("/api/state").status_code == 200
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_client_that_hangs_up_mid_answer_leaves_no_traceback(
+    served: tuple[ReviewServer, RunDir], capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A broken pipe: the request is sent and the socket closed (reset) before the answer is written."""
+    import socket
+    import struct
+    import time
+
+    server, _ = served
+    for _ in range(20):
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
+        sock.sendall(b"GET /review.js HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nX-Review-Token: %s\r\n\r\n"
+                     % (server.port, server.token.encode()))  # fmt: skip
+        sock.close()
+    time.sleep(0.5)
+    with httpx.Client(base_url=base(server)) as client:
+        assert client.get("/api/state", headers={"X-Review-Token": server.token}).status_code == 200
+    assert "Traceback" not in capfd.readouterr().err
