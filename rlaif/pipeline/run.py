@@ -159,11 +159,16 @@ def _shard_stages(job: ShardJob) -> dict[str, StageReport]:
     config = job.config
     constitution, prompts = load_inputs(config)
     mine = [p for p in prompts if shard_of(p.id, job.workers) == job.index]
+    # Only the probes read other prompts (their off-topic partners); without them the share is all
+    # a worker keeps, so N workers do not hold N copies of a million prompts.
+    probing = "judge" in job.stages and config.judge.enabled and probes_on(config.judge.probes)
+    everyone = prompts if probing else None
+    del prompts
     with RunDir(config.run_dir, worker=True) as run:
         return asyncio.run(
             _generate(
                 config, constitution, mine, run, job.stages, job.policy_args, job.judge_args, quiet=True,
-                everyone=prompts,
+                everyone=everyone,
             )
         )  # fmt: skip
 

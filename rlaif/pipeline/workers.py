@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from rlaif.config import RunConfig
-from rlaif.errors import RlaifError, ServerUnreachable
+from rlaif.errors import IncompleteRun, RlaifError, ServerUnreachable
 from rlaif.pipeline.reports import StageReport
 from rlaif.progress import RelayedBars, relay_bars
 
@@ -236,8 +236,8 @@ def _round(
         reports.append({k: StageReport.model_validate(v) for k, v in outcome["reports"].items()})
     if failures and len(unreachable) == len(failures):
         raise ServerUnreachable(unreachable[0])  # a managed server may be restarted and the round rerun
-    if failures:
-        raise RlaifError(
+    if failures:  # the others finished their share: the run is incomplete, not wrong
+        raise IncompleteRun(
             f"{failures[0]}"
             + (f" (and {len(failures) - 1} more)" if len(failures) > 1 else "")
             + "; what the workers stored is kept, rerun the same command to resume"
