@@ -362,11 +362,15 @@ def scale_servers() -> str:
 def scale_workers() -> str:
     data = load("scale-workers.json")
     base = data["workers"][0]
+
+    def change(w: dict[str, Any]) -> str:
+        return signed_pct(w["cpu_ms_per_request"] / base["cpu_ms_per_request"] - 1)
+
     rows = [
         [
             str(w["workers"]),
             f"{w['requests_per_second']:.0f}",
-            f"{w['cpu_ms_per_request']:.2f} ({signed_pct(w['cpu_ms_per_request'] / base['cpu_ms_per_request'] - 1)})",
+            f"{w['cpu_ms_per_request']:.2f} ({change(w)})",
             f"{w['client_cores']:.2f}",
             f"{w['stub_cores']:.2f}",
             f"{w['machine_busy_cores']:.2f}",
@@ -384,8 +388,8 @@ def scale_workers() -> str:
         "peak RSS MiB (per worker)",
     ]
     note = (
-        f"\n\n{base['prompts']:,} prompts each (the `bench-scale` mix), concurrency {data['concurrency']} per "
-        f"worker, {data['cpus']} CPUs."
+        f"\n\n{base['prompts']:,} prompts each (the `bench-scale` mix), concurrency "
+        f"{data['concurrency']} per worker, {data['cpus']} CPUs."
     )
     return table(header, rows, "rrrrrrr") + note + source("scale-workers.json")
 
@@ -402,7 +406,8 @@ def million() -> str:
                 f"{m['requests_per_second']:.0f}",
                 f"{m['client_cpu_ms_per_request']:.2f}",
                 f"{m['machine_busy_cores']:.2f}",
-                f"{m['parent_peak_rss_mib']:,.0f}; " + ", ".join(f"{w:,.0f}" for w in m["worker_peak_rss_mib"]),
+                f"{m['parent_peak_rss_mib']:,.0f}; "
+                + ", ".join(f"{w:,.0f}" for w in m["worker_peak_rss_mib"]),
                 f"{m['resume_seconds']:.0f} s ({m['resume_requests']} requests)",
                 f"{m['responses_bytes'] / 2**20:,.0f} MiB",
             ]

@@ -86,7 +86,7 @@ class ModelConfig(Section):
     workers: int = Field(default=1, ge=1)
     """Client processes that generate together on one run directory (`rlaif run --workers N`): the
     prompts are split among them by id, each keeps `max_concurrency` requests in flight, and the
-    export is the one a single process makes. One Python client saturates a core near 280 requests/s;
+    export is the one a single process makes. One Python client spends about 2 ms of CPU a request;
     see the Scale guide for how many a GPU node needs. More workers than prompts run one per prompt."""
     server: ServerConfig = ServerConfig()
     """Managed server settings."""
