@@ -173,8 +173,12 @@ def _shard_stages(job: ShardJob) -> dict[str, StageReport]:
         )  # fmt: skip
 
 
-def _rounds(stages: Sequence[str]) -> list[tuple[str, ...]]:
-    """The workers' rounds: respond, then the stages that read every answer (the probes pair prompts)."""
+def _rounds(config: RunConfig, stages: Sequence[str]) -> list[tuple[str, ...]]:
+    """The workers' rounds: respond, then the stages after it, which need every answer stored first only
+    when the probes run (they pair prompts); without them each worker runs its share's stages at once,
+    and starts one process, not two."""
+    if not ("judge" in stages and config.judge.enabled and probes_on(config.judge.probes)):
+        return [tuple(stages)]
     first = tuple(s for s in stages if s == "respond")
     rest = tuple(s for s in stages if s != "respond")
     return [r for r in (first, rest) if r]
@@ -212,7 +216,7 @@ def _generation(
 
             def in_workers() -> dict[str, StageReport]:
                 reports, peaks = run_rounds(
-                    _work_shard, config, _rounds(stages), workers=workers, policy_args=policy_args,
+                    _work_shard, config, _rounds(config, stages), workers=workers, policy_args=policy_args,
                     judge_args=judge_args, quiet=quiet,
                 )  # fmt: skip
                 run.save_manifest(workers=workers, worker_peak_rss_gib=[round(p, 3) for p in peaks])

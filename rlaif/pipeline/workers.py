@@ -10,9 +10,9 @@ The protocol (the run directory's side is in `rlaif.store`):
 - each worker loads the inputs itself, keeps its share, opens the run directory with
   `RunDir(worker=True)` (every append under the stage file's own lock) and runs the stages one
   process would run, with `max_concurrency` requests of its own in flight;
-- the stages run in two rounds, respond first, then critique/revise, the judge and the probes: the
-  probes pair a prompt's answer with another prompt's (maybe another worker's), so every answer must
-  be stored first, as it is in one process;
+- with the probes on, the stages run in two rounds, respond first, then critique/revise, the judge
+  and the probes: the probes pair a prompt's answer with another prompt's (maybe another worker's), so
+  every answer must be stored first, as it is in one process; without them, one round;
 - each worker writes its stage reports to a file the parent reads and adds up, sends its bars' steps
   to the parent (one bar per stage for all workers), and dies with the parent (`PR_SET_PDEATHSIG`);
 - after the last round the parent reads the stages whole and goes on as one process does: pairs,

@@ -158,9 +158,17 @@ def test_ctrl_c_stops_every_worker(stub: StubServer, tmp_path: Path) -> None:
 def test_more_workers_than_prompts_run_one_a_prompt(
     stub: StubServer, reference: SimpleNamespace, tmp_path: Path
 ) -> None:
-    done = _run(_config(tmp_path, stub, prompts=3), 8)
+    config = _config(tmp_path, stub, prompts=3)
+    # Without probes the workers run every stage of their share in one round (nothing pairs prompts).
+    text = config.read_text().replace("share: 1.0", "share: 0.0")
+    config.write_text(text + "quality:\n  min_probe_accuracy: null\n")  # the probe gate needs probes
+    done = _run(config, 8)
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads((tmp_path / "run" / "manifest.json").read_text())["workers"] == 3
+    got = snapshot(tmp_path / "run")
+    for name in ("responses", "revision_steps", "revisions", "judgments"):
+        assert got[name] and all(reference.records[name].get(i) == r for i, r in got[name].items()), name
+    assert not got["probes"]
 
 
 @pytest.mark.unit
