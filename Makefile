@@ -10,7 +10,7 @@ CONSTRAINTS := constraints/cpu.txt
 # pip on these machines prints a warning per package for local index folders it skips.
 QUIET := 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 
-.PHONY: quickstart test test-unit test-integration test-slow soak durations lint docs install browser clean
+.PHONY: quickstart test test-unit test-integration test-slow soak durations million lint docs install browser clean
 
 install: $(STAMP)
 
@@ -60,6 +60,13 @@ test-slow: $(STAMP)
 # Longer still: python -m tests.chaos.soak --runs 10 --kills 40 (many seeds).
 soak: $(STAMP)
 	RLAIF_CHAOS_ALL=1 $(PYTEST) -m chaos
+
+# A respond-only run of a million prompts with 2 workers on the zero-latency stub, then its resume
+# (about 30 min on 2 cores): examples/results/million-1000000-w2.json. PROMPTS=, WORKERS= to vary.
+PROMPTS ?= 1000000
+WORKERS ?= 2
+million: $(STAMP)
+	$(BIN)/python -m rlaif.bench.million $(PROMPTS) $(WORKERS) examples/results
 
 # The tiers as CI runs them, their times written into tests/durations.json (commit it).
 durations: $(STAMP) browser

@@ -15,6 +15,12 @@ What is locked (OS `flock`s, released when their process dies):
 - The review decisions (`reviews.jsonl`, `RunLayout.SHARED`): every append holds a lock on that file
   alone (`SharedStage`), so several reviewers and `rlaif review import` append at once, beside a
   pipeline that holds the run directory. No one else writes the file, and the pipeline only reads it.
+- The workers of `rlaif run --workers N` (`RunDir(worker=True)`): the parent holds `.lock` for them
+  all and appends to no generation stage while they run; each worker opens without that lock and
+  appends to every stage as the reviewers do to theirs (`SharedStage`, the stage file's own lock), so
+  lines of different workers never interleave, a worker killed mid-line leaves a torn tail the next
+  append (or the parent's next open) cuts, and an id stored twice is read once (the first line wins).
+  A worker dies with its parent (`PR_SET_PDEATHSIG`), so no worker outlives the lock it works under.
 """
 
 from __future__ import annotations
@@ -438,9 +444,10 @@ def fsync_files(paths: set[Path]) -> None:
 
 class RunDir:
     """A run directory, locked for this process while open (`lock=False`: a reader, or a reviewer,
-    who appends only to the shared stages)."""
+    who appends only to the shared stages; `worker=True`: a worker of a parent that holds the lock,
+    appending to every stage under that stage file's own lock)."""
 
-    def __init__(self, path: str | Path, *, lock: bool = True):
+    def __init__(self, path: str | Path, *, lock: bool = True, worker: bool = False):
         self.path = Path(path)
         if self.path.exists() and not self.path.is_dir():
             raise RunDirError(f"run directory {self.path} is a file; set run_dir to a folder")
@@ -455,7 +462,8 @@ class RunDir:
         self._unsynced: set[Path] = set()
         self._stage_cache: dict[str, Stage[Any]] = {}
         self._lock_handle = None
-        if lock:
+        self._worker = worker
+        if lock and not worker:
             self._lock()
         try:
             self.manifest: dict[str, Any] = self._read_manifest()
@@ -536,7 +544,7 @@ class RunDir:
             known.close()
         path = self.layout.stage_file(name)
         stage: Stage[R]
-        if name in RunLayout.SHARED:
+        if name in RunLayout.SHARED or self._worker:
             stage = SharedStage(path, record_type, unsynced=self._unsynced)
         else:
             stage = Stage(path, record_type, repair=self._lock_handle is not None, unsynced=self._unsynced)

@@ -359,6 +359,74 @@ def scale_servers() -> str:
     return table(header, rows, "rrrr") + f"\n\n{prompts:,} prompts each." + source("scale.json")
 
 
+def scale_workers() -> str:
+    data = load("scale-workers.json")
+    base = data["workers"][0]
+
+    def change(w: dict[str, Any]) -> str:
+        return signed_pct(w["cpu_ms_per_request"] / base["cpu_ms_per_request"] - 1)
+
+    rows = [
+        [
+            str(w["workers"]),
+            f"{w['requests_per_second']:.0f}",
+            f"{w['cpu_ms_per_request']:.2f} ({change(w)})",
+            f"{w['client_cores']:.2f}",
+            f"{w['stub_cores']:.2f}",
+            f"{w['machine_busy_cores']:.2f}",
+            ", ".join(f"{m:.0f}" for m in w["worker_peak_rss_mib"]) or f"{w['peak_rss_mib']:.0f}",
+        ]
+        for w in data["workers"]
+    ]
+    header = [
+        "workers",
+        "requests/s",
+        "client CPU ms/request",
+        "client cores",
+        "stub cores",
+        "machine cores busy",
+        "peak RSS MiB (per worker)",
+    ]
+    note = (
+        f"\n\n{base['prompts']:,} prompts each (the `bench-scale` mix), concurrency "
+        f"{data['concurrency']} per worker, {data['cpus']} CPUs."
+    )
+    return table(header, rows, "rrrrrrr") + note + source("scale-workers.json")
+
+
+def million() -> str:
+    rows = []
+    for name in sorted(RESULTS.glob("million-*.json")):
+        m = json.loads(name.read_text(encoding="utf-8"))
+        rows.append(
+            [
+                f"{m['prompts']:,}",
+                str(m["workers"]),
+                f"{m['generation_seconds']:,.0f} s",
+                f"{m['requests_per_second']:.0f}",
+                f"{m['client_cpu_ms_per_request']:.2f}",
+                f"{m['machine_busy_cores']:.2f}",
+                f"{m['parent_peak_rss_mib']:,.0f}; "
+                + ", ".join(f"{w:,.0f}" for w in m["worker_peak_rss_mib"]),
+                f"{m['resume_seconds']:.0f} s ({m['resume_requests']} requests)",
+                f"{m['responses_bytes'] / 2**20:,.0f} MiB",
+            ]
+        )
+    header = [
+        "prompts",
+        "workers",
+        "generating",
+        "requests/s",
+        "client CPU ms/request",
+        "machine cores busy",
+        "peak RSS MiB (parent; workers)",
+        "resume",
+        "responses.jsonl",
+    ]
+    names = [f"million-*.json ({len(rows)} files)"]
+    return table(header, rows, "rrrrrrrrr") + source(*names)
+
+
 def hacking() -> str:
     data = load("hacking.json")
     what = {
@@ -414,6 +482,8 @@ TABLES: dict[str, Callable[[], str]] = {
     "training-compare": training_compare,
     "scale": scale,
     "scale-servers": scale_servers,
+    "scale-workers": scale_workers,
+    "million": million,
     "hacking": hacking,
     "trust": trust,
 }

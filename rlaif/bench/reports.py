@@ -21,6 +21,7 @@ __all__ = [
     "ScaleBench",
     "ScalePoint",
     "ServersPoint",
+    "WorkersPoint",
     "TokenCounts",
     "TrainBench",
     "TrainerComparison",
@@ -356,6 +357,33 @@ class ServersPoint(Report):
     """CPU seconds of the `rlaif run` process over its wall seconds: 1.0 is one core busy all the time."""
 
 
+class WorkersPoint(Report):
+    """`rlaif run --workers N` against one zero-latency stub: how the client's requests/s grow with N."""
+
+    workers: int
+    """Client processes (`model.workers`)."""
+    prompts: int
+    requests: int
+    """Requests the stub answered."""
+    requests_per_second: float
+    """requests / generation seconds (the run's own timing, from the summary)."""
+    cpu_ms_per_request: float
+    """CPU time of `rlaif run` and all its workers, per request."""
+    client_cores: float
+    """That CPU time over the run's wall seconds (startup and export included)."""
+    stub_cpu_ms_per_request: float
+    """CPU time of the stub server per request."""
+    stub_cores: float
+    """The stub's CPU time over the same wall seconds."""
+    machine_busy_cores: float
+    """Every process of the machine together over those seconds (from /proc/stat): what others ran
+    beside the benchmark shows as this minus the client's and the stub's."""
+    worker_peak_rss_mib: list[float] = Field(default_factory=list)
+    """Peak RSS of each worker process (empty for one worker, which is the `rlaif run` process)."""
+    peak_rss_mib: float = 0.0
+    """Peak RSS of the `rlaif run` process (the largest of it and its waited-for workers)."""
+
+
 class ScaleBench(Report):
     """`rlaif bench-scale`: client throughput and memory by prompt count, against a zero-latency stub."""
 
@@ -374,6 +402,8 @@ class ScaleBench(Report):
     prompt it belongs to)."""
     servers: list[ServersPoint] = Field(default_factory=list)
     """The same run against 1, 2, ... stub servers (`--servers`)."""
+    workers: list[WorkersPoint] = Field(default_factory=list)
+    """The same run with 1, 2, ... client processes against one stub (`--workers`)."""
 
 
 class TrustJudge(Report):

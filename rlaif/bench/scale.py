@@ -29,11 +29,11 @@ import httpx
 import yaml
 
 from rlaif.backends.vllm_server import free_port
-from rlaif.bench.reports import ScaleBench, ScalePoint, ServersPoint
+from rlaif.bench.reports import ScaleBench, ScalePoint, ServersPoint, WorkersPoint
 from rlaif.errors import BackendError
 from rlaif.memory import peak_rss_gib
 
-__all__ = ["markdown", "plot", "run_scale_bench"]
+__all__ = ["markdown", "plot", "plot_workers", "run_scale_bench"]
 
 CHATS_PER_PROMPT = 4
 JUDGES_PER_PROMPT = 2
@@ -75,6 +75,10 @@ class Stub:
         """Chat requests answered so far."""
         return int(httpx.get(f"http://127.0.0.1:{self.port}/stats", timeout=5).json()["requests"])
 
+    def cpu_seconds(self) -> float:
+        """CPU time the stub process has used (user and system)."""
+        return _process_cpu(self.process.pid)
+
     def stop(self) -> None:
         self.process.terminate()
         try:
@@ -82,6 +86,18 @@ class Stub:
         except subprocess.TimeoutExpired:
             self.process.kill()
         self.log.close()
+
+
+def _process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a live process, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_busy() -> float:
+    """CPU seconds every process of the machine has used since boot (all of /proc/stat but idle, iowait)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(values[:8]) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def _tail(log: Any, size: int = 800) -> str:
@@ -131,7 +147,9 @@ async def _raw(base_url: str, prompts: int, concurrency: int) -> tuple[int, floa
     return sent, wall, cpu
 
 
-def _config(folder: Path, base_url: str | Sequence[str], prompts: int, concurrency: int) -> Path:
+def _config(
+    folder: Path, base_url: str | Sequence[str], prompts: int, concurrency: int, workers: int = 1
+) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     prompt_file = folder / "prompts.jsonl"
     with open(prompt_file, "w", encoding="utf-8") as handle:
@@ -144,6 +162,7 @@ def _config(folder: Path, base_url: str | Sequence[str], prompts: int, concurren
             "base_urls": [base_url] if isinstance(base_url, str) else list(base_url),
             "served_name": "stub",
             "max_concurrency": concurrency,
+            "workers": workers,
         },
         "generation": {"samples_per_prompt": 2, "max_tokens": 128},
         "revise": {"rounds": 1},
@@ -233,17 +252,46 @@ def measure_servers(count: int, prompts: int, concurrency: int, folder: Path) ->
     )
 
 
+def measure_workers(stub: Stub, count: int, prompts: int, concurrency: int, folder: Path) -> WorkersPoint:
+    """`rlaif run --workers count` on `prompts` prompts against one stub, `concurrency` per worker."""
+    config = _config(folder, stub.base_url, prompts, concurrency, workers=count)
+    before, stub_cpu, busy = stub.count(), stub.cpu_seconds(), _machine_busy()
+    wall, cpu, peak_mib, _ = _timed_run(config)
+    busy, stub_cpu = _machine_busy() - busy, stub.cpu_seconds() - stub_cpu
+    sent = stub.count() - before
+    run = folder / "run"
+    summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
+    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    generation = float(summary["seconds"]["generation"])
+    return WorkersPoint(
+        workers=count,
+        prompts=prompts,
+        requests=sent,
+        requests_per_second=round(sent / generation, 1),
+        cpu_ms_per_request=round(1000 * cpu / max(sent, 1), 3),
+        client_cores=round(cpu / wall, 2),
+        stub_cpu_ms_per_request=round(1000 * stub_cpu / max(sent, 1), 3),
+        stub_cores=round(stub_cpu / wall, 2),
+        machine_busy_cores=round(busy / wall, 2),
+        worker_peak_rss_mib=[round(g * 1024, 1) for g in manifest.get("worker_peak_rss_gib") or []],
+        peak_rss_mib=round(peak_mib, 1),
+    )
+
+
 def run_scale_bench(
     sizes: Sequence[int],
     *,
     concurrency: int = 64,
     servers: Sequence[int] = (),
     servers_prompts: int = 2000,
+    workers: Sequence[int] = (),
+    workers_prompts: int = 2000,
     work_dir: Path | None = None,
-    progress: Callable[[ScalePoint | ServersPoint], None] | None = None,
+    progress: Callable[[ScalePoint | ServersPoint | WorkersPoint], None] | None = None,
 ) -> ScaleBench:
     """Measure every prompt count in `sizes` against one stub server, then `servers_prompts` prompts
-    against each count of stub servers in `servers`; `progress` gets each point."""
+    against each count of stub servers in `servers`, then `workers_prompts` prompts with each count of
+    client processes in `workers` against one stub; `progress` gets each point."""
     report = ScaleBench(concurrency=concurrency, cpus=os.cpu_count(), platform=platform.platform())
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         if sizes:
@@ -261,6 +309,16 @@ def run_scale_bench(
             report.servers.append(found)
             if progress is not None:
                 progress(found)
+        if workers:
+            stub = Stub()
+            try:
+                for count in workers:
+                    made = measure_workers(stub, count, workers_prompts, concurrency, Path(tmp) / f"w{count}")
+                    report.workers.append(made)
+                    if progress is not None:
+                        progress(made)
+            finally:
+                stub.stop()
     if len(report.points) >= 2:
         first, last = report.points[0], report.points[-1]
         slope = (last.peak_rss_mib - first.peak_rss_mib) * 2**20 / (last.prompts - first.prompts)
@@ -310,7 +368,31 @@ def markdown(report: ScaleBench) -> str:
                 f"| {p.servers} | {p.requests_per_second:,.0f} | {p.cpu_ms_per_request:.2f} "
                 f"| {p.client_cores:.2f} | {1000 / p.cpu_ms_per_request:,.0f} |"
             )
+    if report.workers:
+        lines += ["", *workers_markdown(report)]
     return "\n".join(lines)
+
+
+def workers_markdown(report: ScaleBench) -> list[str]:
+    """The `--workers` points as a markdown table, with the share of one worker's CPU per request."""
+    base = report.workers[0]
+    lines = [
+        f"`rlaif run --workers N` on {base.prompts:,} prompts against one stub server "
+        f"(concurrency {report.concurrency} per worker):",
+        "",
+        "| workers | requests/s | client CPU ms/request (vs first) | client cores | stub CPU ms/request "
+        "| stub cores | machine cores busy | worker peak RSS MiB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for p in report.workers:
+        change = p.cpu_ms_per_request / base.cpu_ms_per_request - 1
+        peaks = ", ".join(f"{m:,.0f}" for m in p.worker_peak_rss_mib) or f"{p.peak_rss_mib:,.0f}"
+        lines.append(
+            f"| {p.workers} | {p.requests_per_second:,.0f} | {p.cpu_ms_per_request:.2f} ({change:+.0%}) "
+            f"| {p.client_cores:.2f} | {p.stub_cpu_ms_per_request:.2f} | {p.stub_cores:.2f} "
+            f"| {p.machine_busy_cores:.2f} | {peaks} |"
+        )
+    return lines
 
 
 def _share(value: float | None) -> str:
@@ -335,5 +417,28 @@ def plot(report: ScaleBench, path: Path) -> Path:
     right.plot(sizes, [p.peak_rss_mib for p in report.points], "o-", color="tab:red")
     right.set(xscale="log", xlabel="prompts", ylabel="MiB", title="Peak RSS of rlaif run")
     right.set_ylim(bottom=0)
+    figure.tight_layout()
+    return save_png(figure, path, dpi=120)
+
+
+def plot_workers(report: ScaleBench, path: Path) -> Path:
+    """Requests/s and cores busy (client, stub, the whole machine) against worker count, as a PNG."""
+    from rlaif.train.curves import pyplot, save_png
+
+    plt = pyplot()
+    counts = [p.workers for p in report.workers]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.plot(counts, [p.requests_per_second for p in report.workers], "o-")
+    left.set(xlabel="workers", ylabel="requests/s", title="rlaif run --workers N, zero-latency stub")
+    left.set_xticks(counts)
+    left.set_ylim(bottom=0)
+    right.plot(counts, [p.client_cores for p in report.workers], "o-", label="client (all workers)")
+    right.plot(counts, [p.stub_cores for p in report.workers], "s-", label="stub server")
+    right.plot(counts, [p.machine_busy_cores for p in report.workers], "^--", label="whole machine")
+    right.axhline(report.cpus or 0, color="grey", linewidth=0.8)
+    right.set(xlabel="workers", ylabel="cores busy", title=f"CPU ({report.cpus} cores)")
+    right.set_xticks(counts)
+    right.set_ylim(bottom=0)
+    right.legend()
     figure.tight_layout()
     return save_png(figure, path, dpi=120)

@@ -55,19 +55,29 @@ def register(app: typer.Typer) -> None:
         servers_prompts: Annotated[
             int, typer.Option("--servers-prompts", min=1, help="Prompts of each --servers run.")
         ] = 2000,
+        workers: Annotated[
+            str,
+            typer.Option(
+                "--workers", help="Also run with N client processes (--workers N), for each N (e.g. 1,2)."
+            ),
+        ] = "",
+        workers_prompts: Annotated[
+            int, typer.Option("--workers-prompts", min=1, help="Prompts of each --workers run.")
+        ] = 2000,
         out: Annotated[
             Path, typer.Option("--out", help="Folder for scale.json, scale.md and scale.png.")
         ] = Path("bench-scale"),
     ) -> None:
         """The client's ceiling and the pipeline's requests/s, CPU and memory against a zero-latency stub."""
-        from rlaif.bench.reports import ScalePoint
-        from rlaif.bench.scale import markdown, plot, run_scale_bench
+        from rlaif.bench.reports import ScalePoint, WorkersPoint
+        from rlaif.bench.scale import markdown, plot, plot_workers, run_scale_bench
         from rlaif.errors import ConfigError
 
         sizes, counts = _counts("--prompts", prompts), _counts("--servers", servers)
-        if not sizes and not counts:
+        processes = _counts("--workers", workers)
+        if not sizes and not counts and not processes:
             raise ConfigError(
-                "--prompts and --servers are both empty: give prompt counts, server counts or both"
+                "--prompts, --servers and --workers are all empty: give prompt, server or worker counts"
             )
         if out.exists() and not out.is_dir():
             raise ConfigError(f"--out {out} is a file; give a folder")
@@ -80,6 +90,13 @@ def register(app: typer.Typer) -> None:
                     f"{point.pipeline_requests_per_second:,.0f} req/s ({point.ratio_to_raw:.2f}), peak RSS "
                     f"{point.peak_rss_mib:,.0f} MiB, resume {point.resume_seconds:.1f} s"
                 )
+            elif isinstance(point, WorkersPoint):
+                line = (
+                    f"{point.workers} worker(s): {point.requests_per_second:,.0f} req/s, "
+                    f"{point.cpu_ms_per_request:.2f} client CPU ms/request, {point.client_cores:.2f} client "
+                    f"cores, stub {point.stub_cores:.2f} cores, "
+                    f"machine {point.machine_busy_cores:.2f} cores busy"
+                )
             else:
                 line = (
                     f"{point.servers} server(s): {point.requests_per_second:,.0f} req/s, "
@@ -89,13 +106,16 @@ def register(app: typer.Typer) -> None:
             console.print(line, markup=False, highlight=False)
 
         report = run_scale_bench(
-            sizes, concurrency=concurrency, servers=counts, servers_prompts=servers_prompts, progress=shown
-        )
+            sizes, concurrency=concurrency, servers=counts, servers_prompts=servers_prompts,
+            workers=processes, workers_prompts=workers_prompts, progress=shown,
+        )  # fmt: skip
         (out / "scale.json").write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
         table = markdown(report)
         (out / "scale.md").write_text(table + "\n", encoding="utf-8")
         if report.points:
             plot(report, out / "scale.png")
+        if report.workers:
+            plot_workers(report, out / "scale-workers.png")
         console.print(table, markup=False, highlight=False)
         console.print(
             f"report: {out / 'scale.json'}, chart: {out / 'scale.png'}", markup=False, highlight=False

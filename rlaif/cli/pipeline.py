@@ -23,6 +23,17 @@ PushOpt = Annotated[
 ]
 
 
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        min=1,
+        metavar="N",
+        help="Client processes that generate together, the prompts split among them (model.workers).",
+    ),
+]
+
+
 class RunInterrupted(Exception):
     """Ctrl-C or SIGTERM during a run; main() reports it and exits 130."""
 
@@ -67,10 +78,18 @@ def register(app: typer.Typer) -> None:
     """Add the pipeline's commands to the top-level app."""
 
     @app.command()
-    def run(config: ConfigArg, set_: SetOpt = None, quiet: QuietOpt = False, force: ForceOpt = False) -> None:
+    def run(
+        config: ConfigArg,
+        set_: SetOpt = None,
+        quiet: QuietOpt = False,
+        force: ForceOpt = False,
+        workers: WorkersOpt = None,
+    ) -> None:
         """Run the whole pipeline: respond, critique/revise, judge, pairs, export, the enabled trainers (DPO)."""  # noqa: E501 (the help text)
         from rlaif.pipeline.run import ALL_STAGES
 
+        if workers is not None:  # the same as the config's model.workers, validated with it
+            set_ = [*(set_ or []), f"model.workers={workers}"]
         run_stages(config, ALL_STAGES, set_, quiet, force)
 
     @app.command()

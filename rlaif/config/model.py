@@ -84,6 +84,11 @@ class ModelConfig(Section):
     """Seconds added to first_byte_timeout per token of max_tokens."""
     unreachable_after: float = Field(default=60.0, gt=0)
     """Seconds of failure on every server before the run stops (a rerun resumes)."""
+    workers: int = Field(default=1, ge=1)
+    """Client processes that generate together on one run directory (`rlaif run --workers N`): the
+    prompts are split among them by id, each keeps `max_concurrency` requests in flight, and the
+    export is the one a single process makes. One Python client spends about 2 ms of CPU a request;
+    see the Scale guide for how many a GPU node needs. More workers than prompts run one per prompt."""
     server: ServerConfig = ServerConfig()
     """Managed server settings."""
     ray: RayConfig | None = None
@@ -93,6 +98,11 @@ class ModelConfig(Section):
     def _one_engine(self) -> ModelConfig:
         if self.ray is not None and self.base_urls:
             raise ValueError("set either base_urls (running servers) or ray (Ray Data batch jobs), not both")
+        if self.ray is not None and self.workers > 1:
+            raise ValueError(
+                "workers > 1 splits the prompts among client processes of one server; Ray Data schedules "
+                "its own engines: set workers to 1 or remove ray"
+            )
         return self
 
     @field_validator("base_urls")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from functools import cache
 from importlib import resources
 from typing import Literal
@@ -154,12 +154,15 @@ def build_probes(
     config: ProbesConfig,
     seed: int,
     not_built: Counter[str],
+    only: Container[str] | None = None,
 ) -> Iterator[tuple[PromptRecord, Response, ProbeResponse]]:
     """(prompt, its first answer, the spoiled answer) for every probe of the drawn prompts, made as they
-    are read; `not_built` counts, as "KIND: reason", the probes that could not be made."""
+    are read; `not_built` counts, as "KIND: reason", the probes that could not be made. With `only` (a
+    worker's prompt ids) just those prompts' probes are made, their partners drawn from all `prompts`,
+    so N workers build the probes one process builds."""
     partner = _partners(prompts, responses, seed) if "off_topic" in config.kinds else {}
     for prompt in prompts:
-        if not probed(config, seed, prompt.id):
+        if not probed(config, seed, prompt.id) or (only is not None and prompt.id not in only):
             continue
         samples = responses.get(prompt.id, ())
         answer = next((r for r in samples if r.sample_index == 0), None)
@@ -236,12 +239,13 @@ def probe_items(
     seed: int,
     texts: Stage[ProbeResponse] | None = None,
     not_built: Counter[str] | None = None,
+    only: Container[str] | None = None,
 ) -> Iterator[JudgeItem]:
     """The judge items of the probes, the better answer on a seeded side; each spoiled answer is stored
     in `texts` before its item is yielded (so every stored probe judgment can be read back)."""
     counter = Counter[str]() if not_built is None else not_built
     for prompt, answer, probe in build_probes(
-        prompts, responses, config=config.probes, seed=seed, not_built=counter
+        prompts, responses, config=config.probes, seed=seed, not_built=counter, only=only
     ):
         if texts is not None:
             texts.append([probe])
@@ -267,9 +271,13 @@ async def judge_probes(
     texts: Stage[ProbeResponse],
     quiet: bool = False,
     templates: Templates = SHIPPED,
+    only: Container[str] | None = None,
 ) -> StageReport:
-    """Build and judge the run's probes (those judged before are skipped: their ids are stored)."""
-    items = probe_items(prompts, responses, constitution=constitution, config=config, seed=seed, texts=texts)
+    """Build and judge the run's probes (those judged before are skipped: their ids are stored); `only`:
+    just these prompts' probes (a worker's share)."""
+    items = probe_items(
+        prompts, responses, constitution=constitution, config=config, seed=seed, texts=texts, only=only
+    )
     return await judge_all(
         backend, items, constitution=constitution, config=config, seed=seed, stage=stage, quiet=quiet,
         description="judge probes", templates=templates,

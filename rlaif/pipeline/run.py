@@ -43,6 +43,7 @@ from rlaif.pipeline.revise import revise
 from rlaif.pipeline.rubric import rubric, rubric_on
 from rlaif.pipeline.summary import summarize, versions
 from rlaif.pipeline.trajectory import tool_use
+from rlaif.pipeline.workers import ShardJob, run_rounds, shard_of, worker_count, worker_process
 from rlaif.progress import quiet_libraries, server_spinner
 from rlaif.records import (
     Constitution,
@@ -79,7 +80,10 @@ async def _generate(
     policy_args: dict[str, Any],
     judge_args: dict[str, Any] | None,
     quiet: bool,
+    everyone: Sequence[PromptRecord] | None = None,
 ) -> dict[str, StageReport]:
+    """The generation stages on `prompts`; in a worker, `prompts` is its share and `everyone` the
+    whole set (the probes' partners are drawn from it)."""
     layout, templates = run.layout, config.template_set()
     reports: dict[str, StageReport] = {}
     policy = make_backend(policy_args, quiet=quiet)
@@ -121,10 +125,14 @@ async def _generate(
                     dropped=layout.root / "rubric_dropped.jsonl", quiet=quiet, templates=templates,
                 )  # fmt: skip
             if probes_on(config.judge.probes):  # beside the judge: a ground truth, never trained on
+                mine = None if everyone is None else {p.id for p in prompts}
                 work["probes"] = judge_probes(
-                    judge_backend, prompts, by_prompt, constitution=constitution, config=config.judge,
+                    judge_backend, everyone or prompts,
+                    by_prompt if everyone is None else StoredResponses(responses, everyone),
+                    constitution=constitution, config=config.judge,
                     seed=config.seed, stage=run.stage(layout.PROBES, Judgment),
                     texts=run.stage(layout.PROBE_RESPONSES, ProbeResponse), quiet=quiet, templates=templates,
+                    only=mine,
                 )  # fmt: skip
         reports.update(zip(work, await _together(list(work.values())), strict=True))
         if "revise" in work and validates_revisions(config.judge):
@@ -155,6 +163,40 @@ async def _together(work: Sequence[Coroutine[Any, Any, R]]) -> list[R]:
         raise
 
 
+def _work_shard(job: ShardJob, bars: Any) -> None:
+    """A worker process of `rlaif run --workers N` (`rlaif.pipeline.workers`): its share of the prompts."""
+    worker_process(job, bars, _shard_stages)
+
+
+def _shard_stages(job: ShardJob) -> dict[str, StageReport]:
+    config = job.config
+    constitution, prompts = load_inputs(config)
+    mine = [p for p in prompts if shard_of(p.id, job.workers) == job.index]
+    # Only the probes read other prompts (their off-topic partners); without them the share is all
+    # a worker keeps, so N workers do not hold N copies of a million prompts.
+    probing = "judge" in job.stages and config.judge.enabled and probes_on(config.judge.probes)
+    everyone = prompts if probing else None
+    del prompts
+    with RunDir(config.run_dir, worker=True) as run:
+        return asyncio.run(
+            _generate(
+                config, constitution, mine, run, job.stages, job.policy_args, job.judge_args, quiet=True,
+                everyone=everyone,
+            )
+        )  # fmt: skip
+
+
+def _rounds(config: RunConfig, stages: Sequence[str]) -> list[tuple[str, ...]]:
+    """The workers' rounds: respond, then the stages after it, which need every answer stored first only
+    when the probes run (they pair prompts); without them each worker runs its share's stages at once,
+    and starts one process, not two."""
+    if not ("judge" in stages and config.judge.enabled and probes_on(config.judge.probes)):
+        return [tuple(stages)]
+    first = tuple(s for s in stages if s == "respond")
+    rest = tuple(s for s in stages if s != "respond")
+    return [r for r in (first, rest) if r]
+
+
 def _generation(
     config: RunConfig,
     constitution: Constitution,
@@ -163,7 +205,8 @@ def _generation(
     stages: Sequence[str],
     quiet: bool,
 ) -> tuple[dict[str, StageReport], int]:
-    """Serve the policy (and a judge of its own, if configured) and run the generation stages."""
+    """Serve the policy (and a judge of its own, if configured) and run the generation stages, in this
+    process or in `model.workers` worker processes."""
     managed: dict[VLLMServer, int] = {}
     with contextlib.ExitStack() as stack:
         policy_args = stack.enter_context(
@@ -180,6 +223,20 @@ def _generation(
                     on_wait=server_spinner("the judge's vLLM server", quiet=quiet),
                 )
             )  # fmt: skip
+        workers = worker_count(config, len(prompts))
+        if workers > 1:
+            run.save_manifest(workers=workers)
+
+            def in_workers() -> dict[str, StageReport]:
+                reports, peaks = run_rounds(
+                    _work_shard, config, _rounds(config, stages), workers=workers, policy_args=policy_args,
+                    judge_args=judge_args, quiet=quiet,
+                )  # fmt: skip
+                run.save_manifest(workers=workers, worker_peak_rss_gib=[round(p, 3) for p in peaks])
+                return reports
+
+            return with_restarts(in_workers, managed)
+        run.save_manifest(workers=1, worker_peak_rss_gib=None)
         return with_restarts(
             lambda: asyncio.run(
                 _generate(config, constitution, prompts, run, stages, policy_args, judge_args, quiet)

@@ -446,3 +446,41 @@ def describe(kills: Sequence[Kill]) -> str:
         f"{k.seconds:.1f} s, lines {k.before} -> {k.after}{', tore ' + k.torn if k.torn else ''}"
         for k in kills
     )
+
+
+def worker_pids(parent: int) -> list[int]:
+    """The `rlaif run --workers N` worker processes of `parent` (its spawned children, not the
+    multiprocessing resource tracker), from /proc."""
+    found = []
+    for task in Path(f"/proc/{parent}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            try:
+                cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
+                found.append(int(child))
+    return sorted(found)
+
+
+def kill_when(
+    process: subprocess.Popen[str], run_dir: Path, at: int, *, target: str, timeout: float = 120
+) -> list[int] | None:
+    """SIGKILL one worker (`target="worker"`) or the parent (`"parent"`) of a `--workers` run once its
+    stage files hold `at` lines; returns the workers running just before (None: the run ended first)."""
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and time.monotonic() < deadline:
+        if progress(line_counts(run_dir)) >= at:
+            workers = worker_pids(process.pid)
+            if target == "parent" and workers:
+                os.kill(process.pid, signal.SIGKILL)
+                return workers
+            if workers:
+                os.kill(workers[-1], signal.SIGKILL)
+                return workers
+        time.sleep(0.005)
+    return None
