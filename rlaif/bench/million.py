@@ -16,30 +16,22 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
-from rlaif.bench.scale import Stub, _machine_busy, _question, _timed_run
+from rlaif.bench.scale import Stub, _machine_busy, _timed_run
+from rlaif.bench.scale import _config as scale_config
 
 __all__ = ["main", "run_million"]
 
 
+RESPOND_ONLY: dict[str, object] = {
+    "generation": {"samples_per_prompt": 1, "max_tokens": 128},
+    "revise": {"enabled": False},
+    "judge": {"enabled": False},
+}
+"""The million-prompt run's mix: one answer a prompt, nothing after it."""
+
+
 def _config(folder: Path, base_url: str, prompts: int, workers: int) -> Path:
-    prompt_file = folder / "prompts.jsonl"
-    with open(prompt_file, "w", encoding="utf-8") as handle:
-        for i in range(prompts):
-            handle.write(json.dumps({"id": f"q{i}", "prompt": _question(i)}) + "\n")
-    config = {
-        "run_dir": str(folder / "run"),
-        "prompts": {"path": str(prompt_file)},
-        "model": {"base_urls": [base_url], "served_name": "stub", "max_concurrency": 64, "workers": workers},
-        "generation": {"samples_per_prompt": 1, "max_tokens": 128},
-        "revise": {"enabled": False},
-        "judge": {"enabled": False},
-        "train": {"dpo": {"enabled": False}},
-    }
-    path = folder / "config.yaml"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    return path
+    return scale_config(folder, base_url, prompts, 64, workers, mix=RESPOND_ONLY)
 
 
 def run_million(prompts: int, workers: int, work_dir: Path | None = None) -> dict[str, object]:

@@ -147,9 +147,18 @@ async def _raw(base_url: str, prompts: int, concurrency: int) -> tuple[int, floa
     return sent, wall, cpu
 
 
+FULL_MIX: dict[str, Any] = {
+    "generation": {"samples_per_prompt": 2, "max_tokens": 128},
+    "revise": {"rounds": 1},
+    "judge": {"both_orders": True},
+}
+"""The stages `bench-scale` runs: two answers, one revision round, the judge in both orders."""
+
+
 def _config(
-    folder: Path, base_url: str | Sequence[str], prompts: int, concurrency: int, workers: int = 1
-) -> Path:
+    folder: Path, base_url: str | Sequence[str], prompts: int, concurrency: int, workers: int = 1,
+    mix: dict[str, Any] | None = None,
+) -> Path:  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
     prompt_file = folder / "prompts.jsonl"
     with open(prompt_file, "w", encoding="utf-8") as handle:
@@ -164,9 +173,7 @@ def _config(
             "max_concurrency": concurrency,
             "workers": workers,
         },
-        "generation": {"samples_per_prompt": 2, "max_tokens": 128},
-        "revise": {"rounds": 1},
-        "judge": {"both_orders": True},
+        **(FULL_MIX if mix is None else mix),
         "train": {"dpo": {"enabled": False}},
     }
     path = folder / "config.yaml"
