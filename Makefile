@@ -49,10 +49,12 @@ test: test-unit test-integration test-slow
 test-unit: $(STAMP)
 	$(PYTEST) --tier unit -n $(WORKERS)
 
+# Two lanes (tests/support/tiers.py): the tests on the shared vLLM server beside those that train without it.
 test-integration: $(STAMP) browser
-	$(PYTEST) --tier integration
+	$(PYTEST) --tier integration -n 2 --dist loadgroup
 
-# Two lanes (tests/support/tiers.py): the CPU-bound tests one after another, the registry-bound beside them.
+# Two workers (tests/support/tiers.py): the registry-bound tests one after another in one lane, each other
+# test a unit of its own on whichever worker is free.
 test-slow: $(STAMP)
 	$(PYTEST) --tier slow -n 2 --dist loadgroup
 

@@ -6,6 +6,7 @@ The package is located through its installed metadata and never imported.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 from importlib import metadata
@@ -43,17 +44,28 @@ def gguf_path() -> Path:
 def ensure_model(target: Path | None = None) -> Path:
     """Return the converted model folder, converting the GGUF file on first use (~20 s)."""
     target = target or cache_dir() / "models" / BUNDLED_NAME
-    if (target / "config.json").exists() and (target / "model.safetensors").exists():
+    if _converted(target):
         return target
     source = gguf_path()
     for name in ("torch", "transformers"):
         check_version(name, needed_for="converting the bundled model")
-    tmp = target.with_name(target.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    _convert(source, tmp)
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)  # atomic: a crash mid-conversion never leaves a half folder behind
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Several processes may ask at once on a fresh machine (two test lanes, `--workers`, a server and a
+    # trainer): one converts under the lock, the others wait and find the folder made.
+    with open(target.with_name(target.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _converted(target):
+            return target
+        tmp = target.with_name(target.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        _convert(source, tmp)
+        shutil.rmtree(target, ignore_errors=True)
+        tmp.rename(target)  # atomic: a crash mid-conversion never leaves a half folder behind
     return target
+
+
+def _converted(target: Path) -> bool:
+    return (target / "config.json").exists() and (target / "model.safetensors").exists()
 
 
 def _convert(gguf: Path, out: Path) -> None:

@@ -12,12 +12,24 @@ A test with none or with two is failed in every tier (it would otherwise run in 
 `unit` or `slow` test that asks for the shared server (each tier is its own session: it would start a
 second one). `chaos` and `e2e` say what a test is about, beside its cost marker.
 
-`registry`: a test that mostly waits on a package registry (resolving, downloading, installing) and
-hardly uses the CPU. Under `--dist loadgroup` (the slow tier runs `-n 2` so) those tests form one
-xdist group and every other test of the tier another: one worker runs the CPU-bound tests one after
-another, as without xdist, while the second waits on the registry beside it. Two CPU-bound slow tests
-side by side would each start servers or train on the same 2 cores, and their timing checks assume
-the cores to themselves.
+Lanes: the integration and slow tiers run on two pytest-xdist workers, `-n 2 --dist loadgroup`, with
+this plugin's own scheduler (`pytest_xdist_make_scheduler`: xdist's own `xdist_group` grouping does
+nothing under pytest 9, which no longer reads the `_nodeid` xdist rewrites, so every test was its own
+unit). The tests of a lane all run on one worker, one after another; a test of no lane is a unit alone:
+
+- `server`: every test that uses the shared vLLM server, so that only that worker starts it and the
+  tier has one server (it is started on first use);
+- `machine`: in the integration tier, every other test: they train, and side by side they do not fit.
+  When two workers trained beside two servers, one worker grew to 8.4 GB and the kernel's OOM killer
+  ended it, and PPO's module fixture ran past its 300 s. One training lane beside the server lane
+  fits: a training test takes one torch thread (tests/support/threads.py), and a server test mostly
+  waits on the server;
+- `registry`: a test that mostly waits on a package registry (resolving, downloading, installing) and
+  hardly uses the CPU; those run one after another beside the rest of the slow tier, whose tests are
+  units alone (each starts and ends its own servers or processes).
+
+The workers write each test's lane to a file the controller's scheduler reads (`LANES_FILE`): the
+controller sees node ids only.
 
 `pytest --tier NAME` runs one tier (`-m NAME`) and, at its end, compares the tier's wall time with its
 budget in tests/budgets.toml, printing both; passing the budget fails the run. With RLAIF_DURATIONS=FILE
@@ -29,9 +41,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import time
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -100,8 +115,56 @@ def cost_of(item: pytest.Item) -> tuple[str | None, str | None]:
     return None, f"no cost marker: mark it one of {', '.join(COST)} (see tests/support/tiers.py)"
 
 
+def lane_of(item: pytest.Item) -> str | None:
+    """The lane a test runs in under `--dist loadgroup` (see the module's docstring), or None: it is a
+    unit of work alone."""
+    if item.get_closest_marker("registry"):
+        return "registry"
+    if SHARED_SERVER in getattr(item, "fixturenames", ()):
+        return "server"
+    if item.get_closest_marker("integration"):
+        return "machine"
+    return None
+
+
+LANES_FILE = "rlaif_lanes"
+"""The `workerinput` key of the file where the workers write each test's lane for the scheduler."""
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """The controller hands each worker the file to write the lanes to (all write the same map)."""
+    config = node.config
+    if _LANES not in config.stash:
+        config.stash[_LANES] = Path(tempfile.mkdtemp(prefix="rlaif-lanes-")) / "lanes.json"
+    node.workerinput[LANES_FILE] = str(config.stash[_LANES])
+
+
+_LANES = pytest.StashKey[Path]()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under `--dist loadgroup`: every test of a lane one unit of work, any other test a unit alone."""
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class LaneScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        lanes: dict[str, str] | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if self.lanes is None:  # read when the workers have collected (scheduling starts after)
+                path = config.stash.get(_LANES, None)
+                self.lanes = json.loads(path.read_text()) if path and path.exists() else {}
+            lane = self.lanes.get(nodeid)
+            return f"lane:{lane}" if lane else nodeid
+
+    return LaneScheduling(config, log)
+
+
 @pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Give every test its cost marker before `-m` selects; one that has no single cost is given all
     three, so that every tier selects it and fails it at setup with what is wrong."""
     for item in items:
@@ -112,8 +175,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(name)
         elif not any(m.name == tier for m in item.iter_markers()):
             item.add_marker(tier)  # type: ignore[arg-type]
-        lane = "registry" if item.get_closest_marker("registry") else "machine"
-        item.add_marker(pytest.mark.xdist_group(lane))
+    where = getattr(config, "workerinput", {}).get(LANES_FILE)
+    if where:  # one map of every collected test's lane; each worker writes the same, whole, atomically
+        lanes = {item.nodeid: lane for item in items if (lane := lane_of(item))}
+        tmp = Path(f"{where}.{os.getpid()}")
+        tmp.write_text(json.dumps(lanes))
+        os.replace(tmp, where)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -152,6 +219,8 @@ def _controller(config: pytest.Config) -> bool:
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
+    if lanes := config.stash.get(_LANES, None):
+        shutil.rmtree(lanes.parent, ignore_errors=True)
     tier = config.getoption("--tier")
     if not tier or not _controller(config) or config.option.collectonly:
         return

@@ -89,3 +89,39 @@ def test_a_tier_past_its_budget_fails_and_says_both_times(tmp_path: Path) -> Non
     assert outcomes == {"test_unit": "PASSED"}
     assert done.returncode == 1, done.stdout[-3000:]
     assert "tier unit: " in done.stdout and "budget 0 s (budgets.toml): OVER BUDGET" in done.stdout
+
+
+def test_lanes_put_the_shared_server_tests_on_one_worker_and_the_training_on_the_other(
+    tmp_path: Path,
+) -> None:
+    """`-n 2 --dist loadgroup` with the tiers' scheduler: the integration tests that use the shared
+    server (three modules, through the fixture or one that needs it) all run on one worker, so one server
+    is started; every other integration test on the other worker, one after another."""
+    fixture = (
+        "import os, pytest\n\n@pytest.fixture(scope='session')\ndef vllm_server():\n"
+        "    return os.environ['PYTEST_XDIST_WORKER']\n\n@pytest.fixture\ndef backend_args(vllm_server):\n"
+        "    return vllm_server\n"
+    )
+    (tmp_path / "conftest.py").write_text(fixture)
+    for m in range(6):
+        uses = ("vllm_server", "backend_args", "tmp_path, vllm_server")[m] if m < 3 else ""
+        body = "".join(
+            f"@pytest.mark.integration\ndef test_{m}_{i}({uses}):\n    time.sleep(0.05)\n" for i in range(4)
+        )
+        (tmp_path / f"test_m{m}.py").write_text(f"import time\nimport pytest\n\n{body}")
+    (tmp_path / "budgets.toml").write_text("[tiers]\n" + "".join(f"{t} = 600\n" for t in COST))
+    (tmp_path / "pytest.ini").write_text("[pytest]\ntier_budgets = budgets.toml\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "tests.support.tiers", "-p", "xdist.plugin", "-p",
+         "no:cacheprovider", "--tier", "integration", "-n", "2", "--dist", "loadgroup", "-v", str(tmp_path)],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:]
+    where: dict[str, set[str]] = {}
+    for line in done.stdout.splitlines():
+        if "PASSED" in line and line.startswith("[gw"):
+            worker, test = line.split("]")[0][1:], line.split("::")[1].strip()
+            where.setdefault("server" if int(test.split("_")[1]) < 3 else "machine", set()).add(worker)
+    assert len(where["server"]) == len(where["machine"]) == 1, where  # one server, one training lane
+    assert where["server"] | where["machine"] == {"gw0", "gw1"}, where  # side by side
