@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from rlaif.config import RunConfig
@@ -32,8 +33,9 @@ def load_inputs(config: RunConfig) -> tuple[Constitution, list[PromptRecord]]:
     return load_run_constitution(config), load_run_prompts(config)
 
 
-def load_run_prompts(config: RunConfig) -> list[PromptRecord]:
-    """The prompt set the config names: its JSONL file, or its `datasets` source."""
+def load_run_prompts(config: RunConfig, keep: Callable[[str], bool] | None = None) -> list[PromptRecord]:
+    """The prompt set the config names: its JSONL file, or its `datasets` source; `keep(id)`: hold
+    only those prompts (a `--workers` worker's share)."""
     if config.prompts.path is not None:
-        return load_prompts(config.resolve(config.prompts.path), limit=config.prompts.limit)
-    return load_dataset_prompts(config.prompts, config.base_dir)
+        return load_prompts(config.resolve(config.prompts.path), limit=config.prompts.limit, keep=keep)
+    return load_dataset_prompts(config.prompts, config.base_dir, keep)

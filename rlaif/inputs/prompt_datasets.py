@@ -9,7 +9,7 @@ were read from, and a resumed run finds its records.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from rlaif.config import PromptColumns, PromptsConfig
 from rlaif.errors import PromptSetError
-from rlaif.inputs.prompts import add_prompt, messages_from_row, parse_transcript, problem
+from rlaif.inputs.prompts import PromptCollector, messages_from_row, parse_transcript, problem
 from rlaif.records import Message, PromptRecord
 
 __all__ = ["load_dataset_prompts", "open_dataset"]
@@ -28,8 +28,11 @@ SAVED = ("dataset_info.json", "state.json", "dataset_dict.json")
 """Files that mark a folder written by `save_to_disk`."""
 
 
-def load_dataset_prompts(prompts: PromptsConfig, base_dir: str | Path) -> list[PromptRecord]:
-    """The prompt set `prompts.dataset` names, converted by `prompts.columns`, first `prompts.limit` only.
+def load_dataset_prompts(
+    prompts: PromptsConfig, base_dir: str | Path, keep: Callable[[str], bool] | None = None
+) -> list[PromptRecord]:
+    """The prompt set `prompts.dataset` names, converted by `prompts.columns`, first `prompts.limit` only;
+    `keep(id)`: hold only those prompts (a worker's share, `PromptCollector`).
 
     Raises:
         PromptSetError: the dataset cannot be found or read, a mapped column is missing (the message lists
@@ -40,20 +43,20 @@ def load_dataset_prompts(prompts: PromptsConfig, base_dir: str | Path) -> list[P
     rows, columns = open_dataset(prompts, base_dir)
     if columns is not None:
         _check_columns(name, prompts.columns, columns)
-    records: dict[str, PromptRecord] = {}
+    collector = PromptCollector(prompts.limit, keep)
     for index, row in enumerate(rows):
         if index == 0 and columns is None:  # a stream may not know its columns before the first row
             _check_columns(name, prompts.columns, list(row))
         where = f"{name} [{prompts.split}] row {index}"
         try:
-            add_prompt(records, _conversation(row, prompts.columns), where)
+            done = collector.add(_conversation(row, prompts.columns), where)
         except (ValueError, ValidationError) as exc:
             raise PromptSetError(f"{where}: {problem(exc)}") from None
-        if prompts.limit is not None and len(records) >= prompts.limit:
+        if done:
             break
-    if not records:
+    if not collector.seen:
         raise PromptSetError(f"{name} [{prompts.split}]: no prompts found; the split is empty")
-    return list(records.values())
+    return list(collector.records.values())
 
 
 def open_dataset(

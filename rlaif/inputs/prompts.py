@@ -10,7 +10,7 @@ rules and the ids.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from rlaif.inputs.trajectory import check_tool_turns, tools_from_row
 from rlaif.records import Message, PromptRecord, ToolSpec, stable_id
 
 __all__ = [
-    "add_prompt",
+    "PromptCollector",
     "load_prompts",
     "messages_from_row",
     "parse_transcript",
@@ -117,12 +117,38 @@ def _record(messages: list[Message], source: str, tools: tuple[ToolSpec, ...] = 
     return PromptRecord(id=record_id, messages=tuple(messages), source=source, tools=tools)
 
 
-def add_prompt(
-    records: dict[str, PromptRecord], messages: list[Message], source: str, tools: tuple[ToolSpec, ...] = ()
-) -> None:
-    """Keep the prompt under its content id; the first of duplicates stays."""
-    record = _record(messages, source, tools)
-    records.setdefault(record.id, record)
+class PromptCollector:
+    """A prompt set's records as its rows stream in: deduplicated by id (the first stays), counted
+    against `limit`, and held only where `keep(id)` says so.
+
+    `keep` is a `--workers` worker's share: every worker still reads (and validates) every row, so a bad
+    line is refused the same way by each, but holds only its own prompts; at a million prompts that is
+    the difference between 1.4 GB a process and its share of it. The limit counts the set's distinct
+    prompts, kept or not, so each worker cuts the file where one process would."""
+
+    def __init__(self, limit: int | None = None, keep: Callable[[str], bool] | None = None):
+        self.limit = limit
+        self.keep = keep
+        self.records: dict[str, PromptRecord] = {}
+        # Only a share under a limit must remember the ids it does not keep (to count distinct ones).
+        self._others: set[str] | None = set() if keep is not None and limit is not None else None
+        self.seen = 0
+        """Distinct prompts read so far, kept or not."""
+
+    def add(self, messages: list[Message], source: str, tools: tuple[ToolSpec, ...] = ()) -> bool:
+        """Add one row's prompt; True once the limit is reached (read no further)."""
+        record = _record(messages, source, tools)
+        if self.keep is None or self.keep(record.id):
+            if record.id not in self.records:
+                self.records[record.id] = record
+                self.seen += 1
+        elif self._others is not None:
+            if record.id not in self._others:
+                self._others.add(record.id)
+                self.seen += 1
+        else:
+            self.seen += 1  # no limit: the count is never read to stop, only to say the set was not empty
+        return self.limit is not None and self.seen >= self.limit
 
 
 def problem(exc: ValueError | ValidationError) -> str:
@@ -130,25 +156,28 @@ def problem(exc: ValueError | ValidationError) -> str:
     return str(exc.errors()[0]["msg"]) if isinstance(exc, ValidationError) else str(exc)
 
 
-def load_prompts(path: str | Path, *, limit: int | None = None) -> list[PromptRecord]:
-    """Read a prompt set; a bad row raises `PromptSetError` with its line number."""
+def load_prompts(
+    path: str | Path, *, limit: int | None = None, keep: Callable[[str], bool] | None = None
+) -> list[PromptRecord]:
+    """Read a prompt set; a bad row raises `PromptSetError` with its line number. `keep(id)`: hold only
+    those prompts (a worker's share, `PromptCollector`)."""
     path = Path(path)
     if not path.exists():
         raise PromptSetError(f"prompt file {path} not found; set prompts.path to a JSONL file")
     if path.is_dir():
         raise PromptSetError(f"prompt file {path} is a folder; set prompts.path to a JSONL file")
     _not_a_table(path)
-    records: dict[str, PromptRecord] = {}
+    collector = PromptCollector(limit, keep)
     for number, row in read_jsonl(path, PromptSetError):
         try:
-            add_prompt(records, messages_from_row(row), f"{path.name}:{number}", tools_of_row(row))
+            done = collector.add(messages_from_row(row), f"{path.name}:{number}", tools_of_row(row))
         except (ValueError, ValidationError) as exc:
             raise PromptSetError(f"{path}:{number}: {problem(exc)}") from None
-        if limit is not None and len(records) >= limit:
+        if done:
             break
-    if not records:
+    if not collector.seen:
         raise PromptSetError(f"{path}: no prompts found; add JSONL rows with `messages` or `prompt`")
-    return list(records.values())
+    return list(collector.records.values())
 
 
 _TABLE_MAGIC = {b"PAR1": "Parquet", b"ARROW1": "Arrow", b"\xff\xff\xff\xff": "Arrow (stream)"}

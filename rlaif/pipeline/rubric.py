@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -275,5 +275,25 @@ async def rubric(
     with stage_progress("rubric", None, quiet=quiet) as advance:
         await windowed(jobs(), window=max(1, window_for(backend) // 8), on_done=lambda _: advance())
     if dropped is not None:
-        write_atomic(dropped, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in s.dropped))
+        write_dropped(dropped, s.dropped)
     return s.report
+
+
+def _dropped_key(row: dict[str, str]) -> tuple[str, ...]:
+    return (row["prompt_id"], row["principle_id"], row["item"], row["reason"])
+
+
+def write_dropped(path: Path, rows: Iterable[dict[str, str]]) -> None:
+    """`rubric_dropped.jsonl` in one order whoever made it (a process, or `--workers` workers' parts
+    joined by `join_dropped`), so a run's file is the same for any worker count."""
+    lines = (json.dumps(row, ensure_ascii=False) + "\n" for row in sorted(rows, key=_dropped_key))
+    write_atomic(path, "".join(lines))
+
+
+def join_dropped(path: Path, parts: Sequence[Path]) -> None:
+    """Join the workers' parts of `rubric_dropped.jsonl` into it and remove them: each worker filters
+    its own prompts' items, and one file written whole by each would keep the last worker's alone."""
+    rows = [json.loads(line) for part in parts if part.exists() for line in part.open(encoding="utf-8")]
+    write_dropped(path, rows)
+    for part in parts:
+        part.unlink(missing_ok=True)

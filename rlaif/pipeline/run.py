@@ -28,7 +28,7 @@ from rlaif.backends.vllm_server import VLLMServer
 from rlaif.compat import check_training
 from rlaif.config import RunConfig
 from rlaif.errors import ConfigError, QualityGateError, RlaifError
-from rlaif.inputs.load import load_inputs
+from rlaif.inputs.load import load_inputs, load_run_constitution, load_run_prompts
 from rlaif.memory import PeakMemory
 from rlaif.pipeline.current import StoredResponses, iter_current
 from rlaif.pipeline.export_stage import export_stage
@@ -40,7 +40,7 @@ from rlaif.pipeline.quality import (
 from rlaif.pipeline.reports import QualityReport, RunSummary, StageReport
 from rlaif.pipeline.respond import respond
 from rlaif.pipeline.revise import revise
-from rlaif.pipeline.rubric import rubric, rubric_on
+from rlaif.pipeline.rubric import join_dropped, rubric, rubric_on
 from rlaif.pipeline.summary import summarize, versions
 from rlaif.pipeline.trajectory import tool_use
 from rlaif.pipeline.workers import ShardJob, run_rounds, shard_of, worker_count, worker_process
@@ -81,9 +81,10 @@ async def _generate(
     judge_args: dict[str, Any] | None,
     quiet: bool,
     everyone: Sequence[PromptRecord] | None = None,
+    dropped: Path | None = None,
 ) -> dict[str, StageReport]:
-    """The generation stages on `prompts`; in a worker, `prompts` is its share and `everyone` the
-    whole set (the probes' partners are drawn from it)."""
+    """The generation stages on `prompts`; in a worker, `prompts` is its share, `everyone` the whole
+    set (the probes' partners are drawn from it) and `dropped` its part of `rubric_dropped.jsonl`."""
     layout, templates = run.layout, config.template_set()
     reports: dict[str, StageReport] = {}
     policy = make_backend(policy_args, quiet=quiet)
@@ -122,7 +123,7 @@ async def _generate(
                     seed=config.seed, items=run.stage(layout.RUBRIC_ITEMS, RubricItems),
                     scores=run.stage(layout.RUBRIC_SCORES, RubricScore),
                     judgments=run.stage(layout.JUDGMENTS, Judgment),
-                    dropped=layout.root / "rubric_dropped.jsonl", quiet=quiet, templates=templates,
+                    dropped=dropped or layout.root / RUBRIC_DROPPED, quiet=quiet, templates=templates,
                 )  # fmt: skip
             if probes_on(config.judge.probes):  # beside the judge: a ground truth, never trained on
                 mine = None if everyone is None else {p.id for p in prompts}
@@ -170,20 +171,31 @@ def _work_shard(job: ShardJob, bars: Any) -> None:
 
 def _shard_stages(job: ShardJob) -> dict[str, StageReport]:
     config = job.config
-    constitution, prompts = load_inputs(config)
-    mine = [p for p in prompts if shard_of(p.id, job.workers) == job.index]
-    # Only the probes read other prompts (their off-topic partners); without them the share is all
-    # a worker keeps, so N workers do not hold N copies of a million prompts.
+    constitution = load_run_constitution(config)
+    # Only the probes read other prompts (their off-topic partners); without them a worker holds its
+    # share alone (it still reads every row), so N workers do not hold N copies of a million prompts.
     probing = "judge" in job.stages and config.judge.enabled and probes_on(config.judge.probes)
-    everyone = prompts if probing else None
-    del prompts
+    everyone: list[PromptRecord] | None = None
+    if probing:
+        everyone = load_run_prompts(config)
+        mine = [p for p in everyone if shard_of(p.id, job.workers) == job.index]
+    else:
+        mine = load_run_prompts(config, keep=lambda id: shard_of(id, job.workers) == job.index)
     with RunDir(config.run_dir, worker=True) as run:
         return asyncio.run(
             _generate(
                 config, constitution, mine, run, job.stages, job.policy_args, job.judge_args, quiet=True,
-                everyone=everyone,
+                everyone=everyone, dropped=_dropped_part(run, job.index),
             )
         )  # fmt: skip
+
+
+RUBRIC_DROPPED = "rubric_dropped.jsonl"
+
+
+def _dropped_part(run: RunDir, index: int) -> Path:
+    """A worker's part of `rubric_dropped.jsonl`, which the parent joins (`join_dropped`)."""
+    return run.layout.root / f"{RUBRIC_DROPPED}.worker-{index}"
 
 
 def _rounds(config: RunConfig, stages: Sequence[str]) -> list[tuple[str, ...]]:
@@ -228,11 +240,16 @@ def _generation(
             run.save_manifest(workers=workers)
 
             def in_workers() -> dict[str, StageReport]:
+                for stale in run.layout.root.glob(f"{RUBRIC_DROPPED}.worker-*"):  # a killed run's parts
+                    stale.unlink()
                 reports, peaks = run_rounds(
                     _work_shard, config, _rounds(config, stages), workers=workers, policy_args=policy_args,
                     judge_args=judge_args, quiet=quiet,
                 )  # fmt: skip
                 run.save_manifest(workers=workers, worker_peak_rss_gib=[round(p, 3) for p in peaks])
+                if "rubric" in reports:
+                    parts = [_dropped_part(run, i) for i in range(workers)]
+                    join_dropped(run.layout.root / RUBRIC_DROPPED, parts)
                 return reports
 
             return with_restarts(in_workers, managed)

@@ -40,7 +40,7 @@ from typing import Any
 
 from rlaif.config import RunConfig
 from rlaif.errors import IncompleteRun, RlaifError, ServerUnreachable
-from rlaif.pipeline.reports import StageReport
+from rlaif.pipeline.reports import RubricReport, StageReport
 from rlaif.progress import RelayedBars, relay_bars
 
 __all__ = [
@@ -130,17 +130,25 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
+STAGE_REPORTS: dict[str, type[StageReport]] = {"rubric": RubricReport}
+"""The stages whose report is more than a `StageReport` (read back from a worker by its own class)."""
+
+
 def merge_reports(found: Sequence[dict[str, StageReport]]) -> dict[str, StageReport]:
-    """The workers' reports of each stage added up (the first five error messages of them all kept)."""
+    """The workers' reports of each stage added up, field by field: counts summed, counts by key summed
+    by key, the first five error messages of them all kept."""
     merged: dict[str, StageReport] = {}
     for reports in found:
         for name, report in reports.items():
-            total = merged.setdefault(name, StageReport())
-            total.made += report.made
-            total.reused += report.reused
-            total.failed += report.failed
-            total.unparsed += report.unparsed
-            total.errors = (total.errors + report.errors)[:5]
+            total = merged.setdefault(name, type(report)())
+            for field in type(report).model_fields:
+                mine, theirs = getattr(total, field), getattr(report, field)
+                if isinstance(mine, list):
+                    setattr(total, field, (mine + theirs)[:5])
+                elif isinstance(mine, dict):
+                    setattr(total, field, {k: mine.get(k, 0) + theirs.get(k, 0) for k in {**mine, **theirs}})
+                else:
+                    setattr(total, field, mine + theirs)
     return merged
 
 
@@ -233,7 +241,8 @@ def _round(
                 unreachable.append(outcome["error"])
             failures.append(f"{name}: {outcome['error']}")
             continue
-        reports.append({k: StageReport.model_validate(v) for k, v in outcome["reports"].items()})
+        stages = outcome["reports"].items()
+        reports.append({k: STAGE_REPORTS.get(k, StageReport).model_validate(v) for k, v in stages})
     if failures and len(unreachable) == len(failures):
         raise ServerUnreachable(unreachable[0])  # a managed server may be restarted and the round rerun
     if failures:  # the others finished their share: the run is incomplete, not wrong

@@ -189,3 +189,28 @@ def test_example_prompt_set() -> None:
     assert all(r.messages[-1].role == "user" and r.messages[-1].content.strip() for r in records)
     assert records[0].source == "prompts.jsonl:1"
     assert any(len(r.messages) > 1 for r in records)
+
+
+@pytest.mark.parametrize("limit", [None, 7])
+def test_worker_shares_hold_only_their_prompts_and_together_are_the_whole_set(
+    tmp_path: Path, limit: int | None
+) -> None:
+    """`--workers N`: each worker keeps the prompts whose id hashes to it, and the shares are exactly
+    what one process loads, limit and duplicates included (the limit counts the set, not the share)."""
+    from rlaif.pipeline.workers import shard_of
+
+    rows = [{"prompt": f"question {i % 9}"} for i in range(12)]  # 9 distinct, duplicates among them
+    path = write_rows(tmp_path, *rows)
+    whole = load_prompts(path, limit=limit)
+    shares = [load_prompts(path, limit=limit, keep=lambda id, i=i: shard_of(id, 3) == i) for i in range(3)]
+    assert sorted(p.id for share in shares for p in share) == sorted(p.id for p in whole)
+    assert len(whole) == (limit or 9)
+    for i, share in enumerate(shares):
+        assert all(shard_of(p.id, 3) == i for p in share)
+        assert [p.source for p in share] == [p.source for p in whole if shard_of(p.id, 3) == i]
+
+
+def test_a_worker_whose_share_is_empty_gets_no_prompts_not_an_error(tmp_path: Path) -> None:
+    path = write_rows(tmp_path, {"prompt": "only one"})
+    assert load_prompts(path, keep=lambda id: False) == []
+    assert "no prompts found" in error(write_rows(tmp_path, name="empty.jsonl"), keep=lambda id: True)

@@ -237,3 +237,22 @@ def test_an_item_that_ranks_check_labelled_samples_backwards_is_dropped_with_its
     assert round(judgment.p_a, 6) == round(0.5 + (0.9 - 0.5) / 2, 6)  # type: ignore[arg-type]  # r0 0.9, r1 0.5
     assert judgment.rubric_items == ("good: The answer says FINE.",)
     assert report.requests == judge.requests == 1 + 3 * 4 and report.prompt_tokens == 100 + 12 * 80
+
+
+def test_two_workers_write_the_dropped_items_one_process_does(tmp_path: Path) -> None:
+    """Each `--workers` worker filters its own prompts' items; their parts are joined into one
+    `rubric_dropped.jsonl`, the same file one process writes (it used to be the last worker's alone)."""
+    oracle = Oracle()
+    with StubServer(judge_reply=oracle.reply, answer=oracle.answer) as stub:
+        files, reports = [], []
+        for workers in (1, 2):
+            folder = tmp_path / f"w{workers}"
+            folder.mkdir()
+            config = load_config(_config(folder, stub)).model_copy(deep=True)
+            config.model.workers = workers
+            summary = run_pipeline(config, stages=("respond", "judge"), quiet=True)
+            reports.append(summary.stages["rubric"].model_dump())
+            files.append((folder / "run" / "rubric_dropped.jsonl").read_text())
+            assert not list((folder / "run").glob("rubric_dropped.jsonl.worker-*"))
+    assert files[0] == files[1] and files[0].count("\n") >= 12
+    assert reports[0] == reports[1] and reports[0]["items_dropped"]  # the rubric's own counts, summed
