@@ -48,7 +48,7 @@ def vllm_server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     server = VLLMServer(
         model_dir,
         log_path=folder / "server.log",
-        cache_dir=cache_dir() / "vllm",
+        cache_dir=cache_dir("vllm"),
         startup_timeout=600,
     )
     with server:

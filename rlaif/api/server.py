@@ -83,8 +83,8 @@ class Server:
         }
         logs = Path(log_dir) if log_dir is not None else None
         if logs is None:
-            (cache_dir() / "logs").mkdir(parents=True, exist_ok=True)
-            logs = Path(tempfile.mkdtemp(prefix="server-", dir=cache_dir() / "logs"))
+            cache_dir("logs").mkdir(parents=True, exist_ok=True)
+            logs = Path(tempfile.mkdtemp(prefix="server-", dir=cache_dir("logs")))
         made = cls.__new__(cls)
         made._open(section_of(ModelConfig, fields, "server"), None, logs=logs)
         return made

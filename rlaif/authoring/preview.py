@@ -89,7 +89,7 @@ def load_counter(tokenizer: str = "bundled") -> TokenCounter:
         return TokenCounter(estimate)
     folder: str | Path = tokenizer
     if tokenizer == "bundled":
-        folder = cache_dir() / "models" / BUNDLED_NAME
+        folder = cache_dir("models") / BUNDLED_NAME
         if not (folder / "tokenizer_config.json").is_file():
             return TokenCounter(f"{estimate}: the bundled model is not prepared (run `rlaif model prepare`)")
     try:

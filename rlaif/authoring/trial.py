@@ -108,7 +108,7 @@ def trial_principles(constitution: Constitution, principle_id: str | None) -> li
 
 def _served(config: RunConfig, work: Callable[[Backend], Awaitable[T]], *, quiet: bool) -> tuple[T, str]:
     """Run `work` against the config's judge (`judge.model`, else `model`), a managed server if needed."""
-    log_dir = cache_dir() / "logs"
+    log_dir = cache_dir("logs")
     log_dir.mkdir(parents=True, exist_ok=True)
     with served_backend(config.judge.model or config.model, log_dir, name="constitution-test") as args:
 

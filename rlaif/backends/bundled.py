@@ -21,9 +21,12 @@ BUNDLED_NAME = "SmolLM2-135M-Instruct"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-def cache_dir() -> Path:
-    """Where rlaif keeps converted models: `$RLAIF_CACHE` or `~/.cache/rlaif`."""
-    return Path(os.environ.get("RLAIF_CACHE", Path.home() / ".cache" / "rlaif")).expanduser()
+def cache_dir(*parts: str) -> Path:
+    """Where rlaif keeps what it makes outside a run directory: `$RLAIF_CACHE` or `~/.cache/rlaif`,
+    and `parts` under it (`models` for converted models, `vllm` for vLLM's compile cache, `logs` for the
+    logs of servers started outside a run). The one place the cache's layout is spelled."""
+    root = Path(os.environ.get("RLAIF_CACHE", Path.home() / ".cache" / "rlaif")).expanduser()
+    return root.joinpath(*parts)
 
 
 def gguf_path() -> Path:
@@ -43,7 +46,7 @@ def gguf_path() -> Path:
 
 def ensure_model(target: Path | None = None) -> Path:
     """Return the converted model folder, converting the GGUF file on first use (~20 s)."""
-    target = target or cache_dir() / "models" / BUNDLED_NAME
+    target = target or cache_dir("models") / BUNDLED_NAME
     if _converted(target):
         return target
     source = gguf_path()

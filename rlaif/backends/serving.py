@@ -73,7 +73,7 @@ def served_backend(
     server = VLLMServer(
         path,
         log_path=run / f"vllm-{name}.log" if isinstance(run, Path) else run.layout.log(f"vllm-{name}.log"),
-        cache_dir=cache_dir() / "vllm",
+        cache_dir=cache_dir("vllm"),
         max_model_len=model.server.max_model_len,
         dtype=model.server.dtype,
         kv_cache_gb=model.server.kv_cache_gb,

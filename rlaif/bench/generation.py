@@ -154,7 +154,7 @@ def _fresh_server(config: RunConfig, layout: RunLayout, name: str) -> VLLMServer
     return VLLMServer(
         model_path(config.model),
         log_path=layout.log(f"{name}.log"),
-        cache_dir=cache_dir() / "vllm",
+        cache_dir=cache_dir("vllm"),
         max_model_len=server.max_model_len,
         dtype=server.dtype,
         kv_cache_gb=server.kv_cache_gb,

@@ -158,8 +158,8 @@ def bench_judge_cost(
             config = JudgeConfig(**MEASUREMENTS[name])
             with VLLMServer(
                 model_dir,
-                log_path=cache_dir() / "logs" / "vllm-bench.log",
-                cache_dir=cache_dir() / "vllm",
+                log_path=cache_dir("logs") / "vllm-bench.log",
+                cache_dir=cache_dir("vllm"),
                 max_model_len=server.max_model_len,
                 dtype=server.dtype,
                 kv_cache_gb=server.kv_cache_gb,

@@ -205,7 +205,7 @@ def evaluate_attacks(
     constitution = load_run_constitution(config)
     # A principle_id the constitution lacks is refused before any server starts.
     principle_members(pairs, constitution, config.judge, seed=config.seed, source=data.path)
-    logs = cache_dir() / "logs"
+    logs = cache_dir("logs")
     logs.mkdir(parents=True, exist_ok=True)
 
     async def attack(args: dict[str, Any]) -> AttackReport:

@@ -483,7 +483,7 @@ def evaluate_judge(
         constitution = load_run_constitution(config)
         # A principle_id the constitution lacks is refused before any server starts.
         principle_members(data.pairs, constitution, config.judge, seed=config.seed, source=data.path)
-        log_dir = cache_dir() / "logs"
+        log_dir = cache_dir("logs")
         log_dir.mkdir(parents=True, exist_ok=True)
         if judgments_path is None and json_path is not None:
             judgments_path = json_path.with_name(json_path.stem + ".judgments.jsonl")

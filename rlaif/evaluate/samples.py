@@ -122,7 +122,7 @@ def _generate_vllm(
     ]
     logs.mkdir(parents=True, exist_ok=True)
     server = VLLMServer(
-        model_path, log_path=logs / f"vllm-{Path(model_path).name}.log", cache_dir=cache_dir() / "vllm"
+        model_path, log_path=logs / f"vllm-{Path(model_path).name}.log", cache_dir=cache_dir("vllm")
     )
 
     async def run() -> list[Any]:

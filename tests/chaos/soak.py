@@ -45,7 +45,7 @@ def server(
     from rlaif.backends.bundled import cache_dir, ensure_model
     from rlaif.backends.vllm_server import VLLMServer
 
-    managed = VLLMServer(ensure_model(), log_path=folder / "server.log", cache_dir=cache_dir() / "vllm")
+    managed = VLLMServer(ensure_model(), log_path=folder / "server.log", cache_dir=cache_dir("vllm"))
     with managed:
         yield managed.base_url, managed.served_name
 

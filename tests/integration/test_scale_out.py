@@ -21,7 +21,7 @@ def test_two_replicas_share_load_and_survive_losing_one(
 ) -> None:
     first = vllm_server
     replica = VLLMServer(
-        model_dir, served_name=first.served_name, log_path=tmp_path / "b.log", cache_dir=cache_dir() / "vllm"
+        model_dir, served_name=first.served_name, log_path=tmp_path / "b.log", cache_dir=cache_dir("vllm")
     )
     with replica as second:
         question = ({"role": "user", "content": "Write one sentence about rivers."},)
