@@ -525,7 +525,7 @@ def test_timing_leaves_server_start_up_out(tmp_path: Path, monkeypatch: pytest.M
 
     monkeypatch.setattr(module, "_eval_backend", slow_server)
     monkeypatch.setattr(module, "_judge_served", judge_served)
-    monkeypatch.setattr(module, "cache_dir", lambda: tmp_path / "cache")
+    monkeypatch.setattr(module, "cache_dir", lambda *parts: (tmp_path / "cache").joinpath(*parts))
     config = RunConfig.model_validate({"prompts": {"path": "unused"}})
     out = tmp_path / "judge.json"
     report = evaluate_judge(tiny_file(tmp_path), config=config, json_path=out)

@@ -53,7 +53,7 @@ def fake_served(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
     monkeypatch.setattr(module, "_eval_backend", server)
     monkeypatch.setattr(module, "_judge_served", judge_served)
-    monkeypatch.setattr(module, "cache_dir", lambda: tmp_path / "cache")
+    monkeypatch.setattr(module, "cache_dir", lambda *parts: (tmp_path / "cache").joinpath(*parts))
 
 
 def test_the_fit_is_reported_saved_and_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
