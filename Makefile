@@ -49,9 +49,10 @@ test: test-unit test-integration test-slow
 test-unit: $(STAMP)
 	$(PYTEST) --tier unit -n $(WORKERS)
 
-# Two lanes (tests/support/tiers.py): the tests on the shared vLLM server beside those that train without it.
+# One worker: the two-lane run (`-n 2 --dist loadgroup`, tests/support/tiers.py) is built and unit-tested
+# but not yet measured on the whole tier.
 test-integration: $(STAMP) browser
-	$(PYTEST) --tier integration -n 2 --dist loadgroup
+	$(PYTEST) --tier integration
 
 # Two workers (tests/support/tiers.py): the registry-bound tests one after another in one lane, each other
 # test a unit of its own on whichever worker is free.
