@@ -282,6 +282,7 @@ def _round(
         compliance = evaluate_compliance(
             derived, prompts_path=heldout_path, base=str(base), candidate=report.model,
             samples=section.samples, limit=section.heldout_limit, json_path=compliance_path, quiet=quiet,
+            base_cache=root / "base_answers.json",
         )  # fmt: skip
     seconds["evaluate"] = round(time.perf_counter() - t0, 1)
     report.compliance = str(compliance_path)
