@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
         refused a round (review its pairs or fix the data, then rerun to retry it).
         """
         from rlaif.cli.pipeline import RunInterrupted
-        from rlaif.cli.tables.rounds import print_rounds
+        from rlaif.cli.tables.iterate import print_rounds
         from rlaif.config import load_config
         from rlaif.rounds.loop import iterate as run_iterate
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from rlaif.backends.serving import model_path
 from rlaif.config import IterateConfig, RunConfig
-from rlaif.errors import ConfigError, GateError
+from rlaif.errors import ConfigError, GateError, IncompleteRun
 from rlaif.evaluate.compliance import ALL, evaluate_compliance
 from rlaif.evaluate.reports import ComplianceReport, PassRate
 from rlaif.evaluate.stats import newcombe
@@ -266,6 +266,7 @@ def _round(
     if summary is None:
         try:
             summary = run_pipeline(derived, quiet=quiet, force=force).model_dump(mode="json")
+            _complete(summary, folder)
         except GateError as exc:
             report.status, report.refused = "refused", str(exc)
             report.stop = StopEvent(rule="gate", round=number, reason=str(exc).splitlines()[0])
@@ -315,10 +316,24 @@ def _round(
     return report
 
 
+def _complete(summary: dict[str, Any], folder: Path) -> None:
+    """A round whose requests partly failed goes no further: a rerun retries them (as `rlaif run` does)."""
+    failed = {
+        name: stage["failed"] for name, stage in summary.get("stages", {}).items() if stage.get("failed")
+    }
+    if failed:
+        counts = ", ".join(f"{name} {n}" for name, n in failed.items())
+        raise IncompleteRun(
+            f"round {folder.name} is incomplete: {sum(failed.values())} request(s) failed ({counts}); "
+            f"nothing of theirs was stored (see {folder / 'summary.json'}), rerun the same command to retry"
+        )
+
+
 def _trained(folder: Path, trainer: str) -> dict[str, Any] | None:
-    """The round's pipeline summary when it already trained `trainer` (a finished pipeline is not rerun)."""
+    """The round's pipeline summary when it finished and trained `trainer` (it is not run again)."""
     try:
         summary: dict[str, Any] = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        status = json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("status")
+    except (OSError, ValueError, AttributeError):
         return None
-    return summary if trainer in summary.get("trained", {}) else None
+    return summary if status == "done" and trainer in summary.get("trained", {}) else None

@@ -67,6 +67,8 @@ class FakeRounds:
     evaluations: list[dict[str, Any]] = field(default_factory=list)
     fail_pipeline: Callable[[RunConfig], None] | None = None
     fail_evaluate: Callable[[int], None] | None = None
+    status: str = "done"
+    stages: dict[str, Any] = field(default_factory=dict)
 
     def run_pipeline(self, config: RunConfig, *, quiet: bool = False, force: bool = False) -> Any:
         self.pipelines.append(config)
@@ -79,8 +81,10 @@ class FakeRounds:
         summary = {
             "trained": {"dpo": {"output_dir": str(model), "steps": 2}},
             "counts": {"pairs": 7},
+            "stages": self.stages,
         }
         (root / "summary.json").write_text(json.dumps(summary))
+        (root / "manifest.json").write_text(json.dumps({"status": self.status}))
 
         class Summary:
             def model_dump(self, mode: str = "json") -> dict[str, Any]:

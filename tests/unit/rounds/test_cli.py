@@ -51,7 +51,7 @@ def test_a_refused_round_is_one_line_and_exit_status_one(
 
 
 def test_markdown_table_has_a_row_per_round(fake: FakeRounds, make_config: Make) -> None:
-    from rlaif.cli.tables.rounds import rounds_markdown
+    from rlaif.cli.tables.iterate import rounds_markdown
     from rlaif.rounds import iterate
 
     text = rounds_markdown(iterate(make_config(), quiet=True))

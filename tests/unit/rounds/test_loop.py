@@ -169,3 +169,17 @@ def test_no_iterate_section_is_one_line(make_config: Make) -> None:
     config = make_config().model_copy(update={"iterate": None})
     with pytest.raises(ConfigError, match="has no iterate: section"):
         iterate(config, quiet=True)
+
+
+def test_failed_requests_stop_the_round_and_a_rerun_retries_its_pipeline(
+    fake: FakeRounds, make_config: Make
+) -> None:
+    from rlaif.errors import IncompleteRun
+
+    fake.stages, fake.status = {"judge": {"failed": 3}}, "incomplete"
+    config = make_config()
+    with pytest.raises(IncompleteRun, match=r"round 1 is incomplete: 3 request\(s\) failed \(judge 3\)"):
+        iterate(config, quiet=True)
+    fake.stages, fake.status = {}, "done"
+    iterate(config, quiet=True)
+    assert [Path(c.run_dir).name for c in fake.pipelines] == ["1", "1", "2", "3"]
