@@ -31,15 +31,15 @@ def plot_rounds(report: IterateReport, path: Path) -> Path:
     rates.set_ylabel("held-out pass rate (%)")
     rates.set_title(f"pass rate per checked principle (n={report.heldout_prompts} prompts)", fontsize=10)
     rates.legend(fontsize=8, loc="lower right")
-    kl.plot([r.round for r in done], [r.kl_per_token or 0.0 for r in done], marker="o", color="#c0392b")
+    kl.plot(xs, [0.0, *(r.kl_per_token or 0.0 for r in done)], marker="o", color="#c0392b")
     kl.set_ylabel("KL(round ‖ base), nats/token")
+    kl.set_ylim(bottom=0)
     kl.set_title("KL from the base", fontsize=10)
     base_words = done[0].base_words_mean if done else None
-    words.plot(
-        [r.round for r in done], [r.words_mean or 0.0 for r in done], marker="o", label="round's policy"
-    )
+    words.plot(xs, [base_words or 0.0, *(r.words_mean or 0.0 for r in done)], marker="o", label="policy")
     if base_words is not None:
         words.axhline(base_words, color="#9aa5b1", linestyle="--", label="base")
+    words.set_ylim(bottom=0)
     words.legend(fontsize=8)
     words.set_ylabel("words per held-out answer")
     words.set_title("answer length", fontsize=10)
