@@ -168,6 +168,10 @@ def _samples(name: str) -> list[dict[str, Any]]:
         "judge_cot": [pair, {"final": True}],
         "judge_pointwise": [{**judged, "response": "Nine minutes."}],
         "rubric_items": [{"conversation": conversation, "principle": principle, "k": 4, "nonce": "0a1b2c3d"}],
+        "red_team": [
+            {"principles": [{"id": "concise", "rule": "min_words: 10"}], "examples": ["Tell me a story."]},
+            {"principles": [{"id": "concise", "rule": "min_words: 10"}], "examples": []},
+        ],
         "rubric_score": [
             {
                 "conversation": conversation,

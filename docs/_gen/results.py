@@ -470,6 +470,15 @@ def trust() -> str:
     return trust_markdown(TrustBench.model_validate(load("trust.json"))) + source("trust.json")
 
 
+def rounds() -> str:
+    from rlaif.cli.tables.iterate import rounds_markdown
+    from rlaif.rounds.reports import IterateReport
+
+    return rounds_markdown(IterateReport.model_validate(load("rounds-quickstart.json"))) + source(
+        "rounds-quickstart.json"
+    )
+
+
 TABLES: dict[str, Callable[[], str]] = {
     "compliance": compliance,
     "generation": generation,
@@ -486,6 +495,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "million": million,
     "hacking": hacking,
     "trust": trust,
+    "rounds": rounds,
 }
 
 

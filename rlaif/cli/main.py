@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from rlaif.cli import bench, pipeline
+from rlaif.cli import bench, iterate, pipeline
 from rlaif.cli.constitution import constitution_app
 from rlaif.cli.evaluate import evaluate_app
 from rlaif.cli.model import model_app
@@ -51,6 +51,7 @@ def _options(
 
 
 pipeline.register(app)
+iterate.register(app)
 bench.register(app)
 app.add_typer(constitution_app, name="constitution")
 app.add_typer(train_app, name="train")

@@ -4,13 +4,14 @@ Input paths (constitution, prompts) are resolved against the config file's folde
 resolved against the current directory. TRL settings pass through to TRL's own config classes.
 
 One module per YAML section (`model`, `prompts`, `generation`, `revise`, `judge`, `train`, `review`,
-`quality`, `templates`, `export`, `tools`) and `run` for the whole file; this module re-exports them, so
-`from rlaif.config import X` is the import to write.
+`quality`, `templates`, `export`, `tools`, `iterate`) and `run` for the whole file; this module
+re-exports them, so `from rlaif.config import X` is the import to write.
 """
 
 from rlaif.config.base import PairSource, Patterns, Section
 from rlaif.config.export import ExportConfig
 from rlaif.config.generation import GenerationConfig
+from rlaif.config.iterate import IterateConfig, RedTeamConfig, StopConfig
 from rlaif.config.judge import PROBE_KINDS, JudgeConfig, ProbesConfig
 from rlaif.config.model import ModelConfig, RayConfig, ServerConfig
 from rlaif.config.prompts import PromptColumns, PromptsConfig
@@ -46,6 +47,7 @@ __all__ = [
     "FilterName",
     "GateConfig",
     "GenerationConfig",
+    "IterateConfig",
     "JudgeConfig",
     "KTOSection",
     "META_PATTERNS",
@@ -65,6 +67,7 @@ __all__ = [
     "QualityConfig",
     "REFUSAL_PATTERNS",
     "RayConfig",
+    "RedTeamConfig",
     "ReviewConfig",
     "ReviewSampleConfig",
     "ReviseConfig",
@@ -72,6 +75,7 @@ __all__ = [
     "RewardSection",
     "RunConfig",
     "SFTSection",
+    "StopConfig",
     "Section",
     "ServerConfig",
     "TemplatesConfig",

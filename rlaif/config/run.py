@@ -14,6 +14,7 @@ from pydantic import Field, ValidationError, model_validator
 from rlaif.config.base import Section
 from rlaif.config.export import ExportConfig
 from rlaif.config.generation import GenerationConfig
+from rlaif.config.iterate import IterateConfig
 from rlaif.config.judge import JudgeConfig
 from rlaif.config.model import ModelConfig
 from rlaif.config.prompts import PromptsConfig
@@ -50,6 +51,8 @@ class RunConfig(Section):
     templates: TemplatesConfig = TemplatesConfig()
     export: ExportConfig = ExportConfig()
     tools: ToolsConfig = ToolsConfig()
+    iterate: IterateConfig | None = None
+    """Rounds of the whole loop, for `rlaif iterate` (`rlaif run` makes one pass and ignores it)."""
     base_dir: str = Field(default=".", exclude=True)
     """Folder relative input paths are resolved against (the config file's folder)."""
 
@@ -75,6 +78,29 @@ class RunConfig(Section):
                 f"{what}, but the gate quality.min_probe_accuracy ({self.quality.min_probe_accuracy}) "
                 "needs probes; set judge.probes.share above 0 (e.g. 0.2), or switch the gate off with "
                 "quality.min_probe_accuracy: null"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _rounds_train(self) -> RunConfig:
+        rounds = self.iterate
+        if rounds is None:
+            return self
+        if not getattr(self.train, rounds.trainer).enabled:
+            raise ValueError(
+                f"iterate.trainer is {rounds.trainer} but train.{rounds.trainer}.enabled is false: a round "
+                f"that trains nothing gives the next round nothing new to serve; set "
+                f"train.{rounds.trainer}.enabled: true (or choose another iterate.trainer)"
+            )
+        if rounds.review_each_round and self.review.gate is None:
+            raise ValueError(
+                "iterate.review_each_round is true but review.gate is not set; give review.gate "
+                "(e.g. {min_agreement: 0.7, min_reviewed: 20}) or set review_each_round: false"
+            )
+        if rounds.reference == "base" and rounds.trainer != "dpo":
+            raise ValueError(
+                f"iterate.reference: base applies to DPO's reference model; iterate.trainer is "
+                f"{rounds.trainer}: use reference: previous"
             )
         return self
 

@@ -30,3 +30,5 @@ class TemplatesConfig(Section):
     for a JSON list."""
     rubric_score: str | None = None
     """The rubric item scorer, answered Yes or No (`conversation`, `item`, `response`, `nonce`)."""
+    red_team: str | None = None
+    """`rlaif iterate`'s red team: asks for one new prompt (`principles`: [{id, rule}], `examples`: texts)."""

@@ -59,6 +59,8 @@ class DPOSection(PairTrainerSection):
     """Use each pair's P(chosen): `smoothing` (conservative DPO, label smoothing 1 - P per pair: a
     coin-flip pair pulls neither way), `weight` (loss times 2P - 1), `off` (every pair counts as sure).
     Needs TRL's standard loss (loss_type: sigmoid)."""
+    reference: str | None = None
+    """A model folder for DPO's frozen reference; None: the model training starts from (TRL's copy)."""
 
 
 class SFTSection(TrainerSection):

@@ -123,6 +123,7 @@ def evaluate_compliance(
     json_path: Path | None = None,
     plot_path: Path | None = None,
     quiet: bool = False,
+    base_cache: Path | None = None,
 ) -> ComplianceReport:
     """Sample base and candidate on held-out prompts and measure every checkable principle's pass rate.
 
@@ -142,6 +143,8 @@ def evaluate_compliance(
         json_path: write the report (with every answer) here; the chart goes next to it as PNG unless
             `plot_path` is given.
         quiet: no progress bars.
+        base_cache: keep the base's answers in this file and read them back when the same base, prompts
+            and sampling ask again (`rlaif iterate` measures every round against one base).
     """
     from rlaif.backends.serving import model_path
     from rlaif.evaluate.samples import generate, sequence_kl
@@ -174,13 +177,24 @@ def evaluate_compliance(
     logs = Path(config.run_dir) / "logs"
     answers: dict[str, list[Sample]] = {"base": [], "candidate": []}
     t0 = time.perf_counter()
+    key = {
+        "base": str(base_path), "prompts": [p.id for p in prompts], "samples": samples,
+        "max_tokens": max_tokens, "temperature": temperature, "seed": config.seed, "engine": engine,
+    }  # fmt: skip
+    cached = _cached_base(base_cache, key)
+    if cached is not None:
+        answers["base"] = cached
     for who, path in (("base", base_path), ("candidate", candidate_path)):
+        if who == "base" and cached is not None:
+            continue
         for k in range(samples):
             answers[who] += generate(
                 path, prompts, max_tokens=max_tokens, temperature=temperature, seed=config.seed + 1000 * k,
                 engine=engine, logs=logs, quiet=quiet,
             )  # fmt: skip
     generate_seconds = time.perf_counter() - t0
+    if base_cache is not None and cached is None:
+        _keep_base(base_cache, key, answers["base"])
     t0 = time.perf_counter()
     kl_result = None
     if kl:
@@ -247,6 +261,30 @@ def evaluate_compliance(
         payload = {**report.model_dump(mode="json"), "answers": answers_json}
         json_path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     return report
+
+
+def _cached_base(path: Path | None, key: dict[str, object]) -> list[Sample] | None:
+    """The base's answers kept in `path` for the same `key`; None when there are none (or another key's)."""
+    if path is None:
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data["key"] != key:
+            return None
+        return [
+            Sample(text=s["text"], token_ids=tuple(s["token_ids"]), finished=s["finished"])
+            for s in data["samples"]
+        ]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _keep_base(path: Path, key: dict[str, object], samples: Sequence[Sample]) -> None:
+    from rlaif.store import write_atomic
+
+    rows = [{"text": s.text, "token_ids": list(s.token_ids), "finished": s.finished} for s in samples]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, json.dumps({"key": key, "samples": rows}) + "\n")
 
 
 def _examples(

@@ -167,12 +167,14 @@ def train_dpo(
     soft_labels: SoftLabels = "smoothing",
     constitution: str | None = None,
     loading: ModelOptions | None = None,
+    reference: str | Path | None = None,
 ) -> TrainResult:
     """Train with DPO on the exported pairs in `dataset_dir` (a `datasets` folder) and save the model
     with its curves and a model card (`constitution`: the run's, for the card).
 
     `soft_labels` uses each pair's `p_chosen` (see the module docstring); `off` is TRL's DPO as it is.
     `loading` (`train.model`: LoRA, dtype, attention, quantisation) applies to policy and reference.
+    `reference`: a model folder for the frozen reference (None: a copy of `model_path`, TRL's default).
     """
     from trl import DPOConfig, DPOTrainer
 
@@ -197,6 +199,13 @@ def train_dpo(
     timer = StepTimer()
     common = {"model": model, "args": config, "train_dataset": dataset, "processing_class": tokenizer,
               "callbacks": [timer], "peft_config": options.peft_config}  # fmt: skip
+    if reference is not None:
+        if options.peft_config is not None:
+            raise ConfigError(
+                "train.dpo.reference names a reference model, but LoRA (train.model.use_peft) uses the "
+                "adapter-free policy as its reference; drop one of them"
+            )
+        common["ref_model"] = load_policy(reference, policy_kwargs(config, options))[0]
     if soft_labels == "off":
         trainer = DPOTrainer(**common)
     else:

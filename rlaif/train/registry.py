@@ -146,6 +146,7 @@ def _dpo(config: RunConfig, layout: RunLayout, model: str | Path) -> TrainResult
         layout.export_pairs, model_path=model, output_dir=layout.model("dpo"), args=section.args,
         sources=section.sources, soft_labels=section.soft_labels, constitution=_constitution(config),
         loading=_loading(config, "dpo"),
+        reference=config.resolve(section.reference) if section.reference else None,
     )  # fmt: skip
 
 

@@ -22,6 +22,8 @@ FOUNDATION = {
 # Each layer may import only the layers listed for it (and itself, and the foundation).
 LAYERS = {
     "rlaif.cli": {"*"},
+    "rlaif.rounds": {"rlaif.pipeline", "rlaif.evaluate", "rlaif.review", "rlaif.train", "rlaif.judging",
+                     "rlaif.inputs", "rlaif.backends"},
     "rlaif.api": {"rlaif.pipeline", "rlaif.judging", "rlaif.inputs", "rlaif.backends"},
     "rlaif.pipeline": {"rlaif.review", "rlaif.train", "rlaif.evaluate", "rlaif.judging", "rlaif.inputs",
                        "rlaif.backends", "rlaif.tools"},

@@ -143,6 +143,18 @@ def test_the_readme_quickstart_table_is_the_committed_file() -> None:
         assert figure.replace("-", "−") in made or figure in made, figure
 
 
+def test_the_readme_rounds_table_is_the_committed_file() -> None:
+    """The README's copy of the rounds table (`rlaif iterate examples/rounds.yaml`): each row is in the
+    table made from examples/results/rounds-quickstart.json."""
+    made = gen_module("results").rounds()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("| round | pairs |", 1)[1].split("\n\n", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) >= 3
+    for row in rows:
+        assert row in made, row
+
+
 def test_the_hacking_table_is_the_committed_file() -> None:
     made = gen_module("results").hacking()
     for figure in ("20.2 → 64.9", "73.8", "step 3 (+34.6%)", "12.3", "20.2 → 27.2 at the stop", "8.5"):

@@ -37,3 +37,15 @@ def test_heldout_prompts_are_not_training_prompts() -> None:
     held = load_prompts(EXAMPLES / "heldout_prompts.jsonl")
     training = load_prompts(EXAMPLES / "prompts.jsonl")
     assert len(held) == 32 and not {p.id for p in held} & {p.id for p in training}
+
+
+def test_the_rounds_config_loads_and_its_held_out_prompts_are_unseen() -> None:
+    """`rlaif iterate examples/rounds.yaml`: the quickstart in three rounds of 24 prompts, 64 held out."""
+    config = load_config(EXAMPLES / "rounds.yaml")
+    assert config.iterate is not None and config.iterate.rounds == 3
+    assert config.iterate.prompts_per_round == 24 and config.prompts.limit == 72
+    training = load_prompts(config.resolve(config.prompts.path), limit=config.prompts.limit)
+    held = load_prompts(config.resolve(config.iterate.heldout), limit=config.iterate.heldout_limit)
+    assert len(held) == 64 and not {p.messages[-1].content for p in held} & {
+        p.messages[-1].content for p in training
+    }

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from rlaif.evaluate.compliance import ALL, compliance_rows, newcombe, pass_rate, plot_compliance
@@ -75,3 +78,43 @@ def test_the_chart_is_written(tmp_path: object) -> None:
     )  # fmt: skip
     path = plot_compliance(report, Path(str(tmp_path)) / "chart.png")
     assert path.stat().st_size > 5000 and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_base_cache_samples_the_base_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`rlaif iterate` measures every round against one base: its answers are sampled once and read back
+    (for the same prompts and sampling only)."""
+    from rlaif.config import load_config
+    from rlaif.evaluate import samples
+    from rlaif.evaluate.compliance import evaluate_compliance
+    from rlaif.evaluate.samples import Sample
+
+    for name in ("base", "cand"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text("{}")
+    (tmp_path / "h.jsonl").write_text('{"prompt": "Why is the sky blue?"}\n{"prompt": "What is rain?"}\n')
+    (tmp_path / "run.yaml").write_text(
+        f"constitution: concise-plain\nprompts: {{path: h.jsonl}}\nrun_dir: {tmp_path}/r\n"
+    )
+    config = load_config(tmp_path / "run.yaml")
+    calls: list[str] = []
+
+    def generate(path: Any, prompts: Any, **kwargs: Any) -> list[Sample]:
+        calls.append(Path(path).name)
+        text = (
+            "Short."
+            if Path(path).name == "base"
+            else "A plain answer of a dozen words that passes every check here."
+        )
+        return [Sample(text=text, token_ids=(1, 2), finished=True) for _ in prompts]
+
+    monkeypatch.setattr(samples, "generate", generate)
+    cache = tmp_path / "base.json"
+    common = {"prompts_path": tmp_path / "h.jsonl", "base": str(tmp_path / "base"), "kl": False,
+              "candidate": str(tmp_path / "cand"), "samples": 1, "base_cache": cache,
+              "quiet": True}  # fmt: skip
+    first = evaluate_compliance(config, **common)  # type: ignore[arg-type]
+    second = evaluate_compliance(config, **common)  # type: ignore[arg-type]
+    assert calls == ["base", "cand", "cand"]
+    assert first.principles == second.principles and first.principles[-1].base.passed == 0
+    evaluate_compliance(config, **{**common, "max_tokens": 7})  # type: ignore[arg-type]
+    assert calls[-2:] == ["base", "cand"]  # other sampling: sampled again
