@@ -133,7 +133,9 @@ class PromptCollector:
         # Only a share under a limit must remember the ids it does not keep (to count distinct ones).
         self._others: set[str] | None = set() if keep is not None and limit is not None else None
         self.seen = 0
-        """Distinct prompts read so far, kept or not."""
+        """Prompts read so far, kept or not: distinct ones where the limit is counted (no share, or a
+        share under a limit); without a limit a share counts every row it does not keep, which only ever
+        says whether the set was empty."""
 
     def add(self, messages: list[Message], source: str, tools: tuple[ToolSpec, ...] = ()) -> bool:
         """Add one row's prompt; True once the limit is reached (read no further)."""

@@ -12,7 +12,9 @@ A test with none or with two is failed in every tier (it would otherwise run in 
 `unit` or `slow` test that asks for the shared server (each tier is its own session: it would start a
 second one). `chaos` and `e2e` say what a test is about, beside its cost marker.
 
-Lanes: the integration and slow tiers run on two pytest-xdist workers, `-n 2 --dist loadgroup`, with
+Lanes: the slow tier runs on two pytest-xdist workers, `-n 2 --dist loadgroup` (the integration tier can
+too, `pytest --tier integration -n 2 --dist loadgroup`; `make test` keeps it on one worker until that
+run's whole-tier time and memory are measured), with
 this plugin's own scheduler (`pytest_xdist_make_scheduler`: xdist's own `xdist_group` grouping does
 nothing under pytest 9, which no longer reads the `_nodeid` xdist rewrites, so every test was its own
 unit). The tests of a lane all run on one worker, one after another; a test of no lane is a unit alone:

@@ -70,6 +70,15 @@ class FakeRounds:
     status: str = "done"
     stages: dict[str, Any] = field(default_factory=dict)
 
+    def kill_evaluating(self, number: int) -> None:
+        """Ctrl-C (KeyboardInterrupt) while round `number` is being evaluated, as a kill there."""
+
+        def killed(at: int) -> None:
+            if at == number:
+                raise KeyboardInterrupt
+
+        self.fail_evaluate = killed
+
     def run_pipeline(self, config: RunConfig, *, quiet: bool = False, force: bool = False) -> Any:
         self.pipelines.append(config)
         if self.fail_pipeline is not None:

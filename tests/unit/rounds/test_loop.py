@@ -64,12 +64,7 @@ def test_a_kill_in_round_two_resumes_without_redoing_anything_done(
     fake: FakeRounds, make_config: Make
 ) -> None:
     config = make_config()
-
-    def killed(number: int) -> None:
-        if number == 2:
-            raise KeyboardInterrupt
-
-    fake.fail_evaluate = killed
+    fake.kill_evaluating(2)
     with pytest.raises(KeyboardInterrupt):
         iterate(config, quiet=True)
     assert [Path(c.run_dir).name for c in fake.pipelines] == ["1", "2"]

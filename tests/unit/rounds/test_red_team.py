@@ -102,12 +102,7 @@ def test_red_team_prompts_are_asked_once_and_kept_on_resume(
     answering: list[dict[str, Any]], make_config: Make, fake: FakeRounds
 ) -> None:
     config = make_config("{rounds: 2, heldout: heldout.jsonl, prompts_per_round: 4, red_team: {prompts: 5}}")
-
-    def killed(number: int) -> None:
-        if number == 2:
-            raise KeyboardInterrupt
-
-    fake.fail_evaluate = killed
+    fake.kill_evaluating(2)
     with pytest.raises(KeyboardInterrupt):
         iterate(config, quiet=True)
     fake.fail_evaluate = None
